@@ -1,0 +1,245 @@
+//! CRL encoding (RFC 5280 §5), written straight into one buffer.
+//!
+//! A CRL of a million entries must build in well under a second, so entries are encoded
+//! into a single pre-sized `Vec<u8>` with no allocation per entry; only the signature
+//! goes through the [`Signer`](crate::Signer). The DER is plain TLV writing of a fixed
+//! structure; nothing cryptographic is done here.
+
+use time::OffsetDateTime;
+
+use crate::{CaIdentity, PkiError, RevocationReason};
+
+/// One revoked certificate as it appears on a CRL.
+#[derive(Debug, Clone, Copy)]
+pub struct RevokedEntry<'a> {
+    /// The serial's big-endian magnitude bytes.
+    pub serial: &'a [u8],
+    /// Revocation time, Unix seconds.
+    pub revoked_at: i64,
+    /// The reason; `Unspecified` is written as no reasonCode, as RFC 5280 §5.3.1 asks.
+    pub reason: RevocationReason,
+}
+
+/// Builds and signs a complete v2 CRL (DER) for `ca`.
+pub fn build_crl<'a>(
+    ca: &CaIdentity,
+    crl_number: u64,
+    this_update: OffsetDateTime,
+    next_update: OffsetDateTime,
+    entries: impl IntoIterator<Item = RevokedEntry<'a>>,
+) -> Result<Vec<u8>, PkiError> {
+    if next_update <= this_update {
+        return Err(PkiError::Invalid("nextUpdate must be after thisUpdate".into()));
+    }
+    let entries = entries.into_iter();
+    let alg = ca.signer().algorithm().signature_algorithm_der();
+
+    // revokedCertificates content, ~46 bytes an entry.
+    let mut revoked = Vec::with_capacity(entries.size_hint().0 * 48);
+    let mut count = 0usize;
+    for e in entries {
+        write_entry(&mut revoked, &e)?;
+        count += 1;
+    }
+
+    let mut tbs_body = Vec::with_capacity(revoked.len() + 512);
+    tbs_body.extend_from_slice(&[0x02, 0x01, 0x01]); // version v2
+    tbs_body.extend_from_slice(alg);
+    tbs_body.extend_from_slice(&ca.subject_der);
+    write_time(&mut tbs_body, this_update.unix_timestamp())?;
+    write_time(&mut tbs_body, next_update.unix_timestamp())?;
+    if count > 0 {
+        write_header(&mut tbs_body, 0x30, revoked.len());
+        tbs_body.extend_from_slice(&revoked);
+    }
+    drop(revoked);
+    let exts = crl_extensions(&ca.key_id, crl_number);
+    write_header(&mut tbs_body, 0xa0, exts.len());
+    tbs_body.extend_from_slice(&exts);
+
+    let mut tbs = Vec::with_capacity(tbs_body.len() + 6);
+    write_header(&mut tbs, 0x30, tbs_body.len());
+    tbs.extend_from_slice(&tbs_body);
+    drop(tbs_body);
+
+    let signature = ca.signer().sign(&tbs)?;
+    let mut body_len = tbs.len() + alg.len();
+    let sig_bits_len = signature.len() + 1;
+    body_len += 1 + len_of_len(sig_bits_len) + sig_bits_len;
+    let mut out = Vec::with_capacity(body_len + 6);
+    write_header(&mut out, 0x30, body_len);
+    out.extend_from_slice(&tbs);
+    out.extend_from_slice(alg);
+    write_header(&mut out, 0x03, sig_bits_len);
+    out.push(0);
+    out.extend_from_slice(&signature);
+    Ok(out)
+}
+
+fn write_entry(out: &mut Vec<u8>, e: &RevokedEntry<'_>) -> Result<(), PkiError> {
+    let start = e.serial.iter().position(|b| *b != 0).unwrap_or(e.serial.len().saturating_sub(1));
+    let mag = &e.serial[start..];
+    if mag.is_empty() || mag.len() > 20 {
+        return Err(PkiError::Invalid("a revoked serial must be 1 to 20 bytes".into()));
+    }
+    let pad = usize::from(mag[0] & 0x80 != 0);
+    let int_len = 2 + pad + mag.len();
+    let time_len = if is_utc_time(e.revoked_at)? { 15 } else { 17 };
+    let ext_len = if e.reason == RevocationReason::Unspecified { 0 } else { 14 };
+    write_header(out, 0x30, int_len + time_len + ext_len);
+    out.push(0x02);
+    out.push((pad + mag.len()) as u8);
+    if pad == 1 {
+        out.push(0);
+    }
+    out.extend_from_slice(mag);
+    write_time(out, e.revoked_at)?;
+    if ext_len > 0 {
+        // Extensions ::= SEQUENCE { Extension { reasonCode, OCTET STRING { ENUMERATED } } }
+        out.extend_from_slice(&[0x30, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d, 0x15, 0x04, 0x03, 0x0a, 0x01]);
+        out.push(e.reason.code());
+    }
+    Ok(())
+}
+
+fn crl_extensions(key_id: &[u8], crl_number: u64) -> Vec<u8> {
+    let mut exts = Vec::with_capacity(64);
+    // authorityKeyIdentifier { keyIdentifier [0] }
+    let mut aki = Vec::with_capacity(key_id.len() + 4);
+    write_header(&mut aki, 0x80, key_id.len());
+    aki.extend_from_slice(key_id);
+    let mut aki_seq = Vec::new();
+    write_header(&mut aki_seq, 0x30, aki.len());
+    aki_seq.extend_from_slice(&aki);
+    push_extension(&mut exts, &[0x55, 0x1d, 0x23], &aki_seq);
+    // cRLNumber INTEGER
+    let n = crl_number.to_be_bytes();
+    let start = n.iter().position(|b| *b != 0).unwrap_or(7);
+    let mut int = vec![0x02];
+    let pad = usize::from(n[start] & 0x80 != 0);
+    int.push((8 - start + pad) as u8);
+    if pad == 1 {
+        int.push(0);
+    }
+    int.extend_from_slice(&n[start..]);
+    push_extension(&mut exts, &[0x55, 0x1d, 0x14], &int);
+    let mut seq = Vec::with_capacity(exts.len() + 4);
+    write_header(&mut seq, 0x30, exts.len());
+    seq.extend_from_slice(&exts);
+    seq
+}
+
+fn push_extension(out: &mut Vec<u8>, oid: &[u8], value: &[u8]) {
+    let oid_len = 2 + oid.len();
+    let oct_len = 1 + len_of_len(value.len()) + value.len();
+    write_header(out, 0x30, oid_len + oct_len);
+    out.push(0x06);
+    out.push(oid.len() as u8);
+    out.extend_from_slice(oid);
+    write_header(out, 0x04, value.len());
+    out.extend_from_slice(value);
+}
+
+/// RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050.
+fn is_utc_time(unix: i64) -> Result<bool, PkiError> {
+    let t = OffsetDateTime::from_unix_timestamp(unix).map_err(|_| PkiError::Invalid("time out of range".into()))?;
+    Ok((1950..2050).contains(&t.year()))
+}
+
+fn write_time(out: &mut Vec<u8>, unix: i64) -> Result<(), PkiError> {
+    let t = OffsetDateTime::from_unix_timestamp(unix).map_err(|_| PkiError::Invalid("time out of range".into()))?;
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        return Err(PkiError::Invalid("time out of range".into()));
+    }
+    let mut buf = [0u8; 15];
+    let mut i = 0;
+    let mut two = |v: u32, buf: &mut [u8; 15]| {
+        buf[i] = b'0' + (v / 10) as u8;
+        buf[i + 1] = b'0' + (v % 10) as u8;
+        i += 2;
+    };
+    let utc = (1950..2050).contains(&year);
+    if utc {
+        out.extend_from_slice(&[0x17, 13]);
+        two((year % 100) as u32, &mut buf);
+    } else {
+        out.extend_from_slice(&[0x18, 15]);
+        two((year / 100) as u32, &mut buf);
+        two((year % 100) as u32, &mut buf);
+    }
+    two(u8::from(t.month()) as u32, &mut buf);
+    two(t.day() as u32, &mut buf);
+    two(t.hour() as u32, &mut buf);
+    two(t.minute() as u32, &mut buf);
+    two(t.second() as u32, &mut buf);
+    buf[i] = b'Z';
+    out.extend_from_slice(&buf[..=i]);
+    Ok(())
+}
+
+fn len_of_len(len: usize) -> usize {
+    match len {
+        0..=0x7f => 1,
+        0x80..=0xff => 2,
+        0x100..=0xffff => 3,
+        0x1_0000..=0xff_ffff => 4,
+        _ => 5,
+    }
+}
+
+fn write_header(out: &mut Vec<u8>, tag: u8, len: usize) {
+    out.push(tag);
+    match len {
+        0..=0x7f => out.push(len as u8),
+        0x80..=0xff => out.extend_from_slice(&[0x81, len as u8]),
+        0x100..=0xffff => out.extend_from_slice(&[0x82, (len >> 8) as u8, len as u8]),
+        0x1_0000..=0xff_ffff => out.extend_from_slice(&[0x83, (len >> 16) as u8, (len >> 8) as u8, len as u8]),
+        _ => out.extend_from_slice(&[0x84, (len >> 24) as u8, (len >> 16) as u8, (len >> 8) as u8, len as u8]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::test_ca;
+    use x509_parser::prelude::*;
+
+    #[test]
+    fn crl_parses_and_lists_entries_with_reasons() {
+        let ca = test_ca();
+        let now = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+        let serials: Vec<[u8; 16]> = (0..300u32).map(|i| {
+            let mut s = [0x42u8; 16];
+            s[12..].copy_from_slice(&i.to_be_bytes());
+            if i % 2 == 0 { s[0] = 0x85 } // high bit: needs a leading zero
+            s
+        }).collect();
+        let entries = serials.iter().enumerate().map(|(i, s)| RevokedEntry {
+            serial: s,
+            revoked_at: 1_789_000_000 + i as i64,
+            reason: if i % 3 == 0 { RevocationReason::KeyCompromise } else { RevocationReason::Unspecified },
+        });
+        let der = build_crl(&ca, 7, now, now + ::time::Duration::days(1), entries).unwrap();
+        let (rest, crl) = CertificateRevocationList::from_der(&der).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(crl.iter_revoked_certificates().count(), 300);
+        assert_eq!(crl.crl_number().map(|n| n.to_string()), Some("7".into()));
+        let first = crl.iter_revoked_certificates().next().unwrap();
+        assert_eq!(first.raw_serial()[0], 0, "high-bit serial gets a leading zero");
+        assert_eq!(&first.raw_serial()[1..], &serials[0][..]);
+        assert_eq!(first.reason_code().map(|(_, r)| r.0), Some(1));
+        // the signature verifies under the CA's key
+        let (_, ca_cert) = X509Certificate::from_der(&ca.cert_der).unwrap();
+        crl.verify_signature(ca_cert.public_key()).unwrap();
+    }
+
+    #[test]
+    fn empty_crl_omits_the_revoked_list() {
+        let ca = test_ca();
+        let now = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+        let der = build_crl(&ca, 1, now, now + ::time::Duration::days(1), []).unwrap();
+        let (_, crl) = CertificateRevocationList::from_der(&der).unwrap();
+        assert_eq!(crl.iter_revoked_certificates().count(), 0);
+    }
+}
