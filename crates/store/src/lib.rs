@@ -1,1 +1,222 @@
-//! placeholder
+//! # store — carecert's database
+//!
+//! One interface over two engines: embedded **SQLite** (the default; WAL, `synchronous=FULL`)
+//! and **PostgreSQL** (many stateless `carecert serve` nodes share one database). Both run the
+//! same queries through sqlx's `AnyPool`; each engine has its own migrations.
+//!
+//! This crate owns the schema, every SQL statement, the **group commit** of issued
+//! certificates, and the hash-chained **audit log**. Every state change is one
+//! transaction, and every state change that matters to security appends its audit entry in
+//! that same transaction.
+//!
+//! It must never decide policy (who may do what, which profile, which state comes next is
+//! allowed): callers decide, the store records. State changes are conditional updates
+//! (`… WHERE status = 'issued'`) so the database enforces the same transitions as the types.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod audit;
+mod certs;
+mod group;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Row};
+use thiserror::Error;
+
+pub use audit::{AuditEntry, AuditEvent, AuditVerification, GENESIS_HASH};
+pub use certs::{
+    CaRecord, CertStatus, CertificateFilter, CertificateRecord, CompletedCertificate, CrlRecord,
+    NewCertificate, RevokeOutcome, RevokedRow,
+};
+
+/// The database engine behind a [`Store`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// What can go wrong in the store.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database URL is not one carecert understands.
+    #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://USER@HOST/DB")]
+    BadUrl(String),
+    /// The database cannot be reached or opened.
+    #[error("cannot open the database: {0}")]
+    Unavailable(String),
+    /// Migrations failed.
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    /// A row that should exist does not.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A uniqueness or state conflict.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database holds something it should not (e.g. a bad status value).
+    #[error("database content is inconsistent: {0}")]
+    Corrupt(String),
+    /// The group-commit writer has stopped (the server is shutting down).
+    #[error("the database writer has stopped; the server is shutting down")]
+    WriterStopped,
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Handle to the database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    engine: Engine,
+    writer: group::GroupCommitter,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("engine", &self.engine).finish_non_exhaustive()
+    }
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and brings its schema up to date.
+    ///
+    /// `sqlite://PATH` (the file is created), `sqlite::memory:` is refused (a store must be
+    /// durable), `postgres://…` / `postgresql://…`.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let engine = if url.starts_with("sqlite:") {
+            Engine::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Engine::Postgres
+        } else {
+            return Err(StoreError::BadUrl(url.to_string()));
+        };
+        if url.contains(":memory:") {
+            return Err(StoreError::BadUrl(url.to_string()));
+        }
+        let url = match engine {
+            Engine::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            _ => url.to_string(),
+        };
+        let opts = AnyPoolOptions::new()
+            .max_connections(match engine {
+                Engine::Sqlite => 8,
+                Engine::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(10));
+        let opts = if engine == Engine::Sqlite {
+            opts.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // WAL lets readers run beside the writer; FULL makes each commit durable
+                    // (group commit amortises the fsync); the busy timeout queues writers.
+                    sqlx::raw_sql(
+                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
+                    )
+                    .execute(conn)
+                    .await?;
+                    Ok(())
+                })
+            })
+        } else {
+            opts
+        };
+        let pool = opts.connect(&url).await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let migrator = match engine {
+            Engine::Sqlite => &SQLITE_MIGRATIONS,
+            Engine::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&pool).await.map_err(|e| StoreError::Migration(e.to_string()))?;
+        let writer = group::GroupCommitter::spawn(pool.clone(), engine);
+        Ok(Self { pool, engine, writer })
+    }
+
+    /// Which engine this is.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// The connection pool (for the store's own modules and tests).
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Reads a setting.
+    pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.get::<String, _>(0)))
+    }
+
+    /// Writes a setting (insert or replace).
+    pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records an administrator API token (its SHA-256, never the token).
+    pub async fn add_admin_token(&self, token_sha256: &str, name: &str, now: i64, event: AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO admin_tokens (token_sha256, name, created_at) VALUES ($1, $2, $3)")
+            .bind(token_sha256)
+            .bind(name)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        audit::append(&mut tx, self.engine, &[event]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The name of the administrator whose token hashes to `token_sha256`, if any.
+    pub async fn admin_token_name(&self, token_sha256: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT name FROM admin_tokens WHERE token_sha256 = $1")
+            .bind(token_sha256)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get::<String, _>(0)))
+    }
+
+    /// Appends audit events on their own (events that change no other state, such as a
+    /// failed login).
+    pub async fn record(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        audit::append(&mut tx, self.engine, events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl FromStr for Engine {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "sqlite" => Ok(Engine::Sqlite),
+            "postgres" | "postgresql" => Ok(Engine::Postgres),
+            other => Err(StoreError::BadUrl(other.to_string())),
+        }
+    }
+}

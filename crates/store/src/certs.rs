@@ -1,0 +1,510 @@
+//! CAs, certificates, revocation, CRLs.
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+
+use crate::audit::{self, AuditEvent};
+use crate::{Store, StoreError};
+
+/// A CA as stored.
+#[derive(Debug, Clone)]
+pub struct CaRecord {
+    /// Its name (`root`, `systems`, `smartcards`).
+    pub name: String,
+    /// The CA that issued it (`None` for the root).
+    pub parent: Option<String>,
+    /// Its certificate.
+    pub cert_der: Vec<u8>,
+    /// Where its key is: an encrypted PKCS#8 PEM, or a `pkcs11:` URI.
+    pub key_ref: String,
+    /// Its delegated OCSP responder's certificate.
+    pub responder_cert_der: Option<Vec<u8>>,
+    /// Its delegated OCSP responder's key reference.
+    pub responder_key_ref: Option<String>,
+    /// The last CRL number used.
+    pub crl_number: i64,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// A certificate decided before signing (the reservation, Boulder's "precertificate").
+#[derive(Debug, Clone)]
+pub struct NewCertificate {
+    /// Issuing CA name.
+    pub issuer: String,
+    /// Serial, canonical hex.
+    pub serial: String,
+    /// Profile name.
+    pub profile: String,
+    /// Subject (display form).
+    pub subject: String,
+    /// SHA-256 of the subject public key info, hex.
+    pub spki_sha256: String,
+    /// notBefore.
+    pub not_before: i64,
+    /// notAfter.
+    pub not_after: i64,
+    /// When it was decided.
+    pub created_at: i64,
+}
+
+/// The signed certificate that completes a reservation.
+#[derive(Debug, Clone)]
+pub struct CompletedCertificate {
+    /// Issuing CA name.
+    pub issuer: String,
+    /// Serial, canonical hex.
+    pub serial: String,
+    /// The certificate.
+    pub der: Vec<u8>,
+    /// The audit entry recording the issuance.
+    pub event: AuditEvent,
+}
+
+/// Where a certificate is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum CertStatus {
+    /// Decided and stored, not (yet) signed — or signing failed.
+    Reserved,
+    /// Signed and valid (unless expired).
+    Issued,
+    /// Revoked.
+    Revoked {
+        /// When (Unix seconds).
+        at: i64,
+        /// CRLReason code.
+        reason: u8,
+    },
+}
+
+/// A stored certificate.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificateRecord {
+    /// Issuing CA name.
+    pub issuer: String,
+    /// Serial, canonical hex.
+    pub serial: String,
+    /// Profile name.
+    pub profile: String,
+    /// Subject (display form).
+    pub subject: String,
+    /// notBefore.
+    pub not_before: i64,
+    /// notAfter.
+    pub not_after: i64,
+    /// Status.
+    #[serde(flatten)]
+    pub status: CertStatus,
+    /// The certificate (absent while reserved).
+    #[serde(skip)]
+    pub der: Option<Vec<u8>>,
+    /// When it was decided.
+    pub created_at: i64,
+}
+
+/// What a revocation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    /// Revoked now; the revocation clock moved to this value.
+    Revoked {
+        /// The new revocation clock value.
+        seq: i64,
+    },
+    /// Was already revoked (nothing changed).
+    AlreadyRevoked {
+        /// When it was revoked.
+        at: i64,
+        /// Why.
+        reason: u8,
+    },
+    /// Exists but was never signed (reserved only): nothing to revoke.
+    NotIssued,
+    /// No such certificate.
+    NotFound,
+}
+
+/// One entry for a CRL.
+#[derive(Debug, Clone)]
+pub struct RevokedRow {
+    /// Serial bytes.
+    pub serial: Vec<u8>,
+    /// Revocation time.
+    pub revoked_at: i64,
+    /// CRLReason code.
+    pub reason: u8,
+}
+
+/// A stored CRL.
+#[derive(Debug, Clone)]
+pub struct CrlRecord {
+    /// Issuing CA.
+    pub issuer: String,
+    /// CRL number.
+    pub crl_number: i64,
+    /// thisUpdate.
+    pub this_update: i64,
+    /// nextUpdate.
+    pub next_update: i64,
+    /// Entries on it.
+    pub entries: i64,
+    /// The CRL.
+    pub der: Vec<u8>,
+}
+
+/// Search criteria for certificates.
+#[derive(Debug, Clone, Default)]
+pub struct CertificateFilter {
+    /// Only this issuer.
+    pub issuer: Option<String>,
+    /// Only this status (`reserved`, `issued`, `revoked`).
+    pub status: Option<String>,
+    /// Subject contains this text.
+    pub subject_contains: Option<String>,
+    /// At most this many (newest first).
+    pub limit: i64,
+}
+
+const CERT_COLUMNS: &str =
+    "issuer, serial, profile, subject, not_before, not_after, status, der, created_at, revoked_at, revocation_reason";
+
+fn cert_from_row(r: &AnyRow) -> Result<CertificateRecord, StoreError> {
+    let status: String = r.get(6);
+    let status = match status.as_str() {
+        "reserved" => CertStatus::Reserved,
+        "issued" => CertStatus::Issued,
+        "revoked" => CertStatus::Revoked {
+            at: r.get::<Option<i64>, _>(9).unwrap_or_default(),
+            reason: r.get::<Option<i32>, _>(10).unwrap_or_default() as u8,
+        },
+        other => return Err(StoreError::Corrupt(format!("certificate status '{other}'"))),
+    };
+    Ok(CertificateRecord {
+        issuer: r.get(0),
+        serial: r.get(1),
+        profile: r.get(2),
+        subject: r.get(3),
+        not_before: r.get(4),
+        not_after: r.get(5),
+        status,
+        der: r.get(7),
+        created_at: r.get(8),
+    })
+}
+
+fn ca_from_row(r: &AnyRow) -> CaRecord {
+    CaRecord {
+        name: r.get(0),
+        parent: r.get(1),
+        cert_der: r.get(2),
+        key_ref: r.get(3),
+        responder_cert_der: r.get(4),
+        responder_key_ref: r.get(5),
+        crl_number: r.get(6),
+        created_at: r.get(7),
+    }
+}
+
+pub(crate) async fn insert_reservations(tx: &mut Transaction<'_, Any>, rows: &[&NewCertificate]) -> Result<(), StoreError> {
+    for chunk in rows.chunks(200) {
+        let mut sql = String::from(
+            "INSERT INTO certificates (issuer, serial, profile, subject, spki_sha256, not_before, not_after, status, created_at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let b = i * 8;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!(
+                "(${},${},${},${},${},${},${},'reserved',${})",
+                b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8
+            ));
+        }
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for c in chunk {
+            q = q
+                .bind(c.issuer.clone())
+                .bind(c.serial.clone())
+                .bind(c.profile.clone())
+                .bind(c.subject.clone())
+                .bind(c.spki_sha256.clone())
+                .bind(c.not_before)
+                .bind(c.not_after)
+                .bind(c.created_at);
+        }
+        q.execute(&mut **tx).await.map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict("serial number already used".into()),
+            _ => StoreError::Database(e),
+        })?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn complete(tx: &mut Transaction<'_, Any>, rows: &[&CompletedCertificate]) -> Result<u64, StoreError> {
+    let mut done = 0;
+    for chunk in rows.chunks(200) {
+        // One statement per chunk: UPDATE … FROM (VALUES …) works on SQLite ≥ 3.33 and PostgreSQL.
+        let mut sql = String::from("UPDATE certificates SET der = v.column3, status = 'issued' FROM (VALUES ");
+        for i in 0..chunk.len() {
+            let b = i * 3;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("(${},${},${})", b + 1, b + 2, b + 3));
+        }
+        sql.push_str(
+            ") AS v WHERE certificates.issuer = v.column1 AND certificates.serial = v.column2 AND certificates.status = 'reserved'",
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for c in chunk {
+            q = q.bind(c.issuer.clone()).bind(c.serial.clone()).bind(c.der.clone());
+        }
+        done += q.execute(&mut **tx).await?.rows_affected();
+    }
+    Ok(done)
+}
+
+impl Store {
+    /// Stores a reservation (group-committed: durable when this returns).
+    pub async fn reserve_certificate(&self, c: NewCertificate) -> Result<(), StoreError> {
+        self.writer.reserve(c).await
+    }
+
+    /// Stores the signed certificate for a reservation, with its audit entry
+    /// (group-committed: durable when this returns).
+    pub async fn complete_certificate(&self, c: CompletedCertificate) -> Result<(), StoreError> {
+        self.writer.complete(c).await
+    }
+
+    /// Inserts a CA (with its audit entry).
+    pub async fn insert_ca(&self, ca: &CaRecord, event: AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO cas (name, parent, cert_der, key_ref, responder_cert_der, responder_key_ref, crl_number, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+        )
+        .bind(ca.name.clone())
+        .bind(ca.parent.clone())
+        .bind(ca.cert_der.clone())
+        .bind(ca.key_ref.clone())
+        .bind(ca.responder_cert_der.clone())
+        .bind(ca.responder_key_ref.clone())
+        .bind(ca.crl_number)
+        .bind(ca.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(format!("CA '{}' exists already", ca.name)),
+            _ => StoreError::Database(e),
+        })?;
+        audit::append(&mut tx, self.engine, &[event]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces a CA's delegated OCSP responder.
+    pub async fn set_responder(&self, ca: &str, cert_der: &[u8], key_ref: &str, event: AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let n = sqlx::query("UPDATE cas SET responder_cert_der = $1, responder_key_ref = $2 WHERE name = $3")
+            .bind(cert_der.to_vec())
+            .bind(key_ref)
+            .bind(ca)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("CA '{ca}'")));
+        }
+        audit::append(&mut tx, self.engine, &[event]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// All CAs, root first.
+    pub async fn cas(&self) -> Result<Vec<CaRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, parent, cert_der, key_ref, responder_cert_der, responder_key_ref, crl_number, created_at FROM cas ORDER BY created_at, name",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(ca_from_row).collect())
+    }
+
+    /// One certificate.
+    pub async fn certificate(&self, issuer: &str, serial: &str) -> Result<Option<CertificateRecord>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT {CERT_COLUMNS} FROM certificates WHERE issuer = $1 AND serial = $2")))
+            .bind(issuer)
+            .bind(serial)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(cert_from_row).transpose()
+    }
+
+    /// Certificates with this serial under any issuer.
+    pub async fn certificates_by_serial(&self, serial: &str) -> Result<Vec<CertificateRecord>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!("SELECT {CERT_COLUMNS} FROM certificates WHERE serial = $1")))
+            .bind(serial)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(cert_from_row).collect()
+    }
+
+    /// Searches certificates, newest first.
+    pub async fn certificates(&self, f: &CertificateFilter) -> Result<Vec<CertificateRecord>, StoreError> {
+        let mut sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE 1 = 1");
+        let mut n = 0;
+        let mut binds: Vec<String> = Vec::new();
+        if let Some(i) = &f.issuer {
+            n += 1;
+            sql.push_str(&format!(" AND issuer = ${n}"));
+            binds.push(i.clone());
+        }
+        if let Some(s) = &f.status {
+            n += 1;
+            sql.push_str(&format!(" AND status = ${n}"));
+            binds.push(s.clone());
+        }
+        if let Some(s) = &f.subject_contains {
+            n += 1;
+            sql.push_str(&format!(" AND subject LIKE ${n}"));
+            binds.push(format!("%{}%", s.replace('%', "").replace('_', "")));
+        }
+        n += 1;
+        sql.push_str(&format!(" ORDER BY created_at DESC, serial LIMIT ${n}"));
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for b in binds {
+            q = q.bind(b);
+        }
+        let rows = q.bind(f.limit.clamp(1, 10_000)).fetch_all(self.pool()).await?;
+        rows.iter().map(cert_from_row).collect()
+    }
+
+    /// Revokes an issued certificate in one transaction: moves the revocation clock,
+    /// changes the status only if it is `issued`, and appends the audit entry.
+    pub async fn revoke(&self, issuer: &str, serial: &str, reason: u8, at: i64, event: AuditEvent) -> Result<RevokeOutcome, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let seq: i64 = sqlx::query("UPDATE revocation_clock SET seq = seq + 1 WHERE id = 1 RETURNING seq")
+            .fetch_one(&mut *tx)
+            .await?
+            .get(0);
+        let n = sqlx::query(
+            "UPDATE certificates SET status = 'revoked', revoked_at = $1, revocation_reason = $2, revocation_seq = $3 WHERE issuer = $4 AND serial = $5 AND status = 'issued'",
+        )
+        .bind(at)
+        .bind(i32::from(reason))
+        .bind(seq)
+        .bind(issuer)
+        .bind(serial)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            tx.rollback().await?;
+            return Ok(match self.certificate(issuer, serial).await? {
+                None => RevokeOutcome::NotFound,
+                Some(CertificateRecord { status: CertStatus::Revoked { at, reason }, .. }) => RevokeOutcome::AlreadyRevoked { at, reason },
+                Some(_) => RevokeOutcome::NotIssued,
+            });
+        }
+        audit::append(&mut tx, self.engine, &[event]).await?;
+        tx.commit().await?;
+        Ok(RevokeOutcome::Revoked { seq })
+    }
+
+    /// The revocation clock: moves on every revocation, on every node. Caches of
+    /// revocation status compare it to know when to drop what they hold.
+    pub async fn revocation_clock(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT seq FROM revocation_clock WHERE id = 1").fetch_one(self.pool()).await?.get(0))
+    }
+
+    /// Serials revoked since the clock stood at `after_seq`.
+    pub async fn revoked_since(&self, after_seq: i64) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT issuer, serial FROM certificates WHERE status = 'revoked' AND revocation_seq > $1")
+            .bind(after_seq)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Takes the next CRL number of `issuer` (its own short transaction, before the
+    /// revoked list is read, so a higher number never carries an older list).
+    pub async fn next_crl_number(&self, issuer: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query("UPDATE cas SET crl_number = crl_number + 1 WHERE name = $1 RETURNING crl_number")
+            .bind(issuer)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| r.get(0)).ok_or_else(|| StoreError::NotFound(format!("CA '{issuer}'")))
+    }
+
+    /// Everything revoked by `issuer` and not yet expired, for its CRL.
+    pub async fn revoked_for_crl(&self, issuer: &str, now: i64) -> Result<Vec<RevokedRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issuer = $1 AND status = 'revoked' AND not_after >= $2 ORDER BY revocation_seq",
+        )
+        .bind(issuer)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let serial: String = r.get(0);
+                Ok(RevokedRow {
+                    serial: hex::decode(&serial).map_err(|_| StoreError::Corrupt(format!("serial '{serial}'")))?,
+                    revoked_at: r.get::<Option<i64>, _>(1).unwrap_or_default(),
+                    reason: r.get::<Option<i32>, _>(2).unwrap_or_default() as u8,
+                })
+            })
+            .collect()
+    }
+
+    /// Stores a CRL and drops all but the previous one.
+    pub async fn store_crl(&self, crl: &CrlRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("INSERT INTO crls (issuer, crl_number, this_update, next_update, entries, der) VALUES ($1,$2,$3,$4,$5,$6)")
+            .bind(crl.issuer.clone())
+            .bind(crl.crl_number)
+            .bind(crl.this_update)
+            .bind(crl.next_update)
+            .bind(crl.entries)
+            .bind(crl.der.clone())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM crls WHERE issuer = $1 AND crl_number < $2")
+            .bind(crl.issuer.clone())
+            .bind(crl.crl_number - 1)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The newest CRL of `issuer`.
+    pub async fn latest_crl(&self, issuer: &str) -> Result<Option<CrlRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT issuer, crl_number, this_update, next_update, entries, der FROM crls WHERE issuer = $1 ORDER BY crl_number DESC LIMIT 1",
+        )
+        .bind(issuer)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|r| CrlRecord {
+            issuer: r.get(0),
+            crl_number: r.get(1),
+            this_update: r.get(2),
+            next_update: r.get(3),
+            entries: r.get(4),
+            der: r.get(5),
+        }))
+    }
+
+    /// The newest CRL number stored for `issuer` (cheap: no CRL body).
+    pub async fn latest_crl_number(&self, issuer: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT MAX(crl_number) FROM crls WHERE issuer = $1").bind(issuer).fetch_one(self.pool()).await?;
+        Ok(row.get::<Option<i64>, _>(0))
+    }
+
+    /// Counts certificates by status (for metrics).
+    pub async fn certificate_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT status, COUNT(*) FROM certificates GROUP BY status").fetch_all(self.pool()).await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+}

@@ -1,0 +1,245 @@
+//! The store's behaviour, run against both engines: embedded SQLite and the PostgreSQL
+//! server (CARECERT_TEST_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres).
+//! PostgreSQL tests fail — never skip — when the server cannot be reached, unless
+//! CARECERT_SKIP_PG=1 is set on purpose.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use store::{AuditEvent, CertStatus, CompletedCertificate, CrlRecord, NewCertificate, RevokeOutcome, Store};
+
+struct TestDb {
+    store: Store,
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_admin: Option<(String, String)>,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg_admin.take() {
+            // Best effort: a leftover test database is harmless and named carecert_test_*.
+            let _ = std::process::Command::new("psql")
+                .args([admin.as_str(), "-qc", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")])
+                .output();
+        }
+    }
+}
+
+async fn sqlite() -> TestDb {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/carecert.db", dir.path().display());
+    TestDb { store: Store::open(&url).await.unwrap(), url, _dir: Some(dir), pg_admin: None }
+}
+
+static PG_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+async fn postgres() -> Option<TestDb> {
+    if std::env::var("CARECERT_SKIP_PG").as_deref() == Ok("1") {
+        eprintln!("CARECERT_SKIP_PG=1: PostgreSQL test skipped on purpose");
+        return None;
+    }
+    let admin = std::env::var("CARECERT_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("carecert_test_{}_{}", std::process::id(), PG_COUNTER.fetch_add(1, Ordering::SeqCst));
+    let out = std::process::Command::new("psql")
+        .args([admin.as_str(), "-qc", &format!("CREATE DATABASE {name}")])
+        .output()
+        .expect("psql must be installed to run the PostgreSQL tests");
+    assert!(
+        out.status.success(),
+        "cannot create a PostgreSQL test database at {admin}: {} — start PostgreSQL or set CARECERT_TEST_PG_URL (CARECERT_SKIP_PG=1 skips on purpose)",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
+    let url = format!("{base}/{name}");
+    let store = Store::open(&url).await.unwrap();
+    Some(TestDb { store, url, _dir: None, pg_admin: Some((admin, name)) })
+}
+
+fn event(action: &str, subject: &str) -> AuditEvent {
+    AuditEvent { at_ms: 1_790_000_000_000, actor: "test".into(), action: action.into(), subject: subject.into(), details: serde_json::json!({"k": 1}) }
+}
+
+fn reservation(serial: &str) -> NewCertificate {
+    NewCertificate {
+        issuer: "systems".into(),
+        serial: serial.into(),
+        profile: "system-client".into(),
+        subject: "CN=test".into(),
+        spki_sha256: "00".into(),
+        not_before: 1_790_000_000,
+        not_after: 1_820_000_000,
+        created_at: 1_790_000_000,
+    }
+}
+
+async fn with_ca(db: &TestDb) {
+    db.store
+        .insert_ca(
+            &store::CaRecord {
+                name: "systems".into(),
+                parent: None,
+                cert_der: vec![1, 2, 3],
+                key_ref: "k".into(),
+                responder_cert_der: None,
+                responder_key_ref: None,
+                crl_number: 0,
+                created_at: 1,
+            },
+            event("ca.created", "systems"),
+        )
+        .await
+        .unwrap();
+}
+
+async fn issue(db: &TestDb, serial: &str) {
+    db.store.reserve_certificate(reservation(serial)).await.unwrap();
+    db.store
+        .complete_certificate(CompletedCertificate {
+            issuer: "systems".into(),
+            serial: serial.into(),
+            der: vec![0x30, 0x00],
+            event: event("certificate.issued", serial),
+        })
+        .await
+        .unwrap();
+}
+
+async fn reserved_then_completed_certificate_is_issued_and_audited(db: TestDb) {
+    with_ca(&db).await;
+    db.store.reserve_certificate(reservation("AA01")).await.unwrap();
+    let rec = db.store.certificate("systems", "AA01").await.unwrap().unwrap();
+    assert_eq!(rec.status, CertStatus::Reserved);
+    assert!(rec.der.is_none());
+    issue(&db, "AA02").await;
+    let rec = db.store.certificate("systems", "AA02").await.unwrap().unwrap();
+    assert_eq!(rec.status, CertStatus::Issued);
+    assert_eq!(rec.der.as_deref(), Some(&[0x30u8, 0x00][..]));
+    let v = db.store.verify_audit().await.unwrap();
+    assert!(v.first_broken.is_none(), "{v:?}");
+    assert_eq!(v.entries, 2, "ca.created + certificate.issued");
+}
+
+async fn completion_without_reservation_is_refused_and_changes_nothing(db: TestDb) {
+    with_ca(&db).await;
+    let err = db
+        .store
+        .complete_certificate(CompletedCertificate { issuer: "systems".into(), serial: "BB".into(), der: vec![1], event: event("x", "y") })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no reservation"), "{err}");
+    assert!(db.store.certificate("systems", "BB").await.unwrap().is_none());
+    assert_eq!(db.store.verify_audit().await.unwrap().entries, 1);
+}
+
+async fn duplicate_serial_is_a_conflict(db: TestDb) {
+    with_ca(&db).await;
+    db.store.reserve_certificate(reservation("CC")).await.unwrap();
+    let err = db.store.reserve_certificate(reservation("CC")).await.unwrap_err();
+    assert!(matches!(err, store::StoreError::Conflict(_)), "{err}");
+}
+
+async fn revocation_follows_the_state_machine(db: TestDb) {
+    with_ca(&db).await;
+    issue(&db, "DD").await;
+    db.store.reserve_certificate(reservation("EE")).await.unwrap();
+    let clock0 = db.store.revocation_clock().await.unwrap();
+    let out = db.store.revoke("systems", "DD", 1, 1_790_000_100, event("certificate.revoked", "DD")).await.unwrap();
+    assert!(matches!(out, RevokeOutcome::Revoked { .. }));
+    assert!(db.store.revocation_clock().await.unwrap() > clock0);
+    let again = db.store.revoke("systems", "DD", 4, 1_790_000_200, event("certificate.revoked", "DD")).await.unwrap();
+    assert_eq!(again, RevokeOutcome::AlreadyRevoked { at: 1_790_000_100, reason: 1 });
+    assert_eq!(db.store.revoke("systems", "EE", 1, 1, event("r", "EE")).await.unwrap(), RevokeOutcome::NotIssued);
+    assert_eq!(db.store.revoke("systems", "FF", 1, 1, event("r", "FF")).await.unwrap(), RevokeOutcome::NotFound);
+    let rows = db.store.revoked_for_crl("systems", 1_790_000_000).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].serial, vec![0xDD]);
+    assert_eq!(rows[0].reason, 1);
+    // only the successful revocation was audited
+    let v = db.store.verify_audit().await.unwrap();
+    assert_eq!(v.entries, 3);
+    assert!(v.first_broken.is_none());
+}
+
+async fn concurrent_issuance_is_group_committed_without_losing_any(db: TestDb) {
+    with_ca(&db).await;
+    let mut tasks = Vec::new();
+    for i in 0..400 {
+        let store = db.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let serial = format!("{:04X}", i + 0x1000);
+            store.reserve_certificate(reservation(&serial)).await.unwrap();
+            store
+                .complete_certificate(CompletedCertificate { issuer: "systems".into(), serial: serial.clone(), der: vec![0x30, 0], event: event("certificate.issued", &serial) })
+                .await
+                .unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let counts = db.store.certificate_counts().await.unwrap();
+    assert_eq!(counts, vec![("issued".to_string(), 400)]);
+    let v = db.store.verify_audit().await.unwrap();
+    assert_eq!(v.entries, 401);
+    assert!(v.first_broken.is_none());
+}
+
+async fn crl_numbers_only_go_up_and_the_latest_crl_is_served(db: TestDb) {
+    with_ca(&db).await;
+    let a = db.store.next_crl_number("systems").await.unwrap();
+    let b = db.store.next_crl_number("systems").await.unwrap();
+    assert!(b > a);
+    for n in [a, b] {
+        db.store
+            .store_crl(&CrlRecord { issuer: "systems".into(), crl_number: n, this_update: 1, next_update: 2, entries: 0, der: vec![n as u8] })
+            .await
+            .unwrap();
+    }
+    assert_eq!(db.store.latest_crl("systems").await.unwrap().unwrap().der, vec![b as u8]);
+    assert!(db.store.next_crl_number("nope").await.is_err());
+}
+
+async fn audit_log_refuses_updates_and_detects_tampering(db: TestDb) {
+    with_ca(&db).await;
+    issue(&db, "A1").await;
+    issue(&db, "A2").await;
+    assert!(db.store.verify_audit().await.unwrap().first_broken.is_none());
+    let raw = sqlx::AnyPool::connect(&db.url).await.unwrap();
+    let refused = sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2").execute(&raw).await;
+    assert!(refused.is_err(), "the append-only trigger must refuse updates");
+    // Someone with direct database access removes the guard and edits entry 2.
+    let drop_guard = if db.url.starts_with("sqlite") {
+        "DROP TRIGGER audit_log_no_update"
+    } else {
+        "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change"
+    };
+    sqlx::query(drop_guard).execute(&raw).await.unwrap();
+    sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2").execute(&raw).await.unwrap();
+    let v = db.store.verify_audit().await.unwrap();
+    let broken = v.first_broken.expect("tampering must be detected");
+    assert_eq!(broken.seq, 2);
+    assert!(broken.problem.contains("altered"), "{}", broken.problem);
+}
+
+macro_rules! both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::sqlite().await).await })*
+        }
+        mod on_postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { if let Some(db) = super::postgres().await { super::$name(db).await } })*
+        }
+    };
+}
+
+both_engines!(
+    reserved_then_completed_certificate_is_issued_and_audited,
+    completion_without_reservation_is_refused_and_changes_nothing,
+    duplicate_serial_is_a_conflict,
+    revocation_follows_the_state_machine,
+    concurrent_issuance_is_group_committed_without_losing_any,
+    crl_numbers_only_go_up_and_the_latest_crl_is_served,
+    audit_log_refuses_updates_and_detects_tampering,
+);
