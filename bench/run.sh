@@ -19,6 +19,7 @@ BENCH_KEEP=${BENCH_KEEP:-0}
 BENCH_REQUIRE_CARECERT=${BENCH_REQUIRE_CARECERT:-0}
 BENCH_CFSSL_TLS=${BENCH_CFSSL_TLS:-0}
 BENCH_CFSSL_LOGLEVEL=${BENCH_CFSSL_LOGLEVEL:-1}
+BENCH_PEER_MAX_ERROR_PCT=${BENCH_PEER_MAX_ERROR_PCT:-1}
 BENCH_RESULTS_DIR=${BENCH_RESULTS_DIR:-$BENCH_DIR/results}
 CARECERT_BIN=${CARECERT_BIN:-$REPO_ROOT/target/release/carecert}
 CARECERT_PG_URL=${CARECERT_PG_URL:-postgres://postgres@127.0.0.1:5432/carecert_bench}
@@ -51,6 +52,7 @@ RES=$WORK/results
 mkdir -p "$RES"
 : > "$WORK/pids"
 : > "$WORK/failures"
+: > "$WORK/warnings"
 
 # Start time of a process (clock ticks since boot): recorded with each pid so
 # that cleanup never signals a recycled pid.
@@ -189,8 +191,19 @@ run_wrk() {
     local summary
     summary=$(jq -r '"\(.rps) req/s, p50 \(.p50_ms) ms, p99 \(.p99_ms) ms, \(.requests) requests, errors \(.errors) (bad responses \(.bad_responses), bad bodies \(.bad_bodies), socket \(.socket_errors)), statuses \(.statuses|tostring)"' "$RES/$key.json")
     log "$key: $summary"
-    if [[ $(jq '.errors' "$RES/$key.json") != 0 ]]; then
-        record_failure "$key: $(jq -r '.errors' "$RES/$key.json") errors during the load run (statuses $(jq -c .statuses "$RES/$key.json"), socket $(jq -c .socket_error_detail "$RES/$key.json"))"
+    local errors requests what
+    errors=$(jq '.errors' "$RES/$key.json")
+    requests=$(jq '.requests' "$RES/$key.json")
+    if ((errors > 0)); then
+        what="$key: $errors errors in $requests requests during the load run (statuses $(jq -c .statuses "$RES/$key.json"), socket $(jq -c .socket_error_detail "$RES/$key.json"))"
+        if [[ $key == *.cfssl* ]] && ((errors * 100 <= requests * BENCH_PEER_MAX_ERROR_PCT)); then
+            # cfssl 1.2 + SQLite answers a few 400 "database is locked" under
+            # 32 concurrent writers: a property of the peer, reported, not fatal.
+            log "WARNING (peer): $what"
+            printf '%s\n' "$what" >> "$WORK/warnings"
+        else
+            record_failure "$what"
+        fi
     fi
     if [[ $(jq '.ok' "$RES/$key.json") == 0 ]]; then
         record_failure "$key: no successful response at all"
@@ -216,7 +229,24 @@ runs_json() { # "t1 t2 ..." -> {"seconds": min, "runs": [...]}
 }
 
 # ----------------------------------------------------------------- inputs --
-log "work directory: $WORK ($(df -T "$WORK" | awk 'NR == 2 { print $2 }'))"
+# fsync latency of the work directory's filesystem: SQLite issuance on both
+# sides is bound by it, and on this kind of VM it drifts (0.1 ms .. 3+ ms).
+fsync_probe() {
+    python3 - "$WORK/fsync.probe" <<'PY'
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o600)
+n = 200
+t = time.perf_counter()
+for _ in range(n):
+    os.write(fd, b"x" * 512)
+    os.fsync(fd)
+print("%.3f" % ((time.perf_counter() - t) / n * 1000))
+os.close(fd)
+os.unlink(sys.argv[1])
+PY
+}
+FSYNC_MS_START=$(fsync_probe)
+log "work directory: $WORK ($(df -T "$WORK" | awk 'NR == 2 { print $2 }'), fsync ${FSYNC_MS_START} ms)"
 log "generating the fixed ECDSA P-256 CSR"
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=bench \
     -keyout "$WORK/bench.key" -out "$WORK/bench.csr" 2>/dev/null
@@ -592,6 +622,7 @@ fi
 
 # ================================================================= report ===
 cd "$WORK"
+FSYNC_MS_END=$(fsync_probe)
 getv() { # KEY JQ-EXPR -> value or empty
     [[ -f $RES/$1.json ]] || return 0
     jq -r "($2) // empty | tostring" "$RES/$1.json" 2>/dev/null || true
@@ -606,24 +637,26 @@ ratio() { # A B -> A/B formatted
         printf 'n/a'
     fi
 }
-row() { printf '%-36s %-22s %-30s %s\n' "$@"; }
+row() { printf '%-36s %-30s %-32s %s\n' "$@"; }
 
 cc_sq_rps=$(getv issuance.carecert.sqlite .ok_rps); cf_rps=$(getv issuance.cfssl.sqlite .ok_rps)
 cc_pg_rps=$(getv issuance.carecert.postgres .ok_rps)
 cc_sq_p50=$(getv issuance.carecert.sqlite .p50_ms); cc_sq_p99=$(getv issuance.carecert.sqlite .p99_ms)
 cc_pg_p50=$(getv issuance.carecert.postgres .p50_ms); cc_pg_p99=$(getv issuance.carecert.postgres .p99_ms)
 cf_p50=$(getv issuance.cfssl.sqlite .p50_ms); cf_p99=$(getv issuance.cfssl.sqlite .p99_ms)
-cc_sq_err=$(getv issuance.carecert.sqlite .errors); cc_pg_err=$(getv issuance.carecert.postgres .errors)
-cf_err=$(getv issuance.cfssl.sqlite .errors)
+errdesc='if .errors == null then null elif .errors == 0 then "0" else "\(.errors) \(.statuses | with_entries(select(.key | test("^2") | not)) | tostring)" end'
+cc_sq_err=$(getv issuance.carecert.sqlite "$errdesc"); cc_pg_err=$(getv issuance.carecert.postgres "$errdesc")
+cf_err=$(getv issuance.cfssl.sqlite "$errdesc")
 cc_ocsp=$(getv ocsp.carecert .ok_rps); cf_ocsp=$(getv ocsp.cfssl .ok_rps)
 cc_ocsp_p99=$(getv ocsp.carecert .p99_ms); cf_ocsp_p99=$(getv ocsp.cfssl .p99_ms)
-cc_ocsp_err=$(getv ocsp.carecert .errors); cf_ocsp_err=$(getv ocsp.cfssl .errors)
+cc_ocsp_err=$(getv ocsp.carecert "$errdesc"); cf_ocsp_err=$(getv ocsp.cfssl "$errdesc")
 cc_c1=$(getv crl100k.carecert .seconds); cf_c1=$(getv crl100k.cfssl .seconds); os_c1=$(getv crl100k.openssl .seconds)
 cc_c2=$(getv crl1m.carecert .seconds); cf_c2=$(getv crl1m.cfssl .seconds); os_c2=$(getv crl1m.openssl .seconds)
 
 {
     echo
     echo "carecert vs cfssl 1.2 -- ${BENCH_SECONDS}s per load run, $BENCH_CONNECTIONS connections, $BENCH_THREADS wrk threads, $(nproc) CPUs"
+    echo "work dir fsync latency: ${FSYNC_MS_START} ms at start, ${FSYNC_MS_END} ms at end (SQLite issuance is bound by it)"
     echo "ratio = carecert / cfssl (throughput: >1 is better for carecert; seconds and latency: <1 is better)"
     echo
     row metric carecert cfssl ratio
@@ -658,14 +691,17 @@ done | jq -s \
     --argjson cpus "$(nproc)" --argjson seconds "$BENCH_SECONDS" \
     --argjson conns "$BENCH_CONNECTIONS" --argjson threads "$BENCH_THREADS" \
     --argjson crl_runs "$BENCH_CRL_RUNS" --argjson elapsed "$((SECONDS - T_START))" \
-    --rawfile table "$WORK/table.txt" --rawfile failures "$WORK/failures" \
+    --arg fsync_start "$FSYNC_MS_START" --arg fsync_end "$FSYNC_MS_END" \
+    --rawfile table "$WORK/table.txt" --rawfile failures "$WORK/failures" --rawfile warnings "$WORK/warnings" \
     '{meta: {date: $date, git: $git, carecert_bin: $carecert_bin, carecert_version: $carecert_version,
              cfssl_version: $cfssl_version, wrk: $wrk, work_filesystem: $fs, cpus: $cpus,
              bench_seconds: $seconds, connections: $conns, wrk_threads: $threads,
-             crl_runs: $crl_runs, elapsed_seconds: $elapsed},
+             crl_runs: $crl_runs, elapsed_seconds: $elapsed,
+             fsync_ms_start: ($fsync_start | tonumber? // null), fsync_ms_end: ($fsync_end | tonumber? // null)},
       results: add,
       ratios: {},
       failures: ($failures | split("\n") | map(select(length > 0))),
+      warnings: ($warnings | split("\n") | map(select(length > 0))),
       table: $table}' > "$WORK/latest.json"
 # ratios, computed once from the results
 jq '.ratios = (.results as $r | def q(a; b): if (a | type) == "number" and (b | type) == "number" and b != 0 then a / b else null end;
@@ -683,6 +719,10 @@ log "results written to $BENCH_RESULTS_DIR/latest.json (elapsed $((SECONDS - T_S
 
 if ! carecert_present; then
     log "NOTE: $(carecert_missing_msg); carecert columns are n/a"
+fi
+if [[ -s $WORK/warnings ]]; then
+    log "warnings:"
+    sed 's/^/  - /' "$WORK/warnings" >&2
 fi
 if [[ -s $WORK/failures ]]; then
     log "FAILED measurements:"

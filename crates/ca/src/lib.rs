@@ -1,1 +1,30 @@
-//! placeholder
+//! # ca — the carecert certificate authority
+//!
+//! Owns the CA hierarchy (a root and the issuing CAs `systems` and `smartcards`, each with
+//! a delegated OCSP responder), the signers that hold their keys, **issuance**, **revocation**,
+//! and the publication of revocation status as **CRLs** and **OCSP** responses.
+//!
+//! Issuance follows Boulder's order: the certificate's content and serial are stored
+//! (reserved) before the CA signs, and the signed certificate is stored before it is
+//! returned — so no certificate can exist that the database does not know about.
+//!
+//! This crate must never speak HTTP or SQL: it calls [`store::Store`] for persistence and
+//! [`pki`] for encodings, and leaves transport to the `server` crate. It decides nothing
+//! about *who* may ask for a certificate; the domain crates (`enrol`, `cards`) and the
+//! admin API decide that, then call [`Authority::issue`].
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod authority;
+mod clock;
+mod crl;
+mod error;
+mod hierarchy;
+mod ocsp;
+
+pub use authority::{Authority, AuthorityConfig, IssueRequest, Issued, Metrics, RevokeRequest, Revoked};
+pub use crl::bench_crl;
+pub use ocsp::OcspReply;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::CaError;
+pub use hierarchy::{InitOptions, InitReport, allowed_profiles, init_hierarchy, issue_tls_server_key};

@@ -1,1 +1,60 @@
-fn main() {}
+//! `carecert` — the operator's binary: `serve`, `init`, `admin …`, `bench …`.
+//!
+//! Thin: parses the command line, wires the crates together, prints. Errors get context
+//! here (anyhow) and leave with a message that says what to do, and a non-zero exit code.
+#![forbid(unsafe_code)]
+
+mod admin;
+mod bench;
+mod paths;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// carecert: certificate lifecycle platform for a healthcare network.
+#[derive(Parser)]
+#[command(name = "carecert", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every server-side service in one process (API, OCSP, CRL, admin API).
+    Serve(serve::ServeArgs),
+    /// Create the CA hierarchy (root, `systems`, `smartcards`, OCSP responders) and an admin token.
+    Init(serve::InitArgs),
+    /// Operator and RA commands (talk to a running server's admin API).
+    Admin(admin::AdminArgs),
+    /// Benchmarks.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(a) => serve::serve(a).await,
+            Command::Init(a) => serve::init(a).await,
+            Command::Admin(a) => admin::run(a).await,
+            Command::Bench(a) => bench::run(a).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

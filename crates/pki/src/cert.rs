@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use der::Encode;
-use der::asn1::{Ia5String, ObjectIdentifier, OctetString};
+use der::asn1::{Ia5String, ObjectIdentifier};
 use rcgen::{BasicConstraints, CertificateParams, CustomExtension, IsCa, Issuer, SanType};
 use serde::{Deserialize, Serialize};
 use sha1::Digest as _;
@@ -260,14 +260,7 @@ impl CertificateTemplate {
             CaKind::Leaf => IsCa::ExplicitNoCa,
         };
         params.use_authority_key_identifier_extension = spec.ca != CaKind::Root;
-        if spec.ca == CaKind::Leaf {
-            // rcgen writes the SKI only for CAs; RFC 5280 §4.2.1.2 wants it on leaves too.
-            let ski = params.key_identifier(&public_key);
-            let value = OctetString::new(ski)
-                .and_then(|o| o.to_der())
-                .map_err(|e| PkiError::Invalid(e.to_string()))?;
-            params.custom_extensions.push(CustomExtension::from_oid_content(&[2, 5, 29, 14], value));
-        }
+        // rcgen 0.14 writes the subject key identifier itself (for CAs and leaves alike).
         let mut access = Vec::new();
         if let Some(ocsp) = &order.urls.ocsp {
             access.push(access_description(ID_AD_OCSP, ocsp)?);

@@ -147,3 +147,11 @@ pub(crate) mod testutil {
         CaIdentity::new("root", der, key).unwrap()
     }
 }
+
+/// `N` bytes from the operating system's CSPRNG (aws-lc-rs), for tokens and passphrases.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], PkiError> {
+    use aws_lc_rs::rand::SecureRandom;
+    let mut b = [0u8; N];
+    aws_lc_rs::rand::SystemRandom::new().fill(&mut b).map_err(|_| PkiError::Signing("random generator failed".into()))?;
+    Ok(b)
+}

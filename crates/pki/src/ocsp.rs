@@ -151,7 +151,7 @@ pub struct OcspAnswer {
 /// A delegated OCSP responder: its certificate (issued by the CA it answers for, with
 /// id-kp-OCSPSigning) and its key.
 pub struct OcspResponder {
-    cert: x509_cert::Certificate,
+    certs: Vec<x509_cert::Certificate>,
     signer: Arc<dyn Signer>,
     key_hash: [u8; 20],
 }
@@ -163,8 +163,10 @@ impl std::fmt::Debug for OcspResponder {
 }
 
 impl OcspResponder {
-    /// Binds the responder certificate to its key.
-    pub fn new(cert_der: &[u8], signer: Arc<dyn Signer>) -> Result<Self, PkiError> {
+    /// Binds the responder certificate to its key. `extra_chain` (e.g. the issuing CA's
+    /// certificate) is sent along in each response so clients can build the responder's
+    /// chain without fetching anything.
+    pub fn new(cert_der: &[u8], extra_chain: &[&[u8]], signer: Arc<dyn Signer>) -> Result<Self, PkiError> {
         let cert = x509_cert::Certificate::from_der(cert_der).map_err(|e| PkiError::malformed("responder certificate", e))?;
         let spki = cert.tbs_certificate.subject_public_key_info.to_der().map_err(|e| PkiError::Invalid(e.to_string()))?;
         if spki != signer.public_key_spki() {
@@ -172,7 +174,11 @@ impl OcspResponder {
         }
         let bits = cert.tbs_certificate.subject_public_key_info.subject_public_key.raw_bytes();
         let key_hash = sha1::Sha1::digest(bits).into();
-        Ok(Self { cert, signer, key_hash })
+        let mut certs = vec![cert];
+        for der in extra_chain {
+            certs.push(x509_cert::Certificate::from_der(der).map_err(|e| PkiError::malformed("responder chain certificate", e))?);
+        }
+        Ok(Self { certs, signer, key_hash })
     }
 
     /// Builds and signs a successful OCSP response (DER `OCSPResponse`).
@@ -223,7 +229,7 @@ impl OcspResponder {
             tbs_response_data: tbs,
             signature_algorithm: alg,
             signature: BitString::from_bytes(&signature).map_err(|e| PkiError::Invalid(e.to_string()))?,
-            certs: Some(vec![self.cert.clone()]),
+            certs: Some(self.certs.clone()),
         };
         let resp = OcspResponse::successful(basic).map_err(|e| PkiError::Invalid(e.to_string()))?;
         resp.to_der().map_err(|e| PkiError::Invalid(e.to_string()))

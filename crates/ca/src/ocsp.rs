@@ -1,0 +1,138 @@
+//! OCSP answers: signed once per status change, served from memory.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use parking_lot::RwLock;
+use pki::RevocationReason;
+use pki::ocsp::{CertIdHash, OcspAnswer, OcspStatus, ResponseStatus, error_response, parse_request};
+use store::CertStatus;
+
+use crate::{Authority, CaError};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    issuer: String,
+    serial: String,
+    hash: CertIdHash,
+    /// Whether the request's hash AlgorithmIdentifier carried NULL parameters; the
+    /// response echoes the CertID exactly, so the two forms are cached apart.
+    params: bool,
+}
+
+#[derive(Debug)]
+struct Cached {
+    der: bytes_like::Bytes,
+    signed_at: i64,
+    next_update: i64,
+}
+
+mod bytes_like {
+    /// Shared immutable response bytes.
+    pub type Bytes = std::sync::Arc<[u8]>;
+}
+
+/// Signed responses by certificate.
+#[derive(Debug, Default)]
+pub(crate) struct OcspCache {
+    map: RwLock<HashMap<Key, Arc<Cached>>>,
+}
+
+impl OcspCache {
+    pub(crate) fn forget(&self, issuer: &str, serial: &str) {
+        self.map.write().retain(|k, _| !(k.issuer == issuer && k.serial == serial));
+    }
+}
+
+/// An OCSP reply ready to send.
+#[derive(Debug, Clone)]
+pub struct OcspReply {
+    /// DER `OCSPResponse`.
+    pub der: Arc<[u8]>,
+    /// Seconds a cache may keep it (`None`: do not cache — nonce or error).
+    pub max_age: Option<i64>,
+}
+
+impl Authority {
+    /// Answers a DER OCSP request. Never fails: bad requests get the matching unsuccessful
+    /// OCSP response status, as RFC 6960 §2.3 says.
+    pub async fn ocsp(&self, request: &[u8]) -> OcspReply {
+        match self.ocsp_inner(request).await {
+            Ok(r) => r,
+            Err(status) => OcspReply { der: error_response(status).into(), max_age: None },
+        }
+    }
+
+    async fn ocsp_inner(&self, request: &[u8]) -> Result<OcspReply, ResponseStatus> {
+        let parsed = parse_request(request).map_err(|_| ResponseStatus::MalformedRequest)?;
+        let now = self.inner.clock.now().unix_timestamp();
+        let refresh = self.inner.config.ocsp_refresh.as_secs() as i64;
+        // Which CA is asked about: the first query decides (one responder signs a response).
+        let ca = parsed
+            .queries
+            .iter()
+            .find_map(|q| self.inner.cas.iter().find(|c| q.is_for(&c.identity)))
+            .ok_or(ResponseStatus::Unauthorized)?;
+        let issuer = ca.record.name.clone();
+        let cacheable = parsed.nonce.is_none() && parsed.queries.len() == 1;
+        let key = cacheable.then(|| {
+            let q = &parsed.queries[0];
+            Key {
+                issuer: issuer.clone(),
+                serial: q.serial_hex.clone(),
+                hash: q.hash.unwrap_or(CertIdHash::Sha1),
+                params: q.cert_id.hash_algorithm.parameters.is_some(),
+            }
+        });
+        if let Some(k) = &key {
+            if let Some(hit) = self.inner.ocsp.map.read().get(k) {
+                if now < hit.signed_at + refresh && now < hit.next_update {
+                    self.inner.metrics.ocsp_cached.fetch_add(1, Ordering::Relaxed);
+                    return Ok(OcspReply { der: hit.der.clone(), max_age: Some((hit.signed_at + refresh - now).max(0)) });
+                }
+            }
+        }
+        let next_update = now + self.inner.config.ocsp_validity.as_secs() as i64;
+        let mut answers = Vec::with_capacity(parsed.queries.len());
+        for q in &parsed.queries {
+            let status = if q.is_for(&ca.identity) {
+                self.status_of(&issuer, &q.serial_hex).await.map_err(|e| {
+                    tracing::error!(error = %e, "OCSP status lookup failed");
+                    ResponseStatus::TryLater
+                })?
+            } else {
+                OcspStatus::Unknown
+            };
+            answers.push(OcspAnswer { cert_id: q.cert_id.clone(), status, this_update: now, next_update });
+        }
+        let der: Arc<[u8]> = ca
+            .responder
+            .respond(&answers, now, parsed.nonce.as_deref())
+            .map_err(|e| {
+                tracing::error!(error = %e, "OCSP signing failed");
+                ResponseStatus::InternalError
+            })?
+            .into();
+        self.inner.metrics.ocsp_signed.fetch_add(1, Ordering::Relaxed);
+        if let Some(k) = key {
+            self.inner.ocsp.map.write().insert(k, Arc::new(Cached { der: der.clone(), signed_at: now, next_update }));
+            return Ok(OcspReply { der, max_age: Some(refresh) });
+        }
+        Ok(OcspReply { der, max_age: None })
+    }
+
+    async fn status_of(&self, issuer: &str, serial: &str) -> Result<OcspStatus, CaError> {
+        Ok(match self.inner.store.certificate(issuer, serial).await? {
+            None => OcspStatus::Unknown,
+            Some(rec) => match rec.status {
+                CertStatus::Reserved => OcspStatus::Unknown,
+                CertStatus::Issued => OcspStatus::Good,
+                CertStatus::Revoked { at, reason } => OcspStatus::Revoked {
+                    at,
+                    reason: RevocationReason::from_code(reason).filter(|r| *r != RevocationReason::Unspecified),
+                },
+            },
+        })
+    }
+}

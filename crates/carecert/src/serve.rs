@@ -1,0 +1,291 @@
+//! `carecert serve` and `carecert init`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use ca::{Authority, AuthorityConfig, CaError, InitOptions, SystemClock};
+use clap::Args;
+use sha2_shim::sha256_hex;
+use store::{AuditEvent, Store};
+
+use crate::paths;
+
+/// Options shared by `serve` and `init`.
+#[derive(Args, Debug, Clone)]
+pub struct CommonArgs {
+    /// Data directory (database, CA certificates, TLS files) [default: ~/.local/share/carecert]
+    #[arg(long, env = "CARECERT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB [default: sqlite in the data directory]
+    #[arg(long, env = "CARECERT_DATABASE_URL")]
+    pub database: Option<String>,
+    /// File holding the passphrase that encrypts the CA keys (or set CARECERT_CA_PASSPHRASE)
+    #[arg(long)]
+    pub ca_passphrase_file: Option<PathBuf>,
+}
+
+/// `carecert serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Demo mode: create a demo CA, passphrase and admin token in the data directory on first start
+    #[arg(long)]
+    pub dev: bool,
+    /// HTTPS address (API, admin API, metrics, and everything public)
+    #[arg(long, default_value = "127.0.0.1:8443", env = "CARECERT_LISTEN")]
+    pub listen: SocketAddr,
+    /// Plain HTTP address (/healthz, /ca, /crl, /ocsp only)
+    #[arg(long, default_value = "127.0.0.1:8080", env = "CARECERT_HTTP_LISTEN")]
+    pub http_listen: SocketAddr,
+    /// Base URL relying parties use to reach the plain HTTP listener (AIA, CRL distribution
+    /// points) [default: the one recorded at init]
+    #[arg(long, env = "CARECERT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// HTTPS certificate chain (PEM); without it carecert issues one for itself from `systems`
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// HTTPS private key (PEM)
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Log format
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// How logs are written.
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `carecert init`.
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Base URL of the plain HTTP listener as relying parties reach it (goes into every certificate)
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub public_url: String,
+    /// CA key algorithm: p256, p384, rsa2048, rsa3072, rsa4096
+    #[arg(long, default_value = "p256")]
+    pub key_algorithm: String,
+    /// Organisation name in the CA certificates
+    #[arg(long, default_value = "carecert")]
+    pub organization: String,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+mod sha2_shim {
+    pub fn sha256_hex(data: &[u8]) -> String {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(data))
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+async fn open_store(common: &CommonArgs, data_dir: &Path) -> Result<Store> {
+    let url = common.database.clone().unwrap_or_else(|| paths::default_database(data_dir));
+    Store::open(&url).await.with_context(|| format!("opening the database {}", redact(&url)))
+}
+
+fn redact(url: &str) -> String {
+    // postgres://user:password@host → postgres://user:***@host
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if url[s + 3..at].contains(':') => {
+            let colon = s + 3 + url[s + 3..at].find(':').unwrap_or(0);
+            format!("{}:***{}", &url[..colon], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Creates an admin token, stores its hash, writes it to DATA_DIR/admin-token (0600).
+async fn create_admin_token(store: &Store, data_dir: &Path, name: &str) -> Result<String> {
+    let token = paths::random_token()?;
+    store
+        .add_admin_token(
+            &sha256_hex(token.as_bytes()),
+            name,
+            time::OffsetDateTime::now_utc().unix_timestamp(),
+            AuditEvent { at_ms: now_ms(), actor: "system".into(), action: "admin.token_created".into(), subject: name.into(), details: serde_json::json!({}) },
+        )
+        .await?;
+    paths::write_atomic(&data_dir.join("admin-token"), format!("{token}\n").as_bytes(), 0o600)?;
+    Ok(token)
+}
+
+fn write_ca_files(authority: &Authority, data_dir: &Path) -> Result<()> {
+    for (name, _, der) in authority.ca_certificates() {
+        paths::write_atomic(&data_dir.join("ca").join(format!("{name}.pem")), pki::cert::to_pem("CERTIFICATE", &der).as_bytes(), 0o644)?;
+    }
+    Ok(())
+}
+
+/// `carecert init`.
+pub async fn init(args: InitArgs) -> Result<()> {
+    let data_dir = paths::data_dir(args.common.data_dir.as_deref())?;
+    paths::ensure_private_dir(&data_dir)?;
+    let key_algorithm = pki::KeyAlgorithm::parse(&args.key_algorithm)?;
+    let passphrase = paths::ca_passphrase(args.common.ca_passphrase_file.as_deref(), None, false)?;
+    let store = open_store(&args.common, &data_dir).await?;
+    let report = run_init(&store, &passphrase, &args.public_url, key_algorithm, &args.organization).await?;
+    create_admin_token(&store, &data_dir, "admin").await?;
+    for (name, pem) in &report.cas {
+        paths::write_atomic(&data_dir.join("ca").join(format!("{name}.pem")), pem.as_bytes(), 0o644)?;
+    }
+    let root = data_dir.join("ca/root.pem");
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"cas": report.cas.iter().map(|(n, _)| n).collect::<Vec<_>>(), "root_certificate": root, "admin_token_file": data_dir.join("admin-token")})
+        );
+    } else {
+        println!("Created CAs: {}", report.cas.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "));
+        println!("Root certificate: {}", root.display());
+        println!("Admin token written to {} (keep it secret)", data_dir.join("admin-token").display());
+    }
+    Ok(())
+}
+
+async fn run_init(store: &Store, passphrase: &[u8], public_url: &str, key_algorithm: pki::KeyAlgorithm, org: &str) -> Result<ca::InitReport> {
+    if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+        bail!("--public-url must start with http:// (relying parties fetch CRLs and OCSP over plain HTTP)");
+    }
+    let opts = InitOptions {
+        passphrase: passphrase.to_vec(),
+        public_url: public_url.to_string(),
+        key_algorithm,
+        organization: org.to_string(),
+        actor: "operator".into(),
+    };
+    Ok(ca::init_hierarchy(store, &SystemClock, &opts).await?)
+}
+
+/// `carecert serve`.
+pub async fn serve(args: ServeArgs) -> Result<()> {
+    init_logging(args.log_format);
+    let data_dir = paths::data_dir(args.common.data_dir.as_deref())?;
+    paths::ensure_private_dir(&data_dir)?;
+    let dev_pass = data_dir.join("ca-passphrase");
+    let passphrase = paths::ca_passphrase(args.common.ca_passphrase_file.as_deref(), args.dev.then_some(dev_pass.as_path()), args.dev)?;
+    let store = open_store(&args.common, &data_dir).await?;
+
+    let mut fresh_token = None;
+    if store.cas().await?.is_empty() {
+        if !args.dev {
+            bail!("{}", CaError::NotInitialised);
+        }
+        let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.http_listen));
+        tracing::info!(data_dir = %data_dir.display(), "first start with --dev: creating a demo CA");
+        run_init(&store, &passphrase, &public_url, pki::KeyAlgorithm::EcdsaP256, "carecert Demo").await?;
+        fresh_token = Some(create_admin_token(&store, &data_dir, "admin").await?);
+    }
+
+    let config = AuthorityConfig { public_url: args.public_url.clone(), ..Default::default() };
+    let authority = Authority::load(store.clone(), &passphrase, Arc::new(SystemClock), config).await?;
+    write_ca_files(&authority, &data_dir)?;
+    let tls = tls_files(&authority, &args, &data_dir).await?;
+
+    let state = server::AppState::new(authority.clone());
+    let bound = server::bind(state, &server::ServerConfig { listen: args.listen, http_listen: args.http_listen, tls }).await?;
+    let maintenance = authority.spawn_maintenance();
+
+    let https = bound.https_addr();
+    let http = bound.http_addr();
+    println!("carecert is serving");
+    println!("  HTTPS (API, admin, metrics): https://{https}/");
+    println!("  HTTP  (OCSP, CRL, CA certs): http://{http}/  (relying parties use {})", authority.public_url());
+    println!("  OpenAPI:                     https://{https}/api/v1/openapi.json");
+    println!("  Root certificate:            {}", data_dir.join("ca/root.pem").display());
+    println!("  Database:                    {}", redact(&args.common.database.clone().unwrap_or_else(|| paths::default_database(&data_dir))));
+    if args.dev {
+        println!("  Admin token file:            {}", data_dir.join("admin-token").display());
+        if let Some(t) = &fresh_token {
+            println!("  Admin token (shown once):    {t}");
+        }
+        println!("  CA passphrase file (demo):   {}", dev_pass.display());
+        println!("Try: curl --cacert {} https://{https}/ca", data_dir.join("ca/root.pem").display());
+    }
+    bound.serve(shutdown_signal()).await;
+    maintenance.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// The HTTPS certificate: given files, else the one carecert issued itself (re-issued when
+/// missing, unreadable, for other names, or within 30 days of expiry).
+async fn tls_files(authority: &Authority, args: &ServeArgs, data_dir: &Path) -> Result<server::TlsFiles> {
+    if let (Some(c), Some(k)) = (&args.tls_cert, &args.tls_key) {
+        return Ok(server::TlsFiles {
+            chain_pem: std::fs::read_to_string(c).with_context(|| format!("reading {}", c.display()))?,
+            key_pem: std::fs::read_to_string(k).with_context(|| format!("reading {}", k.display()))?,
+        });
+    }
+    let cert_path = data_dir.join("tls/server.pem");
+    let key_path = data_dir.join("tls/server.key");
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let host = args.listen.ip();
+    if !host.is_unspecified() && !names.contains(&host.to_string()) {
+        names.push(host.to_string());
+    }
+    if let (Ok(chain_pem), Ok(key_pem)) = (std::fs::read_to_string(&cert_path), std::fs::read_to_string(&key_path)) {
+        let still_good = pki::CertificateInfo::parse_pem_or_der(chain_pem.as_bytes())
+            .map(|(info, _)| info.not_after - time::OffsetDateTime::now_utc().unix_timestamp() > 30 * 86_400)
+            .unwrap_or(false);
+        let names_file = std::fs::read_to_string(data_dir.join("tls/names")).unwrap_or_default();
+        if still_good && names_file.trim() == names.join(",") {
+            return Ok(server::TlsFiles { chain_pem, key_pem });
+        }
+    }
+    let sans = names
+        .iter()
+        .map(|n| match n.parse() {
+            Ok(ip) => pki::cert::San::Ip(ip),
+            Err(_) => pki::cert::San::Dns(n.clone()),
+        })
+        .collect();
+    let (chain_pem, key_pem) = ca::issue_tls_server_key(authority, sans).await?;
+    paths::write_atomic(&cert_path, chain_pem.as_bytes(), 0o644)?;
+    paths::write_atomic(&key_path, key_pem.as_bytes(), 0o600)?;
+    paths::write_atomic(&data_dir.join("tls/names"), names.join(",").as_bytes(), 0o644)?;
+    Ok(server::TlsFiles { chain_pem, key_pem })
+}

@@ -1,0 +1,172 @@
+//! Public endpoints: health, metrics, CA certificates, CRLs, OCSP.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::{ApiError, AppState};
+
+/// Routes served on both listeners.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/ca", get(ca_list))
+        .route("/ca/{file}", get(ca_file))
+        .route("/crl/{file}", get(crl_file))
+        .route(
+            "/ocsp",
+            post(ocsp_post).layer(DefaultBodyLimit::max(pki::ocsp::MAX_OCSP_REQUEST_BYTES)),
+        )
+        .route("/ocsp/{*request}", get(ocsp_get))
+}
+
+/// Routes served on HTTPS only.
+pub(crate) fn https_only() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics)).route("/api/v1/openapi.json", get(openapi))
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "public", responses((status = 200, description = "The server and its database answer", body = String)))]
+pub(crate) async fn healthz(State(s): State<AppState>) -> Response {
+    match s.authority.store().ping().await {
+        Ok(()) => (StatusCode::OK, "ok").into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response(),
+    }
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], crate::openapi_json())
+}
+
+/// One CA as listed by `GET /ca`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct CaInfo {
+    /// Name (`root`, `systems`, `smartcards`).
+    name: String,
+    /// Issuing CA, absent for the root.
+    parent: Option<String>,
+    /// Subject DN.
+    subject: String,
+    /// notAfter, Unix seconds.
+    not_after: i64,
+    /// SHA-256 fingerprint of the certificate.
+    sha256: String,
+    /// The certificate, PEM.
+    pem: String,
+}
+
+#[utoipa::path(get, path = "/ca", tag = "public", responses((status = 200, body = [CaInfo])))]
+pub(crate) async fn ca_list(State(s): State<AppState>) -> Result<Json<Vec<CaInfo>>, ApiError> {
+    let mut out = Vec::new();
+    for (name, parent, der) in s.authority.ca_certificates() {
+        let info = pki::CertificateInfo::parse(&der)?;
+        out.push(CaInfo { name, parent, subject: info.subject, not_after: info.not_after, sha256: info.sha256, pem: pki::cert::to_pem("CERTIFICATE", &der) });
+    }
+    Ok(Json(out))
+}
+
+fn split_ext<'a>(file: &'a str, exts: &[&'a str]) -> Option<(&'a str, &'a str)> {
+    exts.iter().find_map(|e| file.strip_suffix(e).map(|n| (n, *e)))
+}
+
+#[utoipa::path(get, path = "/ca/{file}", tag = "public",
+    params(("file" = String, Path, description = "`NAME.pem` (PEM) or `NAME.cer` / `NAME.crt` (DER)")),
+    responses((status = 200, description = "The CA certificate"), (status = 404, body = crate::ErrorBody)))]
+pub(crate) async fn ca_file(State(s): State<AppState>, Path(file): Path<String>) -> Result<Response, ApiError> {
+    let (name, ext) = split_ext(&file, &[".pem", ".cer", ".crt", ".der"])
+        .ok_or_else(|| ApiError::not_found(format!("'{file}': ask for NAME.pem or NAME.cer")))?;
+    let der = s
+        .authority
+        .ca_certificates()
+        .into_iter()
+        .find(|(n, _, _)| n == name)
+        .map(|(_, _, d)| d)
+        .ok_or_else(|| ApiError::not_found(format!("there is no CA named '{name}'; GET /ca lists them")))?;
+    Ok(if ext == ".pem" {
+        ([(header::CONTENT_TYPE, "application/x-pem-file")], pki::cert::to_pem("CERTIFICATE", &der)).into_response()
+    } else {
+        ([(header::CONTENT_TYPE, "application/pkix-cert")], der).into_response()
+    })
+}
+
+#[utoipa::path(get, path = "/crl/{file}", tag = "public",
+    params(("file" = String, Path, description = "`NAME.crl`")),
+    responses((status = 200, description = "DER CRL (application/pkix-crl)"), (status = 404, body = crate::ErrorBody)))]
+pub(crate) async fn crl_file(State(s): State<AppState>, Path(file): Path<String>) -> Result<Response, ApiError> {
+    let (name, _) = split_ext(&file, &[".crl"]).ok_or_else(|| ApiError::not_found(format!("'{file}': ask for NAME.crl")))?;
+    let crl = s.authority.crl(name)?;
+    let max_age = (crl.next_update - s.authority.clock().now().unix_timestamp()).clamp(0, 3600);
+    let mut resp = ([(header::CONTENT_TYPE, "application/pkix-crl")], crl.der.clone()).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
+        resp.headers_mut().insert(header::CACHE_CONTROL, v);
+    }
+    Ok(resp)
+}
+
+fn ocsp_response(reply: ca::OcspReply) -> Response {
+    let mut resp = ([(header::CONTENT_TYPE, "application/ocsp-response")], Bytes::from_owner(reply.der)).into_response();
+    let cc = match reply.max_age {
+        Some(age) => format!("public, max-age={age}, no-transform"),
+        None => "no-store".to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&cc) {
+        resp.headers_mut().insert(header::CACHE_CONTROL, v);
+    }
+    resp
+}
+
+#[utoipa::path(post, path = "/ocsp", tag = "public",
+    request_body(content = Vec<u8>, content_type = "application/ocsp-request", description = "DER OCSPRequest (RFC 6960), at most 8 KiB"),
+    responses((status = 200, description = "DER OCSPResponse (application/ocsp-response); malformed requests get the malformedRequest status"), (status = 413, description = "Request larger than 8 KiB")))]
+pub(crate) async fn ocsp_post(State(s): State<AppState>, body: Bytes) -> Response {
+    ocsp_response(s.authority.ocsp(&body).await)
+}
+
+#[utoipa::path(get, path = "/ocsp/{request}", tag = "public",
+    params(("request" = String, Path, description = "URL-encoded base64 of the DER OCSPRequest (RFC 6960 appendix A.1)")),
+    responses((status = 200, description = "DER OCSPResponse (application/ocsp-response)")))]
+pub(crate) async fn ocsp_get(State(s): State<AppState>, Path(request): Path<String>) -> Response {
+    if request.len() > pki::ocsp::MAX_OCSP_REQUEST_BYTES * 2 {
+        return ApiError::new(StatusCode::URI_TOO_LONG, "too_large", "OCSP request too large for GET; use POST").into_response();
+    }
+    // Path is already percent-decoded by axum; accept standard and URL-safe alphabets.
+    let cleaned: String = request.chars().filter(|c| !c.is_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(&cleaned)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(&cleaned))
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&cleaned));
+    match der {
+        Ok(der) => ocsp_response(s.authority.ocsp(&der).await),
+        Err(_) => ocsp_response(s.authority.ocsp(b"").await),
+    }
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "public", responses((status = 200, description = "Prometheus text exposition format")))]
+pub(crate) async fn metrics(State(s): State<AppState>) -> Response {
+    let m = s.authority.metrics();
+    let mut out = String::new();
+    let mut counter = |name: &str, help: &str, v: u64| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+    };
+    counter("carecert_certificates_issued_total", "Certificates issued by this node.", m.issued.load(Ordering::Relaxed));
+    counter("carecert_issue_errors_total", "Issuance requests refused or failed on this node.", m.issue_errors.load(Ordering::Relaxed));
+    counter("carecert_certificates_revoked_total", "Certificates revoked through this node.", m.revoked.load(Ordering::Relaxed));
+    counter("carecert_ocsp_cached_total", "OCSP responses served from memory.", m.ocsp_cached.load(Ordering::Relaxed));
+    counter("carecert_ocsp_signed_total", "OCSP responses signed on demand.", m.ocsp_signed.load(Ordering::Relaxed));
+    counter("carecert_crls_published_total", "CRLs published by this node.", m.crls_published.load(Ordering::Relaxed));
+    if let Ok(counts) = s.authority.store().certificate_counts().await {
+        let _ = writeln!(out, "# HELP carecert_certificates Certificates in the database by status.\n# TYPE carecert_certificates gauge");
+        for (status, n) in counts {
+            let _ = writeln!(out, "carecert_certificates{{status=\"{status}\"}} {n}");
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
