@@ -50,6 +50,10 @@ pub struct ServeArgs {
     /// HTTPS private key (PEM)
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Extra DNS name for the self-issued HTTPS certificate (repeatable; fully qualified names,
+    /// e.g. ca.example.nhs.uk — "localhost" is not a valid certificate name, use 127.0.0.1)
+    #[arg(long = "tls-name")]
+    pub tls_names: Vec<String>,
     /// Log format
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -262,7 +266,14 @@ async fn tls_files(authority: &Authority, args: &ServeArgs, data_dir: &Path) -> 
     }
     let cert_path = data_dir.join("tls/server.pem");
     let key_path = data_dir.join("tls/server.key");
-    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    // No "localhost": it is not a valid domain name in a certificate (RFC 5280 / pkilint).
+    let mut names = vec!["127.0.0.1".to_string(), "::1".to_string()];
+    for n in &args.tls_names {
+        if !n.contains('.') || n.starts_with('.') || n.ends_with('.') {
+            bail!("--tls-name '{n}' is not a fully qualified domain name (e.g. ca.example.nhs.uk)");
+        }
+        names.push(n.to_ascii_lowercase());
+    }
     let host = args.listen.ip();
     if !host.is_unspecified() && !names.contains(&host.to_string()) {
         names.push(host.to_string());

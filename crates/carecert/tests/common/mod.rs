@@ -1,0 +1,206 @@
+//! Runs the real `carecert` binary against a fresh data directory, and the real tools
+//! (openssl, curl, sqlite3, pkilint) against it.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_carecert");
+
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub data: PathBuf,
+    pub https: String,
+    pub http: String,
+    pub database: Option<String>,
+    child: Option<Child>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Server {
+    /// `carecert serve --dev` on SQLite.
+    pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// `carecert serve --dev` on the given database URL (SQLite in the data dir if None).
+    pub fn start_with(database: Option<String>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let mut s = Server { https: String::new(), http: String::new(), data, dir, database, child: None };
+        s.launch();
+        s
+    }
+
+    pub fn launch(&mut self) {
+        let (p1, p2) = (free_port(), free_port());
+        self.https = format!("https://127.0.0.1:{p1}");
+        self.http = format!("http://127.0.0.1:{p2}");
+        let log = std::fs::File::create(self.dir.path().join("server.log")).unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--dev", "--data-dir"]).arg(&self.data);
+        cmd.args(["--listen", &format!("127.0.0.1:{p1}"), "--http-listen", &format!("127.0.0.1:{p2}")]);
+        if let Some(db) = &self.database {
+            cmd.args(["--database", db]);
+        }
+        cmd.env_remove("CARECERT_CA_PASSPHRASE").env_remove("CARECERT_DATA_DIR");
+        let child = cmd.stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
+        self.child = Some(child);
+        let started = Instant::now();
+        loop {
+            let out = Command::new("curl").args(["-sf", &format!("{}/healthz", self.http)]).output().unwrap();
+            if out.status.success() {
+                break;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("carecert serve exited ({status}): {}", self.log());
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "server did not start: {}", self.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SIGTERM: the server shuts down gracefully.
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline {
+                if c.try_wait().unwrap().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.data.join("ca/root.pem")
+    }
+
+    pub fn ca_pem(&self, name: &str) -> PathBuf {
+        self.data.join(format!("ca/{name}.pem"))
+    }
+
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.data.join("admin-token")).unwrap().trim().to_string()
+    }
+
+    /// `carecert admin …` against this server.
+    pub fn admin(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("admin")
+            .args(args)
+            .args(["--server", &self.https, "--data-dir"])
+            .arg(&self.data)
+            .env_remove("CARECERT_ADMIN_TOKEN")
+            .output()
+            .unwrap()
+    }
+
+    /// `curl` to the admin API with the token; returns (HTTP status, body).
+    pub fn api(&self, method: &str, path: &str, body: Option<&[u8]>, content_type: &str) -> (u16, String) {
+        let body_file = self.path(&format!("body-{}", std::process::id()));
+        let mut cmd = Command::new("curl");
+        cmd.args(["-s", "-o", "-", "-w", "\n%{http_code}", "--cacert"]).arg(self.root());
+        cmd.args(["-X", method, "-H", &format!("Authorization: Bearer {}", self.token())]);
+        if let Some(b) = body {
+            std::fs::write(&body_file, b).unwrap();
+            cmd.args(["-H", &format!("Content-Type: {content_type}"), "--data-binary"]).arg(format!("@{}", body_file.display()));
+        }
+        let out = cmd.arg(format!("{}{path}", self.https)).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+
+    /// A fresh P-256 key and CSR made by openssl; returns (key path, csr path).
+    pub fn openssl_csr(&self, name: &str, key_args: &[&str]) -> (PathBuf, PathBuf) {
+        let key = self.path(&format!("{name}.key"));
+        let csr = self.path(&format!("{name}.csr"));
+        let mut cmd = Command::new("openssl");
+        cmd.args(["req", "-new", "-nodes", "-subj", "/CN=whatever-the-requester-says"]);
+        cmd.args(key_args);
+        cmd.arg("-keyout").arg(&key).arg("-out").arg(&csr);
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "openssl req: {}", String::from_utf8_lossy(&out.stderr));
+        (key, csr)
+    }
+
+    /// Issues a certificate with `carecert admin cert issue`; returns its path and serial.
+    pub fn issue(&self, name: &str, ca: &str, profile: &str, extra: &[&str]) -> (PathBuf, String) {
+        let (_, csr) = self.openssl_csr(name, &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+        let cert = self.path(&format!("{name}.pem"));
+        let mut args = vec!["cert", "issue", "--csr", csr.to_str().unwrap(), "--ca", ca, "--profile", profile, "--cn", name, "-o", cert.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = self.admin(&args);
+        assert!(out.status.success(), "issue failed: {}\n{}", String::from_utf8_lossy(&out.stderr), self.log());
+        (cert.clone(), serial_of(&cert))
+    }
+
+    pub fn sqlite_url(&self) -> String {
+        format!("sqlite://{}", self.data.join("carecert.db").display())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn serial_of(cert: &Path) -> String {
+    let out = Command::new("openssl").args(["x509", "-noout", "-serial", "-in"]).arg(cert).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().trim_start_matches("serial=").to_string()
+}
+
+pub fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// Runs `openssl ocsp` for `cert` against the server; returns its output.
+pub fn ocsp(server: &Server, issuer: &Path, cert: &Path, extra: &[&str]) -> String {
+    let out = Command::new("openssl")
+        .args(["ocsp", "-url", &format!("{}/ocsp", server.http), "-issuer"])
+        .arg(issuer)
+        .arg("-cert")
+        .arg(cert)
+        .arg("-CAfile")
+        .arg(server.root())
+        .args(extra)
+        .output()
+        .unwrap();
+    text(&out)
+}
+
+/// Finds a pkilint command: $CARECERT_PKILINT_DIR, then PATH.
+pub fn pkilint(cmd: &str) -> PathBuf {
+    if let Ok(dir) = std::env::var("CARECERT_PKILINT_DIR") {
+        let p = Path::new(&dir).join(cmd);
+        if p.exists() {
+            return p;
+        }
+    }
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        let p = Path::new(dir).join(cmd);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("{cmd} (pkilint) is not installed: `pip install pkilint` and put it on PATH, or set CARECERT_PKILINT_DIR (.ci/run does this)");
+}
