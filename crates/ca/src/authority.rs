@@ -175,7 +175,12 @@ fn unlock(name: &str, key_ref: &str, passphrase: &[u8]) -> Result<Arc<dyn Signer
 
 impl Authority {
     /// Loads the hierarchy from the database and unlocks every key with `passphrase`.
-    pub async fn load(store: Store, passphrase: &[u8], clock: Arc<dyn Clock>, config: AuthorityConfig) -> Result<Self, CaError> {
+    pub async fn load(
+        store: Store,
+        passphrase: &[u8],
+        clock: Arc<dyn Clock>,
+        config: AuthorityConfig,
+    ) -> Result<Self, CaError> {
         let records = store.cas().await?;
         if records.is_empty() {
             return Err(CaError::NotInitialised);
@@ -190,7 +195,8 @@ impl Authority {
         // Key derivation is deliberately slow: unlock the keys on the blocking pool, in parallel.
         let mut jobs = Vec::new();
         for r in &records {
-            let (name, key_ref, resp_ref, pass) = (r.name.clone(), r.key_ref.clone(), r.responder_key_ref.clone(), passphrase.to_vec());
+            let (name, key_ref, resp_ref, pass) =
+                (r.name.clone(), r.key_ref.clone(), r.responder_key_ref.clone(), passphrase.to_vec());
             jobs.push(tokio::task::spawn_blocking(move || -> Result<_, CaError> {
                 let key = unlock(&name, &key_ref, &pass)?;
                 let resp = resp_ref.map(|k| unlock(&format!("{name} OCSP responder"), &k, &pass)).transpose()?;
@@ -265,7 +271,11 @@ impl Authority {
 
     /// `(name, parent, certificate DER)` of each CA, root first.
     pub fn ca_certificates(&self) -> Vec<(String, Option<String>, Vec<u8>)> {
-        self.inner.cas.iter().map(|c| (c.record.name.clone(), c.record.parent.clone(), c.record.cert_der.clone())).collect()
+        self.inner
+            .cas
+            .iter()
+            .map(|c| (c.record.name.clone(), c.record.parent.clone(), c.record.cert_der.clone()))
+            .collect()
     }
 
     pub(crate) fn ca(&self, name: &str) -> Result<&LoadedCa, CaError> {
@@ -290,7 +300,8 @@ impl Authority {
             let ca = self.ca(&req.ca)?;
             check_profile(&req.ca, req.profile)?;
             let csr = VerifiedCsr::parse(&req.csr)?;
-            self.issue_checked(ca, req.profile, &csr.spki_der, &req.subject, &req.sans, req.validity_days, &req.actor).await
+            self.issue_checked(ca, req.profile, &csr.spki_der, &req.subject, &req.sans, req.validity_days, &req.actor)
+                .await
         }
         .await;
         if result.is_err() {

@@ -14,12 +14,7 @@ impl Authority {
     /// The newest CRL of `ca`, from memory.
     pub fn crl(&self, ca: &str) -> Result<Arc<CrlRecord>, CaError> {
         self.ca(ca)?;
-        self.inner
-            .crls
-            .read()
-            .get(ca)
-            .cloned()
-            .ok_or_else(|| CaError::Internal(format!("no CRL for '{ca}' yet")))
+        self.inner.crls.read().get(ca).cloned().ok_or_else(|| CaError::Internal(format!("no CRL for '{ca}' yet")))
     }
 
     /// Publishes a CRL for each CA that has none (first start) and loads the rest.
@@ -107,10 +102,10 @@ impl Authority {
         for name in self.ca_names() {
             let local = self.inner.crls.read().get(&name).cloned();
             let db = self.inner.store.latest_crl_number(&name).await?;
-            if db > local.as_ref().map(|c| c.crl_number) {
-                if let Some(crl) = self.inner.store.latest_crl(&name).await? {
-                    self.inner.crls.write().insert(name.clone(), Arc::new(crl));
-                }
+            if db > local.as_ref().map(|c| c.crl_number)
+                && let Some(crl) = self.inner.store.latest_crl(&name).await?
+            {
+                self.inner.crls.write().insert(name.clone(), Arc::new(crl));
             }
             let current = self.inner.crls.read().get(&name).cloned();
             let stale = current.is_none_or(|c| c.this_update + self.inner.config.crl_refresh.as_secs() as i64 <= now);

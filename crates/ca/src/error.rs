@@ -21,7 +21,9 @@ pub enum CaError {
         allowed: String,
     },
     /// No certificate with that serial.
-    #[error("no certificate with serial {0} was issued by this CA: check the serial (hex, as `openssl x509 -serial` prints it)")]
+    #[error(
+        "no certificate with serial {0} was issued by this CA: check the serial (hex, as `openssl x509 -serial` prints it)"
+    )]
     UnknownCertificate(String),
     /// The serial exists under several CAs; the caller must say which.
     #[error("serial {0} exists under more than one CA: name the CA")]
@@ -44,7 +46,9 @@ pub enum CaError {
     #[error("the CA is already initialised in this database; nothing changed")]
     AlreadyInitialised,
     /// A CA key could not be decrypted.
-    #[error("cannot unlock the key of CA '{0}': the CA passphrase is wrong (check CARECERT_CA_PASSPHRASE or --ca-passphrase-file)")]
+    #[error(
+        "cannot unlock the key of CA '{0}': the CA passphrase is wrong (check CARECERT_CA_PASSPHRASE or --ca-passphrase-file)"
+    )]
     WrongPassphrase(String),
     /// A key reference this build cannot use.
     #[error("the key of CA '{0}' is held in a way this build cannot use ({1})")]

@@ -176,7 +176,13 @@ pub async fn init_hierarchy(store: &Store, clock: &dyn Clock, opts: &InitOptions
                 crl_number: 0,
                 created_at: now.unix_timestamp(),
             },
-            event(clock, &opts.actor, "ca.created", "root", serde_json::json!({"subject": template.subject_display, "key": opts.key_algorithm.name()})),
+            event(
+                clock,
+                &opts.actor,
+                "ca.created",
+                "root",
+                serde_json::json!({"subject": template.subject_display, "key": opts.key_algorithm.name()}),
+            ),
         )
         .await?;
     report.cas.push(("root".into(), root.cert_pem()));
@@ -254,7 +260,12 @@ pub(crate) async fn new_responder(
     .await?;
     let key_pem = key.encrypted_pkcs8_pem(passphrase, pki::key::PBKDF2_ROUNDS)?;
     store
-        .set_responder(&ca.name, &der, &key_pem, event(clock, actor, "ca.responder_issued", &ca.name, serde_json::json!({})))
+        .set_responder(
+            &ca.name,
+            &der,
+            &key_pem,
+            event(clock, actor, "ca.responder_issued", &ca.name, serde_json::json!({})),
+        )
         .await?;
     Ok(())
 }

@@ -85,13 +85,13 @@ impl Authority {
                 params: q.cert_id.hash_algorithm.parameters.is_some(),
             }
         });
-        if let Some(k) = &key {
-            if let Some(hit) = self.inner.ocsp.map.read().get(k) {
-                if now < hit.signed_at + refresh && now < hit.next_update {
-                    self.inner.metrics.ocsp_cached.fetch_add(1, Ordering::Relaxed);
-                    return Ok(OcspReply { der: hit.der.clone(), max_age: Some((hit.signed_at + refresh - now).max(0)) });
-                }
-            }
+        if let Some(k) = &key
+            && let Some(hit) = self.inner.ocsp.map.read().get(k)
+            && now < hit.signed_at + refresh
+            && now < hit.next_update
+        {
+            self.inner.metrics.ocsp_cached.fetch_add(1, Ordering::Relaxed);
+            return Ok(OcspReply { der: hit.der.clone(), max_age: Some((hit.signed_at + refresh - now).max(0)) });
         }
         let next_update = now + self.inner.config.ocsp_validity.as_secs() as i64;
         let mut answers = Vec::with_capacity(parsed.queries.len());

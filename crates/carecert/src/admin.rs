@@ -30,6 +30,8 @@ pub struct AdminArgs {
     what: What,
 }
 
+// Parsed once per process: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum What {
     /// Certificates: issue, show, list, revoke.
@@ -169,7 +171,10 @@ impl Client {
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value> {
         let resp = req.bearer_auth(&self.token).send().await.map_err(|e| {
-            anyhow!("cannot reach the carecert server at {}: {e} — is `carecert serve` running? (--server URL)", self.base)
+            anyhow!(
+                "cannot reach the carecert server at {}: {e} — is `carecert serve` running? (--server URL)",
+                self.base
+            )
         })?;
         let status = resp.status();
         let body: Value = resp.json().await.unwrap_or(Value::Null);
@@ -190,7 +195,9 @@ impl Client {
 }
 
 fn parse_san(s: &str) -> Result<Value> {
-    let (kind, value) = s.split_once(':').ok_or_else(|| anyhow!("--san '{s}': write it as dns:NAME, ip:ADDR, email:ADDR or uri:URI"))?;
+    let (kind, value) = s
+        .split_once(':')
+        .ok_or_else(|| anyhow!("--san '{s}': write it as dns:NAME, ip:ADDR, email:ADDR or uri:URI"))?;
     Ok(json!({"type": kind, "value": value}))
 }
 
@@ -220,7 +227,9 @@ fn date(v: &Value, k: &str) -> String {
     v.get(k)
         .and_then(Value::as_i64)
         .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
-        .map(|t| format!("{:04}-{:02}-{:02} {:02}:{:02}Z", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute()))
+        .map(|t| {
+            format!("{:04}-{:02}-{:02} {:02}:{:02}Z", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute())
+        })
         .unwrap_or_default()
 }
 
@@ -236,7 +245,20 @@ pub async fn run(args: AdminArgs) -> Result<()> {
     }
     let client = Client::new(&args)?;
     match args.what {
-        What::Cert(CertCmd::Issue { csr, ca, profile, cn, org, ou, country, subject_serial, sans, days, out, chain_out }) => {
+        What::Cert(CertCmd::Issue {
+            csr,
+            ca,
+            profile,
+            cn,
+            org,
+            ou,
+            country,
+            subject_serial,
+            sans,
+            days,
+            out,
+            chain_out,
+        }) => {
             let csr = String::from_utf8(read_input(&csr)?).context("the CSR must be PEM text")?;
             let sans = sans.iter().map(|s| parse_san(s)).collect::<Result<Vec<_>>>()?;
             let body = json!({
@@ -250,8 +272,17 @@ pub async fn run(args: AdminArgs) -> Result<()> {
             }
             match &out {
                 Some(p) => {
-                    std::fs::write(p, s(&v, "certificate_pem")).with_context(|| format!("cannot write {}", p.display()))?;
-                    print(json_out, &v, |v| format!("Issued {} serial {} (valid until {}), written to {}", s(v, "profile"), s(v, "serial"), date(v, "not_after"), p.display()));
+                    std::fs::write(p, s(&v, "certificate_pem"))
+                        .with_context(|| format!("cannot write {}", p.display()))?;
+                    print(json_out, &v, |v| {
+                        format!(
+                            "Issued {} serial {} (valid until {}), written to {}",
+                            s(v, "profile"),
+                            s(v, "serial"),
+                            date(v, "not_after"),
+                            p.display()
+                        )
+                    });
                 }
                 None if json_out => print(true, &v, |_| String::new()),
                 None => print!("{}", s(&v, "certificate_pem")),
@@ -266,7 +297,13 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                 print(json_out, &v, |v| {
                     let mut t = format!(
                         "Serial:   {}\nIssuer:   {}\nProfile:  {}\nSubject:  {}\nValid:    {} to {}\nStatus:   {}",
-                        s(v, "serial"), s(v, "issuer"), s(v, "profile"), s(v, "subject"), date(v, "not_before"), date(v, "not_after"), s(v, "status")
+                        s(v, "serial"),
+                        s(v, "issuer"),
+                        s(v, "profile"),
+                        s(v, "subject"),
+                        date(v, "not_before"),
+                        date(v, "not_after"),
+                        s(v, "status")
                     );
                     if s(v, "status") == "revoked" {
                         t.push_str(&format!(" ({}, {})", s(v, "revocation_reason"), date(v, "revoked_at")));
@@ -288,19 +325,35 @@ pub async fn run(args: AdminArgs) -> Result<()> {
             }
             let v = client.get(&format!("/api/v1/admin/certificates?{}", q.join("&"))).await?;
             print(json_out, &v, |v| {
-                let mut t = format!("{:<34} {:<11} {:<15} {:<8} {:<18} SUBJECT", "SERIAL", "CA", "PROFILE", "STATUS", "EXPIRES");
+                let mut t = format!(
+                    "{:<34} {:<11} {:<15} {:<8} {:<18} SUBJECT",
+                    "SERIAL", "CA", "PROFILE", "STATUS", "EXPIRES"
+                );
                 for c in v.as_array().into_iter().flatten() {
-                    t.push_str(&format!("\n{:<34} {:<11} {:<15} {:<8} {:<18} {}", s(c, "serial"), s(c, "issuer"), s(c, "profile"), s(c, "status"), date(c, "not_after"), s(c, "subject")));
+                    t.push_str(&format!(
+                        "\n{:<34} {:<11} {:<15} {:<8} {:<18} {}",
+                        s(c, "serial"),
+                        s(c, "issuer"),
+                        s(c, "profile"),
+                        s(c, "status"),
+                        date(c, "not_after"),
+                        s(c, "subject")
+                    ));
                 }
                 t
             });
         }
         What::Cert(CertCmd::Revoke { serial, reason, ca }) => {
-            let v = client.post(&format!("/api/v1/admin/certificates/{serial}/revoke"), &json!({"reason": reason, "ca": ca})).await?;
+            let v = client
+                .post(&format!("/api/v1/admin/certificates/{serial}/revoke"), &json!({"reason": reason, "ca": ca}))
+                .await?;
             print(json_out, &v, |v| {
                 format!(
                     "Revoked {}/{} ({}). OCSP answers revoked now; CRL number {} lists it.",
-                    s(v, "issuer"), s(v, "serial"), s(v, "reason"), v.get("crl_number").and_then(Value::as_i64).unwrap_or_default()
+                    s(v, "issuer"),
+                    s(v, "serial"),
+                    s(v, "reason"),
+                    v.get("crl_number").and_then(Value::as_i64).unwrap_or_default()
                 )
             });
         }
@@ -314,7 +367,10 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                         "{:>6} {} {:<14} {:<26} {} {}\n",
                         e.get("seq").and_then(Value::as_i64).unwrap_or_default(),
                         date(&json!({"t": at}), "t"),
-                        s(e, "actor"), s(e, "action"), s(e, "subject"), e.get("details").map(|d| d.to_string()).unwrap_or_default()
+                        s(e, "actor"),
+                        s(e, "action"),
+                        s(e, "subject"),
+                        e.get("details").map(|d| d.to_string()).unwrap_or_default()
                     ));
                 }
                 t.trim_end().to_string()

@@ -34,7 +34,10 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         What::Crl { entries, runs, json } => {
             let bar = (!json && std::io::stderr().is_terminal()).then(|| {
                 let b = indicatif::ProgressBar::new(runs as u64);
-                b.set_style(indicatif::ProgressStyle::with_template("{spinner} building CRLs {pos}/{len} {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+                b.set_style(
+                    indicatif::ProgressStyle::with_template("{spinner} building CRLs {pos}/{len} {elapsed}")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
                 b.enable_steady_tick(Duration::from_millis(100));
                 b
             });
@@ -55,7 +58,10 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             let best = times[0];
             let median = times[times.len() / 2];
             if json {
-                println!("{}", serde_json::json!({"entries": entries, "seconds": best, "median_seconds": median, "bytes": bytes}));
+                println!(
+                    "{}",
+                    serde_json::json!({"entries": entries, "seconds": best, "median_seconds": median, "bytes": bytes})
+                );
             } else {
                 println!("CRL with {entries} entries: best {best:.3} s, median {median:.3} s, {bytes} bytes DER");
             }

@@ -53,17 +53,18 @@ pub fn default_database(data_dir: &Path) -> String {
 /// dev file (with `--dev`), else a prompt on a terminal.
 pub fn ca_passphrase(file: Option<&Path>, dev_file: Option<&Path>, create_dev: bool) -> Result<Vec<u8>> {
     if let Some(f) = file {
-        let s = std::fs::read_to_string(f).with_context(|| format!("cannot read the CA passphrase file {}", f.display()))?;
+        let s = std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read the CA passphrase file {}", f.display()))?;
         let s = s.trim_end_matches(['\n', '\r']);
         if s.is_empty() {
             bail!("the CA passphrase file {} is empty", f.display());
         }
         return Ok(s.as_bytes().to_vec());
     }
-    if let Ok(s) = std::env::var("CARECERT_CA_PASSPHRASE") {
-        if !s.is_empty() {
-            return Ok(s.into_bytes());
-        }
+    if let Ok(s) = std::env::var("CARECERT_CA_PASSPHRASE")
+        && !s.is_empty()
+    {
+        return Ok(s.into_bytes());
     }
     if let Some(dev) = dev_file {
         if dev.exists() {
@@ -83,7 +84,9 @@ pub fn ca_passphrase(file: Option<&Path>, dev_file: Option<&Path>, create_dev: b
         }
         return Ok(p.into_bytes());
     }
-    bail!("the CA keys are encrypted: give the passphrase with --ca-passphrase-file FILE or CARECERT_CA_PASSPHRASE (or use --dev for the demo CA)")
+    bail!(
+        "the CA keys are encrypted: give the passphrase with --ca-passphrase-file FILE or CARECERT_CA_PASSPHRASE (or use --dev for the demo CA)"
+    )
 }
 
 /// A fresh 256-bit random token, hex.

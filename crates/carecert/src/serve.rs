@@ -132,7 +132,13 @@ async fn create_admin_token(store: &Store, data_dir: &Path, name: &str) -> Resul
             &sha256_hex(token.as_bytes()),
             name,
             time::OffsetDateTime::now_utc().unix_timestamp(),
-            AuditEvent { at_ms: now_ms(), actor: "system".into(), action: "admin.token_created".into(), subject: name.into(), details: serde_json::json!({}) },
+            AuditEvent {
+                at_ms: now_ms(),
+                actor: "system".into(),
+                action: "admin.token_created".into(),
+                subject: name.into(),
+                details: serde_json::json!({}),
+            },
         )
         .await?;
     paths::write_atomic(&data_dir.join("admin-token"), format!("{token}\n").as_bytes(), 0o600)?;
@@ -141,7 +147,11 @@ async fn create_admin_token(store: &Store, data_dir: &Path, name: &str) -> Resul
 
 fn write_ca_files(authority: &Authority, data_dir: &Path) -> Result<()> {
     for (name, _, der) in authority.ca_certificates() {
-        paths::write_atomic(&data_dir.join("ca").join(format!("{name}.pem")), pki::cert::to_pem("CERTIFICATE", &der).as_bytes(), 0o644)?;
+        paths::write_atomic(
+            &data_dir.join("ca").join(format!("{name}.pem")),
+            pki::cert::to_pem("CERTIFICATE", &der).as_bytes(),
+            0o644,
+        )?;
     }
     Ok(())
 }
@@ -172,7 +182,13 @@ pub async fn init(args: InitArgs) -> Result<()> {
     Ok(())
 }
 
-async fn run_init(store: &Store, passphrase: &[u8], public_url: &str, key_algorithm: pki::KeyAlgorithm, org: &str) -> Result<ca::InitReport> {
+async fn run_init(
+    store: &Store,
+    passphrase: &[u8],
+    public_url: &str,
+    key_algorithm: pki::KeyAlgorithm,
+    org: &str,
+) -> Result<ca::InitReport> {
     if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
         bail!("--public-url must start with http:// (relying parties fetch CRLs and OCSP over plain HTTP)");
     }
@@ -192,7 +208,11 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let data_dir = paths::data_dir(args.common.data_dir.as_deref())?;
     paths::ensure_private_dir(&data_dir)?;
     let dev_pass = data_dir.join("ca-passphrase");
-    let passphrase = paths::ca_passphrase(args.common.ca_passphrase_file.as_deref(), args.dev.then_some(dev_pass.as_path()), args.dev)?;
+    let passphrase = paths::ca_passphrase(
+        args.common.ca_passphrase_file.as_deref(),
+        args.dev.then_some(dev_pass.as_path()),
+        args.dev,
+    )?;
     let store = open_store(&args.common, &data_dir).await?;
 
     let mut fresh_token = None;
@@ -212,7 +232,8 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let tls = tls_files(&authority, &args, &data_dir).await?;
 
     let state = server::AppState::new(authority.clone());
-    let bound = server::bind(state, &server::ServerConfig { listen: args.listen, http_listen: args.http_listen, tls }).await?;
+    let bound =
+        server::bind(state, &server::ServerConfig { listen: args.listen, http_listen: args.http_listen, tls }).await?;
     let maintenance = authority.spawn_maintenance();
 
     let https = bound.https_addr();
@@ -222,7 +243,10 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     println!("  HTTP  (OCSP, CRL, CA certs): http://{http}/  (relying parties use {})", authority.public_url());
     println!("  OpenAPI:                     https://{https}/api/v1/openapi.json");
     println!("  Root certificate:            {}", data_dir.join("ca/root.pem").display());
-    println!("  Database:                    {}", redact(&args.common.database.clone().unwrap_or_else(|| paths::default_database(&data_dir))));
+    println!(
+        "  Database:                    {}",
+        redact(&args.common.database.clone().unwrap_or_else(|| paths::default_database(&data_dir)))
+    );
     if args.dev {
         println!("  Admin token file:            {}", data_dir.join("admin-token").display());
         if let Some(t) = &fresh_token {

@@ -10,7 +10,8 @@ use common::*;
 #[test]
 fn openssl_csr_is_issued_and_openssl_verifies_the_chain() {
     let s = Server::start();
-    let (cert, serial) = s.issue("pharmacy-1", "systems", "system-client", &["--org", "Test Pharmacy", "--subject-serial", "FA123"]);
+    let (cert, serial) =
+        s.issue("pharmacy-1", "systems", "system-client", &["--org", "Test Pharmacy", "--subject-serial", "FA123"]);
     let out = Command::new("openssl")
         .args(["verify", "-CAfile"])
         .arg(s.root())
@@ -28,8 +29,17 @@ fn openssl_csr_is_issued_and_openssl_verifies_the_chain() {
     // The serial is 16 random bytes.
     assert_eq!(serial.len(), 32, "{serial}");
     // AIA and CDP are present.
-    let ext = text(&Command::new("openssl").args(["x509", "-noout", "-ext", "authorityInfoAccess,crlDistributionPoints", "-in"]).arg(&cert).output().unwrap());
-    assert!(ext.contains("OCSP - URI:") && ext.contains("/crl/systems.crl") && ext.contains("/ca/systems.cer"), "{ext}");
+    let ext = text(
+        &Command::new("openssl")
+            .args(["x509", "-noout", "-ext", "authorityInfoAccess,crlDistributionPoints", "-in"])
+            .arg(&cert)
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        ext.contains("OCSP - URI:") && ext.contains("/crl/systems.crl") && ext.contains("/ca/systems.cer"),
+        "{ext}"
+    );
 }
 
 #[test]
@@ -53,13 +63,22 @@ fn ocsp_turns_from_good_to_revoked_without_restart_and_the_crl_lists_the_serial(
     assert!(cached.contains(": revoked"), "{cached}");
 
     let crl = s.path("systems.crl");
-    let out = Command::new("curl").args(["-sf", "-o"]).arg(&crl).arg(format!("{}/crl/systems.crl", s.http)).output().unwrap();
+    let out =
+        Command::new("curl").args(["-sf", "-o"]).arg(&crl).arg(format!("{}/crl/systems.crl", s.http)).output().unwrap();
     assert!(out.status.success());
-    let crl_text = text(&Command::new("openssl").args(["crl", "-inform", "DER", "-text", "-noout", "-in"]).arg(&crl).output().unwrap());
+    let crl_text = text(
+        &Command::new("openssl").args(["crl", "-inform", "DER", "-text", "-noout", "-in"]).arg(&crl).output().unwrap(),
+    );
     assert!(crl_text.contains(&format!("Serial Number: {serial}")), "{crl_text}");
     assert!(crl_text.contains("Key Compromise"), "{crl_text}");
     let verify = text(
-        &Command::new("openssl").args(["crl", "-inform", "DER", "-noout", "-in"]).arg(&crl).arg("-CAfile").arg(s.ca_pem("systems")).output().unwrap(),
+        &Command::new("openssl")
+            .args(["crl", "-inform", "DER", "-noout", "-in"])
+            .arg(&crl)
+            .arg("-CAfile")
+            .arg(s.ca_pem("systems"))
+            .output()
+            .unwrap(),
     );
     assert!(verify.contains("verify OK"), "{verify}");
 
@@ -95,7 +114,8 @@ fn pkilint_finds_no_errors_in_any_profile_crl_or_ocsp_response() {
     // The delegated OCSP responder certificate, as the server sends it.
     let list = s.admin(&["cert", "list", "--ca", "systems", "--json"]);
     let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
-    let responder = list.as_array().unwrap().iter().find(|c| c["profile"] == "ocsp-responder").expect("a responder certificate");
+    let responder =
+        list.as_array().unwrap().iter().find(|c| c["profile"] == "ocsp-responder").expect("a responder certificate");
     let rpath = s.path("responder.pem");
     std::fs::write(&rpath, responder["certificate_pem"].as_str().unwrap()).unwrap();
     certs.push(rpath);
@@ -108,7 +128,15 @@ fn pkilint_finds_no_errors_in_any_profile_crl_or_ocsp_response() {
     assert!(s.admin(&["cert", "revoke", &serial, "--reason", "superseded"]).status.success());
     for (name, kind) in [("systems", "CRL"), ("smartcards", "CRL"), ("root", "ARL")] {
         let f = s.path(&format!("{name}.crl"));
-        assert!(Command::new("curl").args(["-sf", "-o"]).arg(&f).arg(format!("{}/crl/{name}.crl", s.http)).status().unwrap().success());
+        assert!(
+            Command::new("curl")
+                .args(["-sf", "-o"])
+                .arg(&f)
+                .arg(format!("{}/crl/{name}.crl", s.http))
+                .status()
+                .unwrap()
+                .success()
+        );
         lint("lint_crl", &["-t", kind, "-p", "PKIX"], &f);
     }
 
@@ -153,11 +181,19 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let der = Command::new("openssl").args(["req", "-outform", "DER", "-in"]).arg(&csr).output().unwrap().stdout;
     let b64 = |d: &[u8]| {
         use std::io::Write;
-        let mut p = Command::new("openssl").args(["base64", "-A"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+        let mut p = Command::new("openssl")
+            .args(["base64", "-A"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
         p.stdin.take().unwrap().write_all(d).unwrap();
         String::from_utf8(p.wait_with_output().unwrap().stdout).unwrap()
     };
-    let truncated = format!("-----BEGIN CERTIFICATE REQUEST-----\n{}\n-----END CERTIFICATE REQUEST-----\n", b64(&der[..der.len() / 2]));
+    let truncated = format!(
+        "-----BEGIN CERTIFICATE REQUEST-----\n{}\n-----END CERTIFICATE REQUEST-----\n",
+        b64(&der[..der.len() / 2])
+    );
     expect(issue(&truncated), 400, "malformed");
     // bad signature: flip a byte of the signature value (the last bytes of the DER)
     let mut bad = der.clone();
@@ -177,26 +213,57 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     expect(s.api("POST", "/api/v1/admin/certificates", Some(b"{not json"), "application/json"), 400, "malformed_json");
     let good = std::fs::read_to_string(&csr).unwrap();
     let body = serde_json::json!({"ca": "smartcards", "profile": "system-client", "csr": good, "subject": {"common_name": "x"}});
-    expect(s.api("POST", "/api/v1/admin/certificates", Some(body.to_string().as_bytes()), "application/json"), 422, "profile_not_allowed");
-    let body = serde_json::json!({"ca": "nope", "profile": "system-client", "csr": good, "subject": {"common_name": "x"}});
-    expect(s.api("POST", "/api/v1/admin/certificates", Some(body.to_string().as_bytes()), "application/json"), 404, "unknown_ca");
+    expect(
+        s.api("POST", "/api/v1/admin/certificates", Some(body.to_string().as_bytes()), "application/json"),
+        422,
+        "profile_not_allowed",
+    );
+    let body =
+        serde_json::json!({"ca": "nope", "profile": "system-client", "csr": good, "subject": {"common_name": "x"}});
+    expect(
+        s.api("POST", "/api/v1/admin/certificates", Some(body.to_string().as_bytes()), "application/json"),
+        404,
+        "unknown_ca",
+    );
     // no token
-    let out = Command::new("curl").args(["-s", "--cacert"]).arg(s.root()).arg(format!("{}/api/v1/admin/certificates", s.https)).output().unwrap();
+    let out = Command::new("curl")
+        .args(["-s", "--cacert"])
+        .arg(s.root())
+        .arg(format!("{}/api/v1/admin/certificates", s.https))
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"unauthorized\""));
     // revoking an unknown serial
-    expect(s.api("POST", "/api/v1/admin/certificates/0A0B0C/revoke", Some(b"{}"), "application/json"), 404, "not_found");
+    expect(
+        s.api("POST", "/api/v1/admin/certificates/0A0B0C/revoke", Some(b"{}"), "application/json"),
+        404,
+        "not_found",
+    );
     let cli = s.admin(&["cert", "revoke", "0A0B0C"]);
     assert_eq!(cli.status.code(), Some(1));
     assert!(text(&cli).contains("no certificate with serial 0A0B0C"), "{}", text(&cli));
     // a bad reason
-    expect(s.api("POST", "/api/v1/admin/certificates/0A0B0C/revoke", Some(br#"{"reason":"boredom"}"#), "application/json"), 400, "invalid");
+    expect(
+        s.api("POST", "/api/v1/admin/certificates/0A0B0C/revoke", Some(br#"{"reason":"boredom"}"#), "application/json"),
+        400,
+        "invalid",
+    );
 
     // OCSP: garbage, truncated and oversized requests
     let post_ocsp = |body: &[u8]| -> (u16, Vec<u8>) {
         let f = s.path("ocsp-req");
         std::fs::write(&f, body).unwrap();
         let out = Command::new("curl")
-            .args(["-s", "-o", "-", "-w", "%{http_code}", "-H", "Content-Type: application/ocsp-request", "--data-binary"])
+            .args([
+                "-s",
+                "-o",
+                "-",
+                "-w",
+                "%{http_code}",
+                "-H",
+                "Content-Type: application/ocsp-request",
+                "--data-binary",
+            ])
             .arg(format!("@{}", f.display()))
             .arg(format!("{}/ocsp", s.http))
             .output()
@@ -209,7 +276,15 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     assert_eq!(post_ocsp(b"garbage"), (200, vec![0x30, 0x03, 0x0a, 0x01, 0x01]));
     let req = s.path("req.der");
     let (cert, _) = (s.root(), ());
-    let out = Command::new("openssl").args(["ocsp", "-issuer"]).arg(s.root()).arg("-cert").arg(&cert).arg("-reqout").arg(&req).output().unwrap();
+    let out = Command::new("openssl")
+        .args(["ocsp", "-issuer"])
+        .arg(s.root())
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-reqout")
+        .arg(&req)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let req = std::fs::read(&req).unwrap();
     assert_eq!(post_ocsp(&req[..req.len() - 5]), (200, vec![0x30, 0x03, 0x0a, 0x01, 0x01]));
@@ -245,7 +320,8 @@ fn tampering_with_one_audit_row_is_detected() {
     assert!(ok.status.success() && text(&ok).contains("Audit chain OK"), "{}", text(&ok));
     // Someone with the database file edits entry 3, removing the append-only guard first.
     let db = s.data.join("carecert.db");
-    let refused = Command::new("sqlite3").arg(&db).arg("UPDATE audit_log SET actor = 'mallory' WHERE seq = 3").output().unwrap();
+    let refused =
+        Command::new("sqlite3").arg(&db).arg("UPDATE audit_log SET actor = 'mallory' WHERE seq = 3").output().unwrap();
     assert!(!refused.status.success(), "the trigger refuses updates");
     let out = Command::new("sqlite3")
         .arg(&db)
@@ -276,17 +352,30 @@ fn ca_files_openapi_and_metrics_are_served() {
     let der = get(format!("{}/ca/systems.cer", s.http));
     assert_eq!(der[0], 0x30);
     let api: serde_json::Value = serde_json::from_slice(&get(format!("{}/api/v1/openapi.json", s.https))).unwrap();
-    for p in ["/ocsp", "/crl/{file}", "/api/v1/admin/certificates", "/api/v1/admin/certificates/{serial}/revoke", "/api/v1/admin/audit/verify"] {
+    for p in [
+        "/ocsp",
+        "/crl/{file}",
+        "/api/v1/admin/certificates",
+        "/api/v1/admin/certificates/{serial}/revoke",
+        "/api/v1/admin/audit/verify",
+    ] {
         assert!(api["paths"].get(p).is_some(), "OpenAPI lacks {p}");
     }
     let issued = |m: &str| -> u64 {
-        m.lines().find_map(|l| l.strip_prefix("carecert_certificates_issued_total ")).and_then(|v| v.parse().ok()).unwrap()
+        m.lines()
+            .find_map(|l| l.strip_prefix("carecert_certificates_issued_total "))
+            .and_then(|v| v.parse().ok())
+            .unwrap()
     };
     let before = issued(&String::from_utf8(get(format!("{}/metrics", s.https))).unwrap());
     s.issue("m", "systems", "system-client", &[]);
     let metrics = String::from_utf8(get(format!("{}/metrics", s.https))).unwrap();
     assert_eq!(issued(&metrics), before + 1, "{metrics}");
     // Admin API and metrics are not on the plain HTTP listener.
-    let out = Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}"]).arg(format!("{}/metrics", s.http)).output().unwrap();
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("{}/metrics", s.http))
+        .output()
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "404");
 }

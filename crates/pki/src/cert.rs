@@ -53,9 +53,8 @@ impl Serial {
         let bytes = normalize_serial_hex(s)
             .and_then(|h| hex::decode(h).ok())
             .ok_or_else(|| PkiError::Invalid(format!("'{s}' is not a certificate serial number in hex")))?;
-        let arr: [u8; 16] = bytes
-            .try_into()
-            .map_err(|_| PkiError::Invalid(format!("'{s}' is not a carecert serial (16 bytes)")))?;
+        let arr: [u8; 16] =
+            bytes.try_into().map_err(|_| PkiError::Invalid(format!("'{s}' is not a carecert serial (16 bytes)")))?;
         Ok(Self(arr))
     }
 }
@@ -94,9 +93,8 @@ pub enum San {
 
 impl San {
     fn to_rcgen(&self) -> Result<SanType, PkiError> {
-        let ia5 = |s: &str| {
-            rcgen::string::Ia5String::try_from(s).map_err(|e| PkiError::Invalid(format!("SAN '{s}': {e}")))
-        };
+        let ia5 =
+            |s: &str| rcgen::string::Ia5String::try_from(s).map_err(|e| PkiError::Invalid(format!("SAN '{s}': {e}")));
         Ok(match self {
             San::Dns(d) => SanType::DnsName(ia5(d)?),
             San::Ip(ip) => SanType::IpAddress(*ip),
@@ -186,7 +184,10 @@ impl CaIdentity {
 
 /// PEM-encodes DER with the given label.
 pub fn to_pem(label: &str, der: &[u8]) -> String {
-    pem::encode_config(&pem::Pem::new(label, der.to_vec()), pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF))
+    pem::encode_config(
+        &pem::Pem::new(label, der.to_vec()),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
 }
 
 /// A certificate decided but not yet signed: the "precertificate" that is stored before
@@ -276,7 +277,9 @@ impl CertificateTemplate {
             params.crl_distribution_points = vec![rcgen::CrlDistributionPoint { uris: vec![crl.clone()] }];
         }
         if spec.ocsp_no_check {
-            params.custom_extensions.push(CustomExtension::from_oid_content(&[1, 3, 6, 1, 5, 5, 7, 48, 1, 5], vec![0x05, 0x00]));
+            params
+                .custom_extensions
+                .push(CustomExtension::from_oid_content(&[1, 3, 6, 1, 5, 5, 7, 48, 1, 5], vec![0x05, 0x00]));
         }
         let subject_display = display_subject(order.subject);
         Ok(Self {
@@ -292,10 +295,7 @@ impl CertificateTemplate {
 
     /// Signs the certificate with the issuing CA.
     pub fn sign(&self, ca: &CaIdentity) -> Result<Vec<u8>, PkiError> {
-        let cert = self
-            .params
-            .signed_by(&self.public_key, &ca.issuer)
-            .map_err(|e| PkiError::Signing(e.to_string()))?;
+        let cert = self.params.signed_by(&self.public_key, &ca.issuer).map_err(|e| PkiError::Signing(e.to_string()))?;
         Ok(cert.der().to_vec())
     }
 

@@ -209,12 +209,16 @@ mod tests {
     fn crl_parses_and_lists_entries_with_reasons() {
         let ca = test_ca();
         let now = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
-        let serials: Vec<[u8; 16]> = (0..300u32).map(|i| {
-            let mut s = [0x42u8; 16];
-            s[12..].copy_from_slice(&i.to_be_bytes());
-            if i % 2 == 0 { s[0] = 0x85 } // high bit: needs a leading zero
-            s
-        }).collect();
+        let serials: Vec<[u8; 16]> = (0..300u32)
+            .map(|i| {
+                let mut s = [0x42u8; 16];
+                s[12..].copy_from_slice(&i.to_be_bytes());
+                if i % 2 == 0 {
+                    s[0] = 0x85
+                } // high bit: needs a leading zero
+                s
+            })
+            .collect();
         let entries = serials.iter().enumerate().map(|(i, s)| RevokedEntry {
             serial: s,
             revoked_at: 1_789_000_000 + i as i64,

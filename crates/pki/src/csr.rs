@@ -27,8 +27,8 @@ impl VerifiedCsr {
     /// (proof of possession) and applies the key policy.
     pub fn parse(input: &[u8]) -> Result<Self, PkiError> {
         let der = pem_or_der(input, "CERTIFICATE REQUEST", "certificate request", MAX_CSR_BYTES)?;
-        let (rest, csr) = X509CertificationRequest::from_der(&der)
-            .map_err(|e| PkiError::malformed("certificate request", e))?;
+        let (rest, csr) =
+            X509CertificationRequest::from_der(&der).map_err(|e| PkiError::malformed("certificate request", e))?;
         if !rest.is_empty() {
             return Err(PkiError::malformed("certificate request", "trailing bytes after the request"));
         }
@@ -36,11 +36,7 @@ impl VerifiedCsr {
         // Policy first: a weak or unknown key gets its own, clearer message.
         let key = KeyAlgorithm::from_parsed_spki(&info.subject_pki)?;
         csr.verify_signature().map_err(|_| PkiError::BadSignature)?;
-        Ok(Self {
-            spki_der: info.subject_pki.raw.to_vec(),
-            key,
-            requested_subject: info.subject.to_string(),
-        })
+        Ok(Self { spki_der: info.subject_pki.raw.to_vec(), key, requested_subject: info.subject.to_string() })
     }
 }
 
@@ -50,12 +46,7 @@ mod tests {
     use rcgen::{CertificateParams, KeyPair};
 
     fn csr_der(key: &KeyPair) -> Vec<u8> {
-        CertificateParams::new(vec!["x.example".to_string()])
-            .unwrap()
-            .serialize_request(key)
-            .unwrap()
-            .der()
-            .to_vec()
+        CertificateParams::new(vec!["x.example".to_string()]).unwrap().serialize_request(key).unwrap().der().to_vec()
     }
 
     #[test]

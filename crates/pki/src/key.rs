@@ -78,17 +78,17 @@ impl KeyAlgorithm {
             // ecdsa-with-SHA384
             Self::EcdsaP384 => &[0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03],
             // sha256WithRSAEncryption, NULL parameters (RFC 4055)
-            Self::Rsa { .. } => &[
-                0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00,
-            ],
+            Self::Rsa { .. } => {
+                &[0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00]
+            }
         }
     }
 
     /// Classifies a SubjectPublicKeyInfo and applies the key policy: ECDSA on P-256 or
     /// P-384, or RSA from 2048 to 8192 bits with an odd public exponent ≥ 3.
     pub fn from_spki(spki_der: &[u8]) -> Result<Self, PkiError> {
-        let (rest, spki) = SubjectPublicKeyInfo::from_der(spki_der)
-            .map_err(|e| PkiError::malformed("public key", e))?;
+        let (rest, spki) =
+            SubjectPublicKeyInfo::from_der(spki_der).map_err(|e| PkiError::malformed("public key", e))?;
         if !rest.is_empty() {
             return Err(PkiError::malformed("public key", "trailing bytes after SubjectPublicKeyInfo"));
         }
@@ -96,9 +96,7 @@ impl KeyAlgorithm {
     }
 
     pub(crate) fn from_parsed_spki(spki: &SubjectPublicKeyInfo<'_>) -> Result<Self, PkiError> {
-        let parsed = spki
-            .parsed()
-            .map_err(|e| PkiError::WeakKey(format!("unsupported public key: {e}")))?;
+        let parsed = spki.parsed().map_err(|e| PkiError::WeakKey(format!("unsupported public key: {e}")))?;
         match parsed {
             PublicKey::EC(_) => {
                 let curve = spki
@@ -112,9 +110,7 @@ impl KeyAlgorithm {
                     "1.2.840.10045.3.1.7" => Ok(Self::EcdsaP256),
                     "1.3.132.0.34" => Ok(Self::EcdsaP384),
                     "" => Err(PkiError::WeakKey("EC key without a named curve".into())),
-                    other => Err(PkiError::WeakKey(format!(
-                        "EC curve {other} is not accepted: use P-256 or P-384"
-                    ))),
+                    other => Err(PkiError::WeakKey(format!("EC curve {other} is not accepted: use P-256 or P-384"))),
                 }
             }
             PublicKey::RSA(rsa) => {
@@ -175,9 +171,7 @@ impl KeyPair {
     /// Generates a fresh key pair.
     pub fn generate(algorithm: KeyAlgorithm) -> Result<Self, PkiError> {
         let inner = match algorithm {
-            KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 => {
-                rcgen::KeyPair::generate_for(algorithm.rcgen_alg())
-            }
+            KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 => rcgen::KeyPair::generate_for(algorithm.rcgen_alg()),
             KeyAlgorithm::Rsa { bits } => {
                 let size = match bits {
                     2048 => rcgen::RsaKeySize::_2048,
@@ -226,8 +220,8 @@ impl KeyPair {
 
     /// Decrypts an `EncryptedPrivateKeyInfo` (PKCS#8 / PBES2).
     pub fn from_encrypted_pkcs8_der(der: &[u8], passphrase: &[u8]) -> Result<Self, PkiError> {
-        let enc = EncryptedPrivateKeyInfo::from_der(der)
-            .map_err(|e| PkiError::malformed("encrypted private key", e))?;
+        let enc =
+            EncryptedPrivateKeyInfo::from_der(der).map_err(|e| PkiError::malformed("encrypted private key", e))?;
         let doc = enc.decrypt(passphrase).map_err(|_| PkiError::WrongPassphrase)?;
         Self::from_pkcs8_der(doc.as_bytes())
     }
@@ -322,8 +316,7 @@ pub(crate) struct PublicKeyBits {
 
 impl PublicKeyBits {
     pub(crate) fn from_spki(spki_der: &[u8]) -> Result<Self, PkiError> {
-        let (_, spki) = SubjectPublicKeyInfo::from_der(spki_der)
-            .map_err(|e| PkiError::malformed("public key", e))?;
+        let (_, spki) = SubjectPublicKeyInfo::from_der(spki_der).map_err(|e| PkiError::malformed("public key", e))?;
         let algorithm = KeyAlgorithm::from_parsed_spki(&spki)?;
         Ok(Self { algorithm, bits: spki.subject_public_key.data.to_vec(), spki: spki_der.to_vec() })
     }

@@ -115,11 +115,18 @@ impl RevocationReason {
     /// (`keyCompromise`, `key-compromise`).
     pub fn parse(s: &str) -> Option<Self> {
         let norm: String = s.chars().filter(|c| *c != '-' && *c != '_').collect::<String>().to_ascii_lowercase();
-        Self::SELECTABLE
-            .into_iter()
-            .chain([Self::RemoveFromCrl])
-            .find(|r| r.name().to_ascii_lowercase() == norm)
+        Self::SELECTABLE.into_iter().chain([Self::RemoveFromCrl]).find(|r| r.name().to_ascii_lowercase() == norm)
     }
+}
+
+/// `N` bytes from the operating system's CSPRNG (aws-lc-rs), for tokens and passphrases.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], PkiError> {
+    use aws_lc_rs::rand::SecureRandom;
+    let mut b = [0u8; N];
+    aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| PkiError::Signing("random generator failed".into()))?;
+    Ok(b)
 }
 
 #[cfg(test)]
@@ -146,12 +153,4 @@ pub(crate) mod testutil {
         let der = t.self_sign(key.clone()).unwrap();
         CaIdentity::new("root", der, key).unwrap()
     }
-}
-
-/// `N` bytes from the operating system's CSPRNG (aws-lc-rs), for tokens and passphrases.
-pub fn random_bytes<const N: usize>() -> Result<[u8; N], PkiError> {
-    use aws_lc_rs::rand::SecureRandom;
-    let mut b = [0u8; N];
-    aws_lc_rs::rand::SystemRandom::new().fill(&mut b).map_err(|_| PkiError::Signing("random generator failed".into()))?;
-    Ok(b)
 }

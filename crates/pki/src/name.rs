@@ -49,10 +49,10 @@ impl SubjectName {
             Ok(())
         }
         check("common name", &self.common_name, 64)?;
-        if let Some(c) = &self.country {
-            if c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()) {
-                return Err(PkiError::Invalid("subject country must be two upper-case letters, e.g. GB".into()));
-            }
+        if let Some(c) = &self.country
+            && (c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()))
+        {
+            return Err(PkiError::Invalid("subject country must be two upper-case letters, e.g. GB".into()));
         }
         if let Some(o) = &self.organization {
             check("organization", o, 64)?;

@@ -9,8 +9,8 @@ use spki::AlgorithmIdentifierOwned;
 use x509_cert::ext::Extension;
 use x509_cert::ext::pkix::CrlReason;
 use x509_ocsp::{
-    BasicOcspResponse, CertId, CertStatus, OcspGeneralizedTime, OcspRequest, OcspResponse,
-    OcspResponseStatus, ResponderId, ResponseData, RevokedInfo, SingleResponse,
+    BasicOcspResponse, CertId, CertStatus, OcspGeneralizedTime, OcspRequest, OcspResponse, OcspResponseStatus,
+    ResponderId, ResponseData, RevokedInfo, SingleResponse,
 };
 
 use crate::cert::serial_bytes_to_hex;
@@ -100,21 +100,19 @@ pub fn parse_request(der: &[u8]) -> Result<ParsedOcspRequest, PkiError> {
             }
         })
         .collect();
-    let nonce = req
-        .tbs_request
-        .request_extensions
-        .as_ref()
-        .and_then(|exts| exts.iter().find(|e| e.extn_id == NONCE_OID))
-        .map(|e| {
-            // The extension value is an OCTET STRING holding the nonce (RFC 6960 §4.4.1);
-            // some old clients put the raw bytes there: accept both.
-            let raw = e.extn_value.as_bytes();
-            OctetString::from_der(raw).map(|o| o.as_bytes().to_vec()).unwrap_or_else(|_| raw.to_vec())
-        });
-    if let Some(n) = &nonce {
-        if n.is_empty() || n.len() > MAX_NONCE_BYTES {
-            return Err(PkiError::malformed("OCSP request", format!("nonce of {} bytes (1 to 32 allowed)", n.len())));
-        }
+    let nonce =
+        req.tbs_request.request_extensions.as_ref().and_then(|exts| exts.iter().find(|e| e.extn_id == NONCE_OID)).map(
+            |e| {
+                // The extension value is an OCTET STRING holding the nonce (RFC 6960 §4.4.1);
+                // some old clients put the raw bytes there: accept both.
+                let raw = e.extn_value.as_bytes();
+                OctetString::from_der(raw).map(|o| o.as_bytes().to_vec()).unwrap_or_else(|_| raw.to_vec())
+            },
+        );
+    if let Some(n) = &nonce
+        && (n.is_empty() || n.len() > MAX_NONCE_BYTES)
+    {
+        return Err(PkiError::malformed("OCSP request", format!("nonce of {} bytes (1 to 32 allowed)", n.len())));
     }
     Ok(ParsedOcspRequest { queries, nonce })
 }
@@ -167,8 +165,10 @@ impl OcspResponder {
     /// certificate) is sent along in each response so clients can build the responder's
     /// chain without fetching anything.
     pub fn new(cert_der: &[u8], extra_chain: &[&[u8]], signer: Arc<dyn Signer>) -> Result<Self, PkiError> {
-        let cert = x509_cert::Certificate::from_der(cert_der).map_err(|e| PkiError::malformed("responder certificate", e))?;
-        let spki = cert.tbs_certificate.subject_public_key_info.to_der().map_err(|e| PkiError::Invalid(e.to_string()))?;
+        let cert =
+            x509_cert::Certificate::from_der(cert_der).map_err(|e| PkiError::malformed("responder certificate", e))?;
+        let spki =
+            cert.tbs_certificate.subject_public_key_info.to_der().map_err(|e| PkiError::Invalid(e.to_string()))?;
         if spki != signer.public_key_spki() {
             return Err(PkiError::Invalid("the OCSP responder key does not match its certificate".into()));
         }
@@ -176,7 +176,10 @@ impl OcspResponder {
         let key_hash = sha1::Sha1::digest(bits).into();
         let mut certs = vec![cert];
         for der in extra_chain {
-            certs.push(x509_cert::Certificate::from_der(der).map_err(|e| PkiError::malformed("responder chain certificate", e))?);
+            certs.push(
+                x509_cert::Certificate::from_der(der)
+                    .map_err(|e| PkiError::malformed("responder chain certificate", e))?,
+            );
         }
         Ok(Self { certs, signer, key_hash })
     }

@@ -45,9 +45,8 @@ pub fn read(data: &[u8], password: &str) -> Result<KeyAndChain, PkiError> {
     }
     let store = KeyStore::from_pkcs12(data, password, Pkcs12ImportPolicy::Strict)
         .map_err(|e| PkiError::Pkcs12(format!("{e} (wrong password, or not a PKCS#12 file)")))?;
-    let (_, chain) = store
-        .private_key_chain()
-        .ok_or_else(|| PkiError::Pkcs12("the file holds no private key".into()))?;
+    let (_, chain) =
+        store.private_key_chain().ok_or_else(|| PkiError::Pkcs12("the file holds no private key".into()))?;
     Ok(KeyAndChain {
         key_pkcs8_der: chain.key().as_der().to_vec(),
         chain: chain.certs().iter().map(|c| c.as_der().to_vec()).collect(),

@@ -96,10 +96,9 @@ impl Profile {
                 730,
             ),
             Profile::CardSign => leaf(vec![Ku::DigitalSignature, Ku::ContentCommitment], vec![], 730),
-            Profile::OcspResponder => ProfileSpec {
-                ocsp_no_check: true,
-                ..leaf(vec![Ku::DigitalSignature], vec![Eku::OcspSigning], 365)
-            },
+            Profile::OcspResponder => {
+                ProfileSpec { ocsp_no_check: true, ..leaf(vec![Ku::DigitalSignature], vec![Eku::OcspSigning], 365) }
+            }
             Profile::TlsServer => leaf(vec![Ku::DigitalSignature], vec![Eku::ServerAuth], 365),
         }
     }

@@ -46,7 +46,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 "too_large",
                 format!("the request body is larger than {MAX_JSON_BYTES} bytes"),
             )),
-            Err(e) => Err(ApiError::bad_request("malformed_json", format!("the JSON body is not valid: {}", e.body_text()))),
+            Err(e) => {
+                Err(ApiError::bad_request("malformed_json", format!("the JSON body is not valid: {}", e.body_text())))
+            }
         }
     }
 }
@@ -66,7 +68,11 @@ impl FromRequestParts<AppState> for Admin {
                 "send an admin token as 'Authorization: Bearer TOKEN' (`carecert serve --dev` prints one and writes it to DATA_DIR/admin-token)",
             )
         };
-        let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(unauthorized)?;
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(unauthorized)?;
         let token = header.strip_prefix("Bearer ").ok_or_else(unauthorized)?.trim();
         if token.is_empty() || token.len() > 256 {
             return Err(unauthorized());
@@ -74,10 +80,10 @@ impl FromRequestParts<AppState> for Admin {
         // Tokens are 256-bit random values: a plain SHA-256 is the right hash (DESIGN §4),
         // and lookups by hash compare in the database, not byte by byte here.
         let hash = hex::encode(sha2::Sha256::digest(token.as_bytes()));
-        if let Some((name, at)) = state.tokens.lock().get(&hash).cloned() {
-            if at.elapsed() < TOKEN_CACHE_TTL {
-                return Ok(Admin(name));
-            }
+        if let Some((name, at)) = state.tokens.lock().get(&hash).cloned()
+            && at.elapsed() < TOKEN_CACHE_TTL
+        {
+            return Ok(Admin(name));
         }
         let name = state.authority.store().admin_token_name(&hash).await?.ok_or_else(unauthorized)?;
         let actor = format!("admin:{name}");
@@ -160,10 +166,19 @@ fn to_san(s: &SanBody) -> Result<pki::cert::San, ApiError> {
     use pki::cert::San;
     Ok(match s.kind.as_str() {
         "dns" => San::Dns(s.value.clone()),
-        "ip" => San::Ip(s.value.parse().map_err(|_| ApiError::bad_request("invalid", format!("'{}' is not an IP address", s.value)))?),
+        "ip" => San::Ip(
+            s.value
+                .parse()
+                .map_err(|_| ApiError::bad_request("invalid", format!("'{}' is not an IP address", s.value)))?,
+        ),
         "email" => San::Email(s.value.clone()),
         "uri" => San::Uri(s.value.clone()),
-        other => return Err(ApiError::bad_request("invalid", format!("SAN type '{other}' unknown: use dns, ip, email or uri"))),
+        other => {
+            return Err(ApiError::bad_request(
+                "invalid",
+                format!("SAN type '{other}' unknown: use dns, ip, email or uri"),
+            ));
+        }
     })
 }
 
@@ -172,7 +187,11 @@ fn to_san(s: &SanBody) -> Result<pki::cert::San, ApiError> {
               (status = 401, body = crate::ErrorBody), (status = 404, description = "Unknown CA", body = crate::ErrorBody),
               (status = 413, body = crate::ErrorBody), (status = 422, description = "Profile not issued by that CA", body = crate::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn issue(State(s): State<AppState>, Admin(actor): Admin, ApiJson(body): ApiJson<IssueBody>) -> Result<Response, ApiError> {
+pub(crate) async fn issue(
+    State(s): State<AppState>,
+    Admin(actor): Admin,
+    ApiJson(body): ApiJson<IssueBody>,
+) -> Result<Response, ApiError> {
     let profile = pki::Profile::parse(&body.profile)?;
     let sans = body.sans.iter().map(to_san).collect::<Result<Vec<_>, _>>()?;
     let subject = pki::SubjectName {
@@ -184,7 +203,15 @@ pub(crate) async fn issue(State(s): State<AppState>, Admin(actor): Admin, ApiJso
     };
     let issued = s
         .authority
-        .issue(ca::IssueRequest { ca: body.ca, profile, csr: body.csr.into_bytes(), subject, sans, validity_days: body.validity_days, actor })
+        .issue(ca::IssueRequest {
+            ca: body.ca,
+            profile,
+            csr: body.csr.into_bytes(),
+            subject,
+            sans,
+            validity_days: body.validity_days,
+            actor,
+        })
         .await?;
     let chain_pem: String = issued.chain.iter().map(|c| pki::cert::to_pem("CERTIFICATE", c)).collect();
     Ok((
@@ -270,16 +297,28 @@ pub struct ListQuery {
 #[utoipa::path(get, path = "/api/v1/admin/certificates", tag = "admin", params(ListQuery),
     responses((status = 200, body = [CertificateBody]), (status = 400, body = crate::ErrorBody), (status = 401, body = crate::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn list(State(s): State<AppState>, _a: Admin, Query(q): Query<ListQuery>) -> Result<Json<Vec<CertificateBody>>, ApiError> {
-    if let Some(st) = &q.status {
-        if !["reserved", "issued", "revoked"].contains(&st.as_str()) {
-            return Err(ApiError::bad_request("invalid", format!("status '{st}' unknown: use reserved, issued or revoked")));
-        }
+pub(crate) async fn list(
+    State(s): State<AppState>,
+    _a: Admin,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Vec<CertificateBody>>, ApiError> {
+    if let Some(st) = &q.status
+        && !["reserved", "issued", "revoked"].contains(&st.as_str())
+    {
+        return Err(ApiError::bad_request(
+            "invalid",
+            format!("status '{st}' unknown: use reserved, issued or revoked"),
+        ));
     }
     let rows = s
         .authority
         .store()
-        .certificates(&store::CertificateFilter { issuer: q.ca, status: q.status, subject_contains: q.subject, limit: q.limit.unwrap_or(100) })
+        .certificates(&store::CertificateFilter {
+            issuer: q.ca,
+            status: q.status,
+            subject_contains: q.subject,
+            limit: q.limit.unwrap_or(100),
+        })
         .await?;
     Ok(Json(rows.into_iter().map(Into::into).collect()))
 }
@@ -296,7 +335,12 @@ pub struct CaQuery {
     params(("serial" = String, Path, description = "Serial in hex"), CaQuery),
     responses((status = 200, body = CertificateBody), (status = 404, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn show(State(s): State<AppState>, _a: Admin, Path(serial): Path<String>, Query(q): Query<CaQuery>) -> Result<Json<CertificateBody>, ApiError> {
+pub(crate) async fn show(
+    State(s): State<AppState>,
+    _a: Admin,
+    Path(serial): Path<String>,
+    Query(q): Query<CaQuery>,
+) -> Result<Json<CertificateBody>, ApiError> {
     let serial = pki::cert::normalize_serial_hex(&serial)
         .ok_or_else(|| ApiError::bad_request("invalid", format!("'{serial}' is not a serial number in hex")))?;
     let mut rows = s.authority.store().certificates_by_serial(&serial).await?;
@@ -306,7 +350,11 @@ pub(crate) async fn show(State(s): State<AppState>, _a: Admin, Path(serial): Pat
     match rows.len() {
         0 => Err(ApiError::not_found(format!("no certificate with serial {serial}"))),
         1 => Ok(Json(rows.remove(0).into())),
-        _ => Err(ApiError::new(StatusCode::CONFLICT, "ambiguous_serial", format!("serial {serial} exists under more than one CA: add ?ca=NAME"))),
+        _ => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "ambiguous_serial",
+            format!("serial {serial} exists under more than one CA: add ?ca=NAME"),
+        )),
     }
 }
 
@@ -342,7 +390,12 @@ pub struct RevokedBody {
     responses((status = 200, body = RevokedBody), (status = 400, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody),
               (status = 409, description = "Already revoked, or never issued", body = crate::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn revoke(State(s): State<AppState>, Admin(actor): Admin, Path(serial): Path<String>, ApiJson(body): ApiJson<RevokeBody>) -> Result<Json<RevokedBody>, ApiError> {
+pub(crate) async fn revoke(
+    State(s): State<AppState>,
+    Admin(actor): Admin,
+    Path(serial): Path<String>,
+    ApiJson(body): ApiJson<RevokeBody>,
+) -> Result<Json<RevokedBody>, ApiError> {
     let reason = match &body.reason {
         None => pki::RevocationReason::Unspecified,
         Some(r) => pki::RevocationReason::parse(r).ok_or_else(|| {
@@ -351,7 +404,13 @@ pub(crate) async fn revoke(State(s): State<AppState>, Admin(actor): Admin, Path(
         })?,
     };
     let r = s.authority.revoke(ca::RevokeRequest { ca: body.ca, serial, reason, actor }).await?;
-    Ok(Json(RevokedBody { issuer: r.issuer, serial: r.serial, reason: r.reason.name().into(), revoked_at: r.revoked_at, crl_number: r.crl_number }))
+    Ok(Json(RevokedBody {
+        issuer: r.issuer,
+        serial: r.serial,
+        reason: r.reason.name().into(),
+        revoked_at: r.revoked_at,
+        crl_number: r.crl_number,
+    }))
 }
 
 /// Audit paging.
@@ -378,7 +437,11 @@ pub struct AuditEntryBody {
 
 #[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin", params(AuditQuery),
     responses((status = 200, body = [AuditEntryBody]), (status = 401, body = crate::ErrorBody)), security(("bearer" = [])))]
-pub(crate) async fn audit_list(State(s): State<AppState>, _a: Admin, Query(q): Query<AuditQuery>) -> Result<Json<Vec<AuditEntryBody>>, ApiError> {
+pub(crate) async fn audit_list(
+    State(s): State<AppState>,
+    _a: Admin,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<Vec<AuditEntryBody>>, ApiError> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let rows = match q.after {
         Some(after) => s.authority.store().audit_entries(after, limit).await?,

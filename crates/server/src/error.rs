@@ -67,7 +67,9 @@ impl From<ca::CaError> for ApiError {
         match e {
             C::BadInput(p) => p.into(),
             C::UnknownCa(_) => Self::new(StatusCode::NOT_FOUND, "unknown_ca", e.to_string()),
-            C::ProfileNotAllowed { .. } => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "profile_not_allowed", e.to_string()),
+            C::ProfileNotAllowed { .. } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "profile_not_allowed", e.to_string())
+            }
             C::UnknownCertificate(_) => Self::not_found(e.to_string()),
             C::AmbiguousSerial(_) => Self::new(StatusCode::CONFLICT, "ambiguous_serial", e.to_string()),
             C::AlreadyRevoked { .. } => Self::new(StatusCode::CONFLICT, "already_revoked", e.to_string()),
@@ -76,7 +78,11 @@ impl From<ca::CaError> for ApiError {
             C::Store(s) => s.into(),
             other => {
                 tracing::error!(error = %other, "CA error");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the CA could not complete the request; the operator can find the cause in the server log")
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the CA could not complete the request; the operator can find the cause in the server log",
+                )
             }
         }
     }

@@ -60,7 +60,9 @@ pub struct ServerConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// A listener could not be bound.
-    #[error("cannot listen on {addr}: {source} (is another carecert or program using it? choose another with --listen / --http-listen)")]
+    #[error(
+        "cannot listen on {addr}: {source} (is another carecert or program using it? choose another with --listen / --http-listen)"
+    )]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -139,7 +141,9 @@ pub async fn bind(state: AppState, cfg: &ServerConfig) -> Result<Bound, ServerEr
         .map(|(_, _, der)| der)
         .collect();
     let tls = tls::server_config(&cfg.tls, &roots)?;
-    let https = tokio::net::TcpListener::bind(cfg.listen).await.map_err(|source| ServerError::Bind { addr: cfg.listen, source })?;
+    let https = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|source| ServerError::Bind { addr: cfg.listen, source })?;
     let http = tokio::net::TcpListener::bind(cfg.http_listen)
         .await
         .map_err(|source| ServerError::Bind { addr: cfg.http_listen, source })?;

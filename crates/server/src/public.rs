@@ -22,10 +22,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/ca", get(ca_list))
         .route("/ca/{file}", get(ca_file))
         .route("/crl/{file}", get(crl_file))
-        .route(
-            "/ocsp",
-            post(ocsp_post).layer(DefaultBodyLimit::max(pki::ocsp::MAX_OCSP_REQUEST_BYTES)),
-        )
+        .route("/ocsp", post(ocsp_post).layer(DefaultBodyLimit::max(pki::ocsp::MAX_OCSP_REQUEST_BYTES)))
         .route("/ocsp/{*request}", get(ocsp_get))
 }
 
@@ -68,7 +65,14 @@ pub(crate) async fn ca_list(State(s): State<AppState>) -> Result<Json<Vec<CaInfo
     let mut out = Vec::new();
     for (name, parent, der) in s.authority.ca_certificates() {
         let info = pki::CertificateInfo::parse(&der)?;
-        out.push(CaInfo { name, parent, subject: info.subject, not_after: info.not_after, sha256: info.sha256, pem: pki::cert::to_pem("CERTIFICATE", &der) });
+        out.push(CaInfo {
+            name,
+            parent,
+            subject: info.subject,
+            not_after: info.not_after,
+            sha256: info.sha256,
+            pem: pki::cert::to_pem("CERTIFICATE", &der),
+        });
     }
     Ok(Json(out))
 }
@@ -101,7 +105,8 @@ pub(crate) async fn ca_file(State(s): State<AppState>, Path(file): Path<String>)
     params(("file" = String, Path, description = "`NAME.crl`")),
     responses((status = 200, description = "DER CRL (application/pkix-crl)"), (status = 404, body = crate::ErrorBody)))]
 pub(crate) async fn crl_file(State(s): State<AppState>, Path(file): Path<String>) -> Result<Response, ApiError> {
-    let (name, _) = split_ext(&file, &[".crl"]).ok_or_else(|| ApiError::not_found(format!("'{file}': ask for NAME.crl")))?;
+    let (name, _) =
+        split_ext(&file, &[".crl"]).ok_or_else(|| ApiError::not_found(format!("'{file}': ask for NAME.crl")))?;
     let crl = s.authority.crl(name)?;
     let max_age = (crl.next_update - s.authority.clock().now().unix_timestamp()).clamp(0, 3600);
     let mut resp = ([(header::CONTENT_TYPE, "application/pkix-crl")], crl.der.clone()).into_response();
@@ -112,7 +117,8 @@ pub(crate) async fn crl_file(State(s): State<AppState>, Path(file): Path<String>
 }
 
 fn ocsp_response(reply: ca::OcspReply) -> Response {
-    let mut resp = ([(header::CONTENT_TYPE, "application/ocsp-response")], Bytes::from_owner(reply.der)).into_response();
+    let mut resp =
+        ([(header::CONTENT_TYPE, "application/ocsp-response")], Bytes::from_owner(reply.der)).into_response();
     let cc = match reply.max_age {
         Some(age) => format!("public, max-age={age}, no-transform"),
         None => "no-store".to_string(),
@@ -135,7 +141,8 @@ pub(crate) async fn ocsp_post(State(s): State<AppState>, body: Bytes) -> Respons
     responses((status = 200, description = "DER OCSPResponse (application/ocsp-response)")))]
 pub(crate) async fn ocsp_get(State(s): State<AppState>, Path(request): Path<String>) -> Response {
     if request.len() > pki::ocsp::MAX_OCSP_REQUEST_BYTES * 2 {
-        return ApiError::new(StatusCode::URI_TOO_LONG, "too_large", "OCSP request too large for GET; use POST").into_response();
+        return ApiError::new(StatusCode::URI_TOO_LONG, "too_large", "OCSP request too large for GET; use POST")
+            .into_response();
     }
     // Path is already percent-decoded by axum; accept standard and URL-safe alphabets.
     let cleaned: String = request.chars().filter(|c| !c.is_whitespace()).collect();
@@ -156,14 +163,29 @@ pub(crate) async fn metrics(State(s): State<AppState>) -> Response {
     let mut counter = |name: &str, help: &str, v: u64| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
     };
-    counter("carecert_certificates_issued_total", "Certificates issued by this node.", m.issued.load(Ordering::Relaxed));
-    counter("carecert_issue_errors_total", "Issuance requests refused or failed on this node.", m.issue_errors.load(Ordering::Relaxed));
-    counter("carecert_certificates_revoked_total", "Certificates revoked through this node.", m.revoked.load(Ordering::Relaxed));
+    counter(
+        "carecert_certificates_issued_total",
+        "Certificates issued by this node.",
+        m.issued.load(Ordering::Relaxed),
+    );
+    counter(
+        "carecert_issue_errors_total",
+        "Issuance requests refused or failed on this node.",
+        m.issue_errors.load(Ordering::Relaxed),
+    );
+    counter(
+        "carecert_certificates_revoked_total",
+        "Certificates revoked through this node.",
+        m.revoked.load(Ordering::Relaxed),
+    );
     counter("carecert_ocsp_cached_total", "OCSP responses served from memory.", m.ocsp_cached.load(Ordering::Relaxed));
     counter("carecert_ocsp_signed_total", "OCSP responses signed on demand.", m.ocsp_signed.load(Ordering::Relaxed));
     counter("carecert_crls_published_total", "CRLs published by this node.", m.crls_published.load(Ordering::Relaxed));
     if let Ok(counts) = s.authority.store().certificate_counts().await {
-        let _ = writeln!(out, "# HELP carecert_certificates Certificates in the database by status.\n# TYPE carecert_certificates gauge");
+        let _ = writeln!(
+            out,
+            "# HELP carecert_certificates Certificates in the database by status.\n# TYPE carecert_certificates gauge"
+        );
         for (status, n) in counts {
             let _ = writeln!(out, "carecert_certificates{{status=\"{status}\"}} {n}");
         }

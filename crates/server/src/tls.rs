@@ -34,7 +34,10 @@ impl std::fmt::Debug for TlsFiles {
 #[derive(Debug, Clone, Default)]
 pub struct ClientCertificates(pub Arc<Vec<CertificateDer<'static>>>);
 
-pub(crate) fn server_config(files: &TlsFiles, client_roots: &[Vec<u8>]) -> Result<Arc<rustls::ServerConfig>, ServerError> {
+pub(crate) fn server_config(
+    files: &TlsFiles,
+    client_roots: &[Vec<u8>],
+) -> Result<Arc<rustls::ServerConfig>, ServerError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(files.chain_pem.as_bytes())
         .collect::<Result<_, _>>()
@@ -42,7 +45,8 @@ pub(crate) fn server_config(files: &TlsFiles, client_roots: &[Vec<u8>]) -> Resul
     if chain.is_empty() {
         return Err(ServerError::Tls("the certificate file holds no certificate".into()));
     }
-    let key = PrivateKeyDer::from_pem_slice(files.key_pem.as_bytes()).map_err(|e| ServerError::Tls(format!("private key: {e}")))?;
+    let key = PrivateKeyDer::from_pem_slice(files.key_pem.as_bytes())
+        .map_err(|e| ServerError::Tls(format!("private key: {e}")))?;
     let mut roots = rustls::RootCertStore::empty();
     for r in client_roots {
         roots.add(CertificateDer::from(r.clone())).map_err(|e| ServerError::Tls(format!("client root: {e}")))?;
@@ -97,7 +101,11 @@ pub(crate) async fn serve_tls(
                 Err(_) => return,
             };
             let certs = ClientCertificates(Arc::new(
-                tls.get_ref().1.peer_certificates().map(|c| c.iter().map(|c| c.clone().into_owned()).collect()).unwrap_or_default(),
+                tls.get_ref()
+                    .1
+                    .peer_certificates()
+                    .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
+                    .unwrap_or_default(),
             ));
             let svc = app.map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(certs.clone());

@@ -80,7 +80,11 @@ fn entry_hash(prev: &str, seq: i64, at_ms: i64, actor: &str, action: &str, subje
 }
 
 /// Appends `events` inside the caller's transaction, extending the chain.
-pub(crate) async fn append(tx: &mut Transaction<'_, Any>, _engine: Engine, events: &[AuditEvent]) -> Result<(), StoreError> {
+pub(crate) async fn append(
+    tx: &mut Transaction<'_, Any>,
+    _engine: Engine,
+    events: &[AuditEvent],
+) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
@@ -105,13 +109,28 @@ pub(crate) async fn append(tx: &mut Transaction<'_, Any>, _engine: Engine, event
             let b = i * 8;
             sql.push_str(&format!(
                 "(${},${},${},${},${},${},${},${})",
-                b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8
             ));
             rows.push((seq, e, details, std::mem::replace(&mut prev, hash.clone()), hash));
         }
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for (s, e, details, p, h) in rows {
-            q = q.bind(s).bind(e.at_ms).bind(e.actor.clone()).bind(e.action.clone()).bind(e.subject.clone()).bind(details).bind(p).bind(h);
+            q = q
+                .bind(s)
+                .bind(e.at_ms)
+                .bind(e.actor.clone())
+                .bind(e.action.clone())
+                .bind(e.subject.clone())
+                .bind(details)
+                .bind(p)
+                .bind(h);
         }
         q.execute(&mut **tx).await?;
     }
@@ -179,14 +198,22 @@ impl Store {
             }
             for e in page {
                 if e.seq != expected_seq {
-                    return Ok(broken(expected_seq, format!("entry {expected_seq} is missing (next present is {})", e.seq), checked));
+                    return Ok(broken(
+                        expected_seq,
+                        format!("entry {expected_seq} is missing (next present is {})", e.seq),
+                        checked,
+                    ));
                 }
                 if e.prev_hash != prev {
                     return Ok(broken(e.seq, "its prev_hash does not match the previous entry's hash".into(), checked));
                 }
                 let h = entry_hash(&prev, e.seq, e.at_ms, &e.actor, &e.action, &e.subject, &e.details);
                 if h != e.hash {
-                    return Ok(broken(e.seq, "its content does not match its hash (the entry was altered)".into(), checked));
+                    return Ok(broken(
+                        e.seq,
+                        "its content does not match its hash (the entry was altered)".into(),
+                        checked,
+                    ));
                 }
                 prev = e.hash;
                 expected_seq += 1;
@@ -197,7 +224,9 @@ impl Store {
         if last != head_seq || prev != head_hash {
             return Ok(broken(
                 last + 1,
-                format!("the chain ends at entry {last} but the head says {head_seq}: entries were removed or the head was altered"),
+                format!(
+                    "the chain ends at entry {last} but the head says {head_seq}: entries were removed or the head was altered"
+                ),
                 checked,
             ));
         }

@@ -206,7 +206,10 @@ fn ca_from_row(r: &AnyRow) -> CaRecord {
     }
 }
 
-pub(crate) async fn insert_reservations(tx: &mut Transaction<'_, Any>, rows: &[&NewCertificate]) -> Result<(), StoreError> {
+pub(crate) async fn insert_reservations(
+    tx: &mut Transaction<'_, Any>,
+    rows: &[&NewCertificate],
+) -> Result<(), StoreError> {
     for chunk in rows.chunks(200) {
         let mut sql = String::from(
             "INSERT INTO certificates (issuer, serial, profile, subject, spki_sha256, not_before, not_after, status, created_at) VALUES ",
@@ -218,7 +221,14 @@ pub(crate) async fn insert_reservations(tx: &mut Transaction<'_, Any>, rows: &[&
             }
             sql.push_str(&format!(
                 "(${},${},${},${},${},${},${},'reserved',${})",
-                b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8
             ));
         }
         let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -234,7 +244,9 @@ pub(crate) async fn insert_reservations(tx: &mut Transaction<'_, Any>, rows: &[&
                 .bind(c.created_at);
         }
         q.execute(&mut **tx).await.map_err(|e| match &e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict("serial number already used".into()),
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                StoreError::Conflict("serial number already used".into())
+            }
             _ => StoreError::Database(e),
         })?;
     }
@@ -303,7 +315,13 @@ impl Store {
     }
 
     /// Replaces a CA's delegated OCSP responder.
-    pub async fn set_responder(&self, ca: &str, cert_der: &[u8], key_ref: &str, event: AuditEvent) -> Result<(), StoreError> {
+    pub async fn set_responder(
+        &self,
+        ca: &str,
+        cert_der: &[u8],
+        key_ref: &str,
+        event: AuditEvent,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         let n = sqlx::query("UPDATE cas SET responder_cert_der = $1, responder_key_ref = $2 WHERE name = $3")
             .bind(cert_der.to_vec())
@@ -332,11 +350,13 @@ impl Store {
 
     /// One certificate.
     pub async fn certificate(&self, issuer: &str, serial: &str) -> Result<Option<CertificateRecord>, StoreError> {
-        let row = sqlx::query(AssertSqlSafe(format!("SELECT {CERT_COLUMNS} FROM certificates WHERE issuer = $1 AND serial = $2")))
-            .bind(issuer)
-            .bind(serial)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {CERT_COLUMNS} FROM certificates WHERE issuer = $1 AND serial = $2"
+        )))
+        .bind(issuer)
+        .bind(serial)
+        .fetch_optional(self.pool())
+        .await?;
         row.as_ref().map(cert_from_row).transpose()
     }
 
@@ -367,7 +387,7 @@ impl Store {
         if let Some(s) = &f.subject_contains {
             n += 1;
             sql.push_str(&format!(" AND subject LIKE ${n}"));
-            binds.push(format!("%{}%", s.replace('%', "").replace('_', "")));
+            binds.push(format!("%{}%", s.replace(['%', '_'], "")));
         }
         n += 1;
         sql.push_str(&format!(" ORDER BY created_at DESC, serial LIMIT ${n}"));
@@ -381,7 +401,14 @@ impl Store {
 
     /// Revokes an issued certificate in one transaction: moves the revocation clock,
     /// changes the status only if it is `issued`, and appends the audit entry.
-    pub async fn revoke(&self, issuer: &str, serial: &str, reason: u8, at: i64, event: AuditEvent) -> Result<RevokeOutcome, StoreError> {
+    pub async fn revoke(
+        &self,
+        issuer: &str,
+        serial: &str,
+        reason: u8,
+        at: i64,
+        event: AuditEvent,
+    ) -> Result<RevokeOutcome, StoreError> {
         let mut tx = self.pool().begin().await?;
         let seq: i64 = sqlx::query("UPDATE revocation_clock SET seq = seq + 1 WHERE id = 1 RETURNING seq")
             .fetch_one(&mut *tx)
@@ -402,7 +429,9 @@ impl Store {
             tx.rollback().await?;
             return Ok(match self.certificate(issuer, serial).await? {
                 None => RevokeOutcome::NotFound,
-                Some(CertificateRecord { status: CertStatus::Revoked { at, reason }, .. }) => RevokeOutcome::AlreadyRevoked { at, reason },
+                Some(CertificateRecord { status: CertStatus::Revoked { at, reason }, .. }) => {
+                    RevokeOutcome::AlreadyRevoked { at, reason }
+                }
                 Some(_) => RevokeOutcome::NotIssued,
             });
         }
@@ -419,10 +448,11 @@ impl Store {
 
     /// Serials revoked since the clock stood at `after_seq`.
     pub async fn revoked_since(&self, after_seq: i64) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query("SELECT issuer, serial FROM certificates WHERE status = 'revoked' AND revocation_seq > $1")
-            .bind(after_seq)
-            .fetch_all(self.pool())
-            .await?;
+        let rows =
+            sqlx::query("SELECT issuer, serial FROM certificates WHERE status = 'revoked' AND revocation_seq > $1")
+                .bind(after_seq)
+                .fetch_all(self.pool())
+                .await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
@@ -460,15 +490,17 @@ impl Store {
     /// Stores a CRL and drops all but the previous one.
     pub async fn store_crl(&self, crl: &CrlRecord) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("INSERT INTO crls (issuer, crl_number, this_update, next_update, entries, der) VALUES ($1,$2,$3,$4,$5,$6)")
-            .bind(crl.issuer.clone())
-            .bind(crl.crl_number)
-            .bind(crl.this_update)
-            .bind(crl.next_update)
-            .bind(crl.entries)
-            .bind(crl.der.clone())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO crls (issuer, crl_number, this_update, next_update, entries, der) VALUES ($1,$2,$3,$4,$5,$6)",
+        )
+        .bind(crl.issuer.clone())
+        .bind(crl.crl_number)
+        .bind(crl.this_update)
+        .bind(crl.next_update)
+        .bind(crl.entries)
+        .bind(crl.der.clone())
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM crls WHERE issuer = $1 AND crl_number < $2")
             .bind(crl.issuer.clone())
             .bind(crl.crl_number - 1)
@@ -498,13 +530,17 @@ impl Store {
 
     /// The newest CRL number stored for `issuer` (cheap: no CRL body).
     pub async fn latest_crl_number(&self, issuer: &str) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query("SELECT MAX(crl_number) FROM crls WHERE issuer = $1").bind(issuer).fetch_one(self.pool()).await?;
+        let row = sqlx::query("SELECT MAX(crl_number) FROM crls WHERE issuer = $1")
+            .bind(issuer)
+            .fetch_one(self.pool())
+            .await?;
         Ok(row.get::<Option<i64>, _>(0))
     }
 
     /// Counts certificates by status (for metrics).
     pub async fn certificate_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query("SELECT status, COUNT(*) FROM certificates GROUP BY status").fetch_all(self.pool()).await?;
+        let rows =
+            sqlx::query("SELECT status, COUNT(*) FROM certificates GROUP BY status").fetch_all(self.pool()).await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 }

@@ -79,7 +79,12 @@ impl Job {
     }
 }
 
-async fn write_batch(pool: &sqlx::AnyPool, engine: Engine, reserves: &[Job], completes: &[Job]) -> Result<(), StoreError> {
+async fn write_batch(
+    pool: &sqlx::AnyPool,
+    engine: Engine,
+    reserves: &[Job],
+    completes: &[Job],
+) -> Result<(), StoreError> {
     let mut tx = pool.begin().await?;
     let new: Vec<&NewCertificate> = reserves
         .iter()

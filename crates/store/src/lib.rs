@@ -28,8 +28,8 @@ use thiserror::Error;
 
 pub use audit::{AuditEntry, AuditEvent, AuditVerification, GENESIS_HASH};
 pub use certs::{
-    CaRecord, CertStatus, CertificateFilter, CertificateRecord, CompletedCertificate, CrlRecord,
-    NewCertificate, RevokeOutcome, RevokedRow,
+    CaRecord, CertStatus, CertificateFilter, CertificateRecord, CompletedCertificate, CrlRecord, NewCertificate,
+    RevokeOutcome, RevokedRow,
 };
 
 /// The database engine behind a [`Store`].
@@ -178,7 +178,13 @@ impl Store {
     }
 
     /// Records an administrator API token (its SHA-256, never the token).
-    pub async fn add_admin_token(&self, token_sha256: &str, name: &str, now: i64, event: AuditEvent) -> Result<(), StoreError> {
+    pub async fn add_admin_token(
+        &self,
+        token_sha256: &str,
+        name: &str,
+        now: i64,
+        event: AuditEvent,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO admin_tokens (token_sha256, name, created_at) VALUES ($1, $2, $3)")
             .bind(token_sha256)

@@ -38,7 +38,8 @@ async fn postgres() -> Option<TestDb> {
         eprintln!("CARECERT_SKIP_PG=1: PostgreSQL test skipped on purpose");
         return None;
     }
-    let admin = std::env::var("CARECERT_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin =
+        std::env::var("CARECERT_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let name = format!("carecert_test_{}_{}", std::process::id(), PG_COUNTER.fetch_add(1, Ordering::SeqCst));
     let out = std::process::Command::new("psql")
         .args([admin.as_str(), "-qc", &format!("CREATE DATABASE {name}")])
@@ -56,7 +57,13 @@ async fn postgres() -> Option<TestDb> {
 }
 
 fn event(action: &str, subject: &str) -> AuditEvent {
-    AuditEvent { at_ms: 1_790_000_000_000, actor: "test".into(), action: action.into(), subject: subject.into(), details: serde_json::json!({"k": 1}) }
+    AuditEvent {
+        at_ms: 1_790_000_000_000,
+        actor: "test".into(),
+        action: action.into(),
+        subject: subject.into(),
+        details: serde_json::json!({"k": 1}),
+    }
 }
 
 fn reservation(serial: &str) -> NewCertificate {
@@ -123,7 +130,12 @@ async fn completion_without_reservation_is_refused_and_changes_nothing(db: TestD
     with_ca(&db).await;
     let err = db
         .store
-        .complete_certificate(CompletedCertificate { issuer: "systems".into(), serial: "BB".into(), der: vec![1], event: event("x", "y") })
+        .complete_certificate(CompletedCertificate {
+            issuer: "systems".into(),
+            serial: "BB".into(),
+            der: vec![1],
+            event: event("x", "y"),
+        })
         .await
         .unwrap_err();
     assert!(err.to_string().contains("no reservation"), "{err}");
@@ -169,7 +181,12 @@ async fn concurrent_issuance_is_group_committed_without_losing_any(db: TestDb) {
             let serial = format!("{:04X}", i + 0x1000);
             store.reserve_certificate(reservation(&serial)).await.unwrap();
             store
-                .complete_certificate(CompletedCertificate { issuer: "systems".into(), serial: serial.clone(), der: vec![0x30, 0], event: event("certificate.issued", &serial) })
+                .complete_certificate(CompletedCertificate {
+                    issuer: "systems".into(),
+                    serial: serial.clone(),
+                    der: vec![0x30, 0],
+                    event: event("certificate.issued", &serial),
+                })
                 .await
                 .unwrap();
         }));
@@ -191,7 +208,14 @@ async fn crl_numbers_only_go_up_and_the_latest_crl_is_served(db: TestDb) {
     assert!(b > a);
     for n in [a, b] {
         db.store
-            .store_crl(&CrlRecord { issuer: "systems".into(), crl_number: n, this_update: 1, next_update: 2, entries: 0, der: vec![n as u8] })
+            .store_crl(&CrlRecord {
+                issuer: "systems".into(),
+                crl_number: n,
+                this_update: 1,
+                next_update: 2,
+                entries: 0,
+                der: vec![n as u8],
+            })
             .await
             .unwrap();
     }

@@ -4,7 +4,7 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_carecert");
@@ -121,7 +121,8 @@ impl Server {
         cmd.args(["-X", method, "-H", &format!("Authorization: Bearer {}", self.token())]);
         if let Some(b) = body {
             std::fs::write(&body_file, b).unwrap();
-            cmd.args(["-H", &format!("Content-Type: {content_type}"), "--data-binary"]).arg(format!("@{}", body_file.display()));
+            cmd.args(["-H", &format!("Content-Type: {content_type}"), "--data-binary"])
+                .arg(format!("@{}", body_file.display()));
         }
         let out = cmd.arg(format!("{}{path}", self.https)).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout).to_string();
@@ -146,7 +147,20 @@ impl Server {
     pub fn issue(&self, name: &str, ca: &str, profile: &str, extra: &[&str]) -> (PathBuf, String) {
         let (_, csr) = self.openssl_csr(name, &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
         let cert = self.path(&format!("{name}.pem"));
-        let mut args = vec!["cert", "issue", "--csr", csr.to_str().unwrap(), "--ca", ca, "--profile", profile, "--cn", name, "-o", cert.to_str().unwrap()];
+        let mut args = vec![
+            "cert",
+            "issue",
+            "--csr",
+            csr.to_str().unwrap(),
+            "--ca",
+            ca,
+            "--profile",
+            profile,
+            "--cn",
+            name,
+            "-o",
+            cert.to_str().unwrap(),
+        ];
         args.extend_from_slice(extra);
         let out = self.admin(&args);
         assert!(out.status.success(), "issue failed: {}\n{}", String::from_utf8_lossy(&out.stderr), self.log());
@@ -202,5 +216,7 @@ pub fn pkilint(cmd: &str) -> PathBuf {
             return p;
         }
     }
-    panic!("{cmd} (pkilint) is not installed: `pip install pkilint` and put it on PATH, or set CARECERT_PKILINT_DIR (.ci/run does this)");
+    panic!(
+        "{cmd} (pkilint) is not installed: `pip install pkilint` and put it on PATH, or set CARECERT_PKILINT_DIR (.ci/run does this)"
+    );
 }
