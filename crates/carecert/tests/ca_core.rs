@@ -379,3 +379,29 @@ fn ca_files_openapi_and_metrics_are_served() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "404");
 }
+
+#[test]
+fn the_server_runs_on_postgresql_too() {
+    if std::env::var("CARECERT_SKIP_PG").as_deref() == Ok("1") {
+        eprintln!("CARECERT_SKIP_PG=1: skipped on purpose");
+        return;
+    }
+    let admin =
+        std::env::var("CARECERT_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("carecert_e2e_{}", std::process::id());
+    let out = Command::new("psql").args([admin.as_str(), "-qc", &format!("CREATE DATABASE {name}")]).output().unwrap();
+    assert!(out.status.success(), "PostgreSQL must be reachable at {admin}: {}", text(&out));
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    {
+        let s = Server::start_with(Some(url));
+        let (cert, serial) = s.issue("pg", "systems", "system-client", &[]);
+        assert!(ocsp(&s, &s.ca_pem("systems"), &cert, &[]).contains(": good"));
+        assert!(s.admin(&["cert", "revoke", &serial, "--reason", "superseded"]).status.success());
+        let after = ocsp(&s, &s.ca_pem("systems"), &cert, &[]);
+        assert!(after.contains(": revoked") && after.contains("superseded"), "{after}");
+        assert!(text(&s.admin(&["audit", "verify"])).contains("Audit chain OK"));
+    }
+    let _ = Command::new("psql")
+        .args([admin.as_str(), "-qc", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")])
+        .output();
+}

@@ -1,0 +1,199 @@
+//! The authority against a real SQLite database: issuance order, validity under an injected
+//! clock, and revocation seen by a second node.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ca::{Authority, AuthorityConfig, Clock, InitOptions, IssueRequest, ManualClock, RevokeRequest};
+use der::{Decode, Encode};
+use pki::{Profile, RevocationReason, SubjectName};
+use store::{CertStatus, Store};
+use x509_ocsp::builder::OcspRequestBuilder;
+use x509_ocsp::{BasicOcspResponse, CertStatus as OcspCertStatus, OcspResponse, Request};
+
+const PASS: &[u8] = b"test passphrase";
+const NOW: i64 = 1_795_000_000; // 2026-11-17
+
+async fn fresh(dir: &tempfile::TempDir) -> (Store, String) {
+    let url = format!("sqlite://{}/ca.db", dir.path().display());
+    let store = Store::open(&url).await.unwrap();
+    let opts = InitOptions {
+        passphrase: PASS.to_vec(),
+        public_url: "http://ca.test".into(),
+        key_algorithm: pki::KeyAlgorithm::EcdsaP256,
+        organization: "Test".into(),
+        actor: "test".into(),
+    };
+    ca::init_hierarchy(&store, &ManualClock::new(NOW), &opts).await.unwrap();
+    (store, url)
+}
+
+async fn node(store: Store, clock: Arc<dyn Clock>) -> Authority {
+    let config = AuthorityConfig { poll_interval: Duration::from_millis(100), ..Default::default() };
+    Authority::load(store, PASS, clock, config).await.unwrap()
+}
+
+fn csr() -> Vec<u8> {
+    let key = rcgen_key();
+    rcgen::CertificateParams::new(vec![]).unwrap().serialize_request(&key).unwrap().der().to_vec()
+}
+
+fn rcgen_key() -> rcgen::KeyPair {
+    rcgen::KeyPair::generate().unwrap()
+}
+
+fn request(profile: Profile, ca: &str) -> IssueRequest {
+    IssueRequest {
+        ca: ca.into(),
+        profile,
+        csr: csr(),
+        subject: SubjectName::cn("Pharmacy"),
+        sans: vec![],
+        validity_days: None,
+        actor: "test".into(),
+    }
+}
+
+fn ocsp_request(issuer_der: &[u8], cert_der: &[u8]) -> Vec<u8> {
+    let issuer = x509_cert::Certificate::from_der(issuer_der).unwrap();
+    let cert = x509_cert::Certificate::from_der(cert_der).unwrap();
+    OcspRequestBuilder::default()
+        .with_request(Request::from_cert::<sha1::Sha1>(&issuer, &cert).unwrap())
+        .build()
+        .to_der()
+        .unwrap()
+}
+
+fn status_in(response: &[u8]) -> OcspCertStatus {
+    let resp = OcspResponse::from_der(response).unwrap();
+    let basic = BasicOcspResponse::from_der(resp.response_bytes.unwrap().response.as_bytes()).unwrap();
+    basic.tbs_response_data.responses[0].cert_status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validity_comes_from_the_profile_and_the_injected_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = fresh(&dir).await;
+    let clock = ManualClock::new(NOW);
+    let a = node(store, Arc::new(clock.clone())).await;
+    let issued = a.issue(request(Profile::SystemClient, "systems")).await.unwrap();
+    assert_eq!(issued.not_before, NOW - 60, "one minute back-dated for clock skew");
+    assert_eq!(issued.not_after, NOW + 365 * 86_400);
+    let card = a.issue(request(Profile::CardAuth, "smartcards")).await.unwrap();
+    assert_eq!(card.not_after, NOW + 730 * 86_400, "card certificates are valid two years");
+    // A profile the CA does not issue is refused before anything is stored.
+    let err = a.issue(request(Profile::CardAuth, "systems")).await.unwrap_err();
+    assert!(err.to_string().contains("does not issue 'card-auth'"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_storage_step_leaves_no_signed_certificate_unrecorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, url) = fresh(&dir).await;
+    let a = node(store.clone(), Arc::new(ManualClock::new(NOW))).await;
+    let before = store.certificate_counts().await.unwrap();
+    // Break the final storage step on purpose: storing the signed DER fails.
+    let raw = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::query("CREATE TRIGGER break_completion BEFORE UPDATE OF der ON certificates BEGIN SELECT RAISE(ABORT, 'injected fault'); END")
+        .execute(&raw)
+        .await
+        .unwrap();
+    let err = a.issue(request(Profile::SystemClient, "systems")).await.unwrap_err();
+    assert!(matches!(err, ca::CaError::Store(_)), "{err}");
+    // The reservation made before signing is there: the serial is known, nothing was handed out.
+    let reserved = store
+        .certificates(&store::CertificateFilter { status: Some("reserved".into()), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(reserved.len(), 1);
+    assert!(reserved[0].der.is_none());
+    let issued_before: i64 = before.iter().filter(|(s, _)| s == "issued").map(|(_, n)| n).sum();
+    let issued_after: i64 =
+        store.certificate_counts().await.unwrap().iter().filter(|(s, _)| s == "issued").map(|(_, n)| n).sum();
+    assert_eq!(issued_before, issued_after);
+    // OCSP never says "good" for it, and it cannot be revoked: it was never issued.
+    let r = a
+        .revoke(RevokeRequest {
+            ca: Some("systems".into()),
+            serial: reserved[0].serial.clone(),
+            reason: RevocationReason::Unspecified,
+            actor: "t".into(),
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(r, ca::CaError::NotIssued(_)), "{r}");
+    // Repair the database and the same authority issues again.
+    sqlx::query("DROP TRIGGER break_completion").execute(&raw).await.unwrap();
+    a.issue(request(Profile::SystemClient, "systems")).await.unwrap();
+    assert!(store.verify_audit().await.unwrap().first_broken.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_on_one_node_reaches_the_other_nodes_ocsp_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store_a, url) = fresh(&dir).await;
+    let store_b = Store::open(&url).await.unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(NOW));
+    let a = node(store_a, clock.clone()).await;
+    let b = node(store_b, clock.clone()).await;
+    let _m = b.spawn_maintenance();
+    let issued = a.issue(request(Profile::SystemClient, "systems")).await.unwrap();
+    let systems = a.ca_certificates().into_iter().find(|(n, _, _)| n == "systems").unwrap().2;
+    let req = ocsp_request(&systems, &issued.der);
+    assert!(matches!(status_in(&b.ocsp(&req).await.der), OcspCertStatus::Good(_)));
+    // Node B now holds a cached "good" answer.
+    assert!(b.ocsp(&req).await.max_age.is_some());
+
+    let revoked = a
+        .revoke(RevokeRequest {
+            ca: None,
+            serial: issued.serial.clone(),
+            reason: RevocationReason::KeyCompromise,
+            actor: "t".into(),
+        })
+        .await
+        .unwrap();
+    assert!(matches!(status_in(&a.ocsp(&req).await.der), OcspCertStatus::Revoked(_)));
+    // A's CRL already lists it.
+    let crl = a.crl("systems").unwrap();
+    assert_eq!(crl.crl_number, revoked.crl_number);
+    assert_eq!(crl.entries, 1);
+
+    let mut seen = false;
+    for _ in 0..20 {
+        if matches!(status_in(&b.ocsp(&req).await.der), OcspCertStatus::Revoked(_)) {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seen, "node B must drop its cached good answer within a second");
+    // And B serves A's newer CRL.
+    for _ in 0..20 {
+        if b.crl("systems").unwrap().crl_number >= revoked.crl_number {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(b.crl("systems").unwrap().crl_number >= revoked.crl_number);
+    let rec = a.store().certificate("systems", &issued.serial).await.unwrap().unwrap();
+    assert!(matches!(rec.status, CertStatus::Revoked { reason: 1, .. }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_twice_changes_nothing_and_a_wrong_passphrase_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = fresh(&dir).await;
+    let opts = InitOptions {
+        passphrase: PASS.to_vec(),
+        public_url: "http://x".into(),
+        key_algorithm: pki::KeyAlgorithm::EcdsaP256,
+        organization: "x".into(),
+        actor: "t".into(),
+    };
+    let err = ca::init_hierarchy(&store, &ca::SystemClock, &opts).await.unwrap_err();
+    assert!(matches!(err, ca::CaError::AlreadyInitialised));
+    let err =
+        Authority::load(store, b"wrong", Arc::new(ca::SystemClock), AuthorityConfig::default()).await.unwrap_err();
+    assert!(err.to_string().contains("passphrase is wrong"), "{err}");
+}
