@@ -98,26 +98,12 @@ pub(crate) async fn append(
         let mut sql = String::from(
             "INSERT INTO audit_log (seq, at_ms, actor, action, subject, details, prev_hash, hash) VALUES ",
         );
+        crate::push_values(&mut sql, chunk.len(), 8);
         let mut rows = Vec::with_capacity(chunk.len());
-        for (i, e) in chunk.iter().enumerate() {
+        for e in chunk {
             seq += 1;
             let details = e.details.to_string();
             let hash = entry_hash(&prev, seq, e.at_ms, &e.actor, &e.action, &e.subject, &details);
-            if i > 0 {
-                sql.push(',');
-            }
-            let b = i * 8;
-            sql.push_str(&format!(
-                "(${},${},${},${},${},${},${},${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8
-            ));
             rows.push((seq, e, details, std::mem::replace(&mut prev, hash.clone()), hash));
         }
         let mut q = sqlx::query(AssertSqlSafe(sql));

@@ -212,25 +212,9 @@ pub(crate) async fn insert_reservations(
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(200) {
         let mut sql = String::from(
-            "INSERT INTO certificates (issuer, serial, profile, subject, spki_sha256, not_before, not_after, status, created_at) VALUES ",
+            "INSERT INTO certificates (issuer, serial, profile, subject, spki_sha256, not_before, not_after, created_at, status) VALUES ",
         );
-        for i in 0..chunk.len() {
-            let b = i * 8;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "(${},${},${},${},${},${},${},'reserved',${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8
-            ));
-        }
+        crate::push_values(&mut sql, chunk.len(), 9);
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for c in chunk {
             q = q
@@ -241,7 +225,8 @@ pub(crate) async fn insert_reservations(
                 .bind(c.spki_sha256.clone())
                 .bind(c.not_before)
                 .bind(c.not_after)
-                .bind(c.created_at);
+                .bind(c.created_at)
+                .bind("reserved");
         }
         q.execute(&mut **tx).await.map_err(|e| match &e {
             sqlx::Error::Database(d) if d.is_unique_violation() => {
@@ -258,13 +243,7 @@ pub(crate) async fn complete(tx: &mut Transaction<'_, Any>, rows: &[&CompletedCe
     for chunk in rows.chunks(200) {
         // One statement per chunk: UPDATE … FROM (VALUES …) works on SQLite ≥ 3.33 and PostgreSQL.
         let mut sql = String::from("UPDATE certificates SET der = v.column3, status = 'issued' FROM (VALUES ");
-        for i in 0..chunk.len() {
-            let b = i * 3;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("(${},${},${})", b + 1, b + 2, b + 3));
-        }
+        crate::push_values(&mut sql, chunk.len(), 3);
         sql.push_str(
             ") AS v WHERE certificates.issuer = v.column1 AND certificates.serial = v.column2 AND certificates.status = 'reserved'",
         );

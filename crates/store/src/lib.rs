@@ -17,6 +17,7 @@
 
 mod audit;
 mod certs;
+mod enrol;
 mod group;
 
 use std::str::FromStr;
@@ -30,6 +31,10 @@ pub use audit::{AuditEntry, AuditEvent, AuditVerification, GENESIS_HASH};
 pub use certs::{
     CaRecord, CertStatus, CertificateFilter, CertificateRecord, CompletedCertificate, CrlRecord, NewCertificate,
     RevokeOutcome, RevokedRow,
+};
+pub use enrol::{
+    ActivePin, ApprovalPolicy, CertRequest, EnrolSession, LoginFailures, NewRequest, OrgKind, OrgStatus, Organisation,
+    Release, RequestChange, RequestChannel, RequestFilter, RequestStatus, TrustEvent,
 };
 
 /// The database engine behind a [`Store`].
@@ -213,6 +218,25 @@ impl Store {
         audit::append(&mut tx, self.engine, events).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// Appends `rows` tuples of `cols` numbered placeholders (`($1,$2),($3,$4)`) for a
+/// multi-row statement; values are always bound, never formatted into SQL.
+pub(crate) fn push_values(sql: &mut String, rows: usize, cols: usize) {
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push('$');
+            sql.push_str(&(r * cols + c + 1).to_string());
+        }
+        sql.push(')');
     }
 }
 
