@@ -40,6 +40,18 @@ enum What {
     /// The audit log: list, verify.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Organisations: add, list, show, set.
+    #[command(subcommand)]
+    Org(crate::admin_enrol::OrgCmd),
+    /// PIN letters: issue.
+    #[command(subcommand)]
+    Pin(crate::admin_enrol::PinCmd),
+    /// Certificate requests (the RA queue): list, approve, deny.
+    #[command(subcommand)]
+    Request(crate::admin_enrol::RequestCmd),
+    /// Client releases and minimum versions: add, list.
+    #[command(subcommand)]
+    Release(crate::admin_enrol::ReleaseCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -139,7 +151,7 @@ enum AuditCmd {
     },
 }
 
-struct Client {
+pub(crate) struct Client {
     http: reqwest::Client,
     base: String,
     token: String,
@@ -185,11 +197,15 @@ impl Client {
         Ok(body)
     }
 
-    async fn get(&self, path: &str) -> Result<Value> {
+    pub(crate) async fn get(&self, path: &str) -> Result<Value> {
         self.send(self.http.get(format!("{}{path}", self.base))).await
     }
 
-    async fn post(&self, path: &str, body: &Value) -> Result<Value> {
+    pub(crate) async fn patch(&self, path: &str, body: &Value) -> Result<Value> {
+        self.send(self.http.patch(format!("{}{path}", self.base)).json(body)).await
+    }
+
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> Result<Value> {
         self.send(self.http.post(format!("{}{path}", self.base)).json(body)).await
     }
 }
@@ -211,7 +227,7 @@ fn read_input(path: &PathBuf) -> Result<Vec<u8>> {
     }
 }
 
-fn print(json_out: bool, v: &Value, text: impl FnOnce(&Value) -> String) {
+pub(crate) fn print(json_out: bool, v: &Value, text: impl FnOnce(&Value) -> String) {
     if json_out {
         println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
     } else {
@@ -219,11 +235,11 @@ fn print(json_out: bool, v: &Value, text: impl FnOnce(&Value) -> String) {
     }
 }
 
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+pub(crate) fn s<'a>(v: &'a Value, k: &str) -> &'a str {
     v.get(k).and_then(Value::as_str).unwrap_or("")
 }
 
-fn date(v: &Value, k: &str) -> String {
+pub(crate) fn date(v: &Value, k: &str) -> String {
     v.get(k)
         .and_then(Value::as_i64)
         .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
@@ -376,6 +392,10 @@ pub async fn run(args: AdminArgs) -> Result<()> {
                 t.trim_end().to_string()
             });
         }
+        What::Org(c) => crate::admin_enrol::org(&client, c, json_out).await?,
+        What::Pin(c) => crate::admin_enrol::pin(&client, c, json_out).await?,
+        What::Request(c) => crate::admin_enrol::request(&client, c, json_out).await?,
+        What::Release(c) => crate::admin_enrol::release(&client, c, json_out).await?,
         What::Audit(AuditCmd::Verify { .. }) => {
             let v = client.get("/api/v1/admin/audit/verify").await?;
             report_verify(json_out, &v);

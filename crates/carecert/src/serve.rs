@@ -231,7 +231,8 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     write_ca_files(&authority, &data_dir)?;
     let tls = tls_files(&authority, &args, &data_dir).await?;
 
-    let state = server::AppState::new(authority.clone());
+    let enrolment = enrol::Enrolment::new(authority.clone(), enrol::EnrolConfig::default());
+    let state = server::AppState::new(authority.clone(), enrolment);
     let bound =
         server::bind(state, &server::ServerConfig { listen: args.listen, http_listen: args.http_listen, tls }).await?;
     let maintenance = authority.spawn_maintenance();

@@ -196,6 +196,17 @@ impl KeyPair {
         Ok(Self { inner, algorithm, spki })
     }
 
+    /// A PKCS#10 request (DER) for this key, signed with it (proof of possession). The
+    /// subject is informational: carecert's CA sets the subject from its own records.
+    pub fn csr_der(&self, common_name: &str) -> Result<Vec<u8>, PkiError> {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())
+            .map_err(|e| PkiError::Invalid(format!("request parameters: {e}")))?;
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(rcgen::DnType::CommonName, common_name);
+        let csr = params.serialize_request(&self.inner).map_err(|e| PkiError::Signing(format!("signing the request: {e}")))?;
+        Ok(csr.der().to_vec())
+    }
+
     /// Reads an unencrypted PKCS#8 DER private key.
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, PkiError> {
         let inner = rcgen::KeyPair::try_from(der).map_err(|e| PkiError::malformed("private key", e))?;

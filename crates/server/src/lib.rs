@@ -4,7 +4,7 @@
 //! OpenAPI, metrics, and the public endpoints), and one plain-HTTP listener for what
 //! RFC 5280 and RFC 6960 expect over HTTP (`/healthz`, `/ca`, `/crl`, `/ocsp`).
 //!
-//! Handlers are thin: parse, call the domain (`ca`, later `enrol`, `cards`, `portal`),
+//! Handlers are thin: parse, call the domain (`ca`, `enrol`, later `cards`, `portal`),
 //! render. This crate must never contain SQL or policy; errors become HTTP statuses here
 //! and only here (`error.rs`). Peer certificates from the TLS handshake reach handlers as
 //! a request extension ([`ClientCertificates`]) for mutual-TLS endpoints.
@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod admin;
+mod enrol_api;
 mod error;
 mod openapi;
 mod public;
@@ -35,13 +36,15 @@ pub use tls::{ClientCertificates, TlsFiles};
 pub struct AppState {
     /// The CA.
     pub authority: Authority,
+    /// Machine-certificate enrolment.
+    pub enrol: enrol::Enrolment,
     pub(crate) tokens: Arc<Mutex<HashMap<String, (String, std::time::Instant)>>>,
 }
 
 impl AppState {
-    /// State for the given authority.
-    pub fn new(authority: Authority) -> Self {
-        Self { authority, tokens: Arc::new(Mutex::new(HashMap::new())) }
+    /// State for the given authority and enrolment service.
+    pub fn new(authority: Authority, enrol: enrol::Enrolment) -> Self {
+        Self { authority, enrol, tokens: Arc::new(Mutex::new(HashMap::new())) }
     }
 }
 
@@ -80,6 +83,7 @@ pub fn https_router(state: AppState) -> Router {
         .merge(public::router())
         .merge(public::https_only())
         .merge(admin::router())
+        .merge(enrol_api::router())
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }

@@ -1,0 +1,480 @@
+//! `ecmt` — the client certificate manager for pharmacy, GP, dental and ophthalmic systems.
+//!
+//! Thin: parses the command line, asks on a terminal only, prints text or `--json`. What
+//! it does lives in `ops` (shared with the `ui` screens); the local store in `local`; the
+//! HTTPS client in `client`.
+//!
+//! Exit codes: 0 success; 1 the operation failed (the message says why and what to do);
+//! 2 command-line usage; 3 the server cannot be reached (nothing local was changed).
+#![forbid(unsafe_code)]
+
+mod client;
+mod local;
+mod ops;
+mod ui;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use crate::client::ClientError;
+use crate::local::{Installed, LocalStore};
+use crate::ops::{EXIT_UNREACHABLE, Ecmt};
+
+/// ecmt: request, install, back up and renew this system's carecert certificate.
+#[derive(Parser)]
+#[command(name = "ecmt", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    /// carecert service URL
+    #[arg(long, global = true, env = "ECMT_SERVER", default_value = "https://127.0.0.1:8443")]
+    server: String,
+    /// The carecert root certificate (PEM), needed once; later taken from the store's trust feed
+    #[arg(long, global = true, env = "ECMT_CA_FILE")]
+    ca_file: Option<PathBuf>,
+    /// Certificate store directory [default: /var/lib/ecmt as root, ~/.local/share/ecmt otherwise]
+    #[arg(long, global = true, env = "ECMT_STORE")]
+    store: Option<PathBuf>,
+    /// Print JSON instead of text
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Update check, installed certificate and days to expiry.
+    Status,
+    /// Log on with the organisation code (EPOC) and the PIN from the letter.
+    Login(LoginArgs),
+    /// End the session.
+    Logout,
+    /// List this organisation's certificate requests.
+    Requests,
+    /// Make a new key on this machine and request a certificate for it.
+    Request(PolicyArgs),
+    /// Download and install an approved certificate (default: the newest one waiting).
+    Download {
+        /// Request ID
+        id: Option<i64>,
+    },
+    /// Back up the installed key and certificate to a password-protected .pfx file.
+    Backup {
+        /// The file to write
+        #[arg(long, short)]
+        out: PathBuf,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Install a key and certificate from a .pfx backup.
+    Restore {
+        /// The backup file
+        #[arg(long = "in", short)]
+        input: PathBuf,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// The one-step journey: new key, request, wait for approval, download, install, backup.
+    /// With a valid certificate installed it renews over mutual TLS and needs no PIN.
+    Renew(RenewArgs),
+    /// The interactive screens (Welcome, Logon, Main Menu, Backup).
+    Ui,
+}
+
+#[derive(clap::Args)]
+struct LoginArgs {
+    /// Organisation code
+    #[arg(long, env = "ECMT_EPOC")]
+    epoc: Option<String>,
+    /// File holding the PIN (or set ECMT_PIN; asked for on a terminal otherwise)
+    #[arg(long)]
+    pin_file: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct PolicyArgs {
+    /// Accept the acceptable-use policy without being asked (shown by `ecmt status`)
+    #[arg(long)]
+    accept_policy: bool,
+}
+
+#[derive(clap::Args)]
+struct PasswordArgs {
+    /// File holding the backup password (or set ECMT_BACKUP_PASSWORD; asked twice on a terminal otherwise)
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct RenewArgs {
+    #[command(flatten)]
+    policy: PolicyArgs,
+    #[command(flatten)]
+    login: LoginArgs,
+    /// Use the PIN letter even when a valid certificate is installed
+    #[arg(long)]
+    with_pin: bool,
+    /// How long to wait for the RA's approval, in seconds
+    #[arg(long, default_value_t = 600)]
+    wait: u64,
+    /// Write a backup here after installing (password as for `ecmt backup`)
+    #[arg(long)]
+    backup: Option<PathBuf>,
+    #[command(flatten)]
+    password: PasswordArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.chain().any(|c| matches!(c.downcast_ref::<ClientError>(), Some(ClientError::Unreachable { .. }))) {
+                ExitCode::from(EXIT_UNREACHABLE)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn tty() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+fn secret(file: Option<&PathBuf>, env: &str, prompt: &str, what: &str) -> Result<String> {
+    if let Some(f) = file {
+        return Ok(std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?.trim_end_matches(['\n', '\r']).to_string());
+    }
+    if let Ok(v) = std::env::var(env) {
+        return Ok(v);
+    }
+    if tty() {
+        return rpassword::prompt_password(prompt).context("reading from the terminal");
+    }
+    bail!("no {what} given and no terminal to ask on: set {env} or pass the file option")
+}
+
+fn ask(prompt: &str) -> Result<String> {
+    eprint!("{prompt}");
+    let mut s = String::new();
+    std::io::stdin().read_line(&mut s)?;
+    Ok(s.trim().to_string())
+}
+
+fn backup_password(p: &PasswordArgs) -> Result<(String, String)> {
+    if p.password_file.is_some() || std::env::var("ECMT_BACKUP_PASSWORD").is_ok() {
+        let pw = secret(p.password_file.as_ref(), "ECMT_BACKUP_PASSWORD", "", "backup password")?;
+        return Ok((pw.clone(), pw));
+    }
+    if !tty() {
+        bail!("no backup password given and no terminal to ask on: set ECMT_BACKUP_PASSWORD or pass --password-file");
+    }
+    let a = rpassword::prompt_password("Backup password (8+ characters, upper and lower case, a digit): ")?;
+    let b = rpassword::prompt_password("Repeat the password: ")?;
+    Ok((a, b))
+}
+
+fn fmt_time(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .map(|d| format!("{:04}-{:02}-{:02} {:02}:{:02}", d.year(), d.month() as u8, d.day(), d.hour(), d.minute()))
+        .unwrap_or_default()
+}
+
+fn days_left(i: &Installed) -> i64 {
+    (i.info.not_after - time::OffsetDateTime::now_utc().unix_timestamp()).div_euclid(86_400)
+}
+
+fn installed_json(i: &Installed) -> serde_json::Value {
+    json!({
+        "serial": i.info.serial, "subject": i.info.subject, "not_after": i.info.not_after,
+        "days_left": days_left(i), "key_file": i.dir.join("key.pem"), "cert_file": i.dir.join("cert.pem"),
+    })
+}
+
+fn installed_text(i: &Installed, store: &LocalStore) -> String {
+    format!(
+        "Installed certificate {}\n  subject  {}\n  expires  {} UTC ({} days)\n  files    {}/cert.pem, {}/key.pem",
+        i.info.serial,
+        i.info.subject,
+        fmt_time(i.info.not_after),
+        days_left(i),
+        store.dir().display(),
+        store.dir().display()
+    )
+}
+
+async fn policy_ok(e: &Ecmt, args: &PolicyArgs) -> Result<String> {
+    let info = e.update_check().await?;
+    if args.accept_policy {
+        return Ok(info.policy.version);
+    }
+    if !tty() {
+        bail!(
+            "the acceptable-use policy (version {}) must be accepted: read it with `ecmt status`, then pass --accept-policy",
+            info.policy.version
+        );
+    }
+    eprintln!("\nAcceptable-use policy (version {}):\n\n{}\n", info.policy.version, info.policy.text);
+    let a = ask("Type 'I accept' to accept it: ")?;
+    if !a.eq_ignore_ascii_case("i accept") {
+        bail!("the policy was not accepted; nothing was requested");
+    }
+    Ok(info.policy.version)
+}
+
+async fn ensure_login(e: &Ecmt, l: &LoginArgs) -> Result<()> {
+    if e.session().is_some() {
+        return Ok(());
+    }
+    login(e, l, false).await
+}
+
+async fn login(e: &Ecmt, l: &LoginArgs, json_out: bool) -> Result<()> {
+    let info = e.update_check().await?;
+    if info.update_required {
+        bail!(
+            "ecmt {} is no longer supported (minimum {}): download the current version from {}",
+            ops::VERSION,
+            info.minimum_version.unwrap_or_default(),
+            info.latest.map(|r| r.url).unwrap_or(info.download_page)
+        );
+    }
+    let epoc = match &l.epoc {
+        Some(v) => v.clone(),
+        None if tty() => ask("Organisation code (EPOC): ")?,
+        None => bail!("no EPOC given and no terminal to ask on: pass --epoc or set ECMT_EPOC"),
+    };
+    let pin = secret(l.pin_file.as_ref(), "ECMT_PIN", "PIN from the letter: ", "PIN")?;
+    let r = e.login(&epoc, &pin).await?;
+    if json_out {
+        println!("{}", json!({"epoc": r.organisation.epoc, "name": r.organisation.name, "expires_at": r.expires_at}));
+    } else {
+        println!("Logged on as {} (EPOC {}) until {} UTC", r.organisation.name, r.organisation.epoc, fmt_time(r.expires_at));
+    }
+    Ok(())
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let dir = cli.store.clone().unwrap_or_else(local::default_dir);
+    let store = LocalStore::open(&dir)?;
+    let e = Ecmt { server: cli.server.clone(), ca_file: cli.ca_file.clone(), store };
+    let json_out = cli.json;
+    match cli.command {
+        Command::Status => status(&e, json_out).await,
+        Command::Login(l) => login(&e, &l, json_out).await,
+        Command::Logout => {
+            e.logout().await?;
+            if !json_out {
+                println!("Logged off.");
+            }
+            Ok(())
+        }
+        Command::Requests => {
+            let rs = e.requests().await?;
+            if json_out {
+                println!("{}", serde_json::to_string_pretty(&rs)?);
+            } else {
+                println!("{:>6}  {:<11} {:<17} {:<17} NOTE", "ID", "STATUS", "CREATED", "ISSUED");
+                for r in rs {
+                    let issued = if r.serial.is_some() { r.decided_at.map(fmt_time).unwrap_or_default() } else { String::new() };
+                    println!("{:>6}  {:<11} {:<17} {:<17} {}", r.id, r.status, fmt_time(r.created_at), issued, r.message);
+                }
+            }
+            Ok(())
+        }
+        Command::Request(p) => {
+            let version = policy_ok(&e, &p).await?;
+            let r = e.create_request(&version).await?;
+            if json_out {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!("Request {} created ({}): {}", r.id, r.status, r.message);
+            }
+            Ok(())
+        }
+        Command::Download { id } => {
+            let id = match id {
+                Some(i) => i,
+                None => newest_waiting(&e).await?,
+            };
+            let inst = e.download(id).await?;
+            if json_out {
+                println!("{}", installed_json(&inst));
+            } else {
+                println!("{}", installed_text(&inst, &e.store));
+                println!("Make a backup now: ecmt backup --out FILE.pfx");
+            }
+            Ok(())
+        }
+        Command::Backup { out, password } => {
+            let (a, b) = backup_password(&password)?;
+            let inst = e.backup(&out, &a, &b)?;
+            if json_out {
+                println!("{}", json!({"file": out, "serial": inst.info.serial}));
+            } else {
+                println!("Backed up certificate {} to {} (keep the password safe: it is not stored)", inst.info.serial, out.display());
+            }
+            Ok(())
+        }
+        Command::Restore { input, password } => {
+            let pw = secret(password.password_file.as_ref(), "ECMT_BACKUP_PASSWORD", "Backup password: ", "backup password")?;
+            let inst = e.restore(&input, &pw)?;
+            if json_out {
+                println!("{}", installed_json(&inst));
+            } else {
+                println!("Restored.\n{}", installed_text(&inst, &e.store));
+            }
+            Ok(())
+        }
+        Command::Renew(r) => renew(&e, r, json_out).await,
+        Command::Ui => ui::run(e).await,
+    }
+}
+
+async fn newest_waiting(e: &Ecmt) -> Result<i64> {
+    let rs = e.requests().await?;
+    rs.iter()
+        .find(|r| matches!(r.status.as_str(), "approved" | "downloaded") && e.store.pending_key(r.id).is_some())
+        .map(|r| r.id)
+        .ok_or_else(|| anyhow!("no approved request is waiting for this machine: see `ecmt requests`"))
+}
+
+async fn status(e: &Ecmt, json_out: bool) -> Result<()> {
+    let installed = e.store.installed()?;
+    let update = e.update_check().await;
+    let session = e.session();
+    if json_out {
+        let (u, err) = match &update {
+            Ok(u) => (serde_json::to_value(u)?, None),
+            Err(err) => (serde_json::Value::Null, Some(err.to_string())),
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "version": ops::VERSION, "server": e.server, "store": e.store.dir(),
+                "update": u, "server_error": err,
+                "installed": installed.as_ref().map(installed_json),
+                "session": session.as_ref().map(|s| json!({"epoc": s.epoc, "name": s.name, "expires_at": s.expires_at})),
+            }))?
+        );
+    } else {
+        println!("ecmt {}  server {}  store {}", ops::VERSION, e.server, e.store.dir().display());
+        match &update {
+            Ok(u) if u.update_required => println!(
+                "UPDATE REQUIRED: this version is below the minimum {} — download the current one from {}",
+                u.minimum_version.clone().unwrap_or_default(),
+                u.latest.as_ref().map(|r| r.url.clone()).unwrap_or(u.download_page.clone())
+            ),
+            Ok(u) if u.update_available => println!(
+                "Update available: {} from {}",
+                u.latest.as_ref().map(|r| r.version.clone()).unwrap_or_default(),
+                u.latest.as_ref().map(|r| r.url.clone()).unwrap_or_default()
+            ),
+            Ok(u) => println!("Up to date. Acceptable-use policy version {}. Helpdesk: {}", u.policy.version, u.helpdesk),
+            Err(err) => println!("Server: {err}"),
+        }
+        match &installed {
+            Some(i) => println!("{}", installed_text(i, &e.store)),
+            None => println!("No certificate installed: run `ecmt renew` with your PIN letter."),
+        }
+        match &session {
+            Some(s) => println!("Logged on as {} (EPOC {}) until {} UTC", s.name, s.epoc, fmt_time(s.expires_at)),
+            None => println!("Not logged on."),
+        }
+    }
+    match update {
+        Err(err) => Err(err.into()),
+        Ok(_) => Ok(()),
+    }
+}
+
+async fn renew(e: &Ecmt, r: RenewArgs, json_out: bool) -> Result<()> {
+    let current = e.store.installed()?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let progress = indicatif::ProgressBar::new_spinner();
+    progress.enable_steady_tick(Duration::from_millis(120));
+    let installed = match current.filter(|c| c.info.not_after > now && !r.with_pin) {
+        Some(c) => {
+            let version = policy_ok(e, &r.policy).await?;
+            progress.set_message(format!("renewing certificate {} over mutual TLS", c.info.serial));
+            let inst = e.renew_with_certificate(&version).await;
+            progress.finish_and_clear();
+            inst?
+        }
+        None => {
+            progress.finish_and_clear();
+            ensure_login(e, &r.login).await?;
+            let version = policy_ok(e, &r.policy).await?;
+            let req = e.create_request(&version).await?;
+            let progress = indicatif::ProgressBar::new_spinner();
+            progress.enable_steady_tick(Duration::from_millis(120));
+            let started = Instant::now();
+            let mut view = req;
+            loop {
+                match view.status.as_str() {
+                    "approved" | "downloaded" => break,
+                    "pending" => {}
+                    _ => {
+                        progress.finish_and_clear();
+                        bail!("{}", view.message);
+                    }
+                }
+                if started.elapsed() > Duration::from_secs(r.wait) {
+                    progress.finish_and_clear();
+                    bail!(
+                        "request {} is still waiting for the RA after {} s; run `ecmt download {}` once it is approved",
+                        view.id,
+                        r.wait,
+                        view.id
+                    );
+                }
+                progress.set_message(format!("request {}: waiting for approval ({} s)", view.id, started.elapsed().as_secs()));
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                view = e.request_status(view.id).await?;
+            }
+            progress.set_message(format!("request {}: downloading and installing", view.id));
+            let inst = e.download(view.id).await;
+            progress.finish_and_clear();
+            inst?
+        }
+    };
+    if json_out {
+        println!("{}", installed_json(&installed));
+    } else {
+        println!("{}", installed_text(&installed, &e.store));
+    }
+    let backup_to = match r.backup {
+        Some(p) => Some(p),
+        None if tty() && !json_out => {
+            let a = ask("Make a backup now? Enter a file name (or leave empty to skip): ")?;
+            (!a.is_empty()).then(|| PathBuf::from(a))
+        }
+        None => None,
+    };
+    match backup_to {
+        Some(p) => {
+            let (a, b) = backup_password(&r.password)?;
+            e.backup(&p, &a, &b)?;
+            if !json_out {
+                println!("Backed up to {}", p.display());
+            }
+        }
+        None if !json_out => println!("Make a backup: ecmt backup --out FILE.pfx"),
+        None => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,301 @@
+//! What ecmt does, independent of how it is asked (command line or the `ui` screens).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use pki::Signer as _;
+
+use crate::client::{self, Client, ClientError};
+use crate::local::{Installed, LocalStore, SavedSession};
+
+/// This client's version, as sent to the update check.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The product name the server knows.
+pub const PRODUCT: &str = "ecmt";
+
+/// Exit code when the server cannot be reached.
+pub const EXIT_UNREACHABLE: u8 = 3;
+
+/// Settings every command shares.
+#[derive(Debug, Clone)]
+pub struct Ecmt {
+    /// Server URL.
+    pub server: String,
+    /// Root certificate to trust for the server.
+    pub ca_file: Option<PathBuf>,
+    /// Local store.
+    pub store: LocalStore,
+}
+
+/// The backup password rule: ≥ 8 characters with an upper-case letter, a lower-case
+/// letter and a digit. Returns what is missing.
+pub fn check_password(pw: &str, repeat: &str) -> Result<(), String> {
+    let mut missing = Vec::new();
+    if pw.chars().count() < 8 {
+        missing.push("at least 8 characters");
+    }
+    if !pw.chars().any(|c| c.is_uppercase()) {
+        missing.push("an upper-case letter");
+    }
+    if !pw.chars().any(|c| c.is_lowercase()) {
+        missing.push("a lower-case letter");
+    }
+    if !pw.chars().any(|c| c.is_ascii_digit()) {
+        missing.push("a digit");
+    }
+    if !missing.is_empty() {
+        return Err(format!("the backup password needs {}", missing.join(", ")));
+    }
+    if pw != repeat {
+        return Err("the two passwords are not the same: type the same password twice".into());
+    }
+    Ok(())
+}
+
+impl Ecmt {
+    fn root(&self) -> Result<PathBuf> {
+        if let Some(p) = &self.ca_file {
+            return Ok(p.clone());
+        }
+        self.store.trusted_root().ok_or_else(|| {
+            anyhow!(
+                "ecmt does not know the carecert root certificate yet: pass it once with --ca-file ROOT.pem (or ECMT_CA_FILE)"
+            )
+        })
+    }
+
+    /// A client without a session.
+    pub fn anonymous(&self) -> Result<Client> {
+        Ok(client::build(&self.server, &self.root()?, None)?)
+    }
+
+    /// A client with the saved session.
+    pub fn authed(&self) -> Result<Client> {
+        let s = self.session().ok_or_else(|| anyhow!("you are not logged on: run `ecmt login` (EPOC and the PIN from your letter)"))?;
+        Ok(client::build(&self.server, &self.root()?, None)?.with_token(Some(s.token)))
+    }
+
+    /// A client presenting the installed certificate (mutual TLS).
+    pub fn mutual(&self, installed: &Installed) -> Result<Client> {
+        let mut id = installed.key_pem.clone();
+        id.push_str(&pki::cert::to_pem("CERTIFICATE", &installed.leaf));
+        for c in &installed.chain {
+            id.push_str(&pki::cert::to_pem("CERTIFICATE", c));
+        }
+        Ok(client::build(&self.server, &self.root()?, Some(id.as_bytes()))?)
+    }
+
+    /// The saved session, if it is for this server and not expired.
+    pub fn session(&self) -> Option<SavedSession> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        self.store.session().filter(|s| s.server == self.server && s.expires_at > now)
+    }
+
+    /// The update check; stores the trust feed's CA certificates.
+    pub async fn update_check(&self) -> Result<api::UpdateInfo, ClientError> {
+        let root = self.root().map_err(|e| ClientError::Setup(e.to_string()))?;
+        let c = client::build(&self.server, &root, None)?;
+        let mut state = self.store.state();
+        let info: api::UpdateInfo = c
+            .get(&format!("/api/v1/updates?product={PRODUCT}&version={VERSION}&trust_cursor={}", state.trust_cursor))
+            .await?;
+        for ca in &info.trust.added {
+            self.store.save_trust(&ca.name, &ca.pem).map_err(|e| ClientError::Setup(e.to_string()))?;
+        }
+        for name in &info.trust.withdrawn {
+            self.store.withdraw_trust(name);
+        }
+        state.trust_cursor = info.trust.cursor;
+        self.store.save_state(&state).map_err(|e| ClientError::Setup(e.to_string()))?;
+        Ok(info)
+    }
+
+    /// Logon with EPOC + PIN.
+    pub async fn login(&self, epoc: &str, pin: &str) -> Result<api::LoginResponse> {
+        let c = self.anonymous()?;
+        let r: api::LoginResponse = c
+            .post(
+                "/api/v1/sessions",
+                &api::LoginRequest {
+                    epoc: epoc.into(),
+                    pin: pin.into(),
+                    client: api::ClientInfo { product: PRODUCT.into(), version: VERSION.into() },
+                },
+            )
+            .await?;
+        self.store.save_session(&SavedSession {
+            server: self.server.clone(),
+            token: r.token.clone(),
+            epoc: r.organisation.epoc.clone(),
+            name: r.organisation.name.clone(),
+            expires_at: r.expires_at,
+        })?;
+        Ok(r)
+    }
+
+    /// Ends the session (also locally when the server cannot be told).
+    pub async fn logout(&self) -> Result<()> {
+        let result = match self.authed() {
+            Ok(c) => c.delete("/api/v1/sessions/current").await.map_err(anyhow::Error::from),
+            Err(_) => Ok(()),
+        };
+        self.store.clear_session();
+        match result {
+            Err(e) if e.downcast_ref::<ClientError>().and_then(|c| c.code()) == Some("session_invalid") => Ok(()),
+            other => other,
+        }
+    }
+
+    /// The organisation's requests.
+    pub async fn requests(&self) -> Result<Vec<api::RequestView>> {
+        Ok(self.authed()?.get("/api/v1/requests").await?)
+    }
+
+    /// One request.
+    pub async fn request_status(&self, id: i64) -> Result<api::RequestView> {
+        Ok(self.authed()?.get(&format!("/api/v1/requests/{id}")).await?)
+    }
+
+    /// A new key on this machine and a request for it.
+    pub async fn create_request(&self, policy_version: &str) -> Result<api::RequestView> {
+        let c = self.authed()?;
+        let key = pki::KeyPair::generate(pki::KeyAlgorithm::EcdsaP256)?;
+        let csr = pki::cert::to_pem("CERTIFICATE REQUEST", &key.csr_der("ecmt request")?);
+        // The key is on disk before the request exists, so no certificate can be issued
+        // for a key this machine lost.
+        let tmp = self.store.save_pending_key(&key.pkcs8_pem())?;
+        let result: Result<api::RequestView, ClientError> = c
+            .post(
+                "/api/v1/requests",
+                &api::NewRequestBody { csr, policy_version: policy_version.into(), policy_accepted: true },
+            )
+            .await;
+        match result {
+            Ok(r) => {
+                self.store.file_pending_key(&tmp, r.id)?;
+                Ok(r)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Downloads request `id`'s certificate and installs it with the key kept for it.
+    pub async fn download(&self, id: i64) -> Result<Installed> {
+        let c = self.authed()?;
+        let key_pem = self.store.pending_key(id).ok_or_else(|| {
+            anyhow!(
+                "this machine has no key for request {id} (it was made on another machine, or its certificate is installed already): request a new certificate with `ecmt request`"
+            )
+        })?;
+        let d: api::CertificateDownload = c.get(&format!("/api/v1/requests/{id}/certificate")).await?;
+        let installed = self.install_download(&key_pem, &d)?;
+        self.confirm_installed(&c, id).await;
+        self.store.drop_pending_key(id);
+        Ok(installed)
+    }
+
+    fn install_download(&self, key_pem: &str, d: &api::CertificateDownload) -> Result<Installed> {
+        let (info, leaf) = pki::CertificateInfo::parse_pem_or_der(d.certificate_pem.as_bytes())?;
+        let key = pki::KeyPair::from_pem(key_pem, None)?;
+        if key.public_key_spki() != info.spki_der.as_slice() {
+            bail!("the certificate from the server does not match this machine's key; nothing was installed. Call the helpdesk");
+        }
+        let chain = pem_certs(&d.chain_pem);
+        let root = pem_certs(&d.root_pem).into_iter().next();
+        let installed = self.store.install(key_pem, &leaf, &chain, root.as_deref())?;
+        if let Some(r) = &root {
+            self.store.save_trust("root", &pki::cert::to_pem("CERTIFICATE", r))?;
+        }
+        let mut st = self.store.state();
+        st.installed_request = Some(d.request_id);
+        self.store.save_state(&st)?;
+        Ok(installed)
+    }
+
+    async fn confirm_installed(&self, c: &Client, id: i64) {
+        // Best effort: a lost confirmation only means a later download is still allowed.
+        let r: Result<api::RequestView, _> = c.post(&format!("/api/v1/requests/{id}/installed"), &serde_json::json!({})).await;
+        if let Err(e) = r {
+            eprintln!("note: the server was not told that the certificate is installed ({e})");
+        }
+    }
+
+    /// Renewal with the installed certificate over mutual TLS (no PIN).
+    pub async fn renew_with_certificate(&self, policy_version: &str) -> Result<Installed> {
+        let current = self.store.installed()?.ok_or_else(|| anyhow!("no certificate is installed: log on with your PIN letter instead"))?;
+        let c = self.mutual(&current)?;
+        let key = pki::KeyPair::generate(pki::KeyAlgorithm::EcdsaP256)?;
+        let csr = pki::cert::to_pem("CERTIFICATE REQUEST", &key.csr_der("ecmt renewal")?);
+        let tmp = self.store.save_pending_key(&key.pkcs8_pem())?;
+        let d: api::CertificateDownload = match c
+            .post("/api/v1/renewals", &api::NewRequestBody { csr, policy_version: policy_version.into(), policy_accepted: true })
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e.into());
+            }
+        };
+        let installed = self.install_download(&key.pkcs8_pem(), &d)?;
+        let _ = std::fs::remove_file(&tmp);
+        Ok(installed)
+    }
+
+    /// Writes the installed key and chain to a password-protected PKCS#12 file.
+    pub fn backup(&self, out: &Path, password: &str, repeat: &str) -> Result<Installed> {
+        check_password(password, repeat).map_err(|m| anyhow!("{m}; nothing was written"))?;
+        let inst = self.store.installed()?.ok_or_else(|| anyhow!("no certificate is installed: nothing to back up"))?;
+        let key = pki::KeyPair::from_pem(&inst.key_pem, None)?;
+        let mut chain = vec![inst.leaf.clone()];
+        chain.extend(inst.chain.iter().cloned());
+        let pfx = pki::pkcs12::write(
+            &pki::pkcs12::KeyAndChain { key_pkcs8_der: key.pkcs8_der().to_vec(), chain },
+            password,
+            &format!("ecmt {}", inst.info.subject),
+        )?;
+        crate::local::write_atomic(out, &pfx, 0o600).with_context(|| format!("writing the backup {}", out.display()))?;
+        Ok(inst)
+    }
+
+    /// Reads a backup and installs it after checking that key and certificate match.
+    pub fn restore(&self, input: &Path, password: &str) -> Result<Installed> {
+        let data = std::fs::read(input).with_context(|| format!("cannot read the backup {}", input.display()))?;
+        let kc = pki::pkcs12::read(&data, password).map_err(|e| {
+            anyhow!("cannot open the backup {}: {e}. Check the password; nothing was installed", input.display())
+        })?;
+        let leaf = kc.chain.first().ok_or_else(|| anyhow!("the backup holds no certificate; nothing was installed"))?;
+        let info = pki::CertificateInfo::parse(leaf)?;
+        let key = pki::KeyPair::from_pkcs8_der(&kc.key_pkcs8_der)?;
+        if key.public_key_spki() != info.spki_der.as_slice() {
+            bail!("the key in the backup does not belong to its certificate; nothing was installed");
+        }
+        let rest: Vec<Vec<u8>> = kc.chain[1..].to_vec();
+        let (chain, root): (Vec<Vec<u8>>, Vec<Vec<u8>>) = rest.into_iter().partition(|c| {
+            pki::CertificateInfo::parse(c).map(|i| i.subject != i.issuer).unwrap_or(true)
+        });
+        Ok(self.store.install(&key.pkcs8_pem(), leaf, &chain, root.first().map(Vec::as_slice))?)
+    }
+}
+
+fn pem_certs(text: &str) -> Vec<Vec<u8>> {
+    pem::parse_many(text)
+        .map(|v| v.into_iter().filter(|p| p.tag() == "CERTIFICATE").map(|p| p.into_contents()).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_password;
+
+    #[test]
+    fn password_rule_names_what_is_missing() {
+        assert!(check_password("Abcdefg1", "Abcdefg1").is_ok());
+        assert_eq!(check_password("abc", "abc").unwrap_err(), "the backup password needs at least 8 characters, an upper-case letter, a digit");
+        assert!(check_password("ABCDEFG1", "ABCDEFG1").unwrap_err().contains("a lower-case letter"));
+        assert!(check_password("Abcdefg1", "Abcdefg2").unwrap_err().contains("not the same"));
+    }
+}

@@ -1,0 +1,466 @@
+//! The machine-certificate API (`ecmt` speaks it), the RA's part of the admin API, and
+//! the message-store gate.
+
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use enrol::{CertRequest, CertificateBundle, EnrolError, Organisation, Release};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::admin::{Admin, ApiJson, MAX_JSON_BYTES};
+use crate::{ApiError, AppState, ClientCertificates};
+
+/// Largest message the gate takes.
+pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/sessions", post(login))
+        .route("/api/v1/sessions/current", delete(logout))
+        .route("/api/v1/updates", get(updates))
+        .route("/api/v1/requests", post(create_request).get(list_requests))
+        .route("/api/v1/requests/{id}", get(show_request))
+        .route("/api/v1/requests/{id}/certificate", get(download))
+        .route("/api/v1/requests/{id}/installed", post(installed))
+        .route("/api/v1/requests/{id}/cancel", post(cancel))
+        .route("/api/v1/renewals", post(renew))
+        .route("/api/v1/admin/organisations", post(add_org).get(list_orgs))
+        .route("/api/v1/admin/organisations/{epoc}", get(show_org).patch(change_org))
+        .route("/api/v1/admin/organisations/{epoc}/pins", post(issue_pin))
+        .route("/api/v1/admin/requests", get(admin_requests))
+        .route("/api/v1/admin/requests/{id}/approve", post(approve))
+        .route("/api/v1/admin/requests/{id}/deny", post(deny))
+        .route("/api/v1/admin/releases", post(add_release).get(list_releases))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
+        .merge(
+            Router::new()
+                .route("/message-store/messages", post(gate))
+                .layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES)),
+        )
+}
+
+impl From<EnrolError> for ApiError {
+    fn from(e: EnrolError) -> Self {
+        use EnrolError as E;
+        let msg = e.to_string();
+        match e {
+            E::LoginFailed { .. } => Self::new(StatusCode::UNAUTHORIZED, "login_failed", msg),
+            E::LockedOut { .. } => Self::new(StatusCode::TOO_MANY_REQUESTS, "locked_out", msg),
+            E::ClientTooOld { .. } => Self::new(StatusCode::UPGRADE_REQUIRED, "client_too_old", msg),
+            E::SessionInvalid => Self::new(StatusCode::UNAUTHORIZED, "session_invalid", msg),
+            E::UnknownOrganisation(_) => Self::new(StatusCode::NOT_FOUND, "unknown_organisation", msg),
+            E::OrganisationNotActive { .. } => Self::new(StatusCode::FORBIDDEN, "organisation_not_active", msg),
+            E::PolicyNotAccepted { .. } => Self::new(StatusCode::BAD_REQUEST, "policy_not_accepted", msg),
+            E::BadCsr(p) => {
+                let mut a: ApiError = p.into();
+                a.message = msg;
+                a
+            }
+            E::KeyReused => Self::new(StatusCode::BAD_REQUEST, "key_reused", msg),
+            E::UnknownRequest(_) => Self::new(StatusCode::NOT_FOUND, "unknown_request", msg),
+            E::WrongState { ref status, .. } => {
+                let code = if status == "denied" { "request_denied" } else { "wrong_state" };
+                Self::new(StatusCode::CONFLICT, code, msg)
+            }
+            E::CertificateRefused(_) => Self::new(StatusCode::FORBIDDEN, "certificate_refused", msg),
+            E::BadInput(_) => Self::bad_request("invalid", msg),
+            E::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", msg),
+            E::Ca(c) => c.into(),
+            E::Store(s) => s.into(),
+            other => {
+                tracing::error!(error = %other, "enrolment error");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the service could not complete the request; the operator can find the cause in the server log",
+                )
+            }
+        }
+    }
+}
+
+/// A logged-on organisation (`Authorization: Bearer SESSION-TOKEN`).
+pub(crate) struct OrgSession(enrol::SessionContext, String);
+
+impl FromRequestParts<AppState> for OrgSession {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or(EnrolError::SessionInvalid)?
+            .to_string();
+        let ctx = state.enrol.session(&token).await?;
+        Ok(OrgSession(ctx, token))
+    }
+}
+
+fn client_leaf(certs: Option<axum::Extension<ClientCertificates>>) -> Result<Vec<u8>, ApiError> {
+    certs
+        .and_then(|axum::Extension(c)| c.0.first().map(|c| c.as_ref().to_vec()))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "client_certificate_required",
+                "this endpoint needs mutual TLS: present your system's certificate (curl --cert cert.pem --key key.pem)",
+            )
+        })
+}
+
+pub(crate) fn org_view(o: &Organisation) -> api::OrganisationView {
+    api::OrganisationView {
+        epoc: o.epoc.clone(),
+        name: o.name.clone(),
+        kind: o.kind.to_string(),
+        status: o.status.to_string(),
+        approval: o.approval.to_string(),
+    }
+}
+
+fn request_view(r: &CertRequest, helpdesk: &str) -> api::RequestView {
+    api::RequestView {
+        id: r.id,
+        epoc: r.epoc.clone(),
+        status: r.status.to_string(),
+        channel: r.channel.to_string(),
+        created_at: r.created_at,
+        decided_at: r.decided_at,
+        deny_reason: r.deny_reason.clone(),
+        serial: r.serial.clone(),
+        message: enrol::request_message(r, helpdesk),
+    }
+}
+
+fn release_view(r: &Release) -> api::ReleaseView {
+    api::ReleaseView {
+        version: r.version.clone(),
+        minimum: r.minimum,
+        url: r.url.clone(),
+        sha256: r.sha256.clone(),
+        notes: r.notes.clone(),
+    }
+}
+
+fn bundle_view(b: &CertificateBundle) -> api::CertificateDownload {
+    api::CertificateDownload {
+        request_id: b.request_id,
+        serial: b.serial.clone(),
+        certificate_pem: pki::cert::to_pem("CERTIFICATE", &b.der),
+        chain_pem: b.chain.iter().map(|c| pki::cert::to_pem("CERTIFICATE", c)).collect(),
+        root_pem: pki::cert::to_pem("CERTIFICATE", &b.root),
+        not_before: b.not_before,
+        not_after: b.not_after,
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "ecmt", request_body = api::LoginRequest,
+    responses((status = 201, body = api::LoginResponse),
+              (status = 401, description = "Wrong EPOC or PIN (the same answer for both)", body = crate::ErrorBody),
+              (status = 426, description = "Client below the minimum version", body = crate::ErrorBody),
+              (status = 429, description = "Locked out after too many wrong PINs", body = crate::ErrorBody)))]
+pub(crate) async fn login(State(s): State<AppState>, ApiJson(b): ApiJson<api::LoginRequest>) -> Result<Response, ApiError> {
+    let done = s.enrol.login(&b.epoc, &b.pin, &b.client.product, &b.client.version).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(api::LoginResponse {
+            token: done.token,
+            expires_at: done.expires_at,
+            organisation: org_view(&done.organisation),
+        }),
+    )
+        .into_response())
+}
+
+#[utoipa::path(delete, path = "/api/v1/sessions/current", tag = "ecmt", responses((status = 204), (status = 401, body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn logout(State(s): State<AppState>, OrgSession(_ctx, token): OrgSession) -> Result<StatusCode, ApiError> {
+    s.enrol.logout(&token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Query of the update check.
+#[derive(Debug, Deserialize, IntoParams)]
+pub(crate) struct UpdateQuery {
+    /// `ecmt` or `carecert-agent`.
+    product: String,
+    /// The client's version.
+    version: String,
+    /// The last trust-feed cursor the client saw (0 for everything).
+    #[serde(default)]
+    trust_cursor: i64,
+}
+
+#[utoipa::path(get, path = "/api/v1/updates", tag = "ecmt", params(UpdateQuery), responses((status = 200, body = api::UpdateInfo), (status = 400, body = crate::ErrorBody)))]
+pub(crate) async fn updates(State(s): State<AppState>, Query(q): Query<UpdateQuery>) -> Result<Json<api::UpdateInfo>, ApiError> {
+    let u = s.enrol.update_check(&q.product, &q.version, q.trust_cursor).await?;
+    let cfg = s.enrol.config();
+    Ok(Json(api::UpdateInfo {
+        latest: u.version.latest.as_ref().map(release_view),
+        update_available: u.version.update_available,
+        update_required: u.version.update_required,
+        minimum_version: u.version.minimum,
+        download_page: cfg.download_page.clone(),
+        trust: api::TrustFeed {
+            cursor: u.cursor,
+            added: u.added.into_iter().map(|(name, pem)| api::TrustCa { name, pem }).collect(),
+            withdrawn: u.withdrawn,
+        },
+        policy: api::PolicyView { version: cfg.policy_version.clone(), text: cfg.policy_text.clone() },
+        helpdesk: cfg.helpdesk.clone(),
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/requests", tag = "ecmt", request_body = api::NewRequestBody,
+    responses((status = 201, body = api::RequestView), (status = 400, description = "Bad CSR, weak key, policy not accepted", body = crate::ErrorBody),
+              (status = 401, body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn create_request(
+    State(s): State<AppState>,
+    OrgSession(ctx, _token): OrgSession,
+    ApiJson(b): ApiJson<api::NewRequestBody>,
+) -> Result<Response, ApiError> {
+    let r = s.enrol.create_request(&ctx, b.csr.as_bytes(), &b.policy_version, b.policy_accepted).await?;
+    Ok((StatusCode::CREATED, Json(request_view(&r, &s.enrol.config().helpdesk))).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/requests", tag = "ecmt", responses((status = 200, body = Vec<api::RequestView>)), security(("bearer" = [])))]
+pub(crate) async fn list_requests(
+    State(s): State<AppState>,
+    OrgSession(ctx, _token): OrgSession,
+) -> Result<Json<Vec<api::RequestView>>, ApiError> {
+    let h = &s.enrol.config().helpdesk;
+    Ok(Json(s.enrol.requests_for(&ctx).await?.iter().map(|r| request_view(r, h)).collect()))
+}
+
+#[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "ecmt", responses((status = 200, body = api::RequestView), (status = 404, body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn show_request(
+    State(s): State<AppState>,
+    OrgSession(ctx, _token): OrgSession,
+    Path(id): Path<i64>,
+) -> Result<Json<api::RequestView>, ApiError> {
+    Ok(Json(request_view(&s.enrol.request_for(&ctx, id).await?, &s.enrol.config().helpdesk)))
+}
+
+#[utoipa::path(get, path = "/api/v1/requests/{id}/certificate", tag = "ecmt",
+    responses((status = 200, body = api::CertificateDownload), (status = 409, description = "Pending, denied (with the reason) or installed already", body = crate::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn download(
+    State(s): State<AppState>,
+    OrgSession(ctx, _token): OrgSession,
+    Path(id): Path<i64>,
+) -> Result<Json<api::CertificateDownload>, ApiError> {
+    Ok(Json(bundle_view(&s.enrol.download(&ctx, id).await?)))
+}
+
+#[utoipa::path(post, path = "/api/v1/requests/{id}/installed", tag = "ecmt", responses((status = 200, body = api::RequestView), (status = 409, body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn installed(
+    State(s): State<AppState>,
+    OrgSession(ctx, _token): OrgSession,
+    Path(id): Path<i64>,
+) -> Result<Json<api::RequestView>, ApiError> {
+    Ok(Json(request_view(&s.enrol.mark_installed(&ctx, id).await?, &s.enrol.config().helpdesk)))
+}
+
+#[utoipa::path(post, path = "/api/v1/requests/{id}/cancel", tag = "ecmt", responses((status = 200, body = api::RequestView), (status = 409, body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn cancel(
+    State(s): State<AppState>,
+    OrgSession(ctx, _token): OrgSession,
+    Path(id): Path<i64>,
+) -> Result<Json<api::RequestView>, ApiError> {
+    Ok(Json(request_view(&s.enrol.cancel(&ctx, id).await?, &s.enrol.config().helpdesk)))
+}
+
+#[utoipa::path(post, path = "/api/v1/renewals", tag = "ecmt", request_body = api::NewRequestBody,
+    description = "Renewal with the current certificate over mutual TLS: no PIN. Approved at once; the answer carries the new certificate.",
+    responses((status = 201, body = api::CertificateDownload), (status = 401, description = "No client certificate", body = crate::ErrorBody),
+              (status = 403, description = "Certificate revoked, expired, unknown, or organisation not active", body = crate::ErrorBody)))]
+pub(crate) async fn renew(
+    State(s): State<AppState>,
+    certs: Option<axum::Extension<ClientCertificates>>,
+    ApiJson(b): ApiJson<api::NewRequestBody>,
+) -> Result<Response, ApiError> {
+    let leaf = client_leaf(certs)?;
+    let bundle = s.enrol.renew_with_certificate(&leaf, b.csr.as_bytes(), &b.policy_version, b.policy_accepted).await?;
+    Ok((StatusCode::CREATED, Json(bundle_view(&bundle))).into_response())
+}
+
+#[utoipa::path(post, path = "/message-store/messages", tag = "message-store",
+    description = "Mutual TLS. Accepts a message only from an unrevoked system certificate of an active organisation; says who the sender is.",
+    request_body(content = String, content_type = "application/octet-stream"),
+    responses((status = 202, body = api::GateReceipt), (status = 401, description = "No client certificate", body = crate::ErrorBody),
+              (status = 403, description = "Refused certificate", body = crate::ErrorBody)))]
+pub(crate) async fn gate(
+    State(s): State<AppState>,
+    certs: Option<axum::Extension<ClientCertificates>>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let leaf = client_leaf(certs)?;
+    let sender = s.enrol.identify(&leaf).await.map_err(|e| {
+        let mut a: ApiError = e.into();
+        if a.status == StatusCode::NOT_FOUND {
+            a.status = StatusCode::FORBIDDEN;
+        }
+        a
+    })?;
+    tracing::info!(epoc = %sender.organisation.epoc, serial = %sender.serial, bytes = body.len(), "message accepted");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(api::GateReceipt {
+            accepted: true,
+            epoc: sender.organisation.epoc,
+            name: sender.organisation.name,
+            serial: sender.serial,
+            bytes: body.len(),
+        }),
+    )
+        .into_response())
+}
+
+// ------------------------------------------------------------------------- admin (RA)
+
+fn parse_enum<T: std::str::FromStr<Err = String>>(what: &str, s: &str) -> Result<T, ApiError> {
+    s.parse().map_err(|e: String| ApiError::bad_request("invalid", format!("{what}: {e}")))
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/organisations", tag = "admin", request_body = api::NewOrganisationBody,
+    responses((status = 201, body = api::OrganisationView), (status = 400, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn add_org(
+    State(s): State<AppState>,
+    Admin(actor): Admin,
+    ApiJson(b): ApiJson<api::NewOrganisationBody>,
+) -> Result<Response, ApiError> {
+    let kind = parse_enum("kind", &b.kind)?;
+    let approval = parse_enum("approval", b.approval.as_deref().unwrap_or("ra-queue"))?;
+    let org = s.enrol.add_organisation(&b.epoc, &b.name, kind, approval, &actor).await?;
+    Ok((StatusCode::CREATED, Json(org_view(&org))).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/organisations", tag = "admin", responses((status = 200, body = Vec<api::OrganisationView>)), security(("bearer" = [])))]
+pub(crate) async fn list_orgs(State(s): State<AppState>, _a: Admin) -> Result<Json<Vec<api::OrganisationView>>, ApiError> {
+    Ok(Json(s.enrol.organisations().await?.iter().map(org_view).collect()))
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/organisations/{epoc}", tag = "admin", responses((status = 200, body = api::OrganisationView), (status = 404, body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn show_org(
+    State(s): State<AppState>,
+    _a: Admin,
+    Path(epoc): Path<String>,
+) -> Result<Json<api::OrganisationView>, ApiError> {
+    Ok(Json(org_view(&s.enrol.organisation(&epoc).await?)))
+}
+
+#[utoipa::path(patch, path = "/api/v1/admin/organisations/{epoc}", tag = "admin", request_body = api::OrganisationChangeBody,
+    responses((status = 200, body = api::OrganisationView), (status = 404, body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn change_org(
+    State(s): State<AppState>,
+    Admin(actor): Admin,
+    Path(epoc): Path<String>,
+    ApiJson(b): ApiJson<api::OrganisationChangeBody>,
+) -> Result<Json<api::OrganisationView>, ApiError> {
+    let status = b.status.as_deref().map(|v| parse_enum("status", v)).transpose()?;
+    let approval = b.approval.as_deref().map(|v| parse_enum("approval", v)).transpose()?;
+    Ok(Json(org_view(&s.enrol.change_organisation(&epoc, status, approval, &actor).await?)))
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/organisations/{epoc}/pins", tag = "admin",
+    description = "Issues a PIN (shown this once) and its letter; older PINs of the organisation stop working.",
+    responses((status = 201, body = api::PinLetterView), (status = 404, body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn issue_pin(State(s): State<AppState>, Admin(actor): Admin, Path(epoc): Path<String>) -> Result<Response, ApiError> {
+    let p = s.enrol.issue_pin(&epoc, &actor).await?;
+    Ok((
+        StatusCode::CREATED,
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        Json(api::PinLetterView {
+            epoc: p.letter.epoc.clone(),
+            pin: p.pin.expose().to_string(),
+            expires_at: p.expires_at,
+            letter_pdf_base64: base64::engine::general_purpose::STANDARD.encode(&p.pdf),
+            letter_text: p.letter.text(),
+        }),
+    )
+        .into_response())
+}
+
+/// Filter of the RA queue.
+#[derive(Debug, Deserialize, IntoParams)]
+pub(crate) struct RequestQuery {
+    /// `pending`, `approved`, … (default: every state).
+    #[serde(default)]
+    status: Option<String>,
+    /// Only this organisation.
+    #[serde(default)]
+    epoc: Option<String>,
+    /// At most this many (default 100).
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/requests", tag = "admin", params(RequestQuery), responses((status = 200, body = Vec<api::RequestView>)), security(("bearer" = [])))]
+pub(crate) async fn admin_requests(
+    State(s): State<AppState>,
+    _a: Admin,
+    Query(q): Query<RequestQuery>,
+) -> Result<Json<Vec<api::RequestView>>, ApiError> {
+    let status = match q.status.as_deref() {
+        None | Some("") | Some("all") => vec![],
+        Some(v) => vec![parse_enum("status", v)?],
+    };
+    let filter = store::RequestFilter { epoc: q.epoc, status, limit: q.limit.unwrap_or(100).clamp(1, 1000) };
+    let h = &s.enrol.config().helpdesk;
+    Ok(Json(s.enrol.list_requests(&filter).await?.iter().map(|r| request_view(r, h)).collect()))
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/requests/{id}/approve", tag = "admin", responses((status = 200, body = api::RequestView), (status = 409, body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn approve(
+    State(s): State<AppState>,
+    Admin(actor): Admin,
+    Path(id): Path<i64>,
+) -> Result<Json<api::RequestView>, ApiError> {
+    Ok(Json(request_view(&s.enrol.approve(id, &actor).await?, &s.enrol.config().helpdesk)))
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/requests/{id}/deny", tag = "admin", request_body = api::DenyBody,
+    responses((status = 200, body = api::RequestView), (status = 409, body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn deny(
+    State(s): State<AppState>,
+    Admin(actor): Admin,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<api::DenyBody>,
+) -> Result<Json<api::RequestView>, ApiError> {
+    Ok(Json(request_view(&s.enrol.deny(id, &actor, &b.reason).await?, &s.enrol.config().helpdesk)))
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/releases", tag = "admin", request_body = api::NewReleaseBody,
+    responses((status = 201, body = api::ReleaseView), (status = 400, body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn add_release(
+    State(s): State<AppState>,
+    Admin(actor): Admin,
+    ApiJson(b): ApiJson<api::NewReleaseBody>,
+) -> Result<Response, ApiError> {
+    let r = s.enrol.add_release(&b.product, &b.version, b.minimum, &b.url, &b.sha256, &b.notes, &actor).await?;
+    Ok((StatusCode::CREATED, Json(release_view(&r))).into_response())
+}
+
+/// Which product's releases.
+#[derive(Debug, Deserialize, IntoParams)]
+pub(crate) struct ReleaseQuery {
+    /// `ecmt` (default) or `carecert-agent`.
+    #[serde(default)]
+    product: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/releases", tag = "admin", params(ReleaseQuery), responses((status = 200, body = Vec<api::ReleaseView>)), security(("bearer" = [])))]
+pub(crate) async fn list_releases(
+    State(s): State<AppState>,
+    _a: Admin,
+    Query(q): Query<ReleaseQuery>,
+) -> Result<Json<Vec<api::ReleaseView>>, ApiError> {
+    Ok(Json(s.enrol.releases(q.product.as_deref().unwrap_or("ecmt")).await?.iter().map(release_view).collect()))
+}
+
