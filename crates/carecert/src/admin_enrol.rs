@@ -93,8 +93,8 @@ pub enum ReleaseCmd {
         #[arg(long, default_value = "ecmt")]
         product: String,
         /// Version (1.4.2)
-        #[arg(long)]
-        version: String,
+        #[arg(value_name = "VERSION")]
+        release_version: String,
         /// This is the minimum supported version: older clients are refused
         #[arg(long)]
         minimum: bool,
@@ -228,7 +228,7 @@ pub async fn request(c: &Client, cmd: RequestCmd, json_out: bool) -> Result<()> 
 
 pub async fn release(c: &Client, cmd: ReleaseCmd, json_out: bool) -> Result<()> {
     match cmd {
-        ReleaseCmd::Add { product, version, minimum, url, sha256, notes } => {
+        ReleaseCmd::Add { product, release_version: version, minimum, url, sha256, notes } => {
             let v = c
                 .post(
                     "/api/v1/admin/releases",

@@ -84,11 +84,6 @@ impl Client {
         self
     }
 
-    /// The server URL.
-    pub fn base(&self) -> &str {
-        &self.base
-    }
-
     async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, ClientError> {
         let req = match &self.token {
             Some(t) => req.bearer_auth(t),

@@ -368,6 +368,7 @@ async fn status(e: &Ecmt, json_out: bool) -> Result<()> {
                 "version": ops::VERSION, "server": e.server, "store": e.store.dir(),
                 "update": u, "server_error": err,
                 "installed": installed.as_ref().map(installed_json),
+                "previous": e.store.previous().ok().flatten().map(|p| installed_json(&p)),
                 "session": session.as_ref().map(|s| json!({"epoc": s.epoc, "name": s.name, "expires_at": s.expires_at})),
             }))?
         );
@@ -477,4 +478,13 @@ async fn renew(e: &Ecmt, r: RenewArgs, json_out: bool) -> Result<()> {
         None => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod cli_tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -250,8 +250,10 @@ impl Ecmt {
         check_password(password, repeat).map_err(|m| anyhow!("{m}; nothing was written"))?;
         let inst = self.store.installed()?.ok_or_else(|| anyhow!("no certificate is installed: nothing to back up"))?;
         let key = pki::KeyPair::from_pem(&inst.key_pem, None)?;
+        // Leaf, issuing CA and root: the file restores on a machine that has none of them.
         let mut chain = vec![inst.leaf.clone()];
         chain.extend(inst.chain.iter().cloned());
+        chain.extend(inst.root.iter().cloned());
         let pfx = pki::pkcs12::write(
             &pki::pkcs12::KeyAndChain { key_pkcs8_der: key.pkcs8_der().to_vec(), chain },
             password,

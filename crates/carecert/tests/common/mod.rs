@@ -220,3 +220,26 @@ pub fn pkilint(cmd: &str) -> PathBuf {
         "{cmd} (pkilint) is not installed: `pip install pkilint` and put it on PATH, or set CARECERT_PKILINT_DIR (.ci/run does this)"
     );
 }
+
+/// The `ecmt` binary, built beside `carecert` (scripts/test builds every binary first).
+pub fn ecmt_bin() -> PathBuf {
+    let p = Path::new(BIN).with_file_name("ecmt");
+    assert!(p.exists(), "{} is missing: build it first with `cargo build -p ecmt` (scripts/test does)", p.display());
+    p
+}
+
+impl Server {
+    /// `ecmt …` against this server with the given store and environment.
+    pub fn ecmt(&self, store: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(ecmt_bin());
+        cmd.args(["--server", &self.https, "--ca-file"]).arg(self.root()).arg("--store").arg(store);
+        cmd.args(args);
+        for k in ["ECMT_PIN", "ECMT_EPOC", "ECMT_BACKUP_PASSWORD", "ECMT_SERVER", "ECMT_STORE", "ECMT_CA_FILE"] {
+            cmd.env_remove(k);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.stdin(std::process::Stdio::null()).output().unwrap()
+    }
+}
