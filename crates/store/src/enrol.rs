@@ -51,7 +51,16 @@ macro_rules! text_enum {
 
 text_enum!(
     /// What kind of care an organisation provides.
-    OrgKind { Pharmacy = "pharmacy", Gp = "gp", Dental = "dental", Ophthalmic = "ophthalmic" }
+    OrgKind {
+        /// A community pharmacy.
+        Pharmacy = "pharmacy",
+        /// A general practice.
+        Gp = "gp",
+        /// A dental practice.
+        Dental = "dental",
+        /// An optician.
+        Ophthalmic = "ophthalmic",
+    }
 );
 text_enum!(
     /// Whether an organisation may hold and use certificates.
