@@ -21,7 +21,7 @@ BENCH_CFSSL_TLS=${BENCH_CFSSL_TLS:-0}
 BENCH_CFSSL_LOGLEVEL=${BENCH_CFSSL_LOGLEVEL:-1}
 BENCH_PEER_MAX_ERROR_PCT=${BENCH_PEER_MAX_ERROR_PCT:-1}
 BENCH_RESULTS_DIR=${BENCH_RESULTS_DIR:-$BENCH_DIR/results}
-CARECERT_BIN=${CARECERT_BIN:-$REPO_ROOT/target/release/carecert}
+CARECERT_BIN=${CARECERT_BIN:-${CARGO_TARGET_DIR:-$(cargo metadata --format-version 1 --no-deps 2>/dev/null | jq -r .target_directory 2>/dev/null || echo "$REPO_ROOT/target")}/release/carecert}
 CARECERT_PG_URL=${CARECERT_PG_URL:-postgres://postgres@127.0.0.1:5432/carecert_bench}
 CFSSL_BIN=${CFSSL_BIN:-cfssl}
 
