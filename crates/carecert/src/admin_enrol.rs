@@ -124,9 +124,14 @@ pub async fn org(c: &Client, cmd: OrgCmd, json_out: bool) -> Result<()> {
     match cmd {
         OrgCmd::Add { epoc, name, kind, approval } => {
             let v = c
-                .post("/api/v1/admin/organisations", &json!({"epoc": epoc, "name": name, "kind": kind, "approval": approval}))
+                .post(
+                    "/api/v1/admin/organisations",
+                    &json!({"epoc": epoc, "name": name, "kind": kind, "approval": approval}),
+                )
                 .await?;
-            print(json_out, &v, |v| format!("Added organisation {} ({}), approval: {}", s(v, "epoc"), s(v, "name"), s(v, "approval")));
+            print(json_out, &v, |v| {
+                format!("Added organisation {} ({}), approval: {}", s(v, "epoc"), s(v, "name"), s(v, "approval"))
+            });
         }
         OrgCmd::List => {
             let v = c.get("/api/v1/admin/organisations").await?;
@@ -185,7 +190,8 @@ pub async fn pin(c: &Client, cmd: PinCmd, json_out: bool) -> Result<()> {
 }
 
 fn request_table(v: &Value) -> String {
-    let mut t = format!("{:>6}  {:<10} {:<10} {:<18} {:<18} SERIAL / NOTE", "ID", "EPOC", "STATUS", "CREATED", "DECIDED");
+    let mut t =
+        format!("{:>6}  {:<10} {:<10} {:<18} {:<18} SERIAL / NOTE", "ID", "EPOC", "STATUS", "CREATED", "DECIDED");
     for r in v.as_array().into_iter().flatten() {
         let note = match s(r, "status") {
             "denied" => s(r, "deny_reason").to_string(),
@@ -216,7 +222,9 @@ pub async fn request(c: &Client, cmd: RequestCmd, json_out: bool) -> Result<()> 
         }
         RequestCmd::Approve { id } => {
             let v = c.post(&format!("/api/v1/admin/requests/{id}/approve"), &json!({})).await?;
-            print(json_out, &v, |v| format!("Request {id} approved: certificate {} is ready for download.", s(v, "serial")));
+            print(json_out, &v, |v| {
+                format!("Request {id} approved: certificate {} is ready for download.", s(v, "serial"))
+            });
         }
         RequestCmd::Deny { id, reason } => {
             let v = c.post(&format!("/api/v1/admin/requests/{id}/deny"), &json!({"reason": reason})).await?;

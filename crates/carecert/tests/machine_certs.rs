@@ -54,9 +54,13 @@ fn pin_letter_to_gate_backup_restore_and_revocation() {
     let expires = v["expires_at"].as_i64().unwrap();
     let day = time::OffsetDateTime::from_unix_timestamp(expires).unwrap();
     let day = format!("{:04}-{:02}-{:02}", day.year(), day.month() as u8, day.day());
-    let pdf = Command::new("pdftotext").arg(&letter).arg("-").output().expect("pdftotext (Debian package poppler-utils)");
+    let pdf =
+        Command::new("pdftotext").arg(&letter).arg("-").output().expect("pdftotext (Debian package poppler-utils)");
     let pdf_text = String::from_utf8_lossy(&pdf.stdout);
-    assert!(pdf.status.success() && pdf_text.contains(epoc) && pdf_text.contains(&day) && pdf_text.contains(&pin), "letter: {pdf_text}");
+    assert!(
+        pdf.status.success() && pdf_text.contains(epoc) && pdf_text.contains(&day) && pdf_text.contains(&pin),
+        "letter: {pdf_text}"
+    );
 
     // ecmt status before anything is installed.
     let st = ok(server.ecmt(&store, &["status"], &[]));
@@ -116,7 +120,8 @@ fn pin_letter_to_gate_backup_restore_and_revocation() {
 
     // The machine dies: the store is wiped. Restore: wrong password and garbage are refused.
     std::fs::remove_dir_all(&store).unwrap();
-    let wrong = server.ecmt(&store, &["restore", "--in", pfx.to_str().unwrap()], &[("ECMT_BACKUP_PASSWORD", "Wrong2026x")]);
+    let wrong =
+        server.ecmt(&store, &["restore", "--in", pfx.to_str().unwrap()], &[("ECMT_BACKUP_PASSWORD", "Wrong2026x")]);
     assert_eq!(wrong.status.code(), Some(1));
     assert!(text(&wrong).contains("password"), "{}", text(&wrong));
     let garbage = server.path("garbage.pfx");
@@ -149,15 +154,29 @@ fn pin_letter_to_gate_backup_restore_and_revocation() {
 
     // The audit chain holds every step and verifies.
     let audit = ok(server.admin(&["audit", "list", "--limit", "200"]));
-    for action in ["pin.issued", "enrol.login", "request.created", "request.approved", "request.installed", "certificate.revoked", "request.denied"] {
+    for action in [
+        "pin.issued",
+        "enrol.login",
+        "request.created",
+        "request.approved",
+        "request.installed",
+        "certificate.revoked",
+        "request.denied",
+    ] {
         assert!(text(&audit).contains(action), "audit lacks {action}");
     }
     ok(server.admin(&["audit", "verify"]));
 
     // A client below the minimum version is refused with the download page.
     ok(server.admin(&[
-        "release", "add", "9.0.0", "--minimum", "--url", "https://downloads.example/ecmt-9.0.0.msi",
-        "--sha256", &"cd".repeat(32),
+        "release",
+        "add",
+        "9.0.0",
+        "--minimum",
+        "--url",
+        "https://downloads.example/ecmt-9.0.0.msi",
+        "--sha256",
+        &"cd".repeat(32),
     ]));
     let old = server.ecmt(&server.path("store-old"), &["login", "--epoc", epoc], &[("ECMT_PIN", &pin)]);
     assert_eq!(old.status.code(), Some(1));
@@ -169,7 +188,18 @@ fn one_step_renew_then_renewal_over_mutual_tls_without_a_pin() {
     let server = Server::start();
     let store = server.path("store");
     let epoc = "3330001";
-    ok(server.admin(&["org", "add", "--epoc", epoc, "--name", "Valley Surgery", "--kind", "gp", "--approval", "automatic"]));
+    ok(server.admin(&[
+        "org",
+        "add",
+        "--epoc",
+        epoc,
+        "--name",
+        "Valley Surgery",
+        "--kind",
+        "gp",
+        "--approval",
+        "automatic",
+    ]));
     let v = json(&ok(server.admin(&["--json", "pin", "issue", "--epoc", epoc])));
     let pin = v["pin"].as_str().unwrap().to_string();
 
@@ -249,7 +279,18 @@ fn unwritable_store_and_unreachable_server_give_clear_errors_and_keep_the_certif
     // (exit 3) and the certificate is still installed and usable.
     let store = server.path("store");
     let epoc = "4440001";
-    ok(server.admin(&["org", "add", "--epoc", epoc, "--name", "Eye Care", "--kind", "ophthalmic", "--approval", "automatic"]));
+    ok(server.admin(&[
+        "org",
+        "add",
+        "--epoc",
+        epoc,
+        "--name",
+        "Eye Care",
+        "--kind",
+        "ophthalmic",
+        "--approval",
+        "automatic",
+    ]));
     let pin = json(&ok(server.admin(&["--json", "pin", "issue", "--epoc", epoc])))["pin"].as_str().unwrap().to_string();
     ok(server.ecmt(&store, &["renew", "--epoc", epoc, "--accept-policy"], &[("ECMT_PIN", &pin)]));
     let serial = installed_serial(&store);

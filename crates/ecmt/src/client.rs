@@ -115,7 +115,8 @@ impl Client {
                     .unwrap_or_else(|| format!("the server answered HTTP {}", status.as_u16())),
             });
         }
-        serde_json::from_value(body).map_err(|e| ClientError::Setup(format!("the server's answer was not understood: {e}")))
+        serde_json::from_value(body)
+            .map_err(|e| ClientError::Setup(format!("the server's answer was not understood: {e}")))
     }
 
     /// GET.

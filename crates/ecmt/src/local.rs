@@ -125,11 +125,8 @@ pub fn default_dir() -> PathBuf {
 /// Writes `data` to `path` durably and atomically (temp file, fsync, rename, fsync dir).
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), LocalError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
-    ));
+    let tmp =
+        dir.join(format!(".{}.tmp{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("file"), std::process::id()));
     {
         let mut f = fs::OpenOptions::new()
             .write(true)
@@ -152,7 +149,8 @@ fn sync_dir(dir: &Path) -> Result<(), LocalError> {
 
 fn swap_symlink(link: &Path, target: &Path) -> Result<(), LocalError> {
     let dir = link.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp{}", link.file_name().and_then(|n| n.to_str()).unwrap_or("link"), std::process::id()));
+    let tmp =
+        dir.join(format!(".{}.tmp{}", link.file_name().and_then(|n| n.to_str()).unwrap_or("link"), std::process::id()));
     let _ = fs::remove_file(&tmp);
     std::os::unix::fs::symlink(target, &tmp).map_err(io("cannot create link", &tmp))?;
     fs::rename(&tmp, link).map_err(io("cannot replace", link))?;
@@ -192,13 +190,22 @@ impl LocalStore {
 
     /// Installs a key and its certificate as the current generation; the one installed
     /// before becomes `previous`.
-    pub fn install(&self, key_pem: &str, leaf: &[u8], chain: &[Vec<u8>], root: Option<&[u8]>) -> Result<Installed, LocalError> {
-        let info = pki::CertificateInfo::parse(leaf).map_err(|e| LocalError::Damaged(self.dir.clone(), e.to_string()))?;
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    pub fn install(
+        &self,
+        key_pem: &str,
+        leaf: &[u8],
+        chain: &[Vec<u8>],
+        root: Option<&[u8]>,
+    ) -> Result<Installed, LocalError> {
+        let info =
+            pki::CertificateInfo::parse(leaf).map_err(|e| LocalError::Damaged(self.dir.clone(), e.to_string()))?;
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let name = format!("{}-{nanos}", info.serial);
         let gen_dir = self.dir.join("certs").join(&name);
         fs::create_dir(&gen_dir).map_err(io("cannot create", &gen_dir))?;
-        fs::set_permissions(&gen_dir, fs::Permissions::from_mode(0o755)).map_err(io("cannot set permissions of", &gen_dir))?;
+        fs::set_permissions(&gen_dir, fs::Permissions::from_mode(0o755))
+            .map_err(io("cannot set permissions of", &gen_dir))?;
         let leaf_pem = pki::cert::to_pem("CERTIFICATE", leaf);
         let chain_pem: String = chain.iter().map(|c| pki::cert::to_pem("CERTIFICATE", c)).collect();
         write_atomic(&gen_dir.join("key.pem"), key_pem.as_bytes(), 0o600)?;
@@ -246,7 +253,10 @@ impl LocalStore {
         let dir = self.dir.join(target);
         let read = |f: &str| fs::read_to_string(dir.join(f));
         let (Ok(key_pem), Ok(leaf_pem)) = (read("key.pem"), read("leaf.pem")) else {
-            return Err(LocalError::Damaged(self.dir.clone(), format!("{link} points to {} which is incomplete", dir.display())));
+            return Err(LocalError::Damaged(
+                self.dir.clone(),
+                format!("{link} points to {} which is incomplete", dir.display()),
+            ));
         };
         let leaf = pem_certs(&leaf_pem)
             .into_iter()
@@ -254,7 +264,8 @@ impl LocalStore {
             .ok_or_else(|| LocalError::Damaged(self.dir.clone(), "leaf.pem holds no certificate".into()))?;
         let chain = pem_certs(&read("chain.pem").unwrap_or_default());
         let root = pem_certs(&read("root.pem").unwrap_or_default()).into_iter().next();
-        let info = pki::CertificateInfo::parse(&leaf).map_err(|e| LocalError::Damaged(self.dir.clone(), e.to_string()))?;
+        let info =
+            pki::CertificateInfo::parse(&leaf).map_err(|e| LocalError::Damaged(self.dir.clone(), e.to_string()))?;
         Ok(Some(Installed { key_pem, leaf, chain, root, info, dir }))
     }
 
@@ -270,7 +281,8 @@ impl LocalStore {
 
     /// Keeps a new key until its certificate arrives; returns a handle to rename it.
     pub fn save_pending_key(&self, key_pem: &str) -> Result<PathBuf, LocalError> {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let p = self.dir.join("pending").join(format!("new-{nanos}.key.pem"));
         write_atomic(&p, key_pem.as_bytes(), 0o600)?;
         Ok(p)

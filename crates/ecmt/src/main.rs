@@ -157,7 +157,10 @@ fn tty() -> bool {
 
 fn secret(file: Option<&PathBuf>, env: &str, prompt: &str, what: &str) -> Result<String> {
     if let Some(f) = file {
-        return Ok(std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?.trim_end_matches(['\n', '\r']).to_string());
+        return Ok(std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read {}", f.display()))?
+            .trim_end_matches(['\n', '\r'])
+            .to_string());
     }
     if let Ok(v) = std::env::var(env) {
         return Ok(v);
@@ -263,7 +266,12 @@ async fn login(e: &Ecmt, l: &LoginArgs, json_out: bool) -> Result<()> {
     if json_out {
         println!("{}", json!({"epoc": r.organisation.epoc, "name": r.organisation.name, "expires_at": r.expires_at}));
     } else {
-        println!("Logged on as {} (EPOC {}) until {} UTC", r.organisation.name, r.organisation.epoc, fmt_time(r.expires_at));
+        println!(
+            "Logged on as {} (EPOC {}) until {} UTC",
+            r.organisation.name,
+            r.organisation.epoc,
+            fmt_time(r.expires_at)
+        );
     }
     Ok(())
 }
@@ -290,8 +298,16 @@ async fn run(cli: Cli) -> Result<()> {
             } else {
                 println!("{:>6}  {:<11} {:<17} {:<17} NOTE", "ID", "STATUS", "CREATED", "ISSUED");
                 for r in rs {
-                    let issued = if r.serial.is_some() { r.decided_at.map(fmt_time).unwrap_or_default() } else { String::new() };
-                    println!("{:>6}  {:<11} {:<17} {:<17} {}", r.id, r.status, fmt_time(r.created_at), issued, r.message);
+                    let issued =
+                        if r.serial.is_some() { r.decided_at.map(fmt_time).unwrap_or_default() } else { String::new() };
+                    println!(
+                        "{:>6}  {:<11} {:<17} {:<17} {}",
+                        r.id,
+                        r.status,
+                        fmt_time(r.created_at),
+                        issued,
+                        r.message
+                    );
                 }
             }
             Ok(())
@@ -326,12 +342,21 @@ async fn run(cli: Cli) -> Result<()> {
             if json_out {
                 println!("{}", json!({"file": out, "serial": inst.info.serial}));
             } else {
-                println!("Backed up certificate {} to {} (keep the password safe: it is not stored)", inst.info.serial, out.display());
+                println!(
+                    "Backed up certificate {} to {} (keep the password safe: it is not stored)",
+                    inst.info.serial,
+                    out.display()
+                );
             }
             Ok(())
         }
         Command::Restore { input, password } => {
-            let pw = secret(password.password_file.as_ref(), "ECMT_BACKUP_PASSWORD", "Backup password: ", "backup password")?;
+            let pw = secret(
+                password.password_file.as_ref(),
+                "ECMT_BACKUP_PASSWORD",
+                "Backup password: ",
+                "backup password",
+            )?;
             let inst = e.restore(&input, &pw)?;
             if json_out {
                 println!("{}", installed_json(&inst));
@@ -385,7 +410,9 @@ async fn status(e: &Ecmt, json_out: bool) -> Result<()> {
                 u.latest.as_ref().map(|r| r.version.clone()).unwrap_or_default(),
                 u.latest.as_ref().map(|r| r.url.clone()).unwrap_or_default()
             ),
-            Ok(u) => println!("Up to date. Acceptable-use policy version {}. Helpdesk: {}", u.policy.version, u.helpdesk),
+            Ok(u) => {
+                println!("Up to date. Acceptable-use policy version {}. Helpdesk: {}", u.policy.version, u.helpdesk)
+            }
             Err(err) => println!("Server: {err}"),
         }
         match &installed {
@@ -443,7 +470,11 @@ async fn renew(e: &Ecmt, r: RenewArgs, json_out: bool) -> Result<()> {
                         view.id
                     );
                 }
-                progress.set_message(format!("request {}: waiting for approval ({} s)", view.id, started.elapsed().as_secs()));
+                progress.set_message(format!(
+                    "request {}: waiting for approval ({} s)",
+                    view.id,
+                    started.elapsed().as_secs()
+                ));
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 view = e.request_status(view.id).await?;
             }

@@ -71,7 +71,9 @@ impl Ecmt {
 
     /// A client with the saved session.
     pub fn authed(&self) -> Result<Client> {
-        let s = self.session().ok_or_else(|| anyhow!("you are not logged on: run `ecmt login` (EPOC and the PIN from your letter)"))?;
+        let s = self
+            .session()
+            .ok_or_else(|| anyhow!("you are not logged on: run `ecmt login` (EPOC and the PIN from your letter)"))?;
         Ok(client::build(&self.server, &self.root()?, None)?.with_token(Some(s.token)))
     }
 
@@ -201,7 +203,9 @@ impl Ecmt {
         let (info, leaf) = pki::CertificateInfo::parse_pem_or_der(d.certificate_pem.as_bytes())?;
         let key = pki::KeyPair::from_pem(key_pem, None)?;
         if key.public_key_spki() != info.spki_der.as_slice() {
-            bail!("the certificate from the server does not match this machine's key; nothing was installed. Call the helpdesk");
+            bail!(
+                "the certificate from the server does not match this machine's key; nothing was installed. Call the helpdesk"
+            );
         }
         let chain = pem_certs(&d.chain_pem);
         let root = pem_certs(&d.root_pem).into_iter().next();
@@ -217,7 +221,8 @@ impl Ecmt {
 
     async fn confirm_installed(&self, c: &Client, id: i64) {
         // Best effort: a lost confirmation only means a later download is still allowed.
-        let r: Result<api::RequestView, _> = c.post(&format!("/api/v1/requests/{id}/installed"), &serde_json::json!({})).await;
+        let r: Result<api::RequestView, _> =
+            c.post(&format!("/api/v1/requests/{id}/installed"), &serde_json::json!({})).await;
         if let Err(e) = r {
             eprintln!("note: the server was not told that the certificate is installed ({e})");
         }
@@ -225,13 +230,19 @@ impl Ecmt {
 
     /// Renewal with the installed certificate over mutual TLS (no PIN).
     pub async fn renew_with_certificate(&self, policy_version: &str) -> Result<Installed> {
-        let current = self.store.installed()?.ok_or_else(|| anyhow!("no certificate is installed: log on with your PIN letter instead"))?;
+        let current = self
+            .store
+            .installed()?
+            .ok_or_else(|| anyhow!("no certificate is installed: log on with your PIN letter instead"))?;
         let c = self.mutual(&current)?;
         let key = pki::KeyPair::generate(pki::KeyAlgorithm::EcdsaP256)?;
         let csr = pki::cert::to_pem("CERTIFICATE REQUEST", &key.csr_der("ecmt renewal")?);
         let tmp = self.store.save_pending_key(&key.pkcs8_pem())?;
         let d: api::CertificateDownload = match c
-            .post("/api/v1/renewals", &api::NewRequestBody { csr, policy_version: policy_version.into(), policy_accepted: true })
+            .post(
+                "/api/v1/renewals",
+                &api::NewRequestBody { csr, policy_version: policy_version.into(), policy_accepted: true },
+            )
             .await
         {
             Ok(d) => d,
@@ -259,7 +270,8 @@ impl Ecmt {
             password,
             &format!("ecmt {}", inst.info.subject),
         )?;
-        crate::local::write_atomic(out, &pfx, 0o600).with_context(|| format!("writing the backup {}", out.display()))?;
+        crate::local::write_atomic(out, &pfx, 0o600)
+            .with_context(|| format!("writing the backup {}", out.display()))?;
         Ok(inst)
     }
 
@@ -276,9 +288,9 @@ impl Ecmt {
             bail!("the key in the backup does not belong to its certificate; nothing was installed");
         }
         let rest: Vec<Vec<u8>> = kc.chain[1..].to_vec();
-        let (chain, root): (Vec<Vec<u8>>, Vec<Vec<u8>>) = rest.into_iter().partition(|c| {
-            pki::CertificateInfo::parse(c).map(|i| i.subject != i.issuer).unwrap_or(true)
-        });
+        let (chain, root): (Vec<Vec<u8>>, Vec<Vec<u8>>) = rest
+            .into_iter()
+            .partition(|c| pki::CertificateInfo::parse(c).map(|i| i.subject != i.issuer).unwrap_or(true));
         Ok(self.store.install(&key.pkcs8_pem(), leaf, &chain, root.first().map(Vec::as_slice))?)
     }
 }
@@ -296,7 +308,10 @@ mod tests {
     #[test]
     fn password_rule_names_what_is_missing() {
         assert!(check_password("Abcdefg1", "Abcdefg1").is_ok());
-        assert_eq!(check_password("abc", "abc").unwrap_err(), "the backup password needs at least 8 characters, an upper-case letter, a digit");
+        assert_eq!(
+            check_password("abc", "abc").unwrap_err(),
+            "the backup password needs at least 8 characters, an upper-case letter, a digit"
+        );
         assert!(check_password("ABCDEFG1", "ABCDEFG1").unwrap_err().contains("a lower-case letter"));
         assert!(check_password("Abcdefg1", "Abcdefg2").unwrap_err().contains("not the same"));
     }

@@ -46,7 +46,9 @@ pub enum EnrolError {
     #[error("there is no organisation with EPOC {0}: check the code, or add it with `carecert admin org add`")]
     UnknownOrganisation(String),
     /// The organisation may not use certificates now.
-    #[error("organisation {epoc} is {status}: its systems cannot request or use certificates. Call the helpdesk: {helpdesk}")]
+    #[error(
+        "organisation {epoc} is {status}: its systems cannot request or use certificates. Call the helpdesk: {helpdesk}"
+    )]
     OrganisationNotActive {
         /// EPOC.
         epoc: String,

@@ -24,8 +24,9 @@ pub use error::EnrolError;
 pub use letter::{PinLetter, render_letter};
 pub use pin::EnrolmentPin;
 pub use service::{
-    CertificateBundle,
-    ClientVersionCheck, EnrolConfig, Enrolment, IssuedPin, LoggedIn, Sender, SessionContext, UpdateCheck,
-    request_message,
+    CertificateBundle, ClientVersionCheck, EnrolConfig, Enrolment, IssuedPin, LoggedIn, Sender, SessionContext,
+    UpdateCheck, request_message,
 };
-pub use store::{ApprovalPolicy, CertRequest, OrgKind, OrgStatus, Organisation, Release, RequestChannel, RequestStatus};
+pub use store::{
+    ApprovalPolicy, CertRequest, OrgKind, OrgStatus, Organisation, Release, RequestChannel, RequestStatus,
+};

@@ -12,9 +12,9 @@ use store::{
     Release, RequestChange, RequestChannel, RequestFilter, RequestStatus, Store, TrustEvent,
 };
 
+use crate::EnrolError;
 use crate::letter::{PinLetter, render_letter};
 use crate::pin::{EnrolmentPin, decoy_hash, verify_secret};
-use crate::EnrolError;
 
 /// The rules' numbers (DESIGN §2 defaults) and the words shown to users.
 #[derive(Debug, Clone)]
@@ -164,7 +164,9 @@ pub fn request_message(r: &CertRequest, helpdesk: &str) -> String {
             "request {} is waiting for approval by the Registration Authority; check again later (ecmt requests)",
             r.id
         ),
-        RequestStatus::Approved => format!("request {} is approved: download and install it (ecmt download {})", r.id, r.id),
+        RequestStatus::Approved => {
+            format!("request {} is approved: download and install it (ecmt download {})", r.id, r.id)
+        }
         RequestStatus::Downloaded => format!(
             "request {} was downloaded but not confirmed installed: download again to finish (ecmt download {})",
             r.id, r.id
@@ -399,10 +401,8 @@ impl Enrolment {
     pub async fn check_client(&self, product: &str, version: &str) -> Result<ClientVersionCheck, EnrolError> {
         let mine = parse_version(version)?;
         let releases = self.store().releases(product).await?;
-        let mut parsed: Vec<(semver::Version, Release)> = releases
-            .into_iter()
-            .filter_map(|r| semver::Version::parse(&r.version).ok().map(|v| (v, r)))
-            .collect();
+        let mut parsed: Vec<(semver::Version, Release)> =
+            releases.into_iter().filter_map(|r| semver::Version::parse(&r.version).ok().map(|v| (v, r))).collect();
         parsed.sort_by(|a, b| a.0.cmp(&b.0));
         let minimum = parsed.iter().filter(|(_, r)| r.minimum).map(|(v, _)| v.clone()).max();
         let latest = parsed.last().cloned();
@@ -580,7 +580,15 @@ impl Enrolment {
         let verified = VerifiedCsr::parse(csr).map_err(EnrolError::BadCsr)?;
         let org = &ctx.organisation;
         let id = self
-            .insert_request(org, &verified, csr, RequestChannel::Pin, policy_version, &format!("org:{}", org.epoc), None)
+            .insert_request(
+                org,
+                &verified,
+                csr,
+                RequestChannel::Pin,
+                policy_version,
+                &format!("org:{}", org.epoc),
+                None,
+            )
             .await?;
         if org.approval == ApprovalPolicy::Automatic {
             return self.approve(id, "policy:automatic").await;
@@ -699,7 +707,8 @@ impl Enrolment {
             &format!("request/{id}"),
             serde_json::json!({"epoc": org.epoc, "serial": issued.serial}),
         );
-        if !self.store().transition_request(id, &[RequestStatus::Pending], RequestStatus::Approved, &change, ev).await? {
+        if !self.store().transition_request(id, &[RequestStatus::Pending], RequestStatus::Approved, &change, ev).await?
+        {
             // Someone else decided first: the certificate just made must not stay valid.
             let _ = self
                 .inner
@@ -749,7 +758,11 @@ impl Enrolment {
         let actor = format!("org:{}", ctx.organisation.epoc);
         let change = RequestChange { decided: Some((self.now(), actor.clone())), ..Default::default() };
         let ev = self.event(&actor, "request.cancelled", &format!("request/{id}"), serde_json::json!({}));
-        if !self.store().transition_request(id, &[RequestStatus::Pending], RequestStatus::Cancelled, &change, ev).await? {
+        if !self
+            .store()
+            .transition_request(id, &[RequestStatus::Pending], RequestStatus::Cancelled, &change, ev)
+            .await?
+        {
             let r = self.get_request(id).await?;
             return Err(self.wrong_state(&r, "cancelling"));
         }
@@ -843,7 +856,12 @@ impl Enrolment {
         }
         let now = self.now();
         let change = RequestChange { downloaded_at: Some(now), installed_at: Some(now), ..Default::default() };
-        let ev = self.event(actor, "request.installed", &format!("request/{}", r.id), serde_json::json!({"serial": r.serial}));
+        let ev = self.event(
+            actor,
+            "request.installed",
+            &format!("request/{}", r.id),
+            serde_json::json!({"serial": r.serial}),
+        );
         if !self
             .store()
             .transition_request(
@@ -912,7 +930,13 @@ impl Enrolment {
                 helpdesk: self.inner.config.helpdesk.clone(),
             });
         }
-        Ok(Sender { organisation: org, issuer: rec.issuer, serial: info.serial, not_after: rec.not_after, spki_der: info.spki_der })
+        Ok(Sender {
+            organisation: org,
+            issuer: rec.issuer,
+            serial: info.serial,
+            not_after: rec.not_after,
+            spki_der: info.spki_der,
+        })
     }
 
     /// Renewal with the current certificate (mutual TLS, no PIN): a new request for a new

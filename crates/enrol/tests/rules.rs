@@ -31,7 +31,8 @@ async fn world(approval: ApprovalPolicy) -> World {
         actor: "test".into(),
     };
     ca::init_hierarchy(&store, &clock, &opts).await.unwrap();
-    let authority = Authority::load(store.clone(), PASS, Arc::new(clock.clone()), AuthorityConfig::default()).await.unwrap();
+    let authority =
+        Authority::load(store.clone(), PASS, Arc::new(clock.clone()), AuthorityConfig::default()).await.unwrap();
     let enrol = Enrolment::new(authority, EnrolConfig::default());
     enrol.add_organisation(EPOC, "Test Pharmacy", OrgKind::Pharmacy, approval, "ra:test").await.unwrap();
     World { _dir: dir, clock, enrol, store }
@@ -139,7 +140,11 @@ async fn requests_follow_their_states_and_a_denied_one_shows_the_reason_and_help
     assert_eq!(d1.der, d2.der, "a second download before install returns the same certificate");
     let info = pki::CertificateInfo::parse(&d1.der).unwrap();
     assert_eq!(info.spki_der, key.public_key_spki());
-    assert!(info.subject.contains(EPOC) && info.subject.contains("Test Pharmacy"), "subject from the record: {}", info.subject);
+    assert!(
+        info.subject.contains(EPOC) && info.subject.contains("Test Pharmacy"),
+        "subject from the record: {}",
+        info.subject
+    );
     w.enrol.mark_installed(&ctx, r2.id).await.unwrap();
     assert!(w.enrol.download(&ctx, r2.id).await.unwrap_err().to_string().contains("installed already"));
 

@@ -38,9 +38,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/v1/admin/releases", post(add_release).get(list_releases))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
         .merge(
-            Router::new()
-                .route("/message-store/messages", post(gate))
-                .layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES)),
+            Router::new().route("/message-store/messages", post(gate)).layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES)),
         )
 }
 
@@ -104,15 +102,13 @@ impl FromRequestParts<AppState> for OrgSession {
 }
 
 fn client_leaf(certs: Option<axum::Extension<ClientCertificates>>) -> Result<Vec<u8>, ApiError> {
-    certs
-        .and_then(|axum::Extension(c)| c.0.first().map(|c| c.as_ref().to_vec()))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "client_certificate_required",
-                "this endpoint needs mutual TLS: present your system's certificate (curl --cert cert.pem --key key.pem)",
-            )
-        })
+    certs.and_then(|axum::Extension(c)| c.0.first().map(|c| c.as_ref().to_vec())).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "client_certificate_required",
+            "this endpoint needs mutual TLS: present your system's certificate (curl --cert cert.pem --key key.pem)",
+        )
+    })
 }
 
 pub(crate) fn org_view(o: &Organisation) -> api::OrganisationView {
@@ -166,7 +162,10 @@ fn bundle_view(b: &CertificateBundle) -> api::CertificateDownload {
               (status = 401, description = "Wrong EPOC or PIN (the same answer for both)", body = crate::ErrorBody),
               (status = 426, description = "Client below the minimum version", body = crate::ErrorBody),
               (status = 429, description = "Locked out after too many wrong PINs", body = crate::ErrorBody)))]
-pub(crate) async fn login(State(s): State<AppState>, ApiJson(b): ApiJson<api::LoginRequest>) -> Result<Response, ApiError> {
+pub(crate) async fn login(
+    State(s): State<AppState>,
+    ApiJson(b): ApiJson<api::LoginRequest>,
+) -> Result<Response, ApiError> {
     let done = s.enrol.login(&b.epoc, &b.pin, &b.client.product, &b.client.version).await?;
     Ok((
         StatusCode::CREATED,
@@ -180,7 +179,10 @@ pub(crate) async fn login(State(s): State<AppState>, ApiJson(b): ApiJson<api::Lo
 }
 
 #[utoipa::path(delete, path = "/api/v1/sessions/current", tag = "ecmt", responses((status = 204), (status = 401, body = crate::ErrorBody)), security(("bearer" = [])))]
-pub(crate) async fn logout(State(s): State<AppState>, OrgSession(_ctx, token): OrgSession) -> Result<StatusCode, ApiError> {
+pub(crate) async fn logout(
+    State(s): State<AppState>,
+    OrgSession(_ctx, token): OrgSession,
+) -> Result<StatusCode, ApiError> {
     s.enrol.logout(&token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -198,7 +200,10 @@ pub(crate) struct UpdateQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/updates", tag = "ecmt", params(UpdateQuery), responses((status = 200, body = api::UpdateInfo), (status = 400, body = crate::ErrorBody)))]
-pub(crate) async fn updates(State(s): State<AppState>, Query(q): Query<UpdateQuery>) -> Result<Json<api::UpdateInfo>, ApiError> {
+pub(crate) async fn updates(
+    State(s): State<AppState>,
+    Query(q): Query<UpdateQuery>,
+) -> Result<Json<api::UpdateInfo>, ApiError> {
     let u = s.enrol.update_check(&q.product, &q.version, q.trust_cursor).await?;
     let cfg = s.enrol.config();
     Ok(Json(api::UpdateInfo {
@@ -342,7 +347,10 @@ pub(crate) async fn add_org(
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/organisations", tag = "admin", responses((status = 200, body = Vec<api::OrganisationView>)), security(("bearer" = [])))]
-pub(crate) async fn list_orgs(State(s): State<AppState>, _a: Admin) -> Result<Json<Vec<api::OrganisationView>>, ApiError> {
+pub(crate) async fn list_orgs(
+    State(s): State<AppState>,
+    _a: Admin,
+) -> Result<Json<Vec<api::OrganisationView>>, ApiError> {
     Ok(Json(s.enrol.organisations().await?.iter().map(org_view).collect()))
 }
 
@@ -371,7 +379,11 @@ pub(crate) async fn change_org(
 #[utoipa::path(post, path = "/api/v1/admin/organisations/{epoc}/pins", tag = "admin",
     description = "Issues a PIN (shown this once) and its letter; older PINs of the organisation stop working.",
     responses((status = 201, body = api::PinLetterView), (status = 404, body = crate::ErrorBody)), security(("bearer" = [])))]
-pub(crate) async fn issue_pin(State(s): State<AppState>, Admin(actor): Admin, Path(epoc): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn issue_pin(
+    State(s): State<AppState>,
+    Admin(actor): Admin,
+    Path(epoc): Path<String>,
+) -> Result<Response, ApiError> {
     let p = s.enrol.issue_pin(&epoc, &actor).await?;
     Ok((
         StatusCode::CREATED,
@@ -463,4 +475,3 @@ pub(crate) async fn list_releases(
 ) -> Result<Json<Vec<api::ReleaseView>>, ApiError> {
     Ok(Json(s.enrol.releases(q.product.as_deref().unwrap_or("ecmt")).await?.iter().map(release_view).collect()))
 }
-

@@ -389,18 +389,20 @@ impl Store {
 
     /// One organisation.
     pub async fn organisation(&self, epoc: &str) -> Result<Option<Organisation>, StoreError> {
-        let row = sqlx::query("SELECT epoc, name, kind, status, approval, created_at FROM organisations WHERE epoc = $1")
-            .bind(epoc)
-            .fetch_optional(self.pool())
-            .await?;
+        let row =
+            sqlx::query("SELECT epoc, name, kind, status, approval, created_at FROM organisations WHERE epoc = $1")
+                .bind(epoc)
+                .fetch_optional(self.pool())
+                .await?;
         row.as_ref().map(org_from_row).transpose()
     }
 
     /// Every organisation, by EPOC.
     pub async fn organisations(&self) -> Result<Vec<Organisation>, StoreError> {
-        let rows = sqlx::query("SELECT epoc, name, kind, status, approval, created_at FROM organisations ORDER BY epoc")
-            .fetch_all(self.pool())
-            .await?;
+        let rows =
+            sqlx::query("SELECT epoc, name, kind, status, approval, created_at FROM organisations ORDER BY epoc")
+                .fetch_all(self.pool())
+                .await?;
         rows.iter().map(org_from_row).collect()
     }
 
@@ -477,14 +479,12 @@ impl Store {
         .bind(epoc)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "UPDATE login_failures SET failures = 0, locked_until = $2 WHERE epoc = $1 AND failures >= $3",
-        )
-        .bind(epoc)
-        .bind(now + lock_seconds)
-        .bind(max)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("UPDATE login_failures SET failures = 0, locked_until = $2 WHERE epoc = $1 AND failures >= $3")
+            .bind(epoc)
+            .bind(now + lock_seconds)
+            .bind(max)
+            .execute(&mut *tx)
+            .await?;
         let row = sqlx::query("SELECT failures, locked_until FROM login_failures WHERE epoc = $1")
             .bind(epoc)
             .fetch_one(&mut *tx)
@@ -603,11 +603,10 @@ impl Store {
 
     /// The request that produced the certificate `serial`.
     pub async fn request_for_serial(&self, serial: &str) -> Result<Option<CertRequest>, StoreError> {
-        let row =
-            sqlx::query(AssertSqlSafe(format!("SELECT {REQUEST_COLUMNS} FROM cert_requests WHERE serial = $1")))
-                .bind(serial)
-                .fetch_optional(self.pool())
-                .await?;
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT {REQUEST_COLUMNS} FROM cert_requests WHERE serial = $1")))
+            .bind(serial)
+            .fetch_optional(self.pool())
+            .await?;
         row.as_ref().map(request_from_row).transpose()
     }
 
@@ -746,9 +745,6 @@ impl Store {
             .bind(cursor)
             .fetch_all(self.pool())
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| TrustEvent { seq: r.get(0), ca_name: r.get(1), kind: r.get(2), at: r.get(3) })
-            .collect())
+        Ok(rows.iter().map(|r| TrustEvent { seq: r.get(0), ca_name: r.get(1), kind: r.get(2), at: r.get(3) }).collect())
     }
 }
