@@ -203,7 +203,9 @@ impl KeyPair {
             .map_err(|e| PkiError::Invalid(format!("request parameters: {e}")))?;
         params.distinguished_name = rcgen::DistinguishedName::new();
         params.distinguished_name.push(rcgen::DnType::CommonName, common_name);
-        let csr = params.serialize_request(&self.inner).map_err(|e| PkiError::Signing(format!("signing the request: {e}")))?;
+        let csr = params
+            .serialize_request(&self.inner)
+            .map_err(|e| PkiError::Signing(format!("signing the request: {e}")))?;
         Ok(csr.der().to_vec())
     }
 
