@@ -33,6 +33,10 @@ impl ManualClock {
     pub fn advance(&self, seconds: i64) {
         self.0.fetch_add(seconds, Ordering::SeqCst);
     }
+    /// Sets the clock to `unix` seconds.
+    pub fn set(&self, unix: i64) {
+        self.0.store(unix, Ordering::SeqCst);
+    }
 }
 
 impl Clock for ManualClock {

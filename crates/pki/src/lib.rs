@@ -23,11 +23,12 @@ pub mod name;
 pub mod ocsp;
 pub mod pkcs12;
 pub mod profile;
+pub mod seal;
 
 pub use cert::{CaIdentity, CertificateInfo, Serial};
 pub use csr::VerifiedCsr;
 pub use error::PkiError;
-pub use key::{KeyAlgorithm, KeyPair, Signer};
+pub use key::{KeyAlgorithm, KeyPair, Signer, verify_signature};
 pub use name::SubjectName;
 pub use profile::{Profile, ProfileSpec, PublicationUrls};
 

@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 mod audit;
+mod cards;
 mod certs;
 mod enrol;
 mod group;
@@ -28,6 +29,7 @@ use sqlx::{AnyPool, Row};
 use thiserror::Error;
 
 pub use audit::{AuditEntry, AuditEvent, AuditVerification, GENESIS_HASH};
+pub use cards::{Card, CardChange, CardRenewal, CardStatus, IdentityCheck, UnlockCode, User};
 pub use certs::{
     CaRecord, CertStatus, CertificateFilter, CertificateRecord, CompletedCertificate, CrlRecord, NewCertificate,
     RevokeOutcome, RevokedRow,

@@ -1,0 +1,421 @@
+//! The smartcard rules (DESIGN §2.4) on the server side, against a real SQLite database,
+//! a real SMTP conversation (lettre → a local SMTP server in this test), a local HTTP
+//! receiver standing in for the SMS gateway, and an injected clock. The card side
+//! (PKCS#11) is the agent's; here the card's keys are software keys.
+
+use std::sync::Arc;
+
+use ca::{Authority, AuthorityConfig, InitOptions, ManualClock};
+use cards::{
+    CardKeyRole, CardStatus, Cards, CardsConfig, CardsError, Channel, HttpTextGateway, IssueCard, RenewalKind,
+    SmtpMailer,
+};
+use pki::RevocationReason;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+
+const PASS: &[u8] = b"test passphrase";
+const NOW: i64 = 1_795_000_000; // 2026-11-17
+const DAY: i64 = 86_400;
+
+/// A local SMTP server: accepts every message and hands its text to the test.
+async fn smtp_server() -> (u16, mpsc::UnboundedReceiver<String>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = l.accept().await else { return };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = s.into_split();
+                let mut r = BufReader::new(r);
+                w.write_all(b"220 test.local ESMTP\r\n").await.unwrap();
+                let mut line = String::new();
+                let mut data = String::new();
+                let mut in_data = false;
+                loop {
+                    line.clear();
+                    if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if in_data {
+                        if line == ".\r\n" {
+                            in_data = false;
+                            tx.send(std::mem::take(&mut data)).unwrap();
+                            w.write_all(b"250 queued\r\n").await.unwrap();
+                        } else {
+                            data.push_str(&line);
+                        }
+                        continue;
+                    }
+                    let cmd = line.to_ascii_uppercase();
+                    let reply: &[u8] = if cmd.starts_with("EHLO") || cmd.starts_with("HELO") {
+                        b"250 test.local\r\n"
+                    } else if cmd.starts_with("DATA") {
+                        in_data = true;
+                        b"354 go ahead\r\n"
+                    } else if cmd.starts_with("QUIT") {
+                        let _ = w.write_all(b"221 bye\r\n").await;
+                        return;
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    w.write_all(reply).await.unwrap();
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+/// A local HTTP receiver for the SMS / voice gateway: hands each JSON body to the test.
+async fn text_gateway() -> (String, mpsc::UnboundedReceiver<serde_json::Value>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/send", l.local_addr().unwrap());
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else { return };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = s.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap())
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= len {
+                            tx.send(serde_json::from_str(&body[..len]).unwrap()).unwrap();
+                            s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                                .await
+                                .unwrap();
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, rx)
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    clock: ManualClock,
+    cards: Cards,
+    store: store::Store,
+    mail: mpsc::UnboundedReceiver<String>,
+    texts: mpsc::UnboundedReceiver<serde_json::Value>,
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::Store::open(&format!("sqlite://{}/ca.db", dir.path().display())).await.unwrap();
+    let clock = ManualClock::new(NOW);
+    let opts = InitOptions {
+        passphrase: PASS.to_vec(),
+        public_url: "http://ca.test".into(),
+        key_algorithm: pki::KeyAlgorithm::EcdsaP256,
+        organization: "Test".into(),
+        actor: "test".into(),
+    };
+    ca::init_hierarchy(&store, &clock, &opts).await.unwrap();
+    let authority =
+        Authority::load(store.clone(), PASS, Arc::new(clock.clone()), AuthorityConfig::default()).await.unwrap();
+    let (smtp_port, mail) = smtp_server().await;
+    let (gw, texts) = text_gateway().await;
+    let config = CardsConfig {
+        email_domains: vec!["nhs.net".into()],
+        mailer: Some(Arc::new(SmtpMailer::new("127.0.0.1", smtp_port, "carecert <noreply@carecert.test>").unwrap())),
+        texter: Some(Arc::new(HttpTextGateway::new(&gw).unwrap())),
+        ..Default::default()
+    };
+    let cards = Cards::new(authority, config, PASS).unwrap();
+    World { _dir: dir, clock, cards, store, mail, texts }
+}
+
+fn csr() -> (pki::KeyPair, Vec<u8>) {
+    let k = pki::KeyPair::generate(pki::KeyAlgorithm::EcdsaP256).unwrap();
+    let c = k.csr_der("card").unwrap();
+    (k, c)
+}
+
+/// Registers a user and issues a card; returns the card's authentication key and certificate.
+async fn issue(w: &World, uid: &str, serial: &str, email: &str) -> (pki::KeyPair, Vec<u8>) {
+    w.cards
+        .add_user(
+            uid,
+            &format!("User {uid}"),
+            Some(email),
+            Some("+447700900123"),
+            Some(("+441130000000", false)),
+            &["R8000".into()],
+            "RA1",
+            "ra:test",
+        )
+        .await
+        .unwrap();
+    let (auth_key, auth_csr) = csr();
+    let (_, sign_csr) = csr();
+    let issued = w
+        .cards
+        .issue_card(IssueCard {
+            uid: uid.into(),
+            card_serial: serial.into(),
+            batch: "B1".into(),
+            ra: "ra:alice".into(),
+            documents: "passport 123".into(),
+            so_pin: format!("so-{serial}-pin"),
+            auth_csr,
+            sign_csr,
+            agent_version: "1.0.0".into(),
+        })
+        .await
+        .unwrap();
+    (auth_key, issued.auth.der)
+}
+
+fn code_in(text: &str) -> String {
+    let i = text.find("code is ").expect("code in message") + 8;
+    text[i..i + 8].to_string()
+}
+
+async fn cert_status(w: &World, serial: &str) -> store::CertStatus {
+    w.store.certificate("smartcards", serial).await.unwrap().unwrap().status
+}
+
+#[tokio::test]
+async fn three_wrong_passcodes_lock_and_every_unlock_path_unlocks() {
+    let mut w = world().await;
+    issue(&w, "101", "CARD101", "alice@nhs.net").await;
+    assert!(matches!(w.cards.passcode_failed("CARD101").await.unwrap(), CardsError::WrongPasscode { left: 2 }));
+    assert!(matches!(w.cards.passcode_failed("CARD101").await.unwrap(), CardsError::WrongPasscode { left: 1 }));
+    assert!(matches!(w.cards.passcode_failed("CARD101").await.unwrap(), CardsError::Locked(_)));
+    assert_eq!(w.cards.card("CARD101").await.unwrap().status, CardStatus::Locked);
+    // Locked holds: a right passcode is refused and renewal says unlock first.
+    assert!(matches!(w.cards.passcode_ok("CARD101").await.unwrap_err(), CardsError::Locked(_)));
+    let e = w.cards.begin_renewal("CARD101", "1.0.0", &RenewalKind::Remote).await.unwrap_err().to_string();
+    assert!(e.contains("unlock it first"), "{e}");
+
+    // Email: a code arrives over SMTP; wrong once, then right; single use.
+    let to = w.cards.send_unlock_code("CARD101", Channel::Email).await.unwrap();
+    assert!(to.ends_with("@nhs.net") && to.contains('*'), "masked: {to}");
+    let mail = w.mail.recv().await.unwrap();
+    assert!(mail.contains("alice@nhs.net"), "{mail}");
+    let code = code_in(&mail);
+    let e = w.cards.unlock_with_code("CARD101", "00000000").await.unwrap_err().to_string();
+    assert!(e.contains("2 tries left"), "{e}");
+    let u = w.cards.unlock_with_code("CARD101", &code).await.unwrap();
+    assert_eq!(u.so_pin, "so-CARD101-pin");
+    assert_eq!(w.cards.card("CARD101").await.unwrap().status, CardStatus::Active);
+    let e = w.cards.unlock_with_code("CARD101", &code).await.unwrap_err().to_string();
+    assert!(e.contains("used already"), "a code is single use: {e}");
+
+    // SMS: through the gateway.
+    for _ in 0..3 {
+        let _ = w.cards.passcode_failed("CARD101").await.unwrap();
+    }
+    w.cards.send_unlock_code("CARD101", Channel::Sms).await.unwrap();
+    let sms = w.texts.recv().await.unwrap();
+    assert_eq!(sms["channel"], "sms");
+    assert_eq!(sms["to"], "+447700900123");
+    w.cards.unlock_with_code("CARD101", &code_in(sms["text"].as_str().unwrap())).await.unwrap();
+    // Voice only where the landline is marked for it.
+    let e = w.cards.send_unlock_code("CARD101", Channel::Voice).await.unwrap_err().to_string();
+    assert!(e.contains("text-to-voice"), "{e}");
+
+    // RA face to face.
+    for _ in 0..3 {
+        let _ = w.cards.passcode_failed("CARD101").await.unwrap();
+    }
+    w.cards.ra_unlock("CARD101", "ra:bob", "driving licence").await.unwrap();
+    assert_eq!(w.cards.card("CARD101").await.unwrap().status, CardStatus::Active);
+    let actions: Vec<String> = w.store.audit_entries(0, 1000).await.unwrap().into_iter().map(|e| e.action).collect();
+    assert_eq!(actions.iter().filter(|a| *a == "card.locked").count(), 3);
+    assert_eq!(actions.iter().filter(|a| *a == "card.unlocked").count(), 3);
+    assert!(w.store.verify_audit().await.unwrap().first_broken.is_none());
+}
+
+#[tokio::test]
+async fn one_time_codes_expire_refuse_brute_force_and_other_domains() {
+    let mut w = world().await;
+    issue(&w, "102", "CARD102", "bob@example.com").await;
+    let e = w.cards.send_unlock_code("CARD102", Channel::Email).await.unwrap_err().to_string();
+    assert!(e.contains("example.com") && e.contains("nhs.net"), "domain not on the allow-list: {e}");
+    // SMS code, expired after 10 minutes.
+    w.cards.send_unlock_code("CARD102", Channel::Sms).await.unwrap();
+    let code = code_in(w.texts.recv().await.unwrap()["text"].as_str().unwrap());
+    w.clock.advance(10 * 60);
+    assert!(w.cards.unlock_with_code("CARD102", &code).await.unwrap_err().to_string().contains("expired"));
+    // Brute force: after 3 wrong tries even the right code is refused.
+    w.cards.send_unlock_code("CARD102", Channel::Sms).await.unwrap();
+    let code = code_in(w.texts.recv().await.unwrap()["text"].as_str().unwrap());
+    for _ in 0..3 {
+        let _ = w.cards.unlock_with_code("CARD102", "12345678").await;
+    }
+    assert!(w.cards.unlock_with_code("CARD102", &code).await.unwrap_err().to_string().contains("too many"));
+    // A new code replaces the old one.
+    w.cards.send_unlock_code("CARD102", Channel::Sms).await.unwrap();
+    let fresh = code_in(w.texts.recv().await.unwrap()["text"].as_str().unwrap());
+    w.cards.unlock_with_code("CARD102", &fresh).await.unwrap();
+    assert!(w.mail.try_recv().is_err(), "nothing was mailed to a refused domain");
+}
+
+#[tokio::test]
+async fn a_sponsor_with_authority_unlocks_and_others_are_refused() {
+    let w = world().await;
+    issue(&w, "201", "LOCKED1", "u@nhs.net").await;
+    let (sponsor_key, sponsor_cert) = issue(&w, "202", "SPONSOR1", "s@nhs.net").await;
+    for _ in 0..3 {
+        let _ = w.cards.passcode_failed("LOCKED1").await.unwrap();
+    }
+    let sign = |n: &str| pki::Signer::sign(&sponsor_key, n.as_bytes()).unwrap();
+    // No authority yet.
+    let n = w.cards.sponsor_challenge("LOCKED1").await.unwrap();
+    let e = w.cards.sponsor_unlock("LOCKED1", &n, &sponsor_cert, &sign(&n)).await.unwrap_err().to_string();
+    assert!(e.contains("no unlock authority"), "{e}");
+    assert_eq!(w.cards.card("LOCKED1").await.unwrap().status, CardStatus::Locked, "nothing changed");
+    w.cards.grant_sponsor("202", "RA1", "ra:alice").await.unwrap();
+    // Replayed challenge refused; a signature by another key refused.
+    let e = w.cards.sponsor_unlock("LOCKED1", &n, &sponsor_cert, &sign(&n)).await.unwrap_err().to_string();
+    assert!(e.contains("used or expired"), "{e}");
+    let n = w.cards.sponsor_challenge("LOCKED1").await.unwrap();
+    let other = pki::KeyPair::generate(pki::KeyAlgorithm::EcdsaP256).unwrap();
+    let bad = pki::Signer::sign(&other, n.as_bytes()).unwrap();
+    assert!(
+        w.cards
+            .sponsor_unlock("LOCKED1", &n, &sponsor_cert, &bad)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("does not verify")
+    );
+    let n = w.cards.sponsor_challenge("LOCKED1").await.unwrap();
+    let u = w.cards.sponsor_unlock("LOCKED1", &n, &sponsor_cert, &sign(&n)).await.unwrap();
+    assert_eq!(u.so_pin, "so-LOCKED1-pin");
+    assert_eq!(w.cards.card("LOCKED1").await.unwrap().status, CardStatus::Active);
+}
+
+#[tokio::test]
+async fn renewal_window_remote_limit_ra_reset_and_expiry() {
+    let w = world().await;
+    issue(&w, "301", "RENEW1", "r@nhs.net").await;
+    let not_after = w.cards.card("RENEW1").await.unwrap().not_after.unwrap();
+    assert_eq!((not_after - NOW) / DAY, 730);
+    let e = w.cards.begin_renewal("RENEW1", "1.0.0", &RenewalKind::Remote).await.unwrap_err();
+    assert!(matches!(e, CardsError::RenewalNotYet { .. }), "{e}");
+    let renew = |kind: RenewalKind| {
+        let cards = w.cards.clone();
+        async move {
+            let id = cards.begin_renewal("RENEW1", "1.0.0", &kind).await?;
+            cards.renew_certificate(id, CardKeyRole::Auth, &csr().1).await?;
+            cards.renew_certificate(id, CardKeyRole::Sign, &csr().1).await?;
+            let docs = matches!(kind, RenewalKind::Ra { .. }).then_some("passport");
+            cards.complete_renewal(id, docs).await
+        }
+    };
+    // Into the 90-day window: announced, then renewed remotely twice.
+    w.clock.set(not_after - 89 * DAY);
+    let v = w.cards.view("RENEW1").await.unwrap();
+    assert!(v.renewal_open && v.message.contains("renew now"), "{}", v.message);
+    let old = w.cards.card("RENEW1").await.unwrap();
+    let after1 = renew(RenewalKind::Remote).await.unwrap();
+    assert_eq!(after1.remote_renewals, 1);
+    assert_ne!(after1.auth_serial, old.auth_serial);
+    assert!(
+        matches!(cert_status(&w, old.auth_serial.as_ref().unwrap()).await, store::CertStatus::Revoked { reason, .. } if reason == RevocationReason::Superseded.code())
+    );
+    w.clock.set(after1.not_after.unwrap() - 10 * DAY);
+    let after2 = renew(RenewalKind::Remote).await.unwrap();
+    assert_eq!(after2.remote_renewals, 2);
+    // The third needs the RA; the RA renewal resets the count.
+    w.clock.set(after2.not_after.unwrap() - 10 * DAY);
+    let e = renew(RenewalKind::Remote).await.unwrap_err().to_string();
+    assert!(e.contains("RA, in person"), "{e}");
+    let after3 = renew(RenewalKind::Ra { ra: "ra:alice".into(), documents: "passport".into() }).await.unwrap();
+    assert_eq!(after3.remote_renewals, 0);
+    // Expired: refused remotely, allowed by the RA.
+    w.clock.set(after3.not_after.unwrap() + DAY);
+    let e = renew(RenewalKind::Remote).await.unwrap_err().to_string();
+    assert!(e.contains("expired") && e.contains("RA"), "{e}");
+    renew(RenewalKind::Ra { ra: "ra:bob".into(), documents: "passport".into() }).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_aborted_renewal_revokes_what_it_issued_and_a_retry_succeeds() {
+    let w = world().await;
+    issue(&w, "401", "ABORT1", "a@nhs.net").await;
+    let card = w.cards.card("ABORT1").await.unwrap();
+    w.clock.set(card.not_after.unwrap() - 30 * DAY);
+    // Server failure at the second certificate (garbage CSR), then abort.
+    let id = w.cards.begin_renewal("ABORT1", "1.0.0", &RenewalKind::Remote).await.unwrap();
+    let first = w.cards.renew_certificate(id, CardKeyRole::Auth, &csr().1).await.unwrap();
+    assert!(w.cards.renew_certificate(id, CardKeyRole::Sign, b"garbage").await.is_err());
+    w.cards.abort_renewal(id, "server error at the signing certificate").await.unwrap();
+    assert!(matches!(cert_status(&w, &first.serial).await, store::CertStatus::Revoked { .. }));
+    let same = w.cards.card("ABORT1").await.unwrap();
+    assert_eq!((same.auth_serial.clone(), same.remote_renewals), (card.auth_serial.clone(), 0), "card unchanged");
+    assert!(
+        matches!(cert_status(&w, card.auth_serial.as_ref().unwrap()).await, store::CertStatus::Issued),
+        "old still valid"
+    );
+    // Agent killed after the first certificate: the next attempt aborts the stale one.
+    let id = w.cards.begin_renewal("ABORT1", "1.0.0", &RenewalKind::Remote).await.unwrap();
+    let stale = w.cards.renew_certificate(id, CardKeyRole::Auth, &csr().1).await.unwrap();
+    let retry = w.cards.begin_renewal("ABORT1", "1.0.0", &RenewalKind::Remote).await.unwrap();
+    assert!(matches!(cert_status(&w, &stale.serial).await, store::CertStatus::Revoked { .. }));
+    assert!(w.cards.renew_certificate(id, CardKeyRole::Sign, &csr().1).await.is_err(), "the stale attempt is over");
+    w.cards.renew_certificate(retry, CardKeyRole::Auth, &csr().1).await.unwrap();
+    w.cards.renew_certificate(retry, CardKeyRole::Sign, &csr().1).await.unwrap();
+    let done = w.cards.complete_renewal(retry, None).await.unwrap();
+    assert_eq!(done.remote_renewals, 1);
+}
+
+#[tokio::test]
+async fn agent_version_cancellation_and_bad_input() {
+    let w = world().await;
+    w.cards.set_batch("B1", "2.0.0", "ra:alice").await.unwrap();
+    w.cards.add_user("501", "Old Agent", Some("o@nhs.net"), None, None, &[], "RA1", "ra").await.unwrap();
+    let e = w
+        .cards
+        .issue_card(IssueCard {
+            uid: "501".into(),
+            card_serial: "OLD1".into(),
+            batch: "B1".into(),
+            ra: "ra:alice".into(),
+            documents: "passport".into(),
+            so_pin: "12345678".into(),
+            auth_csr: csr().1,
+            sign_csr: csr().1,
+            agent_version: "1.9.0".into(),
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("2.0.0") && e.contains("1.9.0"), "{e}");
+    w.cards.set_batch("B1", "1.0.0", "ra:alice").await.unwrap();
+    issue(&w, "502", "CANCEL1", "c@nhs.net").await;
+    let card = w.cards.card("CANCEL1").await.unwrap();
+    w.cards.cancel_card("CANCEL1", "ra:alice", RevocationReason::AffiliationChanged).await.unwrap();
+    for s in [card.auth_serial.unwrap(), card.sign_serial.unwrap()] {
+        assert!(matches!(cert_status(&w, &s).await, store::CertStatus::Revoked { .. }));
+    }
+    assert!(matches!(w.cards.passcode_failed("CANCEL1").await.unwrap_err(), CardsError::Cancelled(_)));
+    assert!(matches!(w.cards.send_unlock_code("CANCEL1", Channel::Sms).await.unwrap_err(), CardsError::Cancelled(_)));
+    assert!(w.cards.check_passcode("12345").is_err() && w.cards.check_passcode("123456789").is_err());
+    assert!(w.cards.check_passcode("12a456").is_err() && w.cards.check_passcode("123456").is_ok());
+    assert!(w.cards.add_user("x1", "Bad", None, None, None, &[], "RA1", "ra").await.is_err());
+}
