@@ -272,3 +272,259 @@ pub struct NewReleaseBody {
     #[serde(default)]
     pub notes: String,
 }
+
+// ------------------------------------------------------------------------------- smartcards
+
+/// What the agent and the holder are told about a card.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CardStatusView {
+    /// Token serial.
+    pub serial: String,
+    /// Holder's UID.
+    pub uid: String,
+    /// `active`, `locked`, `cancelled`.
+    pub status: String,
+    /// Passcode tries left before the card locks.
+    pub tries_left: i64,
+    /// Certificates' expiry (Unix seconds).
+    pub not_after: Option<i64>,
+    /// Days to expiry.
+    pub days_to_expiry: Option<i64>,
+    /// Remote renewal possible now.
+    pub renewal_open: bool,
+    /// Remote renewals left before an RA visit.
+    pub remote_renewals_left: i64,
+    /// What to do, for a person.
+    pub message: String,
+}
+
+/// A challenge to sign.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ChallengeView {
+    /// Sign these bytes (the hex text as ASCII).
+    pub nonce: String,
+}
+
+/// The card signed a login challenge.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardLoginBody {
+    /// The challenge.
+    pub nonce: String,
+    /// DER ECDSA signature by the card's authentication key, base64.
+    pub signature: String,
+    /// The agent's version.
+    pub agent_version: String,
+}
+
+/// A card session.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CardSessionView {
+    /// Bearer token for renewals.
+    pub token: String,
+    /// The card.
+    pub card: CardStatusView,
+}
+
+/// A wrong passcode was entered.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PasscodeFailureView {
+    /// The card is now locked.
+    pub locked: bool,
+    /// Tries left.
+    pub tries_left: i64,
+    /// For a person.
+    pub message: String,
+}
+
+/// `POST /api/v1/cards/{serial}/unlock-codes`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnlockCodeBody {
+    /// `email`, `sms` or `voice`.
+    pub channel: String,
+}
+
+/// Where a code went.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CodeSentView {
+    /// Masked address or number.
+    pub sent_to: String,
+}
+
+/// `POST /api/v1/cards/{serial}/unlock`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnlockBody {
+    /// The one-time code.
+    pub code: String,
+}
+
+/// `POST /api/v1/cards/{serial}/sponsor-unlock`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SponsorUnlockBody {
+    /// The challenge.
+    pub nonce: String,
+    /// The sponsor's card authentication certificate, PEM.
+    pub sponsor_certificate: String,
+    /// DER signature by the sponsor's card over the nonce, base64.
+    pub signature: String,
+}
+
+/// An unlock succeeded: set the new passcode on the card with this SO PIN.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UnlockedView {
+    /// The card.
+    pub serial: String,
+    /// The card's security-officer PIN.
+    pub so_pin: String,
+}
+
+/// `POST /api/v1/cards/{serial}/renewals`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartRenewalBody {
+    /// The agent's version.
+    pub agent_version: String,
+}
+
+/// A renewal attempt.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RenewalView {
+    /// Attempt id.
+    pub renewal_id: i64,
+    /// Card session token for the attempt's calls (RA renewals get a fresh one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+/// `POST /api/v1/card-renewals/{id}/certificates`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenewCertificateBody {
+    /// `auth` or `sign`.
+    pub role: String,
+    /// CSR made on the card with the new key, PEM.
+    pub csr: String,
+}
+
+/// A card certificate.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CardCertificateView {
+    /// Serial.
+    pub serial: String,
+    /// PEM.
+    pub certificate_pem: String,
+    /// notAfter (Unix seconds).
+    pub not_after: i64,
+}
+
+/// `POST /api/v1/card-renewals/{id}/abort`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AbortBody {
+    /// Why (recorded).
+    pub reason: String,
+}
+
+/// `POST /api/v1/admin/users`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserBody {
+    /// UID (digits).
+    pub uid: String,
+    /// Name.
+    pub name: String,
+    /// Email.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Mobile.
+    #[serde(default)]
+    pub mobile: Option<String>,
+    /// Landline.
+    #[serde(default)]
+    pub landline: Option<String>,
+    /// The landline takes text-to-voice.
+    #[serde(default)]
+    pub landline_voice: bool,
+    /// Role codes.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Organisation code.
+    pub organisation: String,
+}
+
+/// `POST /api/v1/admin/cards`: issue a card face to face.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueCardBody {
+    /// Holder.
+    pub uid: String,
+    /// Token serial.
+    pub card_serial: String,
+    /// Batch.
+    #[serde(default)]
+    pub batch: String,
+    /// Documents checked.
+    pub documents: String,
+    /// The SO PIN set on the card.
+    pub so_pin: String,
+    /// CSR by the authentication key, PEM.
+    pub auth_csr: String,
+    /// CSR by the signing key, PEM.
+    pub sign_csr: String,
+    /// The agent's version.
+    pub agent_version: String,
+}
+
+/// The two certificates of a card.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct IssuedCardView {
+    /// Authentication certificate.
+    pub auth: CardCertificateView,
+    /// Signing certificate.
+    pub sign: CardCertificateView,
+    /// The smartcards CA chain (not the root), PEM.
+    pub chain_pem: String,
+}
+
+/// RA actions with an identity check.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityCheckBody {
+    /// Documents checked.
+    pub documents: String,
+    /// The agent's version (renewal).
+    #[serde(default)]
+    pub agent_version: Option<String>,
+}
+
+/// `POST /api/v1/admin/cards/{serial}/cancel`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelCardBody {
+    /// RFC 5280 reason (default `affiliationChanged`).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `POST /api/v1/admin/sponsors`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SponsorBody {
+    /// The sponsor's UID.
+    pub uid: String,
+    /// The organisation they may unlock cards of.
+    pub organisation: String,
+}
+
+/// `POST /api/v1/admin/card-batches`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardBatchBody {
+    /// Batch.
+    pub batch: String,
+    /// Minimum agent version.
+    pub min_agent_version: String,
+}

@@ -377,7 +377,7 @@ impl Cards {
     }
 
     async fn revoke_quietly(&self, serial: &str, reason: RevocationReason, actor: &str) {
-        if let Err(e) = self
+        let result = self
             .inner
             .authority
             .revoke(RevokeRequest {
@@ -386,11 +386,11 @@ impl Cards {
                 reason,
                 actor: actor.into(),
             })
-            .await
+            .await;
+        if let Err(e) = result
+            && !matches!(e, ca::CaError::AlreadyRevoked { .. })
         {
-            if !matches!(e, ca::CaError::AlreadyRevoked { .. }) {
-                tracing::error!(serial, error = %e, "revocation failed");
-            }
+            tracing::error!(serial, error = %e, "revocation failed");
         }
     }
 
@@ -942,6 +942,89 @@ impl Cards {
             self.abort_renewal(open.id, "card cancelled").await?;
         }
         Ok(())
+    }
+
+    // ---------------------------------------------------------------- card sessions
+
+    /// A challenge for the card itself to sign after its passcode was entered (2 minutes).
+    pub async fn login_challenge(&self, serial: &str) -> Result<String, CardsError> {
+        let card = self.card(serial).await?;
+        self.usable(&card)?;
+        let nonce = hex::encode(pki::random_bytes::<32>().map_err(|e| CardsError::Internal(e.to_string()))?);
+        let now = self.now();
+        self.store().insert_challenge(&nonce, serial, "card-login", now, now + 120).await?;
+        Ok(nonce)
+    }
+
+    /// The card proved itself (passcode entered, challenge signed with its authentication
+    /// key): the wrong-passcode count starts again and a session token (8 hours) is returned
+    /// with the card's view (which announces a coming expiry).
+    pub async fn open_session(
+        &self,
+        serial: &str,
+        nonce: &str,
+        signature: &[u8],
+        agent_version: &str,
+    ) -> Result<(String, CardView), CardsError> {
+        let card = self.card(serial).await?;
+        self.check_agent(&card.batch, agent_version).await?;
+        self.usable(&card)?;
+        let now = self.now();
+        if self.store().use_challenge(nonce, "card-login", now).await?.as_deref() != Some(serial) {
+            return Err(CardsError::BadInput("the challenge is unknown, used or expired: log in again".into()));
+        }
+        let auth = card.auth_serial.clone().ok_or_else(|| CardsError::Internal("card without certificate".into()))?;
+        let rec = self
+            .store()
+            .certificate(&self.inner.config.issuing_ca, &auth)
+            .await?
+            .and_then(|r| r.der)
+            .ok_or_else(|| CardsError::Internal(format!("certificate {auth} is missing")))?;
+        let info = CertificateInfo::parse(&rec).map_err(|e| CardsError::Internal(e.to_string()))?;
+        pki::verify_signature(&info.spki_der, nonce.as_bytes(), signature).map_err(|_| {
+            CardsError::BadInput("the card's signature does not verify: is this the right card?".into())
+        })?;
+        self.passcode_ok(serial).await?;
+        let token = hex::encode(pki::random_bytes::<32>().map_err(|e| CardsError::Internal(e.to_string()))?);
+        let key = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()));
+        self.store().insert_challenge(&key, serial, "card-session", now, now + 8 * 3600).await?;
+        let ev = self.event(
+            &format!("card:{serial}"),
+            "card.login",
+            &format!("card:{serial}"),
+            serde_json::json!({"agent": agent_version}),
+        );
+        self.store().record(&[ev]).await?;
+        Ok((token, self.view(serial).await?))
+    }
+
+    /// A card session opened by the RA (face to face, already authenticated) for an RA renewal.
+    pub async fn ra_session(&self, serial: &str) -> Result<String, CardsError> {
+        self.card(serial).await?;
+        let now = self.now();
+        let token = hex::encode(pki::random_bytes::<32>().map_err(|e| CardsError::Internal(e.to_string()))?);
+        let key = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()));
+        self.store().insert_challenge(&key, serial, "card-session", now, now + 3600).await?;
+        Ok(token)
+    }
+
+    /// The card a session token belongs to.
+    pub async fn session_card(&self, token: &str) -> Result<String, CardsError> {
+        let key = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()));
+        self.store()
+            .peek_challenge(&key, "card-session", self.now())
+            .await?
+            .ok_or_else(|| CardsError::BadInput("the card session has ended: log in with the card again".into()))
+    }
+
+    /// The card a renewal attempt belongs to.
+    pub async fn renewal_card(&self, renewal_id: i64) -> Result<String, CardsError> {
+        Ok(self
+            .store()
+            .renewal(renewal_id)
+            .await?
+            .ok_or_else(|| CardsError::RenewalRefused(format!("renewal {renewal_id} is unknown")))?
+            .card_serial)
     }
 
     /// Checks a new passcode against the 6–8 digit rule.

@@ -57,6 +57,18 @@ pub struct ServeArgs {
     /// Log format
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// SMTP relay for card unlock codes, HOST:PORT (plain SMTP on the local network)
+    #[arg(long, env = "CARECERT_SMTP")]
+    pub smtp: Option<String>,
+    /// Sender address of unlock-code emails
+    #[arg(long, env = "CARECERT_SMTP_FROM", default_value = "carecert <noreply@carecert.invalid>")]
+    pub smtp_from: String,
+    /// HTTP gateway for SMS and text-to-voice unlock codes (POST JSON {channel, to, text})
+    #[arg(long, env = "CARECERT_TEXT_GATEWAY")]
+    pub text_gateway: Option<String>,
+    /// Email domain unlock codes may be sent to (repeatable) [default: nhs.net]
+    #[arg(long = "unlock-email-domain")]
+    pub unlock_email_domains: Vec<String>,
 }
 
 /// How logs are written.
@@ -232,7 +244,8 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let tls = tls_files(&authority, &args, &data_dir).await?;
 
     let enrolment = enrol::Enrolment::new(authority.clone(), enrol::EnrolConfig::default());
-    let state = server::AppState::new(authority.clone(), enrolment);
+    let cards = cards::Cards::new(authority.clone(), cards_config(&args)?, &passphrase)?;
+    let state = server::AppState::new(authority.clone(), enrolment, cards);
     let bound =
         server::bind(state, &server::ServerConfig { listen: args.listen, http_listen: args.http_listen, tls }).await?;
     let maintenance = authority.spawn_maintenance();
@@ -260,6 +273,31 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     maintenance.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Where unlock codes go: SMTP and the text gateway when configured; in `--dev` without
+/// them, a dev outbox that logs instead of sending.
+fn cards_config(args: &ServeArgs) -> Result<cards::CardsConfig> {
+    let mut cfg = cards::CardsConfig::default();
+    if !args.unlock_email_domains.is_empty() {
+        cfg.email_domains = args.unlock_email_domains.iter().map(|d| d.to_ascii_lowercase()).collect();
+    }
+    if let Some(hp) = &args.smtp {
+        let (host, port) = hp
+            .rsplit_once(':')
+            .and_then(|(h, p)| p.parse::<u16>().ok().map(|p| (h.to_string(), p)))
+            .with_context(|| format!("--smtp '{hp}': write it as HOST:PORT"))?;
+        cfg.mailer = Some(Arc::new(cards::SmtpMailer::new(&host, port, &args.smtp_from)?));
+    }
+    if let Some(url) = &args.text_gateway {
+        cfg.texter = Some(Arc::new(cards::HttpTextGateway::new(url)?));
+    }
+    if args.dev {
+        let outbox: Arc<dyn cards::Messenger> = Arc::new(cards::Outbox::default());
+        cfg.mailer.get_or_insert_with(|| outbox.clone());
+        cfg.texter.get_or_insert(outbox);
+    }
+    Ok(cfg)
 }
 
 async fn shutdown_signal() {

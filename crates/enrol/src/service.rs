@@ -353,6 +353,7 @@ impl Enrolment {
     // ---------------------------------------------------------------- releases, update check
 
     /// Registers a client release.
+    #[allow(clippy::too_many_arguments)]
     pub async fn add_release(
         &self,
         product: &str,

@@ -347,6 +347,27 @@ impl PublicKeyData for PublicKeyBits {
     }
 }
 
+/// Verifies `signature` (DER ECDSA, or PKCS#1 v1.5 for RSA; SHA-256 for P-256 and RSA,
+/// SHA-384 for P-384) over `message` with the public key `spki_der` — how a card proves it
+/// holds its key (a sponsor's unlock, a portal login).
+pub fn verify_signature(spki_der: &[u8], message: &[u8], signature: &[u8]) -> Result<(), PkiError> {
+    use aws_lc_rs::signature::{
+        ECDSA_P256_SHA256_ASN1, ECDSA_P384_SHA384_ASN1, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey,
+        VerificationAlgorithm,
+    };
+    use x509_parser::prelude::FromDer;
+    let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(spki_der)
+        .map_err(|e| PkiError::malformed("public key", e))?;
+    let alg: &'static dyn VerificationAlgorithm = match KeyAlgorithm::from_parsed_spki(&spki)? {
+        KeyAlgorithm::EcdsaP256 => &ECDSA_P256_SHA256_ASN1,
+        KeyAlgorithm::EcdsaP384 => &ECDSA_P384_SHA384_ASN1,
+        KeyAlgorithm::Rsa { .. } => &RSA_PKCS1_2048_8192_SHA256,
+    };
+    UnparsedPublicKey::new(alg, spki.subject_public_key.data.as_ref())
+        .verify(message, signature)
+        .map_err(|_| PkiError::BadSignature)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,25 +390,4 @@ mod tests {
             assert_eq!(KeyAlgorithm::from_spki(key.public_key_spki()).unwrap(), alg);
         }
     }
-}
-
-/// Verifies `signature` (DER ECDSA, or PKCS#1 v1.5 for RSA; SHA-256 for P-256 and RSA,
-/// SHA-384 for P-384) over `message` with the public key `spki_der` — how a card proves it
-/// holds its key (a sponsor's unlock, a portal login).
-pub fn verify_signature(spki_der: &[u8], message: &[u8], signature: &[u8]) -> Result<(), PkiError> {
-    use aws_lc_rs::signature::{
-        ECDSA_P256_SHA256_ASN1, ECDSA_P384_SHA384_ASN1, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey,
-        VerificationAlgorithm,
-    };
-    use x509_parser::prelude::FromDer;
-    let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(spki_der)
-        .map_err(|e| PkiError::malformed("public key", e))?;
-    let alg: &'static dyn VerificationAlgorithm = match KeyAlgorithm::from_parsed_spki(&spki)? {
-        KeyAlgorithm::EcdsaP256 => &ECDSA_P256_SHA256_ASN1,
-        KeyAlgorithm::EcdsaP384 => &ECDSA_P384_SHA384_ASN1,
-        KeyAlgorithm::Rsa { .. } => &RSA_PKCS1_2048_8192_SHA256,
-    };
-    UnparsedPublicKey::new(alg, spki.subject_public_key.data.as_ref())
-        .verify(message, signature)
-        .map_err(|_| PkiError::BadSignature)
 }

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod admin;
+mod cards_api;
 mod enrol_api;
 mod error;
 mod openapi;
@@ -38,13 +39,15 @@ pub struct AppState {
     pub authority: Authority,
     /// Machine-certificate enrolment.
     pub enrol: enrol::Enrolment,
+    /// Smartcards.
+    pub cards: cards::Cards,
     pub(crate) tokens: Arc<Mutex<HashMap<String, (String, std::time::Instant)>>>,
 }
 
 impl AppState {
-    /// State for the given authority and enrolment service.
-    pub fn new(authority: Authority, enrol: enrol::Enrolment) -> Self {
-        Self { authority, enrol, tokens: Arc::new(Mutex::new(HashMap::new())) }
+    /// State for the given authority and domain services.
+    pub fn new(authority: Authority, enrol: enrol::Enrolment, cards: cards::Cards) -> Self {
+        Self { authority, enrol, cards, tokens: Arc::new(Mutex::new(HashMap::new())) }
     }
 }
 
@@ -84,6 +87,7 @@ pub fn https_router(state: AppState) -> Router {
         .merge(public::https_only())
         .merge(admin::router())
         .merge(enrol_api::router())
+        .merge(cards_api::router())
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }

@@ -702,6 +702,19 @@ impl Store {
         Ok(())
     }
 
+    /// The card a still-valid, unused challenge (or session key) belongs to, without using it.
+    pub async fn peek_challenge(&self, nonce: &str, purpose: &str, now: i64) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT card_serial FROM challenges WHERE nonce = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3",
+        )
+        .bind(nonce)
+        .bind(purpose)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
     /// Uses a challenge once: returns its card serial if it was unused, unexpired and for
     /// `purpose`.
     pub async fn use_challenge(&self, nonce: &str, purpose: &str, now: i64) -> Result<Option<String>, StoreError> {

@@ -1,0 +1,378 @@
+//! The smartcard API (`carecert-agent` speaks it) and the RA's card actions.
+
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use cards::{CardKeyRole, CardView, CardsError, Channel, IssueCard, RenewalKind};
+
+use crate::admin::{Admin, ApiJson, MAX_JSON_BYTES};
+use crate::{ApiError, AppState};
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/cards/{serial}", get(card_status))
+        .route("/api/v1/cards/{serial}/challenges", post(login_challenge))
+        .route("/api/v1/cards/{serial}/sessions", post(open_session))
+        .route("/api/v1/cards/{serial}/passcode-failures", post(passcode_failed))
+        .route("/api/v1/cards/{serial}/unlock-codes", post(send_code))
+        .route("/api/v1/cards/{serial}/unlock", post(unlock))
+        .route("/api/v1/cards/{serial}/sponsor-challenges", post(sponsor_challenge))
+        .route("/api/v1/cards/{serial}/sponsor-unlock", post(sponsor_unlock))
+        .route("/api/v1/cards/{serial}/renewals", post(start_renewal))
+        .route("/api/v1/card-renewals/{id}/certificates", post(renew_certificate))
+        .route("/api/v1/card-renewals/{id}/complete", post(complete_renewal))
+        .route("/api/v1/card-renewals/{id}/abort", post(abort_renewal))
+        .route("/api/v1/admin/users", post(add_user))
+        .route("/api/v1/admin/users/{uid}", get(show_user))
+        .route("/api/v1/admin/cards", post(issue_card))
+        .route("/api/v1/admin/cards/{serial}/unlock", post(ra_unlock))
+        .route("/api/v1/admin/cards/{serial}/cancel", post(cancel_card))
+        .route("/api/v1/admin/cards/{serial}/renewals", post(ra_renewal))
+        .route("/api/v1/admin/sponsors", post(add_sponsor))
+        .route("/api/v1/admin/card-batches", post(set_batch))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
+}
+
+impl From<CardsError> for ApiError {
+    fn from(e: CardsError) -> Self {
+        use CardsError as E;
+        let msg = e.to_string();
+        match e {
+            E::UnknownUser(_) | E::UnknownCard(_) => Self::new(StatusCode::NOT_FOUND, "not_found", msg),
+            E::Locked(_) => Self::new(StatusCode::LOCKED, "card_locked", msg),
+            E::Cancelled(_) => Self::new(StatusCode::GONE, "card_cancelled", msg),
+            E::WrongPasscode { .. } => Self::new(StatusCode::UNAUTHORIZED, "wrong_passcode", msg),
+            E::BadPasscode => Self::bad_request("bad_passcode", msg),
+            E::RenewalNotYet { .. } => Self::new(StatusCode::CONFLICT, "renewal_not_yet", msg),
+            E::NeedsRa(_) => Self::new(StatusCode::FORBIDDEN, "needs_ra", msg),
+            E::AgentTooOld { .. } => Self::new(StatusCode::UPGRADE_REQUIRED, "agent_too_old", msg),
+            E::CodeRefused(_) => Self::new(StatusCode::FORBIDDEN, "code_refused", msg),
+            E::ChannelUnavailable(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "channel_unavailable", msg),
+            E::SponsorRefused(_) => Self::new(StatusCode::FORBIDDEN, "sponsor_refused", msg),
+            E::RenewalRefused(_) => Self::new(StatusCode::CONFLICT, "renewal_refused", msg),
+            E::Delivery { .. } => Self::new(StatusCode::BAD_GATEWAY, "delivery_failed", msg),
+            E::BadInput(_) => Self::bad_request("invalid", msg),
+            E::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", msg),
+            E::Ca(c) => c.into(),
+            E::Store(s) => s.into(),
+            other => {
+                tracing::error!(error = %other, "cards error");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the service could not complete the request; the operator can find the cause in the server log",
+                )
+            }
+        }
+    }
+}
+
+/// A card session (`Authorization: Bearer CARD-SESSION-TOKEN`): the card it belongs to.
+pub(crate) struct CardSession(String);
+
+impl FromRequestParts<AppState> for CardSession {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= 128)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "card_session_required",
+                    "log in with the card first (its passcode)",
+                )
+            })?;
+        let serial = state.cards.session_card(token).await.map_err(|e| {
+            let mut a: ApiError = e.into();
+            a.status = StatusCode::UNAUTHORIZED;
+            a
+        })?;
+        Ok(CardSession(serial))
+    }
+}
+
+fn b64(s: &str) -> Result<Vec<u8>, ApiError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .map_err(|_| ApiError::bad_request("invalid", "the signature must be base64"))
+}
+
+fn view(v: CardView) -> api::CardStatusView {
+    api::CardStatusView {
+        serial: v.card.serial,
+        uid: v.card.uid,
+        status: v.card.status.to_string(),
+        tries_left: v.tries_left,
+        not_after: v.card.not_after,
+        days_to_expiry: v.days_to_expiry,
+        renewal_open: v.renewal_open,
+        remote_renewals_left: v.remote_renewals_left,
+        message: v.message,
+    }
+}
+
+fn same_card(session: &str, serial: &str) -> Result<(), ApiError> {
+    if session != serial {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "wrong_card", "this card session belongs to another card"));
+    }
+    Ok(())
+}
+
+async fn card_status(
+    State(s): State<AppState>,
+    Path(serial): Path<String>,
+) -> Result<Json<api::CardStatusView>, ApiError> {
+    Ok(Json(view(s.cards.view(&serial).await?)))
+}
+
+async fn login_challenge(
+    State(s): State<AppState>,
+    Path(serial): Path<String>,
+) -> Result<Json<api::ChallengeView>, ApiError> {
+    Ok(Json(api::ChallengeView { nonce: s.cards.login_challenge(&serial).await? }))
+}
+
+async fn open_session(
+    State(s): State<AppState>,
+    Path(serial): Path<String>,
+    ApiJson(b): ApiJson<api::CardLoginBody>,
+) -> Result<Json<api::CardSessionView>, ApiError> {
+    let (token, v) = s.cards.open_session(&serial, &b.nonce, &b64(&b.signature)?, &b.agent_version).await?;
+    Ok(Json(api::CardSessionView { token, card: view(v) }))
+}
+
+async fn passcode_failed(
+    State(s): State<AppState>,
+    Path(serial): Path<String>,
+) -> Result<Json<api::PasscodeFailureView>, ApiError> {
+    let outcome = s.cards.passcode_failed(&serial).await?;
+    let locked = matches!(outcome, CardsError::Locked(_));
+    let tries_left = match outcome {
+        CardsError::WrongPasscode { left } => left,
+        _ => 0,
+    };
+    Ok(Json(api::PasscodeFailureView {
+        locked,
+        tries_left,
+        message: if locked {
+            CardsError::Locked(serial).to_string()
+        } else {
+            CardsError::WrongPasscode { left: tries_left }.to_string()
+        },
+    }))
+}
+
+async fn send_code(
+    State(s): State<AppState>,
+    Path(serial): Path<String>,
+    ApiJson(b): ApiJson<api::UnlockCodeBody>,
+) -> Result<Json<api::CodeSentView>, ApiError> {
+    let channel: Channel = b.channel.parse()?;
+    Ok(Json(api::CodeSentView { sent_to: s.cards.send_unlock_code(&serial, channel).await? }))
+}
+
+async fn unlock(
+    State(s): State<AppState>,
+    Path(serial): Path<String>,
+    ApiJson(b): ApiJson<api::UnlockBody>,
+) -> Result<Json<api::UnlockedView>, ApiError> {
+    let u = s.cards.unlock_with_code(&serial, &b.code).await?;
+    Ok(Json(api::UnlockedView { serial: u.card_serial, so_pin: u.so_pin }))
+}
+
+async fn sponsor_challenge(
+    State(s): State<AppState>,
+    Path(serial): Path<String>,
+) -> Result<Json<api::ChallengeView>, ApiError> {
+    Ok(Json(api::ChallengeView { nonce: s.cards.sponsor_challenge(&serial).await? }))
+}
+
+async fn sponsor_unlock(
+    State(s): State<AppState>,
+    Path(serial): Path<String>,
+    ApiJson(b): ApiJson<api::SponsorUnlockBody>,
+) -> Result<Json<api::UnlockedView>, ApiError> {
+    let (_, der) = pki::CertificateInfo::parse_pem_or_der(b.sponsor_certificate.as_bytes())?;
+    let u = s.cards.sponsor_unlock(&serial, &b.nonce, &der, &b64(&b.signature)?).await?;
+    Ok(Json(api::UnlockedView { serial: u.card_serial, so_pin: u.so_pin }))
+}
+
+async fn start_renewal(
+    State(s): State<AppState>,
+    CardSession(card): CardSession,
+    Path(serial): Path<String>,
+    ApiJson(b): ApiJson<api::StartRenewalBody>,
+) -> Result<Response, ApiError> {
+    same_card(&card, &serial)?;
+    let id = s.cards.begin_renewal(&serial, &b.agent_version, &RenewalKind::Remote).await?;
+    Ok((StatusCode::CREATED, Json(api::RenewalView { renewal_id: id, token: None })).into_response())
+}
+
+async fn renew_certificate(
+    State(s): State<AppState>,
+    CardSession(card): CardSession,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<api::RenewCertificateBody>,
+) -> Result<Json<api::CardCertificateView>, ApiError> {
+    same_card(&card, &s.cards.renewal_card(id).await?)?;
+    let role = match b.role.as_str() {
+        "auth" => CardKeyRole::Auth,
+        "sign" => CardKeyRole::Sign,
+        o => return Err(ApiError::bad_request("invalid", format!("role '{o}': use auth or sign"))),
+    };
+    let i = s.cards.renew_certificate(id, role, b.csr.as_bytes()).await?;
+    Ok(Json(api::CardCertificateView {
+        serial: i.serial,
+        certificate_pem: pki::cert::to_pem("CERTIFICATE", &i.der),
+        not_after: i.not_after,
+    }))
+}
+
+async fn complete_renewal(
+    State(s): State<AppState>,
+    CardSession(card): CardSession,
+    Path(id): Path<i64>,
+) -> Result<Json<api::CardStatusView>, ApiError> {
+    let serial = s.cards.renewal_card(id).await?;
+    same_card(&card, &serial)?;
+    s.cards.complete_renewal(id, None).await?;
+    Ok(Json(view(s.cards.view(&serial).await?)))
+}
+
+async fn abort_renewal(
+    State(s): State<AppState>,
+    CardSession(card): CardSession,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<api::AbortBody>,
+) -> Result<StatusCode, ApiError> {
+    same_card(&card, &s.cards.renewal_card(id).await?)?;
+    s.cards.abort_renewal(id, &b.reason).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ------------------------------------------------------------------------- RA
+
+async fn add_user(
+    State(s): State<AppState>,
+    Admin(actor): Admin,
+    ApiJson(b): ApiJson<api::NewUserBody>,
+) -> Result<Response, ApiError> {
+    let u = s
+        .cards
+        .add_user(
+            &b.uid,
+            &b.name,
+            b.email.as_deref(),
+            b.mobile.as_deref(),
+            b.landline.as_deref().map(|l| (l, b.landline_voice)),
+            &b.roles,
+            &b.organisation,
+            &actor,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(u)).into_response())
+}
+
+async fn show_user(
+    State(s): State<AppState>,
+    _a: Admin,
+    Path(uid): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let u = s.cards.user(&uid).await?;
+    let cards = s.authority.store().cards_of(&uid).await?;
+    Ok(Json(serde_json::json!({"user": u, "cards": cards})))
+}
+
+async fn issue_card(
+    State(s): State<AppState>,
+    Admin(actor): Admin,
+    ApiJson(b): ApiJson<api::IssueCardBody>,
+) -> Result<Response, ApiError> {
+    let issued = s
+        .cards
+        .issue_card(IssueCard {
+            uid: b.uid,
+            card_serial: b.card_serial,
+            batch: b.batch,
+            ra: actor,
+            documents: b.documents,
+            so_pin: b.so_pin,
+            auth_csr: b.auth_csr.into_bytes(),
+            sign_csr: b.sign_csr.into_bytes(),
+            agent_version: b.agent_version,
+        })
+        .await?;
+    let cert = |i: &ca::Issued| api::CardCertificateView {
+        serial: i.serial.clone(),
+        certificate_pem: pki::cert::to_pem("CERTIFICATE", &i.der),
+        not_after: i.not_after,
+    };
+    let chain_pem = issued.auth.chain.iter().map(|c| pki::cert::to_pem("CERTIFICATE", c)).collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(api::IssuedCardView { auth: cert(&issued.auth), sign: cert(&issued.sign), chain_pem }),
+    )
+        .into_response())
+}
+
+async fn ra_unlock(
+    State(s): State<AppState>,
+    Admin(actor): Admin,
+    Path(serial): Path<String>,
+    ApiJson(b): ApiJson<api::IdentityCheckBody>,
+) -> Result<Json<api::UnlockedView>, ApiError> {
+    let u = s.cards.ra_unlock(&serial, &actor, &b.documents).await?;
+    Ok(Json(api::UnlockedView { serial: u.card_serial, so_pin: u.so_pin }))
+}
+
+async fn cancel_card(
+    State(s): State<AppState>,
+    Admin(actor): Admin,
+    Path(serial): Path<String>,
+    ApiJson(b): ApiJson<api::CancelCardBody>,
+) -> Result<StatusCode, ApiError> {
+    let name = b.reason.as_deref().unwrap_or("affiliationChanged");
+    let reason = pki::RevocationReason::parse(name)
+        .ok_or_else(|| ApiError::bad_request("invalid", format!("'{name}' is not an RFC 5280 revocation reason")))?;
+    s.cards.cancel_card(&serial, &actor, reason).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn ra_renewal(
+    State(s): State<AppState>,
+    Admin(actor): Admin,
+    Path(serial): Path<String>,
+    ApiJson(b): ApiJson<api::IdentityCheckBody>,
+) -> Result<Response, ApiError> {
+    let version = b.agent_version.clone().unwrap_or_else(|| "0.0.0".into());
+    let id = s.cards.begin_renewal(&serial, &version, &RenewalKind::Ra { ra: actor, documents: b.documents }).await?;
+    let token = s.cards.ra_session(&serial).await?;
+    Ok((StatusCode::CREATED, Json(api::RenewalView { renewal_id: id, token: Some(token) })).into_response())
+}
+
+async fn add_sponsor(
+    State(s): State<AppState>,
+    Admin(actor): Admin,
+    ApiJson(b): ApiJson<api::SponsorBody>,
+) -> Result<StatusCode, ApiError> {
+    s.cards.grant_sponsor(&b.uid, &b.organisation, &actor).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn set_batch(
+    State(s): State<AppState>,
+    Admin(actor): Admin,
+    ApiJson(b): ApiJson<api::CardBatchBody>,
+) -> Result<StatusCode, ApiError> {
+    s.cards.set_batch(&b.batch, &b.min_agent_version, &actor).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
