@@ -112,8 +112,75 @@ async fn text_gateway() -> (String, mpsc::UnboundedReceiver<serde_json::Value>) 
     (url, rx)
 }
 
+/// Which engine a test runs on: every rule test runs on SQLite and on PostgreSQL
+/// (CARECERT_TEST_PG_URL; fails, never skips, when unreachable unless CARECERT_SKIP_PG=1).
+#[derive(Clone, Copy)]
+enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// Drops the PostgreSQL test database at the end.
+struct DbGuard(Option<(String, String)>);
+
+impl Drop for DbGuard {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.0.take() {
+            let _ = std::process::Command::new("psql")
+                .args([admin.as_str(), "-qc", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")])
+                .output();
+        }
+    }
+}
+
+static PG_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// A fresh database URL for `engine` (None: PostgreSQL skipped on purpose).
+fn database(engine: Engine, dir: &tempfile::TempDir) -> Option<(String, DbGuard)> {
+    match engine {
+        Engine::Sqlite => Some((format!("sqlite://{}/ca.db", dir.path().display()), DbGuard(None))),
+        Engine::Postgres => {
+            if std::env::var("CARECERT_SKIP_PG").as_deref() == Ok("1") {
+                eprintln!("CARECERT_SKIP_PG=1: PostgreSQL test skipped on purpose");
+                return None;
+            }
+            let admin = std::env::var("CARECERT_TEST_PG_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let name = format!(
+                "carecert_test_{}_{}",
+                std::process::id(),
+                PG_COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            );
+            let out = std::process::Command::new("psql")
+                .args([admin.as_str(), "-qc", &format!("CREATE DATABASE {name}")])
+                .output()
+                .expect("psql must be installed to run the PostgreSQL tests");
+            assert!(
+                out.status.success(),
+                "cannot create a PostgreSQL test database at {admin}: {} (start PostgreSQL or set CARECERT_TEST_PG_URL)",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
+            Some((format!("{base}/{name}"), DbGuard(Some((admin, name)))))
+        }
+    }
+}
+
+/// Runs each named `async fn(Engine)` as a test on both engines.
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $( #[tokio::test] async fn $name() { super::$name(super::Engine::Sqlite).await } )*
+        }
+        mod on_postgres {
+            $( #[tokio::test] async fn $name() { super::$name(super::Engine::Postgres).await } )*
+        }
+    };
+}
+
 struct World {
     _dir: tempfile::TempDir,
+    _db: DbGuard,
     clock: ManualClock,
     cards: Cards,
     store: store::Store,
@@ -121,9 +188,10 @@ struct World {
     texts: mpsc::UnboundedReceiver<serde_json::Value>,
 }
 
-async fn world() -> World {
+async fn world(engine: Engine) -> Option<World> {
     let dir = tempfile::tempdir().unwrap();
-    let store = store::Store::open(&format!("sqlite://{}/ca.db", dir.path().display())).await.unwrap();
+    let (url, guard) = database(engine, &dir)?;
+    let store = store::Store::open(&url).await.unwrap();
     let clock = ManualClock::new(NOW);
     let opts = InitOptions {
         passphrase: PASS.to_vec(),
@@ -144,7 +212,7 @@ async fn world() -> World {
         ..Default::default()
     };
     let cards = Cards::new(authority, config, PASS).unwrap();
-    World { _dir: dir, clock, cards, store, mail, texts }
+    Some(World { _dir: dir, _db: guard, clock, cards, store, mail, texts })
 }
 
 fn csr() -> (pki::KeyPair, Vec<u8>) {
@@ -197,9 +265,8 @@ async fn cert_status(w: &World, serial: &str) -> store::CertStatus {
     w.store.certificate("smartcards", serial).await.unwrap().unwrap().status
 }
 
-#[tokio::test]
-async fn three_wrong_passcodes_lock_and_every_unlock_path_unlocks() {
-    let mut w = world().await;
+async fn three_wrong_passcodes_lock_and_every_unlock_path_unlocks(engine: Engine) {
+    let Some(mut w) = world(engine).await else { return };
     issue(&w, "101", "CARD101", "alice@nhs.net").await;
     assert!(matches!(w.cards.passcode_failed("CARD101").await.unwrap(), CardsError::WrongPasscode { left: 2 }));
     assert!(matches!(w.cards.passcode_failed("CARD101").await.unwrap(), CardsError::WrongPasscode { left: 1 }));
@@ -249,9 +316,8 @@ async fn three_wrong_passcodes_lock_and_every_unlock_path_unlocks() {
     assert!(w.store.verify_audit().await.unwrap().first_broken.is_none());
 }
 
-#[tokio::test]
-async fn one_time_codes_expire_refuse_brute_force_and_other_domains() {
-    let mut w = world().await;
+async fn one_time_codes_expire_refuse_brute_force_and_other_domains(engine: Engine) {
+    let Some(mut w) = world(engine).await else { return };
     issue(&w, "102", "CARD102", "bob@example.com").await;
     let e = w.cards.send_unlock_code("CARD102", Channel::Email).await.unwrap_err().to_string();
     assert!(e.contains("example.com") && e.contains("nhs.net"), "domain not on the allow-list: {e}");
@@ -274,9 +340,8 @@ async fn one_time_codes_expire_refuse_brute_force_and_other_domains() {
     assert!(w.mail.try_recv().is_err(), "nothing was mailed to a refused domain");
 }
 
-#[tokio::test]
-async fn a_sponsor_with_authority_unlocks_and_others_are_refused() {
-    let w = world().await;
+async fn a_sponsor_with_authority_unlocks_and_others_are_refused(engine: Engine) {
+    let Some(w) = world(engine).await else { return };
     issue(&w, "201", "LOCKED1", "u@nhs.net").await;
     let (sponsor_key, sponsor_cert) = issue(&w, "202", "SPONSOR1", "s@nhs.net").await;
     for _ in 0..3 {
@@ -309,9 +374,8 @@ async fn a_sponsor_with_authority_unlocks_and_others_are_refused() {
     assert_eq!(w.cards.card("LOCKED1").await.unwrap().status, CardStatus::Active);
 }
 
-#[tokio::test]
-async fn renewal_window_remote_limit_ra_reset_and_expiry() {
-    let w = world().await;
+async fn renewal_window_remote_limit_ra_reset_and_expiry(engine: Engine) {
+    let Some(w) = world(engine).await else { return };
     issue(&w, "301", "RENEW1", "r@nhs.net").await;
     let not_after = w.cards.card("RENEW1").await.unwrap().not_after.unwrap();
     assert_eq!((not_after - NOW) / DAY, 730);
@@ -354,9 +418,8 @@ async fn renewal_window_remote_limit_ra_reset_and_expiry() {
     renew(RenewalKind::Ra { ra: "ra:bob".into(), documents: "passport".into() }).await.unwrap();
 }
 
-#[tokio::test]
-async fn an_aborted_renewal_revokes_what_it_issued_and_a_retry_succeeds() {
-    let w = world().await;
+async fn an_aborted_renewal_revokes_what_it_issued_and_a_retry_succeeds(engine: Engine) {
+    let Some(w) = world(engine).await else { return };
     issue(&w, "401", "ABORT1", "a@nhs.net").await;
     let card = w.cards.card("ABORT1").await.unwrap();
     w.clock.set(card.not_after.unwrap() - 30 * DAY);
@@ -384,9 +447,8 @@ async fn an_aborted_renewal_revokes_what_it_issued_and_a_retry_succeeds() {
     assert_eq!(done.remote_renewals, 1);
 }
 
-#[tokio::test]
-async fn agent_version_cancellation_and_bad_input() {
-    let w = world().await;
+async fn agent_version_cancellation_and_bad_input(engine: Engine) {
+    let Some(w) = world(engine).await else { return };
     w.cards.set_batch("B1", "2.0.0", "ra:alice").await.unwrap();
     w.cards.add_user("501", "Old Agent", Some("o@nhs.net"), None, None, &[], "RA1", "ra").await.unwrap();
     let e = w
@@ -419,3 +481,12 @@ async fn agent_version_cancellation_and_bad_input() {
     assert!(w.cards.check_passcode("12a456").is_err() && w.cards.check_passcode("123456").is_ok());
     assert!(w.cards.add_user("x1", "Bad", None, None, None, &[], "RA1", "ra").await.is_err());
 }
+
+on_both_engines!(
+    three_wrong_passcodes_lock_and_every_unlock_path_unlocks,
+    one_time_codes_expire_refuse_brute_force_and_other_domains,
+    a_sponsor_with_authority_unlocks_and_others_are_refused,
+    renewal_window_remote_limit_ra_reset_and_expiry,
+    an_aborted_renewal_revokes_what_it_issued_and_a_retry_succeeds,
+    agent_version_cancellation_and_bad_input,
+);

@@ -52,6 +52,15 @@ enum What {
     /// Client releases and minimum versions: add, list.
     #[command(subcommand)]
     Release(crate::admin_enrol::ReleaseCmd),
+    /// Card holders: add, show.
+    #[command(subcommand)]
+    User(crate::admin_cards::UserCmd),
+    /// Smartcards: unlock, cancel, status, batch.
+    #[command(subcommand)]
+    Card(crate::admin_cards::CardCmd),
+    /// Sponsors' unlock authority: grant.
+    #[command(subcommand)]
+    Sponsor(crate::admin_cards::SponsorCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -396,6 +405,9 @@ pub async fn run(args: AdminArgs) -> Result<()> {
         What::Pin(c) => crate::admin_enrol::pin(&client, c, json_out).await?,
         What::Request(c) => crate::admin_enrol::request(&client, c, json_out).await?,
         What::Release(c) => crate::admin_enrol::release(&client, c, json_out).await?,
+        What::User(c) => crate::admin_cards::user(&client, c, json_out).await?,
+        What::Card(c) => crate::admin_cards::card(&client, c, json_out).await?,
+        What::Sponsor(c) => crate::admin_cards::sponsor(&client, c, json_out).await?,
         What::Audit(AuditCmd::Verify { .. }) => {
             let v = client.get("/api/v1/admin/audit/verify").await?;
             report_verify(json_out, &v);

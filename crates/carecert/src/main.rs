@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod admin_cards;
 mod admin_enrol;
 mod bench;
 mod paths;

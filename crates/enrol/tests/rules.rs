@@ -12,16 +12,84 @@ const PASS: &[u8] = b"test passphrase";
 const NOW: i64 = 1_795_000_000; // 2026-11-17
 const EPOC: &str = "1234567";
 
+/// Which engine a test runs on: every rule test runs on SQLite and on PostgreSQL
+/// (CARECERT_TEST_PG_URL; fails, never skips, when unreachable unless CARECERT_SKIP_PG=1).
+#[derive(Clone, Copy)]
+enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// Drops the PostgreSQL test database at the end.
+struct DbGuard(Option<(String, String)>);
+
+impl Drop for DbGuard {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.0.take() {
+            let _ = std::process::Command::new("psql")
+                .args([admin.as_str(), "-qc", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")])
+                .output();
+        }
+    }
+}
+
+static PG_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// A fresh database URL for `engine` (None: PostgreSQL skipped on purpose).
+fn database(engine: Engine, dir: &tempfile::TempDir) -> Option<(String, DbGuard)> {
+    match engine {
+        Engine::Sqlite => Some((format!("sqlite://{}/ca.db", dir.path().display()), DbGuard(None))),
+        Engine::Postgres => {
+            if std::env::var("CARECERT_SKIP_PG").as_deref() == Ok("1") {
+                eprintln!("CARECERT_SKIP_PG=1: PostgreSQL test skipped on purpose");
+                return None;
+            }
+            let admin = std::env::var("CARECERT_TEST_PG_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let name = format!(
+                "carecert_test_{}_{}",
+                std::process::id(),
+                PG_COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            );
+            let out = std::process::Command::new("psql")
+                .args([admin.as_str(), "-qc", &format!("CREATE DATABASE {name}")])
+                .output()
+                .expect("psql must be installed to run the PostgreSQL tests");
+            assert!(
+                out.status.success(),
+                "cannot create a PostgreSQL test database at {admin}: {} (start PostgreSQL or set CARECERT_TEST_PG_URL)",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
+            Some((format!("{base}/{name}"), DbGuard(Some((admin, name)))))
+        }
+    }
+}
+
+/// Runs each named `async fn(Engine)` as a test on both engines.
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $( #[tokio::test] async fn $name() { super::$name(super::Engine::Sqlite).await } )*
+        }
+        mod on_postgres {
+            $( #[tokio::test] async fn $name() { super::$name(super::Engine::Postgres).await } )*
+        }
+    };
+}
+
 struct World {
     _dir: tempfile::TempDir,
+    _db: DbGuard,
     clock: ManualClock,
     enrol: Enrolment,
     store: store::Store,
 }
 
-async fn world(approval: ApprovalPolicy) -> World {
+async fn world(engine: Engine, approval: ApprovalPolicy) -> Option<World> {
     let dir = tempfile::tempdir().unwrap();
-    let store = store::Store::open(&format!("sqlite://{}/ca.db", dir.path().display())).await.unwrap();
+    let (url, guard) = database(engine, &dir)?;
+    let store = store::Store::open(&url).await.unwrap();
     let clock = ManualClock::new(NOW);
     let opts = InitOptions {
         passphrase: PASS.to_vec(),
@@ -35,7 +103,7 @@ async fn world(approval: ApprovalPolicy) -> World {
         Authority::load(store.clone(), PASS, Arc::new(clock.clone()), AuthorityConfig::default()).await.unwrap();
     let enrol = Enrolment::new(authority, EnrolConfig::default());
     enrol.add_organisation(EPOC, "Test Pharmacy", OrgKind::Pharmacy, approval, "ra:test").await.unwrap();
-    World { _dir: dir, clock, enrol, store }
+    Some(World { _dir: dir, _db: guard, clock, enrol, store })
 }
 
 fn csr() -> (pki::KeyPair, Vec<u8>) {
@@ -48,9 +116,8 @@ async fn audit_count(w: &World) -> usize {
     w.store.audit_entries(0, 100_000).await.unwrap().len()
 }
 
-#[tokio::test]
-async fn a_new_pin_supersedes_the_old_one_and_pins_expire_after_14_days() {
-    let w = world(ApprovalPolicy::RaQueue).await;
+async fn a_new_pin_supersedes_the_old_one_and_pins_expire_after_14_days(engine: Engine) {
+    let Some(w) = world(engine, ApprovalPolicy::RaQueue).await else { return };
     let first = w.enrol.issue_pin(EPOC, "ra:test").await.unwrap();
     let second = w.enrol.issue_pin(EPOC, "ra:test").await.unwrap();
     assert_eq!(second.expires_at - NOW, 14 * 86_400);
@@ -71,9 +138,8 @@ async fn a_new_pin_supersedes_the_old_one_and_pins_expire_after_14_days() {
     assert!(second.pdf.starts_with(b"%PDF-"));
 }
 
-#[tokio::test]
-async fn five_wrong_pins_lock_the_epoc_for_15_minutes_and_unknown_epocs_answer_the_same() {
-    let w = world(ApprovalPolicy::RaQueue).await;
+async fn five_wrong_pins_lock_the_epoc_for_15_minutes_and_unknown_epocs_answer_the_same(engine: Engine) {
+    let Some(w) = world(engine, ApprovalPolicy::RaQueue).await else { return };
     let pin = w.enrol.issue_pin(EPOC, "ra:test").await.unwrap();
     let unknown = w.enrol.login("7654321", "WRONG-WRONG-WRON", "ecmt", "1.0.0").await.unwrap_err();
     let wrong = w.enrol.login(EPOC, "WRONG-WRONG-WRON", "ecmt", "1.0.0").await.unwrap_err();
@@ -97,9 +163,8 @@ async fn five_wrong_pins_lock_the_epoc_for_15_minutes_and_unknown_epocs_answer_t
     assert_eq!(actions.iter().filter(|a| *a == "enrol.login_failed").count(), 6);
 }
 
-#[tokio::test]
-async fn a_client_below_the_minimum_version_is_refused_with_the_download_page() {
-    let w = world(ApprovalPolicy::RaQueue).await;
+async fn a_client_below_the_minimum_version_is_refused_with_the_download_page(engine: Engine) {
+    let Some(w) = world(engine, ApprovalPolicy::RaQueue).await else { return };
     let pin = w.enrol.issue_pin(EPOC, "ra:test").await.unwrap();
     let sha = "ab".repeat(32);
     w.enrol.add_release("ecmt", "2.0.0", true, "https://dl.example/ecmt-2.0.0", &sha, "", "op").await.unwrap();
@@ -113,9 +178,8 @@ async fn a_client_below_the_minimum_version_is_refused_with_the_download_page() 
     w.enrol.login(EPOC, pin.pin.expose(), "ecmt", "2.0.0").await.unwrap();
 }
 
-#[tokio::test]
-async fn requests_follow_their_states_and_a_denied_one_shows_the_reason_and_helpdesk() {
-    let w = world(ApprovalPolicy::RaQueue).await;
+async fn requests_follow_their_states_and_a_denied_one_shows_the_reason_and_helpdesk(engine: Engine) {
+    let Some(w) = world(engine, ApprovalPolicy::RaQueue).await else { return };
     let pin = w.enrol.issue_pin(EPOC, "ra:test").await.unwrap();
     let s = w.enrol.login(EPOC, pin.pin.expose(), "ecmt", "1.0.0").await.unwrap();
     let ctx = w.enrol.session(&s.token).await.unwrap();
@@ -160,9 +224,8 @@ async fn requests_follow_their_states_and_a_denied_one_shows_the_reason_and_help
     assert!(matches!(w.enrol.session(&s.token).await.unwrap_err(), EnrolError::SessionInvalid));
 }
 
-#[tokio::test]
-async fn bad_requests_are_refused_and_change_nothing() {
-    let w = world(ApprovalPolicy::Automatic).await;
+async fn bad_requests_are_refused_and_change_nothing(engine: Engine) {
+    let Some(w) = world(engine, ApprovalPolicy::Automatic).await else { return };
     let pin = w.enrol.issue_pin(EPOC, "ra:test").await.unwrap();
     let s = w.enrol.login(EPOC, pin.pin.expose(), "ecmt", "1.0.0").await.unwrap();
     let ctx = w.enrol.session(&s.token).await.unwrap();
@@ -203,3 +266,11 @@ async fn bad_requests_are_refused_and_change_nothing() {
     let r = w.enrol.create_request(&ctx, &good, &policy, true).await.unwrap();
     assert_eq!(r.status, RequestStatus::Approved);
 }
+
+on_both_engines!(
+    a_new_pin_supersedes_the_old_one_and_pins_expire_after_14_days,
+    five_wrong_pins_lock_the_epoc_for_15_minutes_and_unknown_epocs_answer_the_same,
+    a_client_below_the_minimum_version_is_refused_with_the_download_page,
+    requests_follow_their_states_and_a_denied_one_shows_the_reason_and_helpdesk,
+    bad_requests_are_refused_and_change_nothing,
+);
