@@ -284,6 +284,10 @@ pub struct CardStatusView {
     pub uid: String,
     /// `active`, `locked`, `cancelled`.
     pub status: String,
+    /// Serial of the current authentication certificate.
+    pub auth_serial: Option<String>,
+    /// Serial of the current signing certificate.
+    pub sign_serial: Option<String>,
     /// Passcode tries left before the card locks.
     pub tries_left: i64,
     /// Certificates' expiry (Unix seconds).

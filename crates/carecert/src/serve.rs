@@ -66,6 +66,9 @@ pub struct ServeArgs {
     /// HTTP gateway for SMS and text-to-voice unlock codes (POST JSON {channel, to, text})
     #[arg(long, env = "CARECERT_TEXT_GATEWAY")]
     pub text_gateway: Option<String>,
+    /// Lifetime of smartcard certificates in days (renewal opens 90 days before expiry)
+    #[arg(long, default_value_t = 730)]
+    pub card_certificate_days: u32,
     /// Email domain unlock codes may be sent to (repeatable) [default: nhs.net]
     #[arg(long = "unlock-email-domain")]
     pub unlock_email_domains: Vec<String>,
@@ -278,7 +281,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
 /// Where unlock codes go: SMTP and the text gateway when configured; in `--dev` without
 /// them, a dev outbox that logs instead of sending.
 fn cards_config(args: &ServeArgs) -> Result<cards::CardsConfig> {
-    let mut cfg = cards::CardsConfig::default();
+    let mut cfg = cards::CardsConfig { certificate_days: args.card_certificate_days, ..Default::default() };
     if !args.unlock_email_domains.is_empty() {
         cfg.email_domains = args.unlock_email_domains.iter().map(|d| d.to_ascii_lowercase()).collect();
     }

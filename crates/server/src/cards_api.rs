@@ -111,6 +111,8 @@ fn view(v: CardView) -> api::CardStatusView {
         serial: v.card.serial,
         uid: v.card.uid,
         status: v.card.status.to_string(),
+        auth_serial: v.card.auth_serial,
+        sign_serial: v.card.sign_serial,
         tries_left: v.tries_left,
         not_after: v.card.not_after,
         days_to_expiry: v.days_to_expiry,

@@ -15,6 +15,7 @@ pub struct Server {
     pub https: String,
     pub http: String,
     pub database: Option<String>,
+    pub extra: Vec<String>,
     child: Option<Child>,
 }
 
@@ -32,7 +33,18 @@ impl Server {
     pub fn start_with(database: Option<String>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let mut s = Server { https: String::new(), http: String::new(), data, dir, database, child: None };
+        let mut s =
+            Server { https: String::new(), http: String::new(), data, dir, database, extra: vec![], child: None };
+        s.launch();
+        s
+    }
+
+    /// `carecert serve --dev` on SQLite with extra arguments.
+    pub fn start_args(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let extra = extra.iter().map(|s| s.to_string()).collect();
+        let mut s = Server { https: String::new(), http: String::new(), data, dir, database: None, extra, child: None };
         s.launch();
         s
     }
@@ -48,6 +60,7 @@ impl Server {
         if let Some(db) = &self.database {
             cmd.args(["--database", db]);
         }
+        cmd.args(&self.extra);
         cmd.env_remove("CARECERT_CA_PASSPHRASE").env_remove("CARECERT_DATA_DIR");
         let child = cmd.stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
         self.child = Some(child);

@@ -1,0 +1,412 @@
+//! Smartcards end to end with the real binaries: `carecert serve` (SQLite, SMTP relay and
+//! SMS gateway pointed at receivers in this test), `carecert-agent` on SoftHSM2 tokens,
+//! and the real tools (`pkcs11-tool`, `openssl verify`, `openssl ocsp`).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{Server, text};
+
+const SOFTHSM: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// A local SMTP server: every message's text goes to the channel.
+fn smtp_server() -> (u16, mpsc::Receiver<String>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut w = s.try_clone().unwrap();
+                let mut r = BufReader::new(s);
+                let _ = w.write_all(b"220 test.local ESMTP\r\n");
+                let (mut line, mut data, mut in_data) = (String::new(), String::new(), false);
+                loop {
+                    line.clear();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if in_data {
+                        if line == ".\r\n" {
+                            in_data = false;
+                            let _ = tx.send(std::mem::take(&mut data));
+                            let _ = w.write_all(b"250 queued\r\n");
+                        } else {
+                            data.push_str(&line);
+                        }
+                        continue;
+                    }
+                    let cmd = line.to_ascii_uppercase();
+                    let reply: &[u8] = if cmd.starts_with("DATA") {
+                        in_data = true;
+                        b"354 go ahead\r\n"
+                    } else if cmd.starts_with("QUIT") {
+                        let _ = w.write_all(b"221 bye\r\n");
+                        return;
+                    } else if cmd.starts_with("EHLO") || cmd.starts_with("HELO") {
+                        b"250 test.local\r\n"
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    let _ = w.write_all(reply);
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+/// A local SMS / voice gateway: every JSON body goes to the channel.
+fn text_gateway() -> (String, mpsc::Receiver<serde_json::Value>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/send", l.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                let n = s.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let t = String::from_utf8_lossy(&buf).to_string();
+                if let Some((head, body)) = t.split_once("\r\n\r\n") {
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        let _ = tx.send(serde_json::from_str(&body[..len]).unwrap());
+                        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    (url, rx)
+}
+
+fn code_in(t: &str) -> String {
+    let i = t.find("code is ").expect("a code in the message") + 8;
+    t[i..i + 8].to_string()
+}
+
+struct Desk {
+    server: Server,
+    conf: PathBuf,
+    state: PathBuf,
+}
+
+impl Desk {
+    /// `carecert-agent …` on SoftHSM2 with this test's token directory.
+    fn agent(&self, card: Option<&str>, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let bin = Path::new(common::BIN).with_file_name("carecert-agent");
+        assert!(
+            bin.exists(),
+            "{} is missing: build it with `cargo build -p carecert-agent` (scripts/test does)",
+            bin.display()
+        );
+        let mut cmd = Command::new(bin);
+        cmd.args(["--server", &self.server.https, "--ca-file"]).arg(self.server.root());
+        cmd.args(["--module", SOFTHSM]);
+        if let Some(c) = card {
+            cmd.args(["--card", c]);
+        }
+        cmd.args(args).env("SOFTHSM2_CONF", &self.conf).env("XDG_STATE_HOME", &self.state);
+        for k in [
+            "CARECERT_PASSCODE",
+            "CARECERT_NEW_PASSCODE",
+            "CARECERT_ADMIN_TOKEN",
+            "CARECERT_UNLOCK_CODE",
+            "CARECERT_CARD",
+            "CARECERT_SPONSOR_PASSCODE",
+        ] {
+            cmd.env_remove(k);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.stdin(std::process::Stdio::null()).output().unwrap()
+    }
+
+    fn ok(&self, card: Option<&str>, args: &[&str], env: &[(&str, &str)]) -> String {
+        let o = self.agent(card, args, env);
+        assert!(o.status.success(), "carecert-agent {args:?} failed: {}\n{}", text(&o), self.server.log());
+        text(&o)
+    }
+
+    fn pkcs11(&self, args: &[&str]) -> String {
+        let o = Command::new("pkcs11-tool")
+            .args(["--module", SOFTHSM])
+            .args(args)
+            .env("SOFTHSM2_CONF", &self.conf)
+            .output()
+            .expect("pkcs11-tool (Debian package opensc)");
+        assert!(o.status.success(), "pkcs11-tool {args:?}: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// The card's certificate `id` (01 auth, 02 sign, 81/82 pending) written to a PEM file.
+    fn card_cert(&self, serial: &str, id: &str, name: &str) -> PathBuf {
+        let der = self.server.path(&format!("{name}.der"));
+        let pem = self.server.path(&format!("{name}.pem"));
+        self.pkcs11(&[
+            "--token-label",
+            &label_of(serial),
+            "--read-object",
+            "--type",
+            "cert",
+            "--id",
+            id,
+            "-o",
+            der.to_str().unwrap(),
+        ]);
+        let o = Command::new("openssl")
+            .args(["x509", "-inform", "DER", "-in"])
+            .arg(&der)
+            .arg("-out")
+            .arg(&pem)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        pem
+    }
+}
+
+fn label_of(serial: &str) -> String {
+    // Cards in this test are labelled "card-<uid>" and issued in that order; the map is kept
+    // by the test (see LABELS).
+    LABELS.with(|m| m.borrow().iter().find(|(s, _)| s == serial).map(|(_, l)| l.clone()).unwrap())
+}
+
+thread_local! {
+    static LABELS: std::cell::RefCell<Vec<(String, String)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn issue(desk: &Desk, uid: &str, passcode: &str) -> String {
+    let label = format!("card-{uid}");
+    let out = desk.ok(
+        None,
+        &["--json", "card", "issue", "--uid", uid, "--documents", "passport", "--label", &label],
+        &[("CARECERT_ADMIN_TOKEN", &desk.server.token()), ("CARECERT_NEW_PASSCODE", passcode)],
+    );
+    let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let serial = v["card"].as_str().unwrap().to_string();
+    LABELS.with(|m| m.borrow_mut().push((serial.clone(), label)));
+    serial
+}
+
+fn cert_status(desk: &Desk, cert: &Path) -> String {
+    common::ocsp(&desk.server, &desk.server.ca_pem("smartcards"), cert, &[])
+}
+
+#[test]
+fn card_lifecycle_with_the_agent_on_softhsm() {
+    assert!(Path::new(SOFTHSM).exists(), "SoftHSM2 is missing: install the Debian package softhsm2");
+    let (smtp_port, mail) = smtp_server();
+    let (gateway, texts) = text_gateway();
+    let smtp = format!("127.0.0.1:{smtp_port}");
+    let server = Server::start_args(&[
+        "--smtp",
+        &smtp,
+        "--text-gateway",
+        &gateway,
+        "--unlock-email-domain",
+        "nhs.net",
+        "--card-certificate-days",
+        "60",
+    ]);
+    let tokens = server.path("tokens");
+    std::fs::create_dir(&tokens).unwrap();
+    let conf = server.path("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", tokens.display()),
+    )
+    .unwrap();
+    let state = server.path("state");
+    let desk = Desk { server, conf, state };
+    let s = &desk.server;
+    let admin = |args: &[&str]| {
+        let o = s.admin(args);
+        assert!(o.status.success(), "admin {args:?}: {}", text(&o));
+        text(&o)
+    };
+    admin(&[
+        "user",
+        "add",
+        "--uid",
+        "12",
+        "--name",
+        "Dr Ada Jones",
+        "--email",
+        "ada.jones@nhs.net",
+        "--mobile",
+        "+447700900012",
+        "--organisation",
+        "RA1",
+    ]);
+    admin(&["user", "add", "--uid", "34", "--name", "Sam Sponsor", "--email", "sam@nhs.net", "--organisation", "RA1"]);
+
+    // Issue: keys on the card, two certificates from the smartcards CA, openssl verifies.
+    let card = issue(&desk, "12", "123456");
+    let sponsor = issue(&desk, "34", "654321");
+    let listing = desk.pkcs11(&["--token-label", "card-12", "--login", "--pin", "123456", "--list-objects"]);
+    for l in ["carecert auth key", "carecert sign key", "carecert auth certificate", "carecert sign certificate"] {
+        assert!(listing.contains(l), "{l} missing from {listing}");
+    }
+    assert_eq!(listing.matches("Private Key Object").count(), 2, "{listing}");
+    assert_eq!(listing.matches("Certificate Object").count(), 2, "{listing}");
+    let auth0 = desk.card_cert(&card, "01", "auth0");
+    let sign0 = desk.card_cert(&card, "02", "sign0");
+    for c in [&auth0, &sign0] {
+        let o = Command::new("openssl")
+            .args(["verify", "-CAfile"])
+            .arg(s.root())
+            .arg("-untrusted")
+            .arg(s.ca_pem("smartcards"))
+            .arg(c)
+            .output()
+            .unwrap();
+        assert!(o.status.success() && text(&o).contains("OK"), "openssl verify: {}", text(&o));
+    }
+
+    // Log in; three wrong passcodes lock the card, with the tries shown; the right one is then refused.
+    let out = desk.ok(Some(&card), &["login"], &[("CARECERT_PASSCODE", "123456")]);
+    assert!(out.contains("Logged in"), "{out}");
+    let lock = |c: &str| {
+        for expect in ["2 tries left", "1 try left", "locked"] {
+            let o = desk.agent(Some(c), &["login"], &[("CARECERT_PASSCODE", "999999")]);
+            assert_eq!(o.status.code(), Some(1));
+            assert!(text(&o).contains(expect), "expected '{expect}': {}", text(&o));
+        }
+        let o = desk.agent(Some(c), &["login"], &[("CARECERT_PASSCODE", "123456")]);
+        assert!(!o.status.success() && text(&o).contains("locked"), "a locked card stays locked: {}", text(&o));
+    };
+    lock(&card);
+
+    // Unlock by email: the code arrives over SMTP; a new passcode is set on the card.
+    let out = desk.ok(Some(&card), &["card", "unlock", "--via", "email"], &[]);
+    assert!(out.contains("ad***@nhs.net"), "{out}");
+    let code = code_in(&mail.recv_timeout(Duration::from_secs(10)).expect("the unlock email"));
+    let o = desk.agent(Some(&card), &["card", "unlock", "--code", "00000000"], &[("CARECERT_NEW_PASSCODE", "246810")]);
+    assert!(!o.status.success() && text(&o).contains("2 tries left"), "{}", text(&o));
+    desk.ok(Some(&card), &["card", "unlock", "--code", &code], &[("CARECERT_NEW_PASSCODE", "246810")]);
+    desk.ok(Some(&card), &["login"], &[("CARECERT_PASSCODE", "246810")]);
+    let o = desk.agent(Some(&card), &["card", "unlock", "--code", &code], &[("CARECERT_NEW_PASSCODE", "135790")]);
+    assert!(!o.status.success() && text(&o).contains("used already"), "a code works once: {}", text(&o));
+
+    // Unlock by SMS through the gateway.
+    let lock2 = |c: &str, right: &str| {
+        for _ in 0..3 {
+            let _ = desk.agent(Some(c), &["login"], &[("CARECERT_PASSCODE", "999999")]);
+        }
+        let o = desk.agent(Some(c), &["login"], &[("CARECERT_PASSCODE", right)]);
+        assert!(text(&o).contains("locked"), "{}", text(&o));
+    };
+    lock2(&card, "246810");
+    desk.ok(Some(&card), &["card", "unlock", "--via", "sms"], &[]);
+    let sms = texts.recv_timeout(Duration::from_secs(10)).expect("the SMS");
+    assert_eq!(sms["to"], "+447700900012");
+    desk.ok(
+        Some(&card),
+        &["card", "unlock", "--code", &code_in(sms["text"].as_str().unwrap())],
+        &[("CARECERT_NEW_PASSCODE", "112233")],
+    );
+
+    // Unlock by a sponsor with a second card: refused without authority, then granted.
+    lock2(&card, "112233");
+    let sponsor_args = ["card", "unlock", "--via", "sponsor", "--sponsor-card", sponsor.as_str()];
+    let o = desk.agent(
+        Some(&card),
+        &sponsor_args,
+        &[("CARECERT_SPONSOR_PASSCODE", "654321"), ("CARECERT_NEW_PASSCODE", "445566")],
+    );
+    assert!(!o.status.success() && text(&o).contains("no unlock authority"), "{}", text(&o));
+    admin(&["sponsor", "grant", "--uid", "34", "--organisation", "RA1"]);
+    desk.ok(
+        Some(&card),
+        &sponsor_args,
+        &[("CARECERT_SPONSOR_PASSCODE", "654321"), ("CARECERT_NEW_PASSCODE", "445566")],
+    );
+    let out = desk.ok(Some(&card), &["login"], &[("CARECERT_PASSCODE", "445566")]);
+    assert!(out.contains("renew now"), "the coming expiry is announced at login: {out}");
+
+    // Renew remotely twice (Pending → Writing → Done for each certificate); the third needs the RA.
+    let pass = [("CARECERT_PASSCODE", "445566")];
+    let out = desk.ok(Some(&card), &["card", "renew"], &pass);
+    for step in
+        ["auth certificate: Pending", "auth certificate: Writing", "auth certificate: Done", "sign certificate: Done"]
+    {
+        assert!(out.contains(step), "{step} in {out}");
+    }
+    let auth1 = desk.card_cert(&card, "01", "auth1");
+    assert_ne!(common::serial_of(&auth1), common::serial_of(&auth0));
+    assert!(cert_status(&desk, &auth0).contains("revoked"), "the replaced certificate is revoked");
+    desk.ok(Some(&card), &["card", "renew"], &pass);
+    let o = desk.agent(Some(&card), &["card", "renew"], &pass);
+    assert!(!o.status.success() && text(&o).contains("RA, in person"), "{}", text(&o));
+    let ra = [("CARECERT_PASSCODE", "445566"), ("CARECERT_ADMIN_TOKEN", &s.token())];
+    desk.ok(Some(&card), &["card", "renew", "--ra", "--documents", "passport"], &ra);
+    let listing = desk.pkcs11(&["--token-label", "card-12", "--login", "--pin", "445566", "--list-objects"]);
+    assert_eq!(listing.matches("Certificate Object").count(), 2, "exactly two certificates after renewals: {listing}");
+
+    // Fault: the agent dies between the two certificates. The next agent run aborts the
+    // attempt (its certificate is revoked: OCSP says so), the card keeps exactly its old
+    // objects, and a retry succeeds.
+    let before = desk.card_cert(&card, "01", "before");
+    let o = desk.agent(
+        Some(&card),
+        &["card", "renew"],
+        &[("CARECERT_PASSCODE", "445566"), ("CARECERT_AGENT_TEST_EXIT_AFTER", "auth")],
+    );
+    assert_eq!(o.status.code(), Some(9), "the agent was killed: {}", text(&o));
+    let orphan = desk.card_cert(&card, "81", "orphan");
+    assert!(cert_status(&desk, &orphan).contains("good"));
+    let o = desk.agent(Some(&card), &["card", "renew", "--ra", "--documents", "x"], &[("CARECERT_PASSCODE", "000000")]);
+    assert!(!o.status.success());
+    desk.ok(Some(&card), &["login"], &[("CARECERT_PASSCODE", "445566")]);
+    assert!(cert_status(&desk, &orphan).contains("revoked"), "the interrupted attempt's certificate is revoked");
+    let listing = desk.pkcs11(&["--token-label", "card-12", "--login", "--pin", "445566", "--list-objects"]);
+    assert!(!listing.contains("pending"), "no stray objects: {listing}");
+    assert_eq!(
+        common::serial_of(&desk.card_cert(&card, "01", "after")),
+        common::serial_of(&before),
+        "old certificate kept"
+    );
+    desk.ok(Some(&card), &["card", "renew", "--ra", "--documents", "passport"], &ra);
+
+    // Cancelled: both certificates revoked, the card refused.
+    let auth_now = desk.card_cert(&card, "01", "auth-now");
+    admin(&["card", "cancel", &card]);
+    assert!(cert_status(&desk, &auth_now).contains("revoked"));
+    let o = desk.agent(Some(&card), &["login"], &[("CARECERT_PASSCODE", "445566")]);
+    assert!(!o.status.success() && text(&o).contains("cancelled"), "{}", text(&o));
+
+    // Every step is in the audit log, and the chain verifies.
+    let audit = admin(&["audit", "list", "--limit", "500"]);
+    for a in [
+        "card.issued",
+        "card.locked",
+        "card.unlocked",
+        "card.renewal_started",
+        "card.renewed",
+        "card.renewal_aborted",
+        "card.cancelled",
+    ] {
+        assert!(audit.contains(a), "audit lacks {a}");
+    }
+    admin(&["audit", "verify"]);
+}
