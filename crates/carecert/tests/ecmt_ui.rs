@@ -2,7 +2,9 @@
 //! `carecert serve` on SQLite: Welcome → Logon (a wrong PIN first, then the right one,
 //! masked) → Main Menu → Request Cert → the policy dialog → "I accept" → pending → the RA
 //! approves → Refresh → approved → Download → installed → Backup (a weak password is
-//! refused with the rule, then a good one; OpenSSL opens the file) → Logout → Quit.
+//! refused with the rule, then a good one; OpenSSL opens the file) → Logout → Restore (a
+//! wrong password first) → Quit. Then: "UPDATE REQUIRED" on Welcome and the server refusing
+//! the logon of a too-old client on the Logon screen.
 //! And: without a terminal `ecmt ui` refuses.
 
 mod common;
@@ -107,6 +109,41 @@ fn has_row(screen: &str, id: &str, status: &str) -> bool {
 
 const T: Duration = Duration::from_secs(20);
 
+/// `ecmt ui` against `server` with `store`, in a new pane. Its stderr and exit status go
+/// to files beside the server's data.
+fn start_ui(server: &Server, store: &Path) -> Pane {
+    let command = format!(
+        "'{}' --server '{}' --ca-file '{}' --store '{}' ui 2>'{}'; echo $? >'{}'",
+        common::ecmt_bin().display(),
+        server.https,
+        server.root().display(),
+        store.display(),
+        server.path("ui.stderr").display(),
+        server.path("ui.exit").display()
+    );
+    Pane::start(server.dir.path(), &command)
+}
+
+/// Presses Q (from Welcome or the Main Menu); the program ends with status 0 and the
+/// tmux session with it.
+fn quit(server: &Server, pane: &Pane) {
+    pane.keys(&["q"]);
+    wait_until(pane, "the session to end", T, |_| !pane.alive());
+    let code = std::fs::read_to_string(server.path("ui.exit")).unwrap_or_default();
+    assert_eq!(
+        code.trim(),
+        "0",
+        "ecmt ui exit status; stderr: {}",
+        std::fs::read_to_string(server.path("ui.stderr")).unwrap_or_default()
+    );
+}
+
+fn issue_pin(server: &Server, epoc: &str) -> String {
+    let v: serde_json::Value =
+        serde_json::from_slice(&ok(server.admin(&["--json", "pin", "issue", "--epoc", epoc])).stdout).unwrap();
+    v["pin"].as_str().expect("pin in the JSON").to_string()
+}
+
 fn ok(o: Output) -> Output {
     assert!(o.status.success(), "command failed: {}", text(&o));
     o
@@ -117,9 +154,7 @@ fn ecmt_ui_logon_request_download_backup_in_a_terminal() {
     let server = Server::start();
     let epoc = "5550001";
     ok(server.admin(&["org", "add", "--epoc", epoc, "--name", "UI Pharmacy", "--approval", "ra-queue"]));
-    let pin_json: serde_json::Value =
-        serde_json::from_slice(&ok(server.admin(&["--json", "pin", "issue", "--epoc", epoc])).stdout).unwrap();
-    let pin = pin_json["pin"].as_str().expect("pin in the JSON").to_string();
+    let pin = issue_pin(&server, epoc);
     // The policy text the server will show (read with the command line, another store).
     let status: serde_json::Value =
         serde_json::from_slice(&ok(server.ecmt(&server.path("other-store"), &["--json", "status"], &[])).stdout)
@@ -127,18 +162,8 @@ fn ecmt_ui_logon_request_download_backup_in_a_terminal() {
     let policy_first_line = status["update"]["policy"]["text"].as_str().unwrap().lines().next().unwrap().to_string();
 
     let store = server.path("store");
-    let (errfile, exitfile) = (server.path("ui.stderr"), server.path("ui.exit"));
-    let command = format!(
-        "'{}' --server '{}' --ca-file '{}' --store '{}' ui 2>'{}'; echo $? >'{}'",
-        common::ecmt_bin().display(),
-        server.https,
-        server.root().display(),
-        store.display(),
-        errfile.display(),
-        exitfile.display()
-    );
     let started = Instant::now();
-    let pane = Pane::start(server.dir.path(), &command);
+    let pane = start_ui(&server, &store);
 
     // Welcome: title, status, choices.
     let s = wait_for(&pane, "Up to date", T);
@@ -224,16 +249,47 @@ fn ecmt_ui_logon_request_download_backup_in_a_terminal() {
     pane.keys(&["o"]);
     let s = wait_for(&pane, "Logged off", T);
     assert!(s.contains("Welcome") && s.contains(&serial) && s.contains("not logged on"), "{s}");
-    pane.keys(&["q"]);
-    wait_until(&pane, "the session to end", T, |_| !pane.alive());
-    let code = std::fs::read_to_string(&exitfile).unwrap_or_default();
-    assert_eq!(
-        code.trim(),
-        "0",
-        "ecmt ui exit status; stderr: {}",
-        std::fs::read_to_string(&errfile).unwrap_or_default()
-    );
+
+    // Restore (from Welcome): a wrong password is refused in the dialog; the right one installs.
+    pane.keys(&["r"]);
+    wait_for(&pane, "from a .pfx backup file", T);
+    pane.type_text(pfx.to_str().unwrap());
+    pane.keys(&["Tab"]);
+    pane.type_text("Wrong2026x");
+    pane.keys(&["Enter"]);
+    let s = wait_for(&pane, "Check the password", T);
+    assert!(s.contains("nothing was installed"), "{s}");
+    pane.type_text(pw);
+    pane.keys(&["Enter"]);
+    wait_for(&pane, &format!("Restored certificate {serial}"), T);
+    quit(&server, &pane);
     eprintln!("ecmt ui journey took {:?}", started.elapsed());
+}
+
+#[test]
+fn ecmt_ui_says_update_required_and_the_server_refuses_logon() {
+    let server = Server::start();
+    let epoc = "5550002";
+    ok(server.admin(&["org", "add", "--epoc", epoc, "--name", "Old Client Surgery", "--approval", "ra-queue"]));
+    let pin = issue_pin(&server, epoc);
+    let url = "https://downloads.example/ecmt-99.0.0";
+    let sha = "ab".repeat(32);
+    ok(server.admin(&["release", "add", "99.0.0", "--minimum", "--url", url, "--sha256", &sha]));
+
+    let pane = start_ui(&server, &server.path("store"));
+    let s = wait_for(&pane, "UPDATE REQUIRED", T);
+    assert!(s.contains("99.0.0") && s.contains(url), "{s}");
+    pane.keys(&["l"]);
+    wait_for(&pane, "EPOC", T);
+    pane.type_text(epoc);
+    pane.keys(&["Tab"]);
+    pane.type_text(&pin);
+    pane.keys(&["Enter"]);
+    let s = wait_for(&pane, "no longer supported", T);
+    assert!(s.contains("Logon") && !s.contains("Main Menu"), "{s}");
+    pane.keys(&["Escape"]);
+    wait_for(&pane, "Welcome", T);
+    quit(&server, &pane);
 }
 
 #[test]

@@ -25,7 +25,7 @@ use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, Ke
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span, Text};
-use ratatui::widgets::{Block, Clear, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{Block, Clear, Padding, Paragraph, Row, Table, TableState, Wrap};
 use ratatui::{DefaultTerminal, Frame};
 
 use crate::client::ClientError;
@@ -261,12 +261,12 @@ impl Form {
 
     /// Lines the form needs inside its border.
     fn height(&self) -> u16 {
-        // intro, blank, fields, blank, buttons, blank, three lines of message
-        u16::try_from(self.fields.len()).unwrap_or(8) + 8
+        // intro, blank, fields, blank, buttons, blank, four lines of message
+        u16::try_from(self.fields.len()).unwrap_or(8) + 9
     }
 
     fn draw(&self, f: &mut Frame, area: Rect) {
-        let block = Block::bordered().title(format!(" {} ", self.title)).title_style(Style::new().bold());
+        let block = panel().title(format!(" {} ", self.title)).title_style(Style::new().bold());
         let inner = block.inner(area);
         f.render_widget(Clear, area);
         f.render_widget(block, area);
@@ -315,6 +315,11 @@ impl Form {
             f.render_widget(Paragraph::new(e.as_str()).style(error_style()).wrap(Wrap { trim: true }), error);
         }
     }
+}
+
+/// A bordered box with a space inside each side.
+fn panel() -> Block<'static> {
+    Block::bordered().padding(Padding::horizontal(1))
 }
 
 fn button(label: &str, focused: bool) -> Span<'static> {
@@ -501,7 +506,7 @@ impl App {
                         Kind::Error,
                         "No certificate is installed, so there is nothing to back up: download one first (d).",
                     ),
-                    Err(e) => self.say(Kind::Error, e.to_string()),
+                    Err(e) => self.say(Kind::Error, sentence(&e.to_string())),
                 }
                 None
             }
@@ -560,7 +565,7 @@ impl App {
             FormEvent::Submit => {
                 let (password, repeat) = (self.form.value(1).to_string(), self.form.value(2).to_string());
                 if let Err(rule) = ops::check_password(&password, &repeat) {
-                    self.form.error = Some(format!("{rule}; nothing was written."));
+                    self.form.error = Some(sentence(&format!("{rule}; nothing was written.")));
                     self.form.fields[1].value.clear();
                     self.form.fields[2].value.clear();
                     self.form.focus = 1;
@@ -652,14 +657,14 @@ impl App {
                     self.policy_accept_focused = false;
                     self.go(Screen::Policy);
                 }
-                Err(e) => self.say(Kind::Error, e.to_string()),
+                Err(e) => self.say(Kind::Error, sentence(&e.to_string())),
             },
             Action::CreateRequest(version) => {
                 self.go(Screen::MainMenu);
                 match self.e.create_request(&version).await {
                     Ok(r) => {
                         self.refresh(Some(r.id)).await;
-                        self.say(Kind::Ok, format!("Request {} created ({}). {}", r.id, r.status, status_hint(&r)));
+                        self.say(Kind::Ok, format!("Request {} created ({}): {}", r.id, r.status, status_hint(&r)));
                     }
                     Err(e) => self.main_error(&e),
                 }
@@ -878,11 +883,11 @@ impl App {
     }
 
     fn draw_welcome(&self, f: &mut Frame, area: Rect) {
-        let block = Block::bordered().title(" Welcome ").title_style(Style::new().bold());
+        let block = panel().title(" Welcome ").title_style(Style::new().bold());
         let inner = block.inner(area);
         f.render_widget(block, area);
         let [status, _, choices] =
-            Layout::vertical([Constraint::Length(6), Constraint::Length(1), Constraint::Min(4)]).areas(inner);
+            Layout::vertical([Constraint::Length(8), Constraint::Length(1), Constraint::Min(4)]).areas(inner);
         f.render_widget(Paragraph::new(self.status_lines()).wrap(Wrap { trim: false }), status);
         let lines: Vec<Line> = WELCOME_CHOICES
             .iter()
@@ -897,12 +902,12 @@ impl App {
     }
 
     fn draw_logon(&self, f: &mut Frame, area: Rect) {
-        let w = area.width.saturating_sub(4).min(80);
+        let w = area.width.saturating_sub(4).min(100);
         self.form.draw(f, area.centered(Constraint::Length(w), Constraint::Length(self.form.height() + 2)));
     }
 
     fn draw_main(&mut self, f: &mut Frame, area: Rect) {
-        let block = Block::bordered().title(" Main Menu ").title_style(Style::new().bold());
+        let block = panel().title(" Main Menu ").title_style(Style::new().bold());
         let inner = block.inner(area);
         f.render_widget(block, area);
         let [who, table, detail, buttons] =
@@ -956,13 +961,14 @@ impl App {
 
     fn draw_policy(&self, f: &mut Frame, area: Rect) {
         let Some(p) = &self.policy else { return };
-        let r = area.centered(
-            Constraint::Length(area.width.saturating_sub(4).min(100)),
-            Constraint::Length(area.height.saturating_sub(2)),
-        );
-        let block = Block::bordered()
-            .title(format!(" Acceptable-use policy (version {}) ", p.version))
-            .title_style(Style::new().bold());
+        let w = area.width.saturating_sub(4).min(100);
+        // Border, padding, intro and buttons take 4 columns and 6 lines; the text wraps.
+        let text_w = usize::from(w.saturating_sub(4)).max(1);
+        let text_lines: usize = p.text.lines().map(|l| l.chars().count().div_ceil(text_w).max(1)).sum();
+        let h = u16::try_from(text_lines + 7).unwrap_or(u16::MAX).min(area.height.saturating_sub(2));
+        let r = area.centered(Constraint::Length(w), Constraint::Length(h));
+        let block =
+            panel().title(format!(" Acceptable-use policy (version {}) ", p.version)).title_style(Style::new().bold());
         let inner = block.inner(r);
         f.render_widget(Clear, r);
         f.render_widget(block, r);
@@ -986,7 +992,7 @@ impl App {
 
     fn draw_about(&self, f: &mut Frame, area: Rect) {
         let r = area.centered(Constraint::Length(area.width.saturating_sub(4).min(90)), Constraint::Length(10));
-        let block = Block::bordered().title(" About ").title_style(Style::new().bold());
+        let block = panel().title(" About ").title_style(Style::new().bold());
         let inner = block.inner(r);
         f.render_widget(Clear, r);
         f.render_widget(block, r);
@@ -1019,7 +1025,7 @@ fn status_hint(r: &api::RequestView) -> String {
         "pending" => "waiting for approval by the Registration Authority; press F5 later to check again.".into(),
         "approved" => "approved: press d to download and install the certificate.".into(),
         "downloaded" => "downloaded but not confirmed installed: press d to download it again and finish.".into(),
-        "installed" => "the certificate is installed.".into(),
+        "installed" => "its certificate was installed on the machine that requested it.".into(),
         _ => r.message.clone(),
     }
 }
@@ -1042,7 +1048,16 @@ fn expiry_text(i: &Installed) -> String {
 
 /// The full error chain, as one sentence.
 fn error_text(e: &anyhow::Error) -> String {
-    format!("{e:#}")
+    sentence(&format!("{e:#}"))
+}
+
+/// `s` with a capital first letter (the server's and ops' messages start in lower case).
+fn sentence(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
 }
 
 /// `~/x` → the home directory's `x`.
