@@ -340,15 +340,18 @@ impl Agent {
             && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
             && let (Some(id), Some(tok)) = (v["renewal_id"].as_i64(), v["token"].as_str())
         {
-            let _: serde_json::Value = self
+            let r: Result<serde_json::Value> = self
                 .post(
                     &format!("/api/v1/card-renewals/{id}/abort"),
                     &api::AbortBody { reason: "the agent stopped during the renewal".into() },
                     Some(tok),
                 )
-                .await
-                .unwrap_or_default();
-            let _ = std::fs::remove_file(&state);
+                .await;
+            // Forget it once the server answered (a refusal means it ended anyway; a stale
+            // attempt is also aborted when the next one starts); keep it while unreachable.
+            if !matches!(&r, Err(e) if e.downcast_ref::<Unreachable>().is_some()) {
+                let _ = std::fs::remove_file(&state);
+            }
         }
     }
 
@@ -639,15 +642,18 @@ async fn renew(
         }
         Err(e) => {
             let _ = card.discard_pending();
-            let _: serde_json::Value = agent
+            let aborted: Result<serde_json::Value> = agent
                 .post(
                     &format!("/api/v1/card-renewals/{id}/abort"),
                     &api::AbortBody { reason: format!("{e:#}") },
                     Some(&token),
                 )
-                .await
-                .unwrap_or_default();
-            let _ = std::fs::remove_file(&state);
+                .await;
+            // Keep the note of an attempt the server has not heard was aborted: the next run
+            // tells it, and it revokes what the attempt issued.
+            if !matches!(&aborted, Err(e) if e.downcast_ref::<Unreachable>().is_some()) {
+                let _ = std::fs::remove_file(&state);
+            }
             Err(e.context("the renewal was aborted: the card keeps its current certificates; try again"))
         }
     }
@@ -684,6 +690,21 @@ async fn renew_steps(agent: &Agent, card: &Card, id: i64, token: &str) -> Result
         if fail_after.as_deref() == Some(name) {
             // Fault injection for tests: the agent "dies" between the two certificates.
             std::process::exit(9);
+        }
+        if let (Ok(at), Ok(resume)) =
+            (std::env::var("CARECERT_AGENT_TEST_PAUSE_AFTER"), std::env::var("CARECERT_AGENT_TEST_RESUME_FILE"))
+            && at == name
+        {
+            // Fault injection for tests: wait here (the test pulls the card or stops the
+            // server), then go on.
+            let resume = PathBuf::from(resume);
+            let _ = std::fs::write(resume.with_extension("waiting"), b"");
+            for _ in 0..1200 {
+                if resume.exists() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
     }
     let view: api::CardStatusView =

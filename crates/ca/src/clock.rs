@@ -44,3 +44,14 @@ impl Clock for ManualClock {
         OffsetDateTime::from_unix_timestamp(self.0.load(Ordering::SeqCst)).unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 }
+
+/// The system clock moved by a fixed offset — for exercising time rules (expiry, renewal
+/// windows) against a running server in tests (`carecert serve --clock-offset-days`).
+#[derive(Debug, Clone, Copy)]
+pub struct OffsetClock(pub i64);
+
+impl Clock for OffsetClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + time::Duration::seconds(self.0)
+    }
+}

@@ -23,7 +23,7 @@ mod hierarchy;
 mod ocsp;
 
 pub use authority::{Authority, AuthorityConfig, IssueRequest, Issued, Metrics, RevokeRequest, Revoked};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use crl::bench_crl;
 pub use error::CaError;
 pub use hierarchy::{InitOptions, InitReport, allowed_profiles, init_hierarchy, issue_tls_server_key};

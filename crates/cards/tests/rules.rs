@@ -354,6 +354,14 @@ async fn a_sponsor_with_authority_unlocks_and_others_are_refused(engine: Engine)
     assert!(e.contains("no unlock authority"), "{e}");
     assert_eq!(w.cards.card("LOCKED1").await.unwrap().status, CardStatus::Locked, "nothing changed");
     w.cards.grant_sponsor("202", "RA1", "ra:alice").await.unwrap();
+    // A card from another environment (another carecert, another smartcards CA) is refused.
+    let Some(other) = world(engine).await else { return };
+    let (foreign_key, foreign_cert) = issue(&other, "202", "FOREIGN1", "s@nhs.net").await;
+    let n = w.cards.sponsor_challenge("LOCKED1").await.unwrap();
+    let sig = pki::Signer::sign(&foreign_key, n.as_bytes()).unwrap();
+    let e = w.cards.sponsor_unlock("LOCKED1", &n, &foreign_cert, &sig).await.unwrap_err().to_string();
+    assert!(e.contains("not issued by this service"), "{e}");
+    assert!(matches!(w.cards.login_challenge("FOREIGN1").await.unwrap_err(), CardsError::UnknownCard(_)));
     // Replayed challenge refused; a signature by another key refused.
     let e = w.cards.sponsor_unlock("LOCKED1", &n, &sponsor_cert, &sign(&n)).await.unwrap_err().to_string();
     assert!(e.contains("used or expired"), "{e}");

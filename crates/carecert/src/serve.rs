@@ -69,6 +69,9 @@ pub struct ServeArgs {
     /// Lifetime of smartcard certificates in days (renewal opens 90 days before expiry)
     #[arg(long, default_value_t = 730)]
     pub card_certificate_days: u32,
+    /// Testing only: run the service's clock this many days ahead (expiry and renewal rules)
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub clock_offset_days: i64,
     /// Email domain unlock codes may be sent to (repeatable) [default: nhs.net]
     #[arg(long = "unlock-email-domain")]
     pub unlock_email_domains: Vec<String>,
@@ -242,7 +245,13 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     }
 
     let config = AuthorityConfig { public_url: args.public_url.clone(), ..Default::default() };
-    let authority = Authority::load(store.clone(), &passphrase, Arc::new(SystemClock), config).await?;
+    let clock: Arc<dyn ca::Clock> = if args.clock_offset_days != 0 {
+        tracing::warn!(days = args.clock_offset_days, "the service clock is offset for testing");
+        Arc::new(ca::OffsetClock(args.clock_offset_days * 86_400))
+    } else {
+        Arc::new(SystemClock)
+    };
+    let authority = Authority::load(store.clone(), &passphrase, clock, config).await?;
     write_ca_files(&authority, &data_dir)?;
     let tls = tls_files(&authority, &args, &data_dir).await?;
 

@@ -410,3 +410,147 @@ fn card_lifecycle_with_the_agent_on_softhsm() {
     }
     admin(&["audit", "verify"]);
 }
+
+/// Starts `carecert-agent card renew` paused after the first certificate; returns the
+/// child and the resume file.
+fn paused_renewal(desk: &Desk, card: &str, passcode: &str) -> (std::process::Child, PathBuf) {
+    let resume = desk.server.path(&format!("resume-{card}"));
+    let _ = std::fs::remove_file(&resume);
+    let _ = std::fs::remove_file(resume.with_extension("waiting"));
+    let bin = Path::new(common::BIN).with_file_name("carecert-agent");
+    let child = Command::new(bin)
+        .args(["--server", &desk.server.https, "--ca-file"])
+        .arg(desk.server.root())
+        .args(["--module", SOFTHSM, "--card", card, "card", "renew"])
+        .env("SOFTHSM2_CONF", &desk.conf)
+        .env("XDG_STATE_HOME", &desk.state)
+        .env("CARECERT_PASSCODE", passcode)
+        .env("CARECERT_AGENT_TEST_PAUSE_AFTER", "auth")
+        .env("CARECERT_AGENT_TEST_RESUME_FILE", &resume)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiting = resume.with_extension("waiting");
+    for _ in 0..400 {
+        if waiting.exists() {
+            return (child, resume);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the agent did not reach the pause: {}", desk.server.log());
+}
+
+#[test]
+fn renewal_survives_a_pulled_card_and_a_server_failure() {
+    assert!(Path::new(SOFTHSM).exists(), "SoftHSM2 is missing: install the Debian package softhsm2");
+    let server = Server::start_args(&["--card-certificate-days", "60"]);
+    let tokens = server.path("tokens");
+    std::fs::create_dir(&tokens).unwrap();
+    let conf = server.path("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", tokens.display()),
+    )
+    .unwrap();
+    let state = server.path("state");
+    let mut desk = Desk { server, conf, state };
+    let o = desk.server.admin(&["user", "add", "--uid", "77", "--name", "Dr Fault", "--organisation", "RA1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let card = issue(&desk, "77", "777777");
+    let label = label_of(&card);
+    let old_auth = common::serial_of(&desk.card_cert(&card, "01", "f-old-auth"));
+    let old_sign = common::serial_of(&desk.card_cert(&card, "02", "f-old-sign"));
+    let token_dir = std::fs::read_dir(&tokens).unwrap().flatten().next().unwrap().path();
+    let pass = [("CARECERT_PASSCODE", "777777")];
+
+    // 1. The card is pulled between the two certificates.
+    let (child, resume) = paused_renewal(&desk, &card, "777777");
+    let orphan = desk.card_cert(&card, "81", "f-orphan1");
+    let aside = desk.server.path("pulled-card");
+    std::fs::rename(&token_dir, &aside).unwrap();
+    std::fs::write(&resume, b"").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "the renewal must fail without the card: {}", text(&out));
+    assert!(text(&out).contains("aborted"), "{}", text(&out));
+    assert!(cert_status(&desk, &orphan).contains("revoked"), "the attempt's certificate is revoked at once");
+    std::fs::rename(&aside, &token_dir).unwrap();
+    desk.ok(Some(&card), &["login"], &pass);
+    let listing = desk.pkcs11(&["--token-label", &label, "--login", "--pin", "777777", "--list-objects"]);
+    assert!(!listing.contains("pending"), "no stray objects after the card is back: {listing}");
+    assert_eq!(common::serial_of(&desk.card_cert(&card, "01", "f-a1")), old_auth);
+    assert_eq!(common::serial_of(&desk.card_cert(&card, "02", "f-s1")), old_sign);
+
+    // 2. The server fails at the second certificate.
+    let (child, resume) = paused_renewal(&desk, &card, "777777");
+    let orphan = desk.card_cert(&card, "81", "f-orphan2");
+    desk.server.stop();
+    std::fs::write(&resume, b"").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "server unreachable: {}", text(&out));
+    desk.server.launch();
+    desk.ok(Some(&card), &["login"], &pass);
+    assert!(cert_status(&desk, &orphan).contains("revoked"), "aborted once the server is back");
+    let listing = desk.pkcs11(&["--token-label", &label, "--login", "--pin", "777777", "--list-objects"]);
+    assert!(!listing.contains("pending"), "{listing}");
+    assert_eq!(common::serial_of(&desk.card_cert(&card, "01", "f-a2")), old_auth);
+
+    // 3. A retry succeeds, and the remote count was not used by the failures.
+    desk.ok(Some(&card), &["card", "renew"], &pass);
+    assert_ne!(common::serial_of(&desk.card_cert(&card, "01", "f-a3")), old_auth);
+    let status = desk.ok(Some(&card), &["--json", "card", "status"], &[]);
+    assert!(status.contains("\"remote_renewals_left\":1"), "{status}");
+}
+
+#[test]
+fn expired_cards_need_the_ra_old_agents_and_bad_passcodes_are_refused() {
+    assert!(Path::new(SOFTHSM).exists(), "SoftHSM2 is missing: install the Debian package softhsm2");
+    let server = Server::start_args(&["--card-certificate-days", "30"]);
+    let tokens = server.path("tokens");
+    std::fs::create_dir(&tokens).unwrap();
+    let conf = server.path("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", tokens.display()),
+    )
+    .unwrap();
+    let state = server.path("state");
+    let mut desk = Desk { server, conf, state };
+    let admin = |s: &Server, args: &[&str]| {
+        let o = s.admin(args);
+        assert!(o.status.success(), "admin {args:?}: {}", text(&o));
+    };
+    admin(&desk.server, &["user", "add", "--uid", "88", "--name", "Dr Expiry", "--organisation", "RA1"]);
+    let card = issue(&desk, "88", "888888");
+    let pass = [("CARECERT_PASSCODE", "888888")];
+
+    // A card batch that needs a newer agent: refused, naming the version.
+    admin(&desk.server, &["card", "batch", "default", "--min-agent-version", "9.0.0"]);
+    let o = desk.agent(Some(&card), &["login"], &pass);
+    assert!(!o.status.success() && text(&o).contains("9.0.0"), "{}", text(&o));
+    admin(&desk.server, &["card", "batch", "default", "--min-agent-version", "0.1.0"]);
+    desk.ok(Some(&card), &["login"], &pass);
+
+    // A new passcode that breaks the 6–8 digit rule is refused; the old one still works.
+    let o = desk.agent(
+        Some(&card),
+        &["card", "change-passcode"],
+        &[("CARECERT_PASSCODE", "888888"), ("CARECERT_NEW_PASSCODE", "12ab")],
+    );
+    assert!(!o.status.success() && text(&o).contains("6 to 8 digits"), "{}", text(&o));
+    desk.ok(Some(&card), &["login"], &pass);
+
+    // 31 days later (the service's clock moved): expired — refused remotely, renewed by the RA.
+    desk.server.stop();
+    desk.server.extra.extend(["--clock-offset-days".to_string(), "31".to_string()]);
+    desk.server.launch();
+    let o = desk.agent(Some(&card), &["card", "renew"], &pass);
+    assert!(!o.status.success() && text(&o).contains("expired") && text(&o).contains("RA"), "{}", text(&o));
+    let old = common::serial_of(&desk.card_cert(&card, "01", "e-old"));
+    desk.ok(
+        Some(&card),
+        &["card", "renew", "--ra", "--documents", "passport"],
+        &[("CARECERT_PASSCODE", "888888"), ("CARECERT_ADMIN_TOKEN", &desk.server.token())],
+    );
+    assert_ne!(common::serial_of(&desk.card_cert(&card, "01", "e-new")), old);
+}
