@@ -71,8 +71,9 @@ pub(crate) fn certificate_facts(der: &[u8]) -> Result<CertificateFacts, TokenErr
         return Err(TokenError::BadCertificate { detail: format!("{} bytes after the certificate", rest.len()) });
     }
     let tbs = &cert.tbs_certificate;
-    let serial =
-        Integer::new(tbs.raw_serial()).to_der_vec().map_err(|e| TokenError::BadCertificate { detail: e.to_string() })?;
+    let serial = Integer::new(tbs.raw_serial())
+        .to_der_vec()
+        .map_err(|e| TokenError::BadCertificate { detail: e.to_string() })?;
     Ok(CertificateFacts {
         subject: tbs.subject.as_raw().to_vec(),
         issuer: tbs.issuer.as_raw().to_vec(),
@@ -126,6 +127,9 @@ mod tests {
     #[test]
     fn garbage_is_not_a_certificate() {
         assert!(matches!(certificate_facts(b"not a certificate"), Err(TokenError::BadCertificate { .. })));
-        assert!(matches!(certificate_facts(&vec![0x30; MAX_CERTIFICATE_LEN + 1]), Err(TokenError::BadCertificate { .. })));
+        assert!(matches!(
+            certificate_facts(&vec![0x30; MAX_CERTIFICATE_LEN + 1]),
+            Err(TokenError::BadCertificate { .. })
+        ));
     }
 }

@@ -55,7 +55,7 @@ pub enum TokenError {
     )]
     Locked,
     /// The new passcode's length is outside what the card accepts.
-    #[error("the card does not accept a passcode of this length: it takes {min} to {max} characters")]
+    #[error("the card does not accept a passcode of this length{}", length_rule(*min, *max))]
     PasscodeLength {
         /// Shortest passcode the card takes.
         min: usize,
@@ -133,7 +133,9 @@ pub enum TokenError {
         pending: bool,
     },
     /// The card returned a public key that is not a P-256 point.
-    #[error("the card returned a public key that is not a P-256 point ({detail}): this card or middleware is not supported")]
+    #[error(
+        "the card returned a public key that is not a P-256 point ({detail}): this card or middleware is not supported"
+    )]
     BadPublicKey {
         /// Why.
         detail: String,
@@ -158,6 +160,15 @@ pub enum TokenError {
         /// The module's return value and function.
         detail: String,
     },
+}
+
+/// The card's length rule, when it states a sensible one (kryoptic reports a maximum of 0).
+fn length_rule(min: usize, max: usize) -> String {
+    if max >= min && max > 0 {
+        format!(": it takes {min} to {max} characters")
+    } else {
+        ": choose another passcode".into()
+    }
 }
 
 /// Who was logging in or setting a PIN: the error for a wrong or blocked PIN differs.
@@ -237,6 +248,8 @@ mod tests {
         let e = rv(RvError::PinLenRange, Who::User);
         assert!(matches!(e, TokenError::PasscodeLength { min: 6, max: 8 }));
         assert!(e.to_string().contains("6 to 8"), "{e}");
+        let odd = TokenError::PasscodeLength { min: 8, max: 0 }.to_string();
+        assert!(!odd.contains("8 to 0"), "{odd}");
         assert!(matches!(rv(RvError::PinInvalid, Who::User), TokenError::PasscodeInvalid));
         assert!(matches!(rv(RvError::PinExpired, Who::User), TokenError::PasscodeExpired));
     }

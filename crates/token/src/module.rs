@@ -10,26 +10,16 @@ use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 
+use crate::TokenError;
 use crate::card::Card;
 use crate::error::{PinRange, Who, detail, map};
-use crate::TokenError;
-
-/// A reader slot of a module, as the module numbers it. SoftHSM2 renumbers its slots when a
-/// token is initialised, so keep a card's serial, not its slot, between calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SlotId(pub u64);
-
-impl fmt::Display for SlotId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "slot {}", self.0)
-    }
-}
 
 /// A token in a slot, from `C_GetTokenInfo` (text fields trimmed of their blank padding).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardInfo {
-    /// The slot it is in now.
-    pub slot_id: SlotId,
+    /// The slot it is in now. Slot numbers are the module's and not stable (SoftHSM2 gives
+    /// a token another slot number in the next process): keep a card's serial, not its slot.
+    pub slot: u64,
     /// The token serial: the card's identity.
     pub serial: String,
     /// The token label.
@@ -39,7 +29,7 @@ pub struct CardInfo {
     /// The token model.
     pub model: String,
     /// CKF_TOKEN_INITIALIZED: false for a blank card (SoftHSM2's spare slot).
-    pub token_initialized: bool,
+    pub initialized: bool,
     /// CKF_USER_PIN_INITIALIZED: the holder's passcode is set.
     pub user_pin_initialized: bool,
     /// CKF_USER_PIN_LOCKED: the card has locked the passcode itself.
@@ -112,20 +102,20 @@ impl Module {
         move |e| map(op, Who::User, PinRange { min: 0, max: 0 }, e)
     }
 
-    /// Every slot that holds a token, blank tokens included (`token_initialized` false).
-    pub fn slots_with_token(&self) -> Result<Vec<CardInfo>, TokenError> {
+    /// Every slot that holds a token, blank tokens included (`initialized` false).
+    pub fn cards(&self) -> Result<Vec<CardInfo>, TokenError> {
         let slots = self.ctx.get_slots_with_token().map_err(self.err("listing the card readers"))?;
         let mut cards = Vec::with_capacity(slots.len());
         for slot in slots {
             // A card pulled out between the two calls is simply not listed.
             let Ok(t) = self.ctx.get_token_info(slot) else { continue };
             cards.push(CardInfo {
-                slot_id: SlotId(slot.id()),
+                slot: slot.id(),
                 serial: t.serial_number().trim().to_string(),
                 label: t.label().trim().to_string(),
                 manufacturer: t.manufacturer_id().trim().to_string(),
                 model: t.model().trim().to_string(),
-                token_initialized: t.token_initialized(),
+                initialized: t.token_initialized(),
                 user_pin_initialized: t.user_pin_initialized(),
                 user_pin_locked: t.user_pin_locked(),
                 user_pin_count_low: t.user_pin_count_low(),
@@ -138,13 +128,13 @@ impl Module {
     }
 
     /// The initialised cards present (what a user would call "inserted cards").
-    pub fn cards(&self) -> Result<Vec<CardInfo>, TokenError> {
-        Ok(self.slots_with_token()?.into_iter().filter(|c| c.token_initialized).collect())
+    pub fn initialised_cards(&self) -> Result<Vec<CardInfo>, TokenError> {
+        Ok(self.cards()?.into_iter().filter(|c| c.initialized).collect())
     }
 
     /// The card with `serial`; or, without a serial, the only card inserted.
-    pub fn select_card(&self, serial: Option<&str>) -> Result<CardInfo, TokenError> {
-        let cards = self.cards()?;
+    pub fn find(&self, serial: Option<&str>) -> Result<CardInfo, TokenError> {
+        let cards = self.initialised_cards()?;
         match serial {
             Some(s) => cards.into_iter().find(|c| c.serial == s).ok_or_else(|| TokenError::NoCard { serial: s.into() }),
             None => match cards.as_slice() {
@@ -158,42 +148,40 @@ impl Module {
     }
 
     /// The first slot holding a blank (uninitialised) token, for [`Module::init_token`].
-    pub fn blank_slot(&self) -> Result<SlotId, TokenError> {
-        self.slots_with_token()?.into_iter().find(|c| !c.token_initialized).map(|c| c.slot_id).ok_or(TokenError::NoBlankCard)
+    pub fn blank_slot(&self) -> Result<u64, TokenError> {
+        self.cards()?.into_iter().find(|c| !c.initialized).map(|c| c.slot).ok_or(TokenError::NoBlankCard)
     }
 
-    fn slot(&self, id: SlotId) -> Result<Slot, TokenError> {
+    fn slot(&self, id: u64) -> Result<Slot, TokenError> {
         self.ctx
             .get_slots_with_token()
             .map_err(self.err("listing the card readers"))?
             .into_iter()
-            .find(|s| s.id() == id.0)
+            .find(|s| s.id() == id)
             .ok_or(TokenError::Removed)
     }
 
     /// Initialises (erases) the token in `slot` with a security officer PIN and a label —
     /// the RA's "issue card" step, and how tests make cards. The holder's passcode is set
-    /// afterwards with [`Card::init_user_pin`]. Returns the card as listed afterwards:
-    /// SoftHSM2 moves a new token to another slot, so it is found again by label (and, when
-    /// several tokens share the label, by being new).
-    pub fn init_token(&self, slot: SlotId, so_pin: &str, label: &str) -> Result<CardInfo, TokenError> {
+    /// afterwards ([`Card::login_so`], [`Card::set_passcode_as_so`]). Returns the card as
+    /// listed afterwards, found again by label (and, when several tokens share the label, by
+    /// being new) rather than by slot: SoftHSM2 adds a new blank slot after an init and
+    /// numbers slots differently in the next process.
+    pub fn init_token(&self, slot: u64, so_pin: &str, label: &str) -> Result<CardInfo, TokenError> {
         if label.len() > 32 {
             return Err(TokenError::LabelTooLong { label: label.into() });
         }
-        let before: Vec<String> = self.cards()?.into_iter().map(|c| c.serial).collect();
+        let before: Vec<String> = self.initialised_cards()?.into_iter().map(|c| c.serial).collect();
         let target = self.slot(slot)?;
-        let pins = self
-            .slots_with_token()?
-            .into_iter()
-            .find(|c| c.slot_id == slot)
-            .map(|c| c.pins())
-            .unwrap_or(PinRange { min: 0, max: 0 });
+        let pins =
+            self.cards()?.into_iter().find(|c| c.slot == slot).map(|c| c.pins()).unwrap_or(PinRange { min: 0, max: 0 });
         self.ctx
             .init_token(target, &AuthPin::from(so_pin), label)
             .map_err(|e| map("initialising the card", Who::So, pins, e))?;
-        let mut same_label: Vec<CardInfo> = self.cards()?.into_iter().filter(|c| c.label == label).collect();
+        let mut same_label: Vec<CardInfo> =
+            self.initialised_cards()?.into_iter().filter(|c| c.label == label).collect();
         if same_label.len() > 1 {
-            same_label.retain(|c| !before.contains(&c.serial) || c.slot_id == slot);
+            same_label.retain(|c| !before.contains(&c.serial) || c.slot == slot);
         }
         match same_label.as_slice() {
             [one] => {
@@ -211,22 +199,47 @@ impl Module {
         }
     }
 
+    /// Initialises the first blank token ([`Module::blank_slot`], [`Module::init_token`])
+    /// and returns the new card's serial.
+    pub fn init_blank(&self, so_pin: &str, label: &str) -> Result<String, TokenError> {
+        Ok(self.init_token(self.blank_slot()?, so_pin, label)?.serial)
+    }
+
     /// Opens a read-write session with the card `serial`.
-    pub fn open_card(&self, serial: &str) -> Result<Card, TokenError> {
-        let info = self.select_card(Some(serial))?;
-        let session = self.ctx.open_rw_session(self.slot(info.slot_id)?).map_err(self.err("opening the card"))?;
+    pub fn card(&self, serial: &str) -> Result<Card, TokenError> {
+        let info = self.find(Some(serial))?;
+        let session = self.ctx.open_rw_session(self.slot(info.slot)?).map_err(self.err("opening the card"))?;
         Ok(Card::new(self.clone(), session, info))
     }
 
     /// Serials of the initialised cards present now; an unreadable slot list counts as no
     /// cards (the safe answer for a session that depends on the card being there).
     pub(crate) fn present_serials(&self) -> Vec<String> {
-        match self.cards() {
+        match self.initialised_cards() {
             Ok(cards) => cards.into_iter().map(|c| c.serial).collect(),
             Err(e) => {
                 tracing::debug!(error = %e, "cannot list cards; treating every card as removed");
                 Vec::new()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_module_says_what_to_install() {
+        let e = Module::open("/nonexistent/libpkcs11-module.so").unwrap_err();
+        assert!(matches!(e, TokenError::ModuleLoad { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(text.contains("/nonexistent/libpkcs11-module.so") && text.contains("opensc-pkcs11"), "{text}");
+    }
+
+    #[test]
+    fn a_file_that_is_no_pkcs11_module_is_refused() {
+        let e = Module::open("/etc/hostname").unwrap_err();
+        assert!(matches!(e, TokenError::ModuleLoad { .. }), "{e:?}");
     }
 }

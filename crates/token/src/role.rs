@@ -10,20 +10,20 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CardKeyRole {
     /// The authentication key (logon, portal login, card possession proofs).
-    Authentication,
+    Auth,
     /// The signing key (signatures on documents and messages).
-    Signing,
+    Sign,
 }
 
 impl CardKeyRole {
     /// Both roles, in the order a renewal handles them.
-    pub const ALL: [CardKeyRole; 2] = [CardKeyRole::Authentication, CardKeyRole::Signing];
+    pub const BOTH: [CardKeyRole; 2] = [CardKeyRole::Auth, CardKeyRole::Sign];
 
     /// `CKA_ID` of this role's objects: `01` / `02`, pending `81` / `82`.
     pub fn object_id(self, pending: bool) -> Vec<u8> {
         let base = match self {
-            CardKeyRole::Authentication => 0x01,
-            CardKeyRole::Signing => 0x02,
+            CardKeyRole::Auth => 0x01,
+            CardKeyRole::Sign => 0x02,
         };
         vec![if pending { base | 0x80 } else { base }]
     }
@@ -40,8 +40,8 @@ impl CardKeyRole {
 
     fn short(self) -> &'static str {
         match self {
-            CardKeyRole::Authentication => "auth",
-            CardKeyRole::Signing => "sign",
+            CardKeyRole::Auth => "auth",
+            CardKeyRole::Sign => "sign",
         }
     }
 
@@ -54,8 +54,8 @@ impl CardKeyRole {
 impl fmt::Display for CardKeyRole {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            CardKeyRole::Authentication => "authentication",
-            CardKeyRole::Signing => "signing",
+            CardKeyRole::Auth => "authentication",
+            CardKeyRole::Sign => "signing",
         })
     }
 }
@@ -68,7 +68,7 @@ mod tests {
     fn every_role_and_generation_has_its_own_id_and_labels() {
         let mut ids = Vec::new();
         let mut labels = Vec::new();
-        for role in CardKeyRole::ALL {
+        for role in CardKeyRole::BOTH {
             for pending in [false, true] {
                 ids.push(role.object_id(pending));
                 labels.push(role.key_label(pending));
@@ -80,9 +80,9 @@ mod tests {
         labels.sort();
         labels.dedup();
         assert_eq!((ids.len(), labels.len()), (4, 8));
-        assert_eq!(CardKeyRole::Authentication.object_id(false), [0x01]);
-        assert_eq!(CardKeyRole::Signing.object_id(true), [0x82]);
-        assert_eq!(CardKeyRole::Authentication.key_label(true), "carecert auth key (pending)");
-        assert_eq!(CardKeyRole::Signing.certificate_label(false), "carecert sign certificate");
+        assert_eq!(CardKeyRole::Auth.object_id(false), [0x01]);
+        assert_eq!(CardKeyRole::Sign.object_id(true), [0x82]);
+        assert_eq!(CardKeyRole::Auth.key_label(true), "carecert auth key (pending)");
+        assert_eq!(CardKeyRole::Sign.certificate_label(false), "carecert sign certificate");
     }
 }
