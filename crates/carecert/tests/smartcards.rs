@@ -418,7 +418,7 @@ fn paused_renewal(desk: &Desk, card: &str, passcode: &str) -> (std::process::Chi
     let _ = std::fs::remove_file(&resume);
     let _ = std::fs::remove_file(resume.with_extension("waiting"));
     let bin = Path::new(common::BIN).with_file_name("carecert-agent");
-    let child = Command::new(bin)
+    let mut child = Command::new(bin)
         .args(["--server", &desk.server.https, "--ca-file"])
         .arg(desk.server.root())
         .args(["--module", SOFTHSM, "--card", card, "card", "renew"])
@@ -438,6 +438,8 @@ fn paused_renewal(desk: &Desk, card: &str, passcode: &str) -> (std::process::Chi
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the agent did not reach the pause: {}", desk.server.log());
 }
 
