@@ -340,18 +340,20 @@ impl Agent {
             && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
             && let (Some(id), Some(tok)) = (v["renewal_id"].as_i64(), v["token"].as_str())
         {
-            let r: Result<serde_json::Value> = self
-                .post(
-                    &format!("/api/v1/card-renewals/{id}/abort"),
-                    &api::AbortBody { reason: "the agent stopped during the renewal".into() },
-                    Some(tok),
-                )
-                .await;
-            // Forget it once the server answered (a refusal means it ended anyway; a stale
-            // attempt is also aborted when the next one starts); keep it while unreachable.
-            if !matches!(&r, Err(e) if e.downcast_ref::<Unreachable>().is_some()) {
-                let _ = std::fs::remove_file(&state);
-            }
+            self.abort_attempt(id, tok, "the agent stopped during the renewal", &state).await;
+        }
+    }
+
+    /// Tells carecert to abort renewal `id` (it revokes what the attempt issued). The note
+    /// in `state` is forgotten once the server answered — a refusal means the attempt ended
+    /// anyway, and a stale attempt is also aborted when the next one starts — and kept while
+    /// the server cannot be reached, so the next run tells it.
+    async fn abort_attempt(&self, id: i64, token: &str, reason: &str, state: &std::path::Path) {
+        let r: Result<serde_json::Value> = self
+            .post(&format!("/api/v1/card-renewals/{id}/abort"), &api::AbortBody { reason: reason.into() }, Some(token))
+            .await;
+        if !matches!(&r, Err(e) if e.downcast_ref::<Unreachable>().is_some()) {
+            let _ = std::fs::remove_file(state);
         }
     }
 
@@ -642,18 +644,7 @@ async fn renew(
         }
         Err(e) => {
             let _ = card.discard_pending();
-            let aborted: Result<serde_json::Value> = agent
-                .post(
-                    &format!("/api/v1/card-renewals/{id}/abort"),
-                    &api::AbortBody { reason: format!("{e:#}") },
-                    Some(&token),
-                )
-                .await;
-            // Keep the note of an attempt the server has not heard was aborted: the next run
-            // tells it, and it revokes what the attempt issued.
-            if !matches!(&aborted, Err(e) if e.downcast_ref::<Unreachable>().is_some()) {
-                let _ = std::fs::remove_file(&state);
-            }
+            agent.abort_attempt(id, &token, &format!("{e:#}"), &state).await;
             Err(e.context("the renewal was aborted: the card keeps its current certificates; try again"))
         }
     }

@@ -645,13 +645,32 @@ impl Cards {
         })
     }
 
+    /// A random 256-bit value in hex.
+    fn random_hex() -> Result<String, CardsError> {
+        Ok(hex::encode(pki::random_bytes::<32>().map_err(|e| CardsError::Internal(e.to_string()))?))
+    }
+
+    /// Stores a single-use challenge for `purpose`, valid `seconds`.
+    async fn new_challenge(&self, serial: &str, purpose: &str, seconds: i64) -> Result<String, CardsError> {
+        let nonce = Self::random_hex()?;
+        let now = self.now();
+        self.store().insert_challenge(&nonce, serial, purpose, now, now + seconds).await?;
+        Ok(nonce)
+    }
+
+    /// Opens a card session (only the token's SHA-256 is stored), valid `seconds`.
+    async fn new_session(&self, serial: &str, seconds: i64) -> Result<String, CardsError> {
+        let token = Self::random_hex()?;
+        let key = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()));
+        let now = self.now();
+        self.store().insert_challenge(&key, serial, "card-session", now, now + seconds).await?;
+        Ok(token)
+    }
+
     /// A challenge for a sponsor's card to sign (valid 2 minutes, single use).
     pub async fn sponsor_challenge(&self, serial: &str) -> Result<String, CardsError> {
         self.card(serial).await?;
-        let nonce = hex::encode(pki::random_bytes::<32>().map_err(|e| CardsError::Internal(e.to_string()))?);
-        let now = self.now();
-        self.store().insert_challenge(&nonce, serial, "sponsor-unlock", now, now + 120).await?;
-        Ok(nonce)
+        self.new_challenge(serial, "sponsor-unlock", 120).await
     }
 
     /// A sponsor unlocks a card: the sponsor's card signed the challenge with its
@@ -950,10 +969,7 @@ impl Cards {
     pub async fn login_challenge(&self, serial: &str) -> Result<String, CardsError> {
         let card = self.card(serial).await?;
         self.usable(&card)?;
-        let nonce = hex::encode(pki::random_bytes::<32>().map_err(|e| CardsError::Internal(e.to_string()))?);
-        let now = self.now();
-        self.store().insert_challenge(&nonce, serial, "card-login", now, now + 120).await?;
-        Ok(nonce)
+        self.new_challenge(serial, "card-login", 120).await
     }
 
     /// The card proved itself (passcode entered, challenge signed with its authentication
@@ -985,9 +1001,7 @@ impl Cards {
             CardsError::BadInput("the card's signature does not verify: is this the right card?".into())
         })?;
         self.passcode_ok(serial).await?;
-        let token = hex::encode(pki::random_bytes::<32>().map_err(|e| CardsError::Internal(e.to_string()))?);
-        let key = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()));
-        self.store().insert_challenge(&key, serial, "card-session", now, now + 8 * 3600).await?;
+        let token = self.new_session(serial, 8 * 3600).await?;
         let ev = self.event(
             &format!("card:{serial}"),
             "card.login",
@@ -1001,11 +1015,7 @@ impl Cards {
     /// A card session opened by the RA (face to face, already authenticated) for an RA renewal.
     pub async fn ra_session(&self, serial: &str) -> Result<String, CardsError> {
         self.card(serial).await?;
-        let now = self.now();
-        let token = hex::encode(pki::random_bytes::<32>().map_err(|e| CardsError::Internal(e.to_string()))?);
-        let key = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()));
-        self.store().insert_challenge(&key, serial, "card-session", now, now + 3600).await?;
-        Ok(token)
+        self.new_session(serial, 3600).await
     }
 
     /// The card a session token belongs to.

@@ -110,6 +110,19 @@ struct Desk {
 }
 
 impl Desk {
+    /// A desk for `server`: a private SoftHSM2 token directory and agent state directory.
+    fn new(server: Server) -> Self {
+        assert!(Path::new(SOFTHSM).exists(), "SoftHSM2 is missing: install the Debian package softhsm2");
+        let tokens = server.path("tokens");
+        std::fs::create_dir(&tokens).unwrap();
+        let conf = server.path("softhsm2.conf");
+        let text =
+            format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", tokens.display());
+        std::fs::write(&conf, text).unwrap();
+        let state = server.path("state");
+        Desk { server, conf, state }
+    }
+
     /// `carecert-agent …` on SoftHSM2 with this test's token directory.
     fn agent(&self, card: Option<&str>, args: &[&str], env: &[(&str, &str)]) -> Output {
         let bin = Path::new(common::BIN).with_file_name("carecert-agent");
@@ -228,16 +241,7 @@ fn card_lifecycle_with_the_agent_on_softhsm() {
         "--card-certificate-days",
         "60",
     ]);
-    let tokens = server.path("tokens");
-    std::fs::create_dir(&tokens).unwrap();
-    let conf = server.path("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", tokens.display()),
-    )
-    .unwrap();
-    let state = server.path("state");
-    let desk = Desk { server, conf, state };
+    let desk = Desk::new(server);
     let s = &desk.server;
     let admin = |args: &[&str]| {
         let o = s.admin(args);
@@ -445,25 +449,15 @@ fn paused_renewal(desk: &Desk, card: &str, passcode: &str) -> (std::process::Chi
 
 #[test]
 fn renewal_survives_a_pulled_card_and_a_server_failure() {
-    assert!(Path::new(SOFTHSM).exists(), "SoftHSM2 is missing: install the Debian package softhsm2");
     let server = Server::start_args(&["--card-certificate-days", "60"]);
-    let tokens = server.path("tokens");
-    std::fs::create_dir(&tokens).unwrap();
-    let conf = server.path("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", tokens.display()),
-    )
-    .unwrap();
-    let state = server.path("state");
-    let mut desk = Desk { server, conf, state };
+    let mut desk = Desk::new(server);
     let o = desk.server.admin(&["user", "add", "--uid", "77", "--name", "Dr Fault", "--organisation", "RA1"]);
     assert!(o.status.success(), "{}", text(&o));
     let card = issue(&desk, "77", "777777");
     let label = label_of(&card);
     let old_auth = common::serial_of(&desk.card_cert(&card, "01", "f-old-auth"));
     let old_sign = common::serial_of(&desk.card_cert(&card, "02", "f-old-sign"));
-    let token_dir = std::fs::read_dir(&tokens).unwrap().flatten().next().unwrap().path();
+    let token_dir = std::fs::read_dir(desk.server.path("tokens")).unwrap().flatten().next().unwrap().path();
     let pass = [("CARECERT_PASSCODE", "777777")];
 
     // 1. The card is pulled between the two certificates.
@@ -506,18 +500,8 @@ fn renewal_survives_a_pulled_card_and_a_server_failure() {
 
 #[test]
 fn expired_cards_need_the_ra_old_agents_and_bad_passcodes_are_refused() {
-    assert!(Path::new(SOFTHSM).exists(), "SoftHSM2 is missing: install the Debian package softhsm2");
     let server = Server::start_args(&["--card-certificate-days", "30"]);
-    let tokens = server.path("tokens");
-    std::fs::create_dir(&tokens).unwrap();
-    let conf = server.path("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", tokens.display()),
-    )
-    .unwrap();
-    let state = server.path("state");
-    let mut desk = Desk { server, conf, state };
+    let mut desk = Desk::new(server);
     let admin = |s: &Server, args: &[&str]| {
         let o = s.admin(args);
         assert!(o.status.success(), "admin {args:?}: {}", text(&o));

@@ -12,71 +12,7 @@ const PASS: &[u8] = b"test passphrase";
 const NOW: i64 = 1_795_000_000; // 2026-11-17
 const EPOC: &str = "1234567";
 
-/// Which engine a test runs on: every rule test runs on SQLite and on PostgreSQL
-/// (CARECERT_TEST_PG_URL; fails, never skips, when unreachable unless CARECERT_SKIP_PG=1).
-#[derive(Clone, Copy)]
-enum Engine {
-    Sqlite,
-    Postgres,
-}
-
-/// Drops the PostgreSQL test database at the end.
-struct DbGuard(Option<(String, String)>);
-
-impl Drop for DbGuard {
-    fn drop(&mut self) {
-        if let Some((admin, name)) = self.0.take() {
-            let _ = std::process::Command::new("psql")
-                .args([admin.as_str(), "-qc", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")])
-                .output();
-        }
-    }
-}
-
-static PG_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-
-/// A fresh database URL for `engine` (None: PostgreSQL skipped on purpose).
-fn database(engine: Engine, dir: &tempfile::TempDir) -> Option<(String, DbGuard)> {
-    match engine {
-        Engine::Sqlite => Some((format!("sqlite://{}/ca.db", dir.path().display()), DbGuard(None))),
-        Engine::Postgres => {
-            if std::env::var("CARECERT_SKIP_PG").as_deref() == Ok("1") {
-                eprintln!("CARECERT_SKIP_PG=1: PostgreSQL test skipped on purpose");
-                return None;
-            }
-            let admin = std::env::var("CARECERT_TEST_PG_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-            let name = format!(
-                "carecert_test_{}_{}",
-                std::process::id(),
-                PG_COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-            );
-            let out = std::process::Command::new("psql")
-                .args([admin.as_str(), "-qc", &format!("CREATE DATABASE {name}")])
-                .output()
-                .expect("psql must be installed to run the PostgreSQL tests");
-            assert!(
-                out.status.success(),
-                "cannot create a PostgreSQL test database at {admin}: {} (start PostgreSQL or set CARECERT_TEST_PG_URL)",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
-            Some((format!("{base}/{name}"), DbGuard(Some((admin, name)))))
-        }
-    }
-}
-
-/// Runs each named `async fn(Engine)` as a test on both engines.
-macro_rules! on_both_engines {
-    ($($name:ident),* $(,)?) => {
-        mod on_sqlite {
-            $( #[tokio::test] async fn $name() { super::$name(super::Engine::Sqlite).await } )*
-        }
-        mod on_postgres {
-            $( #[tokio::test] async fn $name() { super::$name(super::Engine::Postgres).await } )*
-        }
-    };
-}
+use testkit::{DbGuard, Engine, database, on_both_engines};
 
 struct World {
     _dir: tempfile::TempDir,

@@ -53,6 +53,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// The bearer token of a request (`Authorization: Bearer TOKEN`), if it has a plausible one
+/// (1 to 256 characters).
+pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 256)
+}
+
 /// An authenticated administrator (from `Authorization: Bearer TOKEN`).
 pub(crate) struct Admin(pub String);
 
@@ -68,15 +80,7 @@ impl FromRequestParts<AppState> for Admin {
                 "send an admin token as 'Authorization: Bearer TOKEN' (`carecert serve --dev` prints one and writes it to DATA_DIR/admin-token)",
             )
         };
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(unauthorized)?;
-        let token = header.strip_prefix("Bearer ").ok_or_else(unauthorized)?.trim();
-        if token.is_empty() || token.len() > 256 {
-            return Err(unauthorized());
-        }
+        let token = bearer(parts).ok_or_else(unauthorized)?;
         // Tokens are 256-bit random values: a plain SHA-256 is the right hash (DESIGN §4),
         // and lookups by hash compare in the database, not byte by byte here.
         let hash = hex::encode(sha2::Sha256::digest(token.as_bytes()));

@@ -77,20 +77,13 @@ pub(crate) struct CardSession(String);
 impl FromRequestParts<AppState> for CardSession {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty() && t.len() <= 128)
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "card_session_required",
-                    "log in with the card first (its passcode)",
-                )
-            })?;
+        let token = crate::admin::bearer(parts).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "card_session_required",
+                "log in with the card first (its passcode)",
+            )
+        })?;
         let serial = state.cards.session_card(token).await.map_err(|e| {
             let mut a: ApiError = e.into();
             a.status = StatusCode::UNAUTHORIZED;

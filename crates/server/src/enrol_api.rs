@@ -88,14 +88,7 @@ pub(crate) struct OrgSession(enrol::SessionContext, String);
 impl FromRequestParts<AppState> for OrgSession {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or(EnrolError::SessionInvalid)?
-            .to_string();
+        let token = crate::admin::bearer(parts).ok_or(EnrolError::SessionInvalid)?.to_string();
         let ctx = state.enrol.session(&token).await?;
         Ok(OrgSession(ctx, token))
     }

@@ -3,57 +3,28 @@
 //! PostgreSQL tests fail — never skip — when the server cannot be reached, unless
 //! CARECERT_SKIP_PG=1 is set on purpose.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use store::{AuditEvent, CertStatus, CompletedCertificate, CrlRecord, NewCertificate, RevokeOutcome, Store};
 
 struct TestDb {
     store: Store,
     url: String,
-    _dir: Option<tempfile::TempDir>,
-    pg_admin: Option<(String, String)>,
+    _dir: tempfile::TempDir,
+    _guard: testkit::DbGuard,
 }
 
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some((admin, name)) = self.pg_admin.take() {
-            // Best effort: a leftover test database is harmless and named carecert_test_*.
-            let _ = std::process::Command::new("psql")
-                .args([admin.as_str(), "-qc", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")])
-                .output();
-        }
-    }
+async fn open(engine: testkit::Engine) -> Option<TestDb> {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, guard) = testkit::database(engine, &dir)?;
+    let store = Store::open(&url).await.unwrap();
+    Some(TestDb { store, url, _dir: dir, _guard: guard })
 }
 
 async fn sqlite() -> TestDb {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/carecert.db", dir.path().display());
-    TestDb { store: Store::open(&url).await.unwrap(), url, _dir: Some(dir), pg_admin: None }
+    open(testkit::Engine::Sqlite).await.unwrap()
 }
 
-static PG_COUNTER: AtomicU32 = AtomicU32::new(0);
-
 async fn postgres() -> Option<TestDb> {
-    if std::env::var("CARECERT_SKIP_PG").as_deref() == Ok("1") {
-        eprintln!("CARECERT_SKIP_PG=1: PostgreSQL test skipped on purpose");
-        return None;
-    }
-    let admin =
-        std::env::var("CARECERT_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("carecert_test_{}_{}", std::process::id(), PG_COUNTER.fetch_add(1, Ordering::SeqCst));
-    let out = std::process::Command::new("psql")
-        .args([admin.as_str(), "-qc", &format!("CREATE DATABASE {name}")])
-        .output()
-        .expect("psql must be installed to run the PostgreSQL tests");
-    assert!(
-        out.status.success(),
-        "cannot create a PostgreSQL test database at {admin}: {} — start PostgreSQL or set CARECERT_TEST_PG_URL (CARECERT_SKIP_PG=1 skips on purpose)",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
-    let url = format!("{base}/{name}");
-    let store = Store::open(&url).await.unwrap();
-    Some(TestDb { store, url, _dir: None, pg_admin: Some((admin, name)) })
+    open(testkit::Engine::Postgres).await
 }
 
 fn event(action: &str, subject: &str) -> AuditEvent {
