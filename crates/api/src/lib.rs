@@ -532,3 +532,21 @@ pub struct CardBatchBody {
     /// Minimum agent version.
     pub min_agent_version: String,
 }
+
+/// `POST /api/v1/admin/web-accounts`: an RA, operator or portal account.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWebAccountBody {
+    /// Login name.
+    pub username: String,
+    /// Display name.
+    pub name: String,
+    /// The card UID this person logs in with (smartcard login), if any.
+    #[serde(default)]
+    pub uid: Option<String>,
+    /// Roles: `ra`, `operator`, `portal:<role>`.
+    pub roles: Vec<String>,
+    /// Password (at least 12 characters) for password login, if allowed.
+    #[serde(default)]
+    pub password: Option<String>,
+}

@@ -61,6 +61,9 @@ enum What {
     /// Sponsors' unlock authority: grant.
     #[command(subcommand)]
     Sponsor(crate::admin_cards::SponsorCmd),
+    /// Web accounts (RA console, operators, portal): add.
+    #[command(subcommand)]
+    Account(crate::admin_cards::AccountCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -408,6 +411,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
         What::User(c) => crate::admin_cards::user(&client, c, json_out).await?,
         What::Card(c) => crate::admin_cards::card(&client, c, json_out).await?,
         What::Sponsor(c) => crate::admin_cards::sponsor(&client, c, json_out).await?,
+        What::Account(c) => crate::admin_cards::account(&client, c, json_out).await?,
         What::Audit(AuditCmd::Verify { .. }) => {
             let v = client.get("/api/v1/admin/audit/verify").await?;
             report_verify(json_out, &v);

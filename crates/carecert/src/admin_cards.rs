@@ -77,6 +77,44 @@ pub enum CardCmd {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum AccountCmd {
+    /// Add a web account (RA console, operator, portal user).
+    Add {
+        /// Login name
+        #[arg(long)]
+        username: String,
+        /// Display name
+        #[arg(long)]
+        name: String,
+        /// Card UID for smartcard login
+        #[arg(long)]
+        uid: Option<String>,
+        /// Role: ra, operator, portal:ROLE (repeatable)
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// File holding the password (or CARECERT_ACCOUNT_PASSWORD) for password login
+        #[arg(long)]
+        password_file: Option<std::path::PathBuf>,
+    },
+}
+
+pub async fn account(c: &Client, cmd: AccountCmd, json_out: bool) -> Result<()> {
+    let AccountCmd::Add { username, name, uid, roles, password_file } = cmd;
+    let password = match password_file {
+        Some(f) => Some(std::fs::read_to_string(&f)?.trim_end_matches(['\n', '\r']).to_string()),
+        None => std::env::var("CARECERT_ACCOUNT_PASSWORD").ok(),
+    };
+    let v = c
+        .post(
+            "/api/v1/admin/web-accounts",
+            &json!({"username": username, "name": name, "uid": uid, "roles": roles, "password": password}),
+        )
+        .await?;
+    print(json_out, &v, |v| format!("Added account {} ({})", s(v, "username"), s(v, "name")));
+    Ok(())
+}
+
+#[derive(Subcommand, Debug)]
 pub enum SponsorCmd {
     /// Give a user unlock authority for an organisation's cards.
     Grant {

@@ -66,6 +66,9 @@ pub struct ServeArgs {
     /// HTTP gateway for SMS and text-to-voice unlock codes (POST JSON {channel, to, text})
     #[arg(long, env = "CARECERT_TEXT_GATEWAY")]
     pub text_gateway: Option<String>,
+    /// Web sessions (portal, RA console) end after this many seconds without a request
+    #[arg(long, default_value_t = 900)]
+    pub idle_timeout_secs: u64,
     /// Lifetime of smartcard certificates in days (renewal opens 90 days before expiry)
     #[arg(long, default_value_t = 730)]
     pub card_certificate_days: u32,
@@ -257,7 +260,15 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
 
     let enrolment = enrol::Enrolment::new(authority.clone(), enrol::EnrolConfig::default());
     let cards = cards::Cards::new(authority.clone(), cards_config(&args)?, &passphrase)?;
-    let state = server::AppState::new(authority.clone(), enrolment, cards);
+    let web = portal::Web::new(
+        store.clone(),
+        authority.clock().clone(),
+        portal::WebConfig {
+            idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs),
+            ..Default::default()
+        },
+    );
+    let state = server::AppState::new(authority.clone(), enrolment, cards, web);
     let bound =
         server::bind(state, &server::ServerConfig { listen: args.listen, http_listen: args.http_listen, tls }).await?;
     let maintenance = authority.spawn_maintenance();

@@ -34,6 +34,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/v1/admin/cards/{serial}/renewals", post(ra_renewal))
         .route("/api/v1/admin/sponsors", post(add_sponsor))
         .route("/api/v1/admin/card-batches", post(set_batch))
+        .route("/api/v1/admin/web-accounts", post(add_web_account))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
 }
 
@@ -370,4 +371,21 @@ async fn set_batch(
 ) -> Result<StatusCode, ApiError> {
     s.cards.set_batch(&b.batch, &b.min_agent_version, &actor).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn add_web_account(
+    State(s): State<AppState>,
+    Admin(actor): Admin,
+    ApiJson(b): ApiJson<api::NewWebAccountBody>,
+) -> Result<Response, ApiError> {
+    let a = s
+        .web
+        .add_account(&b.username, &b.name, b.uid.as_deref(), &b.roles, b.password.as_deref(), &actor)
+        .await
+        .map_err(|e| match e {
+            portal::PortalError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            portal::PortalError::Store(st) => st.into(),
+            other => ApiError::bad_request("invalid", other.to_string()),
+        })?;
+    Ok((StatusCode::CREATED, Json(a)).into_response())
 }

@@ -16,6 +16,7 @@ mod cards_api;
 mod enrol_api;
 mod error;
 mod openapi;
+mod pages;
 mod public;
 mod tls;
 
@@ -41,13 +42,15 @@ pub struct AppState {
     pub enrol: enrol::Enrolment,
     /// Smartcards.
     pub cards: cards::Cards,
+    /// Web accounts and sessions.
+    pub web: portal::Web,
     pub(crate) tokens: Arc<Mutex<HashMap<String, (String, std::time::Instant)>>>,
 }
 
 impl AppState {
     /// State for the given authority and domain services.
-    pub fn new(authority: Authority, enrol: enrol::Enrolment, cards: cards::Cards) -> Self {
-        Self { authority, enrol, cards, tokens: Arc::new(Mutex::new(HashMap::new())) }
+    pub fn new(authority: Authority, enrol: enrol::Enrolment, cards: cards::Cards, web: portal::Web) -> Self {
+        Self { authority, enrol, cards, web, tokens: Arc::new(Mutex::new(HashMap::new())) }
     }
 }
 
@@ -88,6 +91,7 @@ pub fn https_router(state: AppState) -> Router {
         .merge(admin::router())
         .merge(enrol_api::router())
         .merge(cards_api::router())
+        .merge(pages::router())
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }

@@ -20,6 +20,7 @@ mod cards;
 mod certs;
 mod enrol;
 mod group;
+mod web;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -38,6 +39,7 @@ pub use enrol::{
     ActivePin, ApprovalPolicy, CertRequest, EnrolSession, LoginFailures, NewRequest, OrgKind, OrgStatus, Organisation,
     Release, RequestChange, RequestChannel, RequestFilter, RequestStatus, TrustEvent,
 };
+pub use web::{WebAccount, WebSession};
 
 /// The database engine behind a [`Store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,157 @@
+//! The RA console's pages with curl (a cookie jar, no JavaScript): password login, the
+//! request queue (approve, deny with a reason), the audit log with its verification state,
+//! cookie flags, CSRF and cross-origin refusal, oversized forms, idle timeout, logout.
+//! (Browser tests in Chromium live in web-tests/.)
+
+mod common;
+
+use std::process::Command;
+
+use common::{Server, text};
+
+struct Browser<'a> {
+    server: &'a Server,
+    jar: std::path::PathBuf,
+}
+
+impl Browser<'_> {
+    /// (status, headers, body)
+    fn req(&self, method: &str, path: &str, form: Option<&str>, origin: Option<&str>) -> (u16, String, String) {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-s", "-D", "-", "-o", "-", "-w", "\n%{http_code}", "--cacert"]).arg(self.server.root());
+        cmd.arg("-b").arg(&self.jar).arg("-c").arg(&self.jar).args(["-X", method]);
+        if let Some(f) = form {
+            cmd.args(["-H", "Content-Type: application/x-www-form-urlencoded", "--data-binary", f]);
+        }
+        if let Some(o) = origin {
+            cmd.args(["-H", &format!("Origin: {o}")]);
+        }
+        let out = cmd.arg(format!("{}{path}", self.server.https)).output().unwrap();
+        let t = String::from_utf8_lossy(&out.stdout).to_string();
+        let (rest, code) = t.rsplit_once('\n').unwrap();
+        let (head, body) = rest.split_once("\r\n\r\n").unwrap_or((rest, ""));
+        (code.trim().parse().unwrap_or(0), head.to_string(), body.to_string())
+    }
+}
+
+fn csrf_of(page: &str) -> String {
+    let i = page.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    page[i..i + 64].to_string()
+}
+
+fn login(b: &Browser, password: &str) -> (u16, String) {
+    let (code, head, _) = b.req("POST", "/ra/login", Some(&format!("username=alice&password={password}")), None);
+    (code, head)
+}
+
+#[test]
+fn ra_console_queue_audit_and_form_protection() {
+    let server = Server::start_args(&["--idle-timeout-secs", "3"]);
+    let o = Command::new(common::BIN)
+        .args([
+            "admin",
+            "account",
+            "add",
+            "--username",
+            "alice",
+            "--name",
+            "Alice RA",
+            "--role",
+            "ra",
+            "--server",
+            &server.https,
+            "--data-dir",
+        ])
+        .arg(&server.data)
+        .env("CARECERT_ACCOUNT_PASSWORD", "correct horse battery")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let b = Browser { server: &server, jar: server.path("cookies") };
+
+    // Not logged in: to the login page. Wrong password: the same page with a message.
+    let (code, head, _) = b.req("GET", "/ra/", None, None);
+    assert!(code == 303 && head.contains("/ra/login"), "{code} {head}");
+    let (code, head) = login(&b, "wrong-password-123");
+    assert!(code == 303 && head.contains("not%20right"), "{head}");
+    let (code, head) = login(&b, "correct%20horse%20battery");
+    assert_eq!(code, 303, "{head}");
+    let cookie = head.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie")).expect("a session cookie");
+    for flag in ["__Host-carecert_ra=", "Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(flag), "{flag} in {cookie}");
+    }
+
+    // A pending request from an organisation in the RA queue.
+    let ok = |args: &[&str]| {
+        let o = server.admin(args);
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    ok(&["org", "add", "--epoc", "6660001", "--name", "Queue Pharmacy"]);
+    let pin: serde_json::Value = serde_json::from_str(&ok(&["--json", "pin", "issue", "--epoc", "6660001"])).unwrap();
+    let store = server.path("ecmt");
+    let login_out = server.ecmt(&store, &["login", "--epoc", "6660001"], &[("ECMT_PIN", pin["pin"].as_str().unwrap())]);
+    assert!(login_out.status.success(), "{}", text(&login_out));
+    let mut ids = vec![];
+    for _ in 0..2 {
+        let r = server.ecmt(&store, &["--json", "request", "--accept-policy"], &[]);
+        let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+        ids.push(v["id"].as_i64().unwrap());
+    }
+    let (code, _, page) = b.req("GET", "/ra/requests", None, None);
+    assert_eq!(code, 200);
+    assert!(page.contains(&format!("request-{}", ids[0])) && page.contains("6660001"), "{page}");
+    let csrf = csrf_of(&page);
+
+    // Without the token, or from another origin: refused, nothing changed.
+    let approve = format!("/ra/requests/{}/approve", ids[0]);
+    let (code, _, _) = b.req("POST", &approve, Some("csrf=0000"), None);
+    assert_eq!(code, 403);
+    let (code, _, _) = b.req("POST", &approve, Some(&format!("csrf={csrf}")), Some("https://evil.example"));
+    assert_eq!(code, 403);
+    assert!(ok(&["request", "list"]).contains(&ids[0].to_string()), "still pending");
+    // An oversized form is refused.
+    let big = format!("csrf={csrf}&reason={}", "x".repeat(20_000));
+    let (code, _, _) = b.req("POST", &format!("/ra/requests/{}/deny", ids[1]), Some(&big), None);
+    assert_eq!(code, 413);
+
+    // Approve one, deny the other with a reason.
+    let (code, head, _) = b.req("POST", &approve, Some(&format!("csrf={csrf}")), None);
+    assert!(code == 303 && head.contains("approved"), "{head}");
+    let (code, _, _) = b.req(
+        "POST",
+        &format!("/ra/requests/{}/deny", ids[1]),
+        Some(&format!("csrf={csrf}&reason=not+our+system")),
+        None,
+    );
+    assert_eq!(code, 303);
+    let approved = ok(&["request", "list", "--status", "approved"]);
+    assert!(approved.contains(&ids[0].to_string()), "{approved}");
+    let denied = ok(&["request", "list", "--status", "denied"]);
+    assert!(denied.contains("not our system"), "{denied}");
+
+    // The audit log page shows both decisions and the chain's state.
+    let (code, _, page) = b.req("GET", "/ra/audit", None, None);
+    assert_eq!(code, 200);
+    assert!(
+        page.contains("Chain verified")
+            && page.contains("request.approved")
+            && page.contains("request.denied")
+            && page.contains("ra:alice"),
+        "{page}"
+    );
+
+    // Idle for longer than the timeout: the session is over.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let (code, head, _) = b.req("GET", "/ra/", None, None);
+    assert!(code == 303 && head.contains("without%20activity"), "{head}");
+
+    // Log in again and log out.
+    login(&b, "correct%20horse%20battery");
+    let (_, _, page) = b.req("GET", "/ra/", None, None);
+    let csrf = csrf_of(&page);
+    let (code, _, _) = b.req("POST", "/ra/logout", Some(&format!("csrf={csrf}")), None);
+    assert_eq!(code, 303);
+    let (code, head, _) = b.req("GET", "/ra/", None, None);
+    assert!(code == 303 && head.contains("logged%20out"), "{head}");
+}

@@ -1,0 +1,192 @@
+//! Web accounts and browser sessions (the RA console and the portal).
+
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::audit::{self, AuditEvent};
+use crate::{Store, StoreError};
+
+/// A web account.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebAccount {
+    /// Login name.
+    pub username: String,
+    /// Display name.
+    pub name: String,
+    /// The card UID this person logs in with, if any.
+    pub uid: Option<String>,
+    /// Roles (`ra`, `operator`, `portal:<code>` …).
+    pub roles: Vec<String>,
+    /// Argon2id hash of the password, if password login is allowed.
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    /// Created.
+    pub created_at: i64,
+    /// Disabled at.
+    pub disabled_at: Option<i64>,
+}
+
+fn account_from_row(r: &AnyRow) -> WebAccount {
+    let roles: String = r.get(3);
+    WebAccount {
+        username: r.get(0),
+        name: r.get(1),
+        uid: r.get(2),
+        roles: roles.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        password_hash: r.get(4),
+        created_at: r.get(5),
+        disabled_at: r.get(6),
+    }
+}
+
+/// A browser session as stored.
+#[derive(Debug, Clone)]
+pub struct WebSession {
+    /// Account.
+    pub username: String,
+    /// `portal` or `ra`.
+    pub area: String,
+    /// The role chosen at login.
+    pub role: String,
+    /// Anti-CSRF token for this session's forms.
+    pub csrf_token: String,
+    /// The card it was opened with, if any.
+    pub card_serial: Option<String>,
+    /// Last request.
+    pub last_seen: i64,
+    /// Absolute expiry.
+    pub expires_at: i64,
+    /// Ended.
+    pub ended_at: Option<i64>,
+    /// Why it ended.
+    pub end_reason: Option<String>,
+}
+
+const ACCOUNT_COLUMNS: &str = "username, name, uid, roles, password_hash, created_at, disabled_at";
+
+impl Store {
+    /// Adds a web account.
+    pub async fn insert_web_account(&self, a: &WebAccount, event: AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO web_accounts (username, name, uid, roles, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(a.username.clone())
+        .bind(a.name.clone())
+        .bind(a.uid.clone())
+        .bind(a.roles.join(","))
+        .bind(a.password_hash.clone())
+        .bind(a.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                StoreError::Conflict(format!("account {} exists already", a.username))
+            }
+            _ => StoreError::Database(e),
+        })?;
+        audit::append(&mut tx, self.engine(), &[event]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One account.
+    pub async fn web_account(&self, username: &str) -> Result<Option<WebAccount>, StoreError> {
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {ACCOUNT_COLUMNS} FROM web_accounts WHERE username = $1")))
+                .bind(username)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.as_ref().map(account_from_row))
+    }
+
+    /// Starts a browser session.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn insert_web_session(
+        &self,
+        token_sha256: &str,
+        username: &str,
+        area: &str,
+        role: &str,
+        csrf_token: &str,
+        card_serial: Option<&str>,
+        now: i64,
+        expires_at: i64,
+        event: AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO web_sessions (token_sha256, username, area, role, csrf_token, card_serial, created_at, last_seen, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
+        )
+        .bind(token_sha256)
+        .bind(username)
+        .bind(area)
+        .bind(role)
+        .bind(csrf_token)
+        .bind(card_serial)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        audit::append(&mut tx, self.engine(), &[event]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A session by token hash.
+    pub async fn web_session(&self, token_sha256: &str) -> Result<Option<WebSession>, StoreError> {
+        let row = sqlx::query(
+            "SELECT username, area, role, csrf_token, card_serial, last_seen, expires_at, ended_at, end_reason FROM web_sessions WHERE token_sha256 = $1",
+        )
+        .bind(token_sha256)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|r| WebSession {
+            username: r.get(0),
+            area: r.get(1),
+            role: r.get(2),
+            csrf_token: r.get(3),
+            card_serial: r.get(4),
+            last_seen: r.get(5),
+            expires_at: r.get(6),
+            ended_at: r.get(7),
+            end_reason: r.get(8),
+        }))
+    }
+
+    /// Records activity on a live session.
+    pub async fn touch_web_session(&self, token_sha256: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE web_sessions SET last_seen = $1 WHERE token_sha256 = $2 AND ended_at IS NULL")
+            .bind(now)
+            .bind(token_sha256)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Ends a session (logout, idle timeout, card removed). False if it had ended already.
+    pub async fn end_web_session(
+        &self,
+        token_sha256: &str,
+        now: i64,
+        reason: &str,
+        event: AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let n = sqlx::query(
+            "UPDATE web_sessions SET ended_at = $1, end_reason = $2 WHERE token_sha256 = $3 AND ended_at IS NULL",
+        )
+        .bind(now)
+        .bind(reason)
+        .bind(token_sha256)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n > 0 {
+            audit::append(&mut tx, self.engine(), &[event]).await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+}
