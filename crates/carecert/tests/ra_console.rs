@@ -155,3 +155,86 @@ fn ra_console_queue_audit_and_form_protection() {
     let (code, head, _) = b.req("GET", "/ra/", None, None);
     assert!(code == 303 && head.contains("logged%20out"), "{head}");
 }
+
+#[test]
+fn ra_console_organisations_pin_letters_dashboard_and_cards() {
+    let server = Server::start();
+    let o = Command::new(common::BIN)
+        .args([
+            "admin",
+            "account",
+            "add",
+            "--username",
+            "alice",
+            "--name",
+            "Alice RA",
+            "--role",
+            "ra",
+            "--server",
+            &server.https,
+            "--data-dir",
+        ])
+        .arg(&server.data)
+        .env("CARECERT_ACCOUNT_PASSWORD", "correct horse battery")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let b = Browser { server: &server, jar: server.path("cookies") };
+    login(&b, "correct%20horse%20battery");
+    let (_, _, page) = b.req("GET", "/ra/orgs", None, None);
+    let csrf = csrf_of(&page);
+
+    // Add an organisation through the form; a bad EPOC is refused with a message.
+    let (code, head, _) =
+        b.req("POST", "/ra/orgs", Some(&format!("csrf={csrf}&epoc=12ab&name=X&kind=gp&approval=ra-queue")), None);
+    assert!(code == 303 && head.contains("msg="), "{head}");
+    let (code, head, _) = b.req(
+        "POST",
+        "/ra/orgs",
+        Some(&format!("csrf={csrf}&epoc=7770001&name=Hill+Dental&kind=dental&approval=automatic")),
+        None,
+    );
+    assert!(code == 303 && head.contains("done="), "{head}");
+    let (_, _, page) = b.req("GET", "/ra/orgs", None, None);
+    assert!(page.contains("org-7770001") && page.contains("Hill Dental"), "{page}");
+
+    // A PIN letter downloads as a PDF that names the EPOC.
+    let pdf = server.path("letter.pdf");
+    let out = Command::new("curl")
+        .args(["-s", "-D", "-", "-o"])
+        .arg(&pdf)
+        .arg("--cacert")
+        .arg(server.root())
+        .arg("-b")
+        .arg(&b.jar)
+        .args([
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/x-www-form-urlencoded",
+            "--data-binary",
+            &format!("csrf={csrf}"),
+        ])
+        .arg(format!("{}/ra/orgs/7770001/pin-letter", server.https))
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&out.stdout);
+    assert!(head.contains("application/pdf") && head.contains("pin-letter-7770001.pdf"), "{head}");
+    let t = Command::new("pdftotext").arg(&pdf).arg("-").output().expect("pdftotext (poppler-utils)");
+    assert!(String::from_utf8_lossy(&t.stdout).contains("7770001"));
+
+    // The dashboard: pending count, locked cards, the 26-week chart.
+    let (code, _, page) = b.req("GET", "/ra/", None, None);
+    assert_eq!(code, 200);
+    assert!(
+        page.contains("id=\"pending\"") && page.contains("id=\"locked\"") && page.contains("id=\"expiry-chart\""),
+        "{page}"
+    );
+    assert_eq!(page.matches("<rect").count(), 52, "26 weeks × 2 series");
+
+    // Cards: an unknown serial says so.
+    let (code, _, page) = b.req("GET", "/ra/cards?serial=NOPE", None, None);
+    assert!(code == 200 && page.contains("not registered"), "{page}");
+    let audit = server.admin(&["audit", "list", "--limit", "50"]);
+    assert!(text(&audit).contains("pin.issued") && text(&audit).contains("ra:alice"));
+}

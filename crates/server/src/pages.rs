@@ -29,6 +29,11 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/ra/requests/{id}/approve", post(approve))
         .route("/ra/requests/{id}/deny", post(deny))
         .route("/ra/audit", get(audit))
+        .route("/ra/orgs", get(orgs).post(add_org))
+        .route("/ra/orgs/{epoc}/pin-letter", post(pin_letter))
+        .route("/ra/cards", get(cards_page))
+        .route("/ra/cards/{serial}/unlock", post(unlock_card))
+        .route("/ra/cards/{serial}/cancel", post(cancel_card))
         .route("/ra", get(|| async { Redirect::to("/ra/") }))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
 }
@@ -51,6 +56,8 @@ fn page(status: StatusCode, title: &str, session: Option<&Session>, body: Markup
                         nav {
                             a href="/ra/" { "Dashboard" } " "
                             a href="/ra/requests" { "Requests" } " "
+                            a href="/ra/orgs" { "Organisations" } " "
+                            a href="/ra/cards" { "Cards" } " "
                             a href="/ra/audit" { "Audit log" }
                         }
                         form.logout method="post" action="/ra/logout" {
@@ -207,6 +214,8 @@ async fn logout(
 }
 
 async fn dashboard(State(s): State<AppState>, RaUser(session): RaUser) -> Response {
+    let store = s.authority.store();
+    let now = s.authority.clock().now().unix_timestamp();
     let pending = s
         .enrol
         .list_requests(&store::RequestFilter {
@@ -217,15 +226,41 @@ async fn dashboard(State(s): State<AppState>, RaUser(session): RaUser) -> Respon
         .await
         .map(|v| v.len())
         .unwrap_or(0);
+    let locked = store.locked_cards().await.unwrap_or(0);
+    let certs = store.certificates_expiring_per_week(Some("systems"), now, 26).await.unwrap_or_default();
+    let cards = store.cards_expiring_per_week(now, 26).await.unwrap_or_default();
     page(
         StatusCode::OK,
         "Dashboard",
         Some(&session),
         html! {
-            div.card { h2 { "Pending requests" } p.big { (pending) } a href="/ra/requests" { "Open the queue" } }
-            div.card { h2 { "Audit log" } a href="/ra/audit" { "Read and verify" } }
+            div.card id="pending" { h2 { "Pending requests" } p.big { (pending) } a href="/ra/requests" { "Open the queue" } }
+            div.card id="locked" { h2 { "Locked cards" } p.big { (locked) } a href="/ra/cards" { "Cards" } }
+            h2 { "Expiring in the next 26 weeks" }
+            (chart(&certs, &cards))
+            p { "Bars per week from today: machine certificates (blue), smartcards (green)." }
         },
     )
+}
+
+/// A server-drawn SVG bar chart of two weekly series (no script needed).
+fn chart(a: &[i64], b: &[i64]) -> Markup {
+    let max = a.iter().chain(b.iter()).copied().max().unwrap_or(0).max(1) as f64;
+    let (w, h, bar) = (26 * 28 + 40, 180.0, 11.0);
+    html! {
+        svg id="expiry-chart" width=(w) height="210" role="img" aria-label="Certificates and cards expiring per week" xmlns="http://www.w3.org/2000/svg" {
+            @for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
+                @let left = 30.0 + i as f64 * 28.0;
+                @let ha = (*x as f64 / max) * h;
+                @let hb = (*y as f64 / max) * h;
+                rect x=(left) y=(190.0 - ha) width=(bar) height=(ha) fill="#005eb8" { title { "week " (i + 1) ": " (x) " certificates" } }
+                rect x=(left + bar) y=(190.0 - hb) width=(bar) height=(hb) fill="#009639" { title { "week " (i + 1) ": " (y) " cards" } }
+                @if i % 4 == 0 { text x=(left) y="205" font-size="10" { "w" (i + 1) } }
+            }
+            text x="0" y="12" font-size="10" { (max as i64) }
+            line x1="28" y1="190" x2=(w) y2="190" stroke="#333";
+        }
+    }
 }
 
 fn date(t: i64) -> String {
@@ -352,4 +387,218 @@ async fn audit(State(s): State<AppState>, RaUser(session): RaUser) -> Response {
             }
         },
     )
+}
+
+async fn orgs(State(s): State<AppState>, RaUser(session): RaUser, Query(q): Query<Msg>) -> Response {
+    let list = s.enrol.organisations().await.unwrap_or_default();
+    page(
+        StatusCode::OK,
+        "Organisations",
+        Some(&session),
+        html! {
+            @if let Some(d) = q.done { p.ok role="status" { (d) } }
+            @if let Some(m) = q.msg { p.error role="alert" { (m) } }
+            table {
+                thead { tr { th { "EPOC" } th { "Name" } th { "Kind" } th { "Status" } th { "Approval" } th { "PIN letter" } } }
+                tbody {
+                    @for o in &list {
+                        tr id=(format!("org-{}", o.epoc)) {
+                            td { (o.epoc) } td { (o.name) } td { (o.kind) } td { (o.status) } td { (o.approval) }
+                            td { form method="post" action=(format!("/ra/orgs/{}/pin-letter", o.epoc)) {
+                                input type="hidden" name="csrf" value=(session.csrf_token);
+                                button type="submit" { "Issue PIN letter (PDF)" }
+                            } }
+                        }
+                    }
+                }
+            }
+            h2 { "Add an organisation" }
+            form method="post" action="/ra/orgs" {
+                input type="hidden" name="csrf" value=(session.csrf_token);
+                label { "EPOC " input name="epoc" required pattern="[0-9]{1,12}"; } " "
+                label { "Name " input name="name" required maxlength="64"; } " "
+                label { "Kind " select name="kind" { option { "pharmacy" } option { "gp" } option { "dental" } option { "ophthalmic" } } } " "
+                label { "Approval " select name="approval" { option { "ra-queue" } option { "automatic" } } } " "
+                button type="submit" { "Add" }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct OrgForm {
+    #[serde(default)]
+    csrf: String,
+    epoc: String,
+    name: String,
+    kind: String,
+    approval: String,
+}
+
+async fn add_org(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    RaUser(session): RaUser,
+    Form(f): Form<OrgForm>,
+) -> Response {
+    if let Some(r) = check_form(&s, &headers, Some(&session), &f.csrf) {
+        return r;
+    }
+    let actor = format!("ra:{}", session.account.username);
+    let result = match (f.kind.parse(), f.approval.parse()) {
+        (Ok(kind), Ok(approval)) => {
+            s.enrol.add_organisation(&f.epoc, &f.name, kind, approval, &actor).await.map_err(|e| e.to_string())
+        }
+        _ => Err("choose a kind and an approval policy from the lists".to_string()),
+    };
+    match result {
+        Ok(o) => Redirect::to(&format!("/ra/orgs?done={}", urlencode(&format!("Added {} ({}).", o.name, o.epoc))))
+            .into_response(),
+        Err(m) => Redirect::to(&format!("/ra/orgs?msg={}", urlencode(&m))).into_response(),
+    }
+}
+
+async fn pin_letter(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    RaUser(session): RaUser,
+    Path(epoc): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Some(r) = check_form(&s, &headers, Some(&session), &f.csrf) {
+        return r;
+    }
+    match s.enrol.issue_pin(&epoc, &format!("ra:{}", session.account.username)).await {
+        Ok(p) => {
+            let name = format!("attachment; filename=\"pin-letter-{}.pdf\"", p.letter.epoc);
+            let mut resp = (StatusCode::OK, p.pdf).into_response();
+            let h = resp.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
+            if let Ok(v) = HeaderValue::from_str(&name) {
+                h.insert(header::CONTENT_DISPOSITION, v);
+            }
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            resp
+        }
+        Err(e) => Redirect::to(&format!("/ra/orgs?msg={}", urlencode(&e.to_string()))).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct CardQuery {
+    #[serde(default)]
+    serial: Option<String>,
+    #[serde(default)]
+    msg: Option<String>,
+    #[serde(default)]
+    done: Option<String>,
+}
+
+async fn cards_page(State(s): State<AppState>, RaUser(session): RaUser, Query(q): Query<CardQuery>) -> Response {
+    let found = match q.serial.as_deref().filter(|x| !x.is_empty()) {
+        Some(serial) => Some(s.cards.view(serial).await.map_err(|e| e.to_string())),
+        None => None,
+    };
+    page(
+        StatusCode::OK,
+        "Cards",
+        Some(&session),
+        html! {
+            @if let Some(d) = q.done { p.ok role="status" { (d) } }
+            @if let Some(m) = q.msg { p.error role="alert" { (m) } }
+            form method="get" action="/ra/cards" {
+                label { "Card serial " input name="serial" value=(q.serial.clone().unwrap_or_default()); } " "
+                button type="submit" { "Find" }
+            }
+            @match found {
+                None => {},
+                Some(Err(m)) => p.error { (m) },
+                Some(Ok(v)) => {
+                    table id="card" {
+                        tr { th { "Serial" } td { (v.card.serial) } }
+                        tr { th { "Holder UID" } td { (v.card.uid) } }
+                        tr { th { "Status" } td id="card-status" { (v.card.status) } }
+                        tr { th { "Expires" } td { (v.card.not_after.map(date).unwrap_or_default()) } }
+                        tr { th { "Remote renewals left" } td { (v.remote_renewals_left) } }
+                    }
+                    h2 { "Unlock face to face" }
+                    form method="post" action=(format!("/ra/cards/{}/unlock", v.card.serial)) {
+                        input type="hidden" name="csrf" value=(session.csrf_token);
+                        label { "Identity documents checked " input name="documents" required maxlength="200"; } " "
+                        button type="submit" { "Unlock" }
+                    }
+                    h2 { "Cancel the card" }
+                    form method="post" action=(format!("/ra/cards/{}/cancel", v.card.serial)) {
+                        input type="hidden" name="csrf" value=(session.csrf_token);
+                        button type="submit" { "Cancel card and revoke its certificates" }
+                    }
+                }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct DocumentsForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    documents: String,
+}
+
+async fn unlock_card(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    RaUser(session): RaUser,
+    Path(serial): Path<String>,
+    Form(f): Form<DocumentsForm>,
+) -> Response {
+    if let Some(r) = check_form(&s, &headers, Some(&session), &f.csrf) {
+        return r;
+    }
+    if f.documents.trim().is_empty() {
+        return Redirect::to(&format!(
+            "/ra/cards?serial={}&msg={}",
+            urlencode(&serial),
+            urlencode("record the identity documents checked")
+        ))
+        .into_response();
+    }
+    match s.cards.ra_unlock(&serial, &format!("ra:{}", session.account.username), &f.documents).await {
+        Ok(u) => page(
+            StatusCode::OK,
+            "Card unlocked",
+            Some(&session),
+            html! {
+                p.ok role="status" { "Card " (u.card_serial) " is unlocked." }
+                p { "In the card agent at this desk, set the holder's new passcode with this SO PIN (shown once): " code id="so-pin" { (u.so_pin) } }
+                p { a href=(format!("/ra/cards?serial={}", urlencode(&u.card_serial))) { "Back to the card" } }
+            },
+        ),
+        Err(e) => Redirect::to(&format!("/ra/cards?serial={}&msg={}", urlencode(&serial), urlencode(&e.to_string())))
+            .into_response(),
+    }
+}
+
+async fn cancel_card(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    RaUser(session): RaUser,
+    Path(serial): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Some(r) = check_form(&s, &headers, Some(&session), &f.csrf) {
+        return r;
+    }
+    let actor = format!("ra:{}", session.account.username);
+    match s.cards.cancel_card(&serial, &actor, pki::RevocationReason::AffiliationChanged).await {
+        Ok(()) => Redirect::to(&format!(
+            "/ra/cards?serial={}&done={}",
+            urlencode(&serial),
+            urlencode("Card cancelled; its certificates are revoked.")
+        ))
+        .into_response(),
+        Err(e) => Redirect::to(&format!("/ra/cards?serial={}&msg={}", urlencode(&serial), urlencode(&e.to_string())))
+            .into_response(),
+    }
 }

@@ -190,3 +190,58 @@ impl Store {
         Ok(n > 0)
     }
 }
+
+impl Store {
+    /// Issued, unrevoked certificates (of `issuer`, or every CA) whose notAfter falls in each
+    /// of the `weeks` weeks starting at `now`.
+    pub async fn certificates_expiring_per_week(
+        &self,
+        issuer: Option<&str>,
+        now: i64,
+        weeks: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT (not_after - $1) / 604800 AS week, COUNT(*) FROM certificates WHERE status = 'issued' AND not_after >= $1 AND not_after < $2 AND ($3 = '' OR issuer = $3) GROUP BY (not_after - $1) / 604800",
+        )
+        .bind(now)
+        .bind(now + weeks * 604_800)
+        .bind(issuer.unwrap_or(""))
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = vec![0; weeks.max(0) as usize];
+        for r in rows {
+            let w: i64 = r.get(0);
+            let n: i64 = r.get(1);
+            if let Some(slot) = out.get_mut(w as usize) {
+                *slot = n;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Cards not cancelled whose certificates expire in each of the `weeks` weeks from `now`.
+    pub async fn cards_expiring_per_week(&self, now: i64, weeks: i64) -> Result<Vec<i64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT (not_after - $1) / 604800 AS week, COUNT(*) FROM cards WHERE status <> 'cancelled' AND not_after >= $1 AND not_after < $2 GROUP BY (not_after - $1) / 604800",
+        )
+        .bind(now)
+        .bind(now + weeks * 604_800)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = vec![0; weeks.max(0) as usize];
+        for r in rows {
+            let w: i64 = r.get(0);
+            let n: i64 = r.get(1);
+            if let Some(slot) = out.get_mut(w as usize) {
+                *slot = n;
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many cards are locked.
+    pub async fn locked_cards(&self) -> Result<i64, StoreError> {
+        let r = sqlx::query("SELECT COUNT(*) FROM cards WHERE status = 'locked'").fetch_one(self.pool()).await?;
+        Ok(r.get(0))
+    }
+}
