@@ -23,6 +23,8 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use token::{Card, CardKeyRole, Module, TokenError};
 
+mod local_api;
+
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// carecert-agent: your smartcard — status, passcode, unlock, renewal.
@@ -65,6 +67,14 @@ enum Command {
         /// How often to look at the readers, in milliseconds
         #[arg(long, default_value_t = 150)]
         poll_ms: u64,
+        /// Address of the local API the portal's pages call (loopback only)
+        #[arg(long, default_value = "127.0.0.1:8477")]
+        listen: std::net::SocketAddr,
+        /// Web origin allowed to ask for login tickets (repeatable), e.g. https://portal.example.nhs.uk
+        #[arg(long = "portal-origin")]
+        portal_origins: Vec<String>,
+        #[command(flatten)]
+        passcode: PasscodeArgs,
     },
 }
 
@@ -144,10 +154,10 @@ enum CardCmd {
 }
 
 #[derive(clap::Args)]
-struct PasscodeArgs {
+pub(crate) struct PasscodeArgs {
     /// File holding the passcode (or CARECERT_PASSCODE; asked on a terminal otherwise)
     #[arg(long)]
-    passcode_file: Option<PathBuf>,
+    pub(crate) passcode_file: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -181,7 +191,8 @@ fn main() -> ExitCode {
     }
 }
 
-struct Agent {
+#[derive(Clone)]
+pub(crate) struct Agent {
     http: reqwest::Client,
     base: String,
     module_path: PathBuf,
@@ -273,15 +284,20 @@ impl Agent {
         self.call(reqwest::Method::GET, path, None::<&()>, None).await
     }
 
-    async fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize, bearer: Option<&str>) -> Result<T> {
+    pub(crate) async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+        bearer: Option<&str>,
+    ) -> Result<T> {
         self.call(reqwest::Method::POST, path, Some(body), bearer).await
     }
 
-    fn module(&self) -> Result<Module> {
+    pub(crate) fn module(&self) -> Result<Module> {
         Ok(Module::open(&self.module_path)?)
     }
 
-    fn open_card(&self, module: &Module) -> Result<Card> {
+    pub(crate) fn open_card(&self, module: &Module) -> Result<Card> {
         let info = module.find(self.card.as_deref())?;
         Ok(module.card(&info.serial)?)
     }
@@ -296,7 +312,7 @@ impl Agent {
 
     /// Logs in to the card and to carecert: refuses a locked card first; reports a wrong
     /// passcode; on success signs a challenge and opens a card session.
-    async fn login(&self, card: &Card, passcode: &PasscodeArgs) -> Result<api::CardSessionView> {
+    pub(crate) async fn login(&self, card: &Card, passcode: &PasscodeArgs) -> Result<api::CardSessionView> {
         let serial = card.info().serial.clone();
         self.abort_interrupted(&serial).await;
         let view: api::CardStatusView = self.get(&format!("/api/v1/cards/{serial}")).await?;
@@ -493,20 +509,8 @@ async fn run(cli: Cli) -> Result<()> {
                 )
             });
         }
-        Command::Run { poll_ms } => {
-            let module = agent.module()?;
-            for c in module.initialised_cards()? {
-                println!("{}", json!({"event": "present", "card": c.serial}));
-            }
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-            let _w = token::watch(module, Duration::from_millis(poll_ms), move |ev| tx.send(ev).is_ok());
-            while let Some(ev) = rx.recv().await {
-                let (kind, serial) = match ev {
-                    token::CardEvent::Inserted(s) => ("inserted", s),
-                    token::CardEvent::Removed(s) => ("removed", s),
-                };
-                println!("{}", json!({"event": kind, "card": serial}));
-            }
+        Command::Run { poll_ms, listen, portal_origins, passcode } => {
+            local_api::run(agent, poll_ms, listen, portal_origins, passcode.passcode_file).await?;
         }
     }
     Ok(())

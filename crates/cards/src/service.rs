@@ -1027,6 +1027,34 @@ impl Cards {
             .ok_or_else(|| CardsError::BadInput("the card session has ended: log in with the card again".into()))
     }
 
+    /// The holder's UID of a card that may log in to a relying party now: the card is
+    /// active, and its authentication certificate is issued by this environment's CA,
+    /// unrevoked and within its validity.
+    pub async fn login_identity(&self, serial: &str) -> Result<String, CardsError> {
+        let card = self.card(serial).await?;
+        self.usable(&card)?;
+        let auth = card.auth_serial.clone().ok_or_else(|| CardsError::Internal("card without certificate".into()))?;
+        let rec = self
+            .store()
+            .certificate(&self.inner.config.issuing_ca, &auth)
+            .await?
+            .ok_or_else(|| CardsError::UnknownCard(serial.into()))?;
+        match rec.status {
+            store::CertStatus::Issued => {}
+            _ => {
+                return Err(CardsError::NeedsRa(format!(
+                    "the certificate on card {serial} is revoked: ask the RA for a new card"
+                )));
+            }
+        }
+        if self.now() >= rec.not_after {
+            return Err(CardsError::NeedsRa(format!(
+                "the certificates on card {serial} have expired: renew them at the RA"
+            )));
+        }
+        Ok(card.uid)
+    }
+
     /// The card a renewal attempt belongs to.
     pub async fn renewal_card(&self, renewal_id: i64) -> Result<String, CardsError> {
         Ok(self

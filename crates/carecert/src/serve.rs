@@ -66,6 +66,9 @@ pub struct ServeArgs {
     /// HTTP gateway for SMS and text-to-voice unlock codes (POST JSON {channel, to, text})
     #[arg(long, env = "CARECERT_TEXT_GATEWAY")]
     pub text_gateway: Option<String>,
+    /// The local carecert-agent the portal's pages ask for smartcard login tickets
+    #[arg(long, default_value = "http://127.0.0.1:8477", env = "CARECERT_AGENT_URL")]
+    pub agent_url: String,
     /// Web sessions (portal, RA console) end after this many seconds without a request
     #[arg(long, default_value_t = 900)]
     pub idle_timeout_secs: u64,
@@ -268,7 +271,8 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
             ..Default::default()
         },
     );
-    let state = server::AppState::new(authority.clone(), enrolment, cards, web);
+    let mut state = server::AppState::new(authority.clone(), enrolment, cards, web);
+    state.agent_url = args.agent_url.trim_end_matches('/').to_string();
     let bound =
         server::bind(state, &server::ServerConfig { listen: args.listen, http_listen: args.http_listen, tls }).await?;
     let maintenance = authority.spawn_maintenance();

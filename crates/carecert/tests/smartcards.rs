@@ -540,3 +540,182 @@ fn expired_cards_need_the_ra_old_agents_and_bad_passcodes_are_refused() {
     );
     assert_ne!(common::serial_of(&desk.card_cert(&card, "01", "e-new")), old);
 }
+
+/// Runs `carecert-agent run` for the portal; returns the child and its API URL.
+fn agent_daemon(desk: &Desk, port: u16, origin: &str, passcode: &str) -> std::process::Child {
+    let bin = Path::new(common::BIN).with_file_name("carecert-agent");
+    let mut child = Command::new(bin)
+        .args(["--server", &desk.server.https, "--ca-file"])
+        .arg(desk.server.root())
+        .args([
+            "--module",
+            SOFTHSM,
+            "run",
+            "--poll-ms",
+            "100",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--portal-origin",
+            origin,
+        ])
+        .env("SOFTHSM2_CONF", &desk.conf)
+        .env("XDG_STATE_HOME", &desk.state)
+        .env("CARECERT_PASSCODE", passcode)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return child;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the agent's API did not start");
+}
+
+fn curl(args: &[&str]) -> (u16, String, String) {
+    let out =
+        Command::new("curl").args(["-s", "-D", "-", "-o", "-", "-w", "\n%{http_code}"]).args(args).output().unwrap();
+    let t = String::from_utf8_lossy(&out.stdout).to_string();
+    let (rest, code) = t.rsplit_once('\n').unwrap_or(("", "0"));
+    let (head, body) = rest.split_once("\r\n\r\n").unwrap_or((rest, ""));
+    (code.trim().parse().unwrap_or(0), head.to_string(), body.to_string())
+}
+
+#[test]
+fn portal_smartcard_login_roles_and_card_removal_within_a_second() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let agent_url = format!("http://127.0.0.1:{port}");
+    let server = Server::start_args(&["--agent-url", &agent_url]);
+    let desk = Desk::new(server);
+    let s = &desk.server;
+    let ok = |args: &[&str]| {
+        let o = s.admin(args);
+        assert!(o.status.success(), "{}", text(&o));
+    };
+    ok(&["user", "add", "--uid", "12", "--name", "Dr Ada Jones", "--organisation", "RA1"]);
+    ok(&[
+        "account",
+        "add",
+        "--username",
+        "ada",
+        "--name",
+        "Dr Ada Jones",
+        "--uid",
+        "12",
+        "--role",
+        "portal:clinician",
+        "--role",
+        "portal:admin",
+    ]);
+    let card = issue(&desk, "12", "123456");
+    let origin = s.https.clone();
+    let mut daemon = agent_daemon(&desk, port, &origin, "123456");
+
+    // Another origin may not ask the agent for a ticket.
+    let (code, _, _) = curl(&["-X", "POST", "-H", "Origin: https://evil.example", &format!("{agent_url}/v1/ticket")]);
+    assert_eq!(code, 403);
+    // The portal's origin gets a one-time ticket (the card signed a challenge after the passcode).
+    let (code, head, body) =
+        curl(&["-X", "POST", "-H", &format!("Origin: {origin}"), &format!("{agent_url}/v1/ticket")]);
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        head.to_ascii_lowercase().contains(&format!("access-control-allow-origin: {}", origin.to_ascii_lowercase())),
+        "{head}"
+    );
+    let ticket = serde_json::from_str::<serde_json::Value>(&body).unwrap()["ticket"].as_str().unwrap().to_string();
+
+    // The browser redeems it: two roles, so the role page comes first.
+    let jar = s.path("portal-cookies");
+    let root = s.root();
+    let base = |p: &str| format!("{}{p}", s.https);
+    let post = |path: &str, form: &str| {
+        curl(&[
+            "--cacert",
+            root.to_str().unwrap(),
+            "-b",
+            jar.to_str().unwrap(),
+            "-c",
+            jar.to_str().unwrap(),
+            "-H",
+            "Content-Type: application/x-www-form-urlencoded",
+            "--data-binary",
+            form,
+            &base(path),
+        ])
+    };
+    let get = |path: &str| {
+        curl(&[
+            "--cacert",
+            root.to_str().unwrap(),
+            "-b",
+            jar.to_str().unwrap(),
+            "-c",
+            jar.to_str().unwrap(),
+            &base(path),
+        ])
+    };
+    let (code, head, _) = post("/portal/login/card", &format!("ticket={ticket}"));
+    assert!(code == 303 && head.contains("/portal/role"), "{head}");
+    let (_, _, page) = get("/portal/role");
+    let i = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = page[i..i + 64].to_string();
+    let (code, _, _) = post("/portal/role", &format!("csrf={csrf}&role=portal%3Aclinician"));
+    assert_eq!(code, 303);
+    let (code, _, page) = get("/portal/");
+    assert!(code == 200 && page.contains("Dr Ada Jones") && page.contains(">clinician<"), "{page}");
+    // A replayed ticket is refused.
+    let (code, head, _) = curl(&[
+        "--cacert",
+        root.to_str().unwrap(),
+        "--data-binary",
+        &format!("ticket={ticket}"),
+        &base("/portal/login/card"),
+    ]);
+    assert!(code == 303 && head.contains("/portal/refused"), "{head}");
+
+    // The page's event stream; the card is pulled; the stream says "ended" within a second.
+    let mut sse = Command::new("curl")
+        .args(["-s", "-N", "--cacert", root.to_str().unwrap(), "-b", jar.to_str().unwrap(), &base("/portal/events")])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    let token_dir = std::fs::read_dir(desk.server.path("tokens")).unwrap().flatten().next().unwrap().path();
+    let pulled = std::time::Instant::now();
+    std::fs::rename(&token_dir, desk.server.path("pulled")).unwrap();
+    let mut out = sse.stdout.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 256];
+    while !seen.contains("event: ended") && pulled.elapsed() < Duration::from_secs(5) {
+        let n = out.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let took = pulled.elapsed();
+    let _ = sse.kill();
+    let _ = sse.wait();
+    assert!(seen.contains("event: ended"), "the page is told the session ended: {seen}");
+    assert!(took < Duration::from_secs(1), "card removal to logged-out took {took:?}");
+    eprintln!("card removal → session ended in {took:?}");
+    let (code, head, _) = get("/portal/");
+    assert!(code == 303 && head.contains("logged-out"), "{head}");
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let _ = card;
+
+    // A card whose UID is not registered for the portal: a clear refusal.
+    ok(&["user", "add", "--uid", "99", "--name", "Not Registered", "--organisation", "RA1"]);
+    let other = issue(&desk, "99", "999999");
+    let _ = other;
+    let mut daemon = agent_daemon(&desk, port, &origin, "999999");
+    let (code, _, body) = curl(&["-X", "POST", "-H", &format!("Origin: {origin}"), &format!("{agent_url}/v1/ticket")]);
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert!(code == 403 && body.contains("not registered") && body.contains("helpdesk"), "{code} {body}");
+}

@@ -32,6 +32,14 @@ pub enum PortalError {
     /// The session is missing, ended or timed out.
     #[error("{0}")]
     SessionEnded(String),
+    /// The card's UID is not registered to a portal user.
+    #[error(
+        "your smartcard (UID {0}) is not registered for this portal: ask a portal administrator to register it, or call the helpdesk"
+    )]
+    NotRegistered(String),
+    /// The ticket is unknown, used or expired.
+    #[error("the login ticket is not valid (used, expired or forged): log in with your card again")]
+    BadTicket,
     /// Form tampering or a cross-site request.
     #[error("the form has expired or did not come from this site: reload the page and try again")]
     Csrf,
@@ -343,6 +351,91 @@ impl Web {
             self.end(&key, &s.username, "logout").await?;
         }
         Ok(())
+    }
+
+    /// A one-time login ticket (60 seconds) for the portal user registered with card UID
+    /// `uid`; the card (`card_serial`) was just proven by the cards service.
+    pub async fn issue_ticket(&self, uid: &str, card_serial: &str) -> Result<String, PortalError> {
+        let account = self
+            .store
+            .web_account_by_uid(uid)
+            .await?
+            .filter(|a| a.disabled_at.is_none() && a.roles.iter().any(|r| Area::Portal.admits(r)))
+            .ok_or_else(|| PortalError::NotRegistered(uid.into()))?;
+        let ticket = random_hex()?;
+        let now = self.now();
+        self.store.insert_portal_ticket(&sha(&ticket), &account.username, card_serial, now, now + 60).await?;
+        Ok(ticket)
+    }
+
+    /// Redeems a ticket (once): a portal session bound to the card. With several portal
+    /// roles the session starts without one and the user picks ([`Web::choose_role`]).
+    pub async fn redeem_ticket(&self, ticket: &str) -> Result<(Login, Vec<String>), PortalError> {
+        if ticket.len() != 64 {
+            return Err(PortalError::BadTicket);
+        }
+        let (username, card) =
+            self.store.use_portal_ticket(&sha(ticket), self.now()).await?.ok_or(PortalError::BadTicket)?;
+        let account = self.store.web_account(&username).await?.ok_or(PortalError::BadTicket)?;
+        let roles: Vec<String> = account.roles.iter().filter(|r| Area::Portal.admits(r)).cloned().collect();
+        let first = roles.first().cloned().ok_or(PortalError::NoRole)?;
+        let login = self.open(Area::Portal, &account, Some(&first), Some(&card)).await?;
+        self.store.card_present(&card, self.now()).await?;
+        Ok((login, roles))
+    }
+
+    /// The user picks one of their portal roles for the session.
+    pub async fn choose_role(&self, token: &str, role: &str) -> Result<(), PortalError> {
+        let s = self.session(Area::Portal, token).await?;
+        if !s.account.roles.iter().any(|r| r == role) || !Area::Portal.admits(role) {
+            return Err(PortalError::NoRole);
+        }
+        self.store.set_web_session_role(&sha(token), role).await?;
+        Ok(())
+    }
+
+    /// The agent reports the card present (heartbeat).
+    pub async fn card_present(&self, card_serial: &str) -> Result<(), PortalError> {
+        self.store.card_present(card_serial, self.now()).await?;
+        Ok(())
+    }
+
+    /// The agent reports the card removed: every session opened with it ends now.
+    pub async fn card_removed(&self, card_serial: &str) -> Result<u64, PortalError> {
+        let ev = AuditEvent {
+            at_ms: self.now() * 1000,
+            actor: format!("card:{card_serial}"),
+            action: "web.session_ended".into(),
+            subject: format!("card:{card_serial}"),
+            details: serde_json::json!({"reason": "card removed"}),
+        };
+        Ok(self.store.end_card_sessions(card_serial, self.now(), "card removed", ev).await?)
+    }
+
+    /// Whether the session behind `token` is still live (no side effects: for the page's
+    /// event stream). Card sessions whose agent missed its heartbeat for `heartbeat_grace`
+    /// seconds are ended.
+    pub async fn still_live(&self, token: &str, heartbeat_grace: i64) -> Result<bool, PortalError> {
+        let key = sha(token);
+        let Some(s) = self.store.web_session(&key).await? else { return Ok(false) };
+        if s.ended_at.is_some() {
+            return Ok(false);
+        }
+        if let Some(card) = &s.card_serial {
+            let seen = self.store.card_seen(&key).await?.unwrap_or(0);
+            if self.now() - seen > heartbeat_grace {
+                let ev = AuditEvent {
+                    at_ms: self.now() * 1000,
+                    actor: format!("card:{card}"),
+                    action: "web.session_ended".into(),
+                    subject: format!("web:{}", s.username),
+                    details: serde_json::json!({"reason": "agent heartbeat missed"}),
+                };
+                self.store.end_web_session(&key, self.now(), "card removed", ev).await?;
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Checks a form's anti-CSRF token against the session's (constant time).

@@ -73,7 +73,7 @@ impl From<CardsError> for ApiError {
 }
 
 /// A card session (`Authorization: Bearer CARD-SESSION-TOKEN`): the card it belongs to.
-pub(crate) struct CardSession(String);
+pub(crate) struct CardSession(pub(crate) String);
 
 impl FromRequestParts<AppState> for CardSession {
     type Rejection = ApiError;

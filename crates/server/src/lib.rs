@@ -17,6 +17,7 @@ mod enrol_api;
 mod error;
 mod openapi;
 mod pages;
+mod portal_pages;
 mod public;
 mod tls;
 
@@ -44,13 +45,22 @@ pub struct AppState {
     pub cards: cards::Cards,
     /// Web accounts and sessions.
     pub web: portal::Web,
+    /// The local carecert-agent URL the portal's pages talk to.
+    pub agent_url: String,
     pub(crate) tokens: Arc<Mutex<HashMap<String, (String, std::time::Instant)>>>,
 }
 
 impl AppState {
     /// State for the given authority and domain services.
     pub fn new(authority: Authority, enrol: enrol::Enrolment, cards: cards::Cards, web: portal::Web) -> Self {
-        Self { authority, enrol, cards, web, tokens: Arc::new(Mutex::new(HashMap::new())) }
+        Self {
+            authority,
+            enrol,
+            cards,
+            web,
+            agent_url: "http://127.0.0.1:8477".into(),
+            tokens: Arc::new(Mutex::new(HashMap::new())),
+        }
     }
 }
 
@@ -92,6 +102,7 @@ pub fn https_router(state: AppState) -> Router {
         .merge(enrol_api::router())
         .merge(cards_api::router())
         .merge(pages::router())
+        .merge(portal_pages::router())
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }

@@ -245,3 +245,117 @@ impl Store {
         Ok(r.get(0))
     }
 }
+
+impl Store {
+    /// The agent reports the card present: every live session opened with it is seen now.
+    pub async fn card_present(&self, card_serial: &str, now: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query("UPDATE web_sessions SET card_seen = $1 WHERE card_serial = $2 AND ended_at IS NULL")
+            .bind(now)
+            .bind(card_serial)
+            .execute(self.pool())
+            .await?
+            .rows_affected())
+    }
+
+    /// Ends every live session opened with `card_serial` (card removed). Returns how many.
+    pub async fn end_card_sessions(
+        &self,
+        card_serial: &str,
+        now: i64,
+        reason: &str,
+        event: AuditEvent,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let n = sqlx::query(
+            "UPDATE web_sessions SET ended_at = $1, end_reason = $2 WHERE card_serial = $3 AND ended_at IS NULL",
+        )
+        .bind(now)
+        .bind(reason)
+        .bind(card_serial)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n > 0 {
+            audit::append(&mut tx, self.engine(), &[event]).await?;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// When the card of a session was last reported present.
+    pub async fn card_seen(&self, token_sha256: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT card_seen FROM web_sessions WHERE token_sha256 = $1")
+            .bind(token_sha256)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.and_then(|r| r.get::<Option<i64>, _>(0)))
+    }
+
+    /// Sets the role of a session (the user picked one).
+    pub async fn set_web_session_role(&self, token_sha256: &str, role: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE web_sessions SET role = $1 WHERE token_sha256 = $2 AND ended_at IS NULL")
+            .bind(role)
+            .bind(token_sha256)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The account whose card UID is `uid`.
+    pub async fn web_account_by_uid(&self, uid: &str) -> Result<Option<WebAccount>, StoreError> {
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {ACCOUNT_COLUMNS} FROM web_accounts WHERE uid = $1")))
+                .bind(uid)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.as_ref().map(account_from_row))
+    }
+}
+
+impl Store {
+    /// Stores a one-time login ticket (its hash).
+    pub async fn insert_portal_ticket(
+        &self,
+        ticket_sha256: &str,
+        username: &str,
+        card_serial: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO portal_tickets (ticket_sha256, username, card_serial, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(ticket_sha256)
+            .bind(username)
+            .bind(card_serial)
+            .bind(now)
+            .bind(expires_at)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Uses a ticket once: (username, card serial) if it was unused and unexpired.
+    pub async fn use_portal_ticket(
+        &self,
+        ticket_sha256: &str,
+        now: i64,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let n = sqlx::query(
+            "UPDATE portal_tickets SET used_at = $1 WHERE ticket_sha256 = $2 AND used_at IS NULL AND expires_at > $1",
+        )
+        .bind(now)
+        .bind(ticket_sha256)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Ok(None);
+        }
+        let row = sqlx::query("SELECT username, card_serial FROM portal_tickets WHERE ticket_sha256 = $1")
+            .bind(ticket_sha256)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some((row.get(0), row.get(1))))
+    }
+}

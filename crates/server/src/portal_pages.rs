@@ -1,0 +1,374 @@
+//! The portal (`/portal/…`): smartcard login through the local agent (one-time tickets),
+//! password login, role choice, the home page, logout, and the event stream that closes the
+//! page within a second when the card is removed or the session ends.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use maud::{DOCTYPE, Markup, html};
+use portal::{Area, PortalError};
+use serde::Deserialize;
+
+use crate::cards_api::CardSession;
+use crate::pages::MAX_FORM_BYTES;
+use crate::{ApiError, AppState};
+
+const COOKIE: &str = "__Host-carecert_portal";
+/// A card session whose agent has not reported the card for this long is ended.
+const HEARTBEAT_GRACE_SECS: i64 = 10;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/portal/login", get(login_page).post(password_login))
+        .route("/portal/login/card", post(card_login))
+        .route("/portal/role", get(role_page).post(choose_role))
+        .route("/portal/", get(home))
+        .route("/portal", get(|| async { Redirect::to("/portal/") }))
+        .route("/portal/logout", post(logout))
+        .route("/portal/logged-out", get(logged_out))
+        .route("/portal/refused", get(refused))
+        .route("/portal/events", get(events))
+        .route("/portal/app.js", get(app_js))
+        .route("/api/v1/portal/tickets", post(ticket))
+        .route("/api/v1/portal/presence", post(presence))
+        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+}
+
+fn page(title: &str, body: Markup, script: bool, agent_url: &str) -> Response {
+    let doc = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (title) " · carecert portal" }
+                style { "body{font-family:system-ui,sans-serif;margin:2em;max-width:50em}.error{color:#b00;font-weight:bold}header{border-bottom:1px solid #ccc;margin-bottom:1em}" }
+                @if script { script src="/portal/app.js" defer {} }
+            }
+            body data-agent=(agent_url) {
+                header { strong { "carecert portal" } }
+                h1 { (title) }
+                (body)
+            }
+        }
+    };
+    let mut resp = (StatusCode::OK, doc).into_response();
+    let h = resp.headers_mut();
+    let csp = format!(
+        "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self' {agent_url}; form-action 'self'; frame-ancestors 'none'"
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn same_origin(headers: &HeaderMap) -> bool {
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        Some(o) => o == format!("https://{host}"),
+        None => true,
+    }
+}
+
+fn cookie(token: String) -> Cookie<'static> {
+    Cookie::build((COOKIE, token)).path("/").secure(true).http_only(true).same_site(SameSite::Strict).build()
+}
+
+#[derive(Deserialize)]
+struct Msg {
+    #[serde(default)]
+    msg: Option<String>,
+}
+
+async fn login_page(State(s): State<AppState>, Query(q): Query<Msg>) -> Response {
+    page(
+        "Log in",
+        html! {
+            @if let Some(m) = q.msg { p.error role="alert" { (m) } }
+            h2 { "With your smartcard" }
+            p { "Insert your card; the carecert agent on this computer asks for your passcode." }
+            form id="card-login" method="post" action="/portal/login/card" {
+                input type="hidden" name="ticket" id="ticket";
+                button type="button" id="smartcard-login" { "Smartcard login" }
+            }
+            p.error id="card-error" role="alert" {}
+            h2 { "With a password" }
+            form method="post" action="/portal/login" {
+                p { label { "User name " input name="username" autocomplete="username" required; } }
+                p { label { "Password " input name="password" type="password" autocomplete="current-password" required; } }
+                p { button type="submit" { "Log in" } }
+            }
+        },
+        true,
+        &s.agent_url,
+    )
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    username: String,
+    password: String,
+}
+
+async fn password_login(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Form(f): Form<PasswordForm>,
+) -> Response {
+    if !same_origin(&headers) {
+        return (StatusCode::FORBIDDEN, "this form was sent from another site").into_response();
+    }
+    match s.web.password_login(Area::Portal, &f.username, &f.password, None).await {
+        Ok(l) => (jar.add(cookie(l.token)), Redirect::to("/portal/")).into_response(),
+        Err(e) => Redirect::to(&format!("/portal/login?msg={}", urlencode(&e.to_string()))).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct TicketForm {
+    #[serde(default)]
+    ticket: String,
+}
+
+async fn card_login(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Form(f): Form<TicketForm>,
+) -> Response {
+    if !same_origin(&headers) {
+        return (StatusCode::FORBIDDEN, "this form was sent from another site; nothing was changed").into_response();
+    }
+    match s.web.redeem_ticket(&f.ticket).await {
+        Ok((l, roles)) if roles.len() > 1 => (jar.add(cookie(l.token)), Redirect::to("/portal/role")).into_response(),
+        Ok((l, _)) => (jar.add(cookie(l.token)), Redirect::to("/portal/")).into_response(),
+        Err(e) => Redirect::to(&format!("/portal/refused?msg={}", urlencode(&e.to_string()))).into_response(),
+    }
+}
+
+async fn session_of(s: &AppState, jar: &CookieJar) -> Result<(portal::Session, String), Response> {
+    let token = jar.get(COOKIE).map(|c| c.value().to_string()).unwrap_or_default();
+    match s.web.session(Area::Portal, &token).await {
+        Ok(sess) => Ok((sess, token)),
+        Err(PortalError::SessionEnded(m)) => {
+            Err(Redirect::to(&format!("/portal/logged-out?msg={}", urlencode(&m))).into_response())
+        }
+        Err(e) => Err((StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response()),
+    }
+}
+
+async fn role_page(State(s): State<AppState>, jar: CookieJar) -> Response {
+    let (sess, _) = match session_of(&s, &jar).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    page(
+        "Choose your role",
+        html! {
+            form method="post" action="/portal/role" {
+                input type="hidden" name="csrf" value=(sess.csrf_token);
+                @for r in sess.account.roles.iter().filter(|r| Area::Portal.admits(r)) {
+                    p { label { input type="radio" name="role" value=(r) required; " " (r.trim_start_matches("portal:")) } }
+                }
+                button type="submit" { "Continue" }
+            }
+        },
+        true,
+        &s.agent_url,
+    )
+}
+
+#[derive(Deserialize)]
+struct RoleForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    role: String,
+}
+
+async fn choose_role(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Form(f): Form<RoleForm>,
+) -> Response {
+    let (sess, token) = match session_of(&s, &jar).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if !same_origin(&headers) || s.web.check_csrf(&sess, &f.csrf).is_err() {
+        return (StatusCode::FORBIDDEN, PortalError::Csrf.to_string()).into_response();
+    }
+    match s.web.choose_role(&token, &f.role).await {
+        Ok(()) => Redirect::to("/portal/").into_response(),
+        Err(e) => (StatusCode::FORBIDDEN, e.to_string()).into_response(),
+    }
+}
+
+async fn home(State(s): State<AppState>, jar: CookieJar) -> Response {
+    let (sess, _) = match session_of(&s, &jar).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    page(
+        "Home",
+        html! {
+            p id="welcome" { "Welcome, " (sess.account.name) ". You are working as " strong id="role" { (sess.role.trim_start_matches("portal:")) } "." }
+            @if let Some(c) = &sess.card_serial { p { "Logged in with smartcard " (c) ". Removing the card ends this session." } }
+            form method="post" action="/portal/logout" {
+                input type="hidden" name="csrf" value=(sess.csrf_token);
+                button type="submit" id="logout" { "Log out" }
+            }
+        },
+        true,
+        &s.agent_url,
+    )
+}
+
+async fn logout(State(s): State<AppState>, headers: HeaderMap, jar: CookieJar, Form(f): Form<RoleForm>) -> Response {
+    let (sess, token) = match session_of(&s, &jar).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if !same_origin(&headers) || s.web.check_csrf(&sess, &f.csrf).is_err() {
+        return (StatusCode::FORBIDDEN, PortalError::Csrf.to_string()).into_response();
+    }
+    let _ = s.web.logout(&token).await;
+    (jar.remove(Cookie::build(COOKIE).path("/")), Redirect::to("/portal/logged-out?msg=You%20have%20logged%20out."))
+        .into_response()
+}
+
+async fn logged_out(State(s): State<AppState>, Query(q): Query<Msg>) -> Response {
+    page(
+        "Logged out",
+        html! {
+            p id="why" { (q.msg.unwrap_or_else(|| "You are logged out.".into())) }
+            p { a href="/portal/login" { "Log in again" } }
+        },
+        false,
+        &s.agent_url,
+    )
+}
+
+async fn refused(State(s): State<AppState>, Query(q): Query<Msg>) -> Response {
+    page(
+        "Login refused",
+        html! {
+            p.error id="why" { (q.msg.unwrap_or_else(|| "The login was refused.".into())) }
+            p { a href="/portal/login" { "Back to the login page" } }
+        },
+        false,
+        &s.agent_url,
+    )
+}
+
+/// Server-sent events for the open page: `ended` as soon as the session is over (logout
+/// elsewhere, idle timeout, card removed, agent heartbeat missed). Checked every 200 ms.
+async fn events(State(s): State<AppState>, jar: CookieJar) -> Response {
+    let token = jar.get(COOKIE).map(|c| c.value().to_string()).unwrap_or_default();
+    let stream = async_stream(s, token);
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+}
+
+fn async_stream(s: AppState, token: String) -> impl futures_core::Stream<Item = Result<Event, Infallible>> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Event, Infallible>>(2);
+    tokio::spawn(async move {
+        loop {
+            let live = s.web.still_live(&token, HEARTBEAT_GRACE_SECS).await.unwrap_or(false);
+            if !live {
+                let _ = tx.send(Ok(Event::default().event("ended").data("session ended"))).await;
+                return;
+            }
+            if tx.is_closed() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+async fn app_js() -> Response {
+    let mut resp = (StatusCode::OK, APP_JS).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+    resp
+}
+
+/// The page script: smartcard login through the local agent, and closing the page when the
+/// session ends.
+const APP_JS: &str = r#"
+"use strict";
+const agent = document.body.dataset.agent;
+const button = document.getElementById("smartcard-login");
+if (button) {
+  button.addEventListener("click", async () => {
+    const err = document.getElementById("card-error");
+    err.textContent = "Enter your passcode in the carecert agent…";
+    try {
+      const r = await fetch(agent + "/v1/ticket", { method: "POST" });
+      const body = await r.json();
+      if (!r.ok) { location.href = "/portal/refused?msg=" + encodeURIComponent(body.message || "the agent refused"); return; }
+      document.getElementById("ticket").value = body.ticket;
+      document.getElementById("card-login").submit();
+    } catch (e) {
+      err.textContent = "The carecert agent on this computer does not answer: start it (carecert-agent run) and try again.";
+    }
+  });
+}
+if (document.getElementById("welcome") || document.querySelector("form[action='/portal/role']")) {
+  const es = new EventSource("/portal/events");
+  es.addEventListener("ended", () => { es.close(); location.href = "/portal/logged-out?msg=" + encodeURIComponent("Your session has ended (the card was removed, you were idle, or you logged out elsewhere)."); });
+}
+"#;
+
+/// The agent asks for a one-time login ticket for its card (Bearer card-session token).
+async fn ticket(
+    State(s): State<AppState>,
+    CardSession(serial): CardSession,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let uid = s.cards.login_identity(&serial).await?;
+    let t = s.web.issue_ticket(&uid, &serial).await.map_err(|e| match e {
+        PortalError::NotRegistered(_) => ApiError::new(StatusCode::FORBIDDEN, "not_registered", e.to_string()),
+        other => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", other.to_string()),
+    })?;
+    Ok(Json(serde_json::json!({"ticket": t})))
+}
+
+#[derive(Deserialize)]
+struct PresenceBody {
+    present: bool,
+}
+
+/// The agent's heartbeat (`present: true`) or removal report (`present: false`).
+async fn presence(
+    State(s): State<AppState>,
+    CardSession(serial): CardSession,
+    Json(b): Json<PresenceBody>,
+) -> Result<StatusCode, ApiError> {
+    let r = if b.present { s.web.card_present(&serial).await } else { s.web.card_removed(&serial).await.map(|_| ()) };
+    r.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()))?;
+    Ok(StatusCode::NO_CONTENT)
+}
