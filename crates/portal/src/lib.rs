@@ -412,13 +412,18 @@ impl Web {
         Ok(self.store.end_card_sessions(card_serial, self.now(), "card removed", ev).await?)
     }
 
-    /// Whether the session behind `token` is still live (no side effects: for the page's
-    /// event stream). Card sessions whose agent missed its heartbeat for `heartbeat_grace`
+    /// Whether the session behind `token` is still live, for the page's event stream (it
+    /// does not count as activity): ends it when idle too long. Card sessions whose agent missed its heartbeat for `heartbeat_grace`
     /// seconds are ended.
     pub async fn still_live(&self, token: &str, heartbeat_grace: i64) -> Result<bool, PortalError> {
         let key = sha(token);
         let Some(s) = self.store.web_session(&key).await? else { return Ok(false) };
         if s.ended_at.is_some() {
+            return Ok(false);
+        }
+        let idle = self.config.idle_timeout.as_secs() as i64;
+        if self.now() - s.last_seen >= idle || self.now() >= s.expires_at {
+            self.end(&key, &s.username, "idle").await?;
             return Ok(false);
         }
         if let Some(card) = &s.card_serial {

@@ -93,6 +93,17 @@ pub enum ServerError {
     Tls(String),
 }
 
+/// HTTP/2 carries the host as the `:authority` pseudo-header, not `Host`: copy it, so that
+/// same-origin checks see the same thing on HTTP/1.1 and HTTP/2.
+async fn host_from_authority(mut req: axum::extract::Request) -> axum::extract::Request {
+    if !req.headers().contains_key(axum::http::header::HOST)
+        && let Some(v) = req.uri().authority().and_then(|a| axum::http::HeaderValue::from_str(a.as_str()).ok())
+    {
+        req.headers_mut().insert(axum::http::header::HOST, v);
+    }
+    req
+}
+
 /// The HTTPS application.
 pub fn https_router(state: AppState) -> Router {
     Router::new()
@@ -104,6 +115,7 @@ pub fn https_router(state: AppState) -> Router {
         .merge(pages::router())
         .merge(portal_pages::router())
         .with_state(state)
+        .layer(axum::middleware::map_request(host_from_authority))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 

@@ -1,0 +1,72 @@
+// Smartcards for the browser tests: SoftHSM2 tokens, `carecert-agent card issue` at the "RA
+// desk", and `carecert-agent run` (the local API the portal's pages call).
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { dirname, join } from 'node:path';
+import { carecertBin, freePort } from './harness.mjs';
+
+export const SOFTHSM = '/usr/lib/softhsm/libsofthsm2.so';
+
+function agentBin() {
+  const bin = join(dirname(carecertBin()), 'carecert-agent');
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: cargo build -p carecert-agent (scripts/test builds every binary)`);
+  return bin;
+}
+
+/** A private SoftHSM2 token directory inside the server's data directory. */
+export function softhsm(server) {
+  if (!existsSync(SOFTHSM)) throw new Error('SoftHSM2 is missing: install the Debian package softhsm2');
+  const dir = join(server.dataDir, 'softhsm');
+  const tokens = join(dir, 'tokens');
+  mkdirSync(tokens, { recursive: true });
+  const conf = join(dir, 'softhsm2.conf');
+  writeFileSync(conf, `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\n`);
+  return { conf, tokens, state: join(dir, 'state') };
+}
+
+function agentEnv(hsm, extra = {}) {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('CARECERT_')) env[k] = v;
+  return { ...env, SOFTHSM2_CONF: hsm.conf, XDG_STATE_HOME: hsm.state, ...extra };
+}
+
+function agentArgs(server) {
+  return ['--server', server.https, '--ca-file', server.rootPem, '--module', SOFTHSM];
+}
+
+/** Issues a card to `uid` with first passcode `passcode`; returns {serial, dir}. */
+export function issueCard(server, hsm, uid, passcode) {
+  const before = new Set(readdirSync(hsm.tokens));
+  const out = execFileSync(
+    agentBin(),
+    [...agentArgs(server), '--json', 'card', 'issue', '--uid', uid, '--documents', 'passport', '--label', `card-${uid}`],
+    { env: agentEnv(hsm, { CARECERT_ADMIN_TOKEN: server.token, CARECERT_NEW_PASSCODE: passcode }) },
+  ).toString();
+  const dir = readdirSync(hsm.tokens).find((d) => !before.has(d));
+  return { serial: JSON.parse(out.trim().split('\n').pop()).card, dir: join(hsm.tokens, dir) };
+}
+
+/** Starts `carecert-agent run` for one card; returns {url, stop()}. */
+export async function startAgent(server, hsm, { card, passcode, origin, port }) {
+  port = port ?? (await freePort());
+  const child = spawn(
+    agentBin(),
+    [...agentArgs(server), '--card', card, 'run', '--poll-ms', '100', '--listen', `127.0.0.1:${port}`, '--portal-origin', origin],
+    { env: agentEnv(hsm, { CARECERT_PASSCODE: passcode }), stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  for (let i = 0; i < 100; i++) {
+    if (await new Promise((ok) => { const s = connect(port, '127.0.0.1', () => { s.end(); ok(true); }); s.on('error', () => ok(false)); })) {
+      return { url: `http://127.0.0.1:${port}`, port, stop: () => new Promise((ok) => { child.once('exit', ok); child.kill(); }) };
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill();
+  throw new Error('carecert-agent run did not start');
+}
+
+/** "Pulls" the card whose token directory is `dir`; returns a function that puts it back. */
+export function pullCard(dir) {
+  renameSync(dir, `${dir}.pulled`);
+  return () => renameSync(`${dir}.pulled`, dir);
+}
