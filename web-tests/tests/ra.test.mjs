@@ -1,0 +1,92 @@
+// The RA console in Chromium: approve a pending request, deny one with a reason, issue a PIN
+// letter and download its PDF, unlock a card, and find each in the audit log. Screenshots of
+// the dashboard and the queue.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { admin, apiRequest, carecertBin, launchBrowser, screenshot, startServer } from '../lib/harness.mjs';
+import { issueCard, softhsm } from '../lib/cards.mjs';
+
+let server, browser, card;
+const ids = [];
+
+function ecmt(args, env = {}) {
+  const bin = join(dirname(carecertBin()), 'ecmt');
+  const store = join(server.dataDir, 'ecmt-store');
+  return execFileSync(bin, ['--server', server.https, '--ca-file', server.rootPem, '--store', store, ...args], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+  }).toString();
+}
+
+before(async () => {
+  server = await startServer({ name: 'ra' });
+  browser = await launchBrowser({ server });
+  const r = await apiRequest(server, '/api/v1/admin/web-accounts', {
+    method: 'POST', token: true, body: { username: 'alice', name: 'Alice RA', roles: ['ra'], password: 'correct horse battery' },
+  });
+  assert.equal(r.status, 201, r.text);
+  await admin(server, ['org', 'add', '--epoc', '8880001', '--name', 'Station Pharmacy', '--approval', 'ra-queue']);
+  const pin = JSON.parse(await admin(server, ['--json', 'pin', 'issue', '--epoc', '8880001'])).pin;
+  ecmt(['login', '--epoc', '8880001'], { ECMT_PIN: pin });
+  for (let i = 0; i < 2; i++) ids.push(JSON.parse(ecmt(['--json', 'request', '--accept-policy'])).id);
+  // A locked card: issued at the "RA desk", then three wrong passcodes reported.
+  const hsm = softhsm(server);
+  await admin(server, ['user', 'add', '--uid', '55', '--name', 'Dr Locked', '--organisation', 'RA1']);
+  card = issueCard(server, hsm, '55', '555555');
+  for (let i = 0; i < 3; i++) await apiRequest(server, `/api/v1/cards/${card.serial}/passcode-failures`, { method: 'POST' });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('the RA walks the console: approve, deny, PIN letter PDF, unlock, audit', async () => {
+  const page = await browser.context.newPage();
+  await page.goto(`${server.https}/ra/`);
+  await page.waitForURL('**/ra/login**');
+  await page.fill('input[name=username]', 'alice');
+  await page.fill('input[name=password]', 'correct horse battery');
+  await page.click('button[type=submit]');
+  await page.waitForURL('**/ra/');
+  assert.match(await page.textContent('#pending'), /2/);
+  assert.match(await page.textContent('#locked'), /1/);
+  assert.equal(await page.locator('#expiry-chart rect').count(), 52);
+  await screenshot(page, 'ra-dashboard');
+
+  await page.click('a[href="/ra/requests"]');
+  await page.waitForURL('**/ra/requests');
+  await screenshot(page, 'ra-queue');
+  await page.click(`#request-${ids[0]} form[action$="/approve"] button`);
+  await page.waitForURL('**/ra/requests?done=**');
+  assert.match(await page.textContent('[role=status]'), new RegExp(`Request ${ids[0]} approved`));
+  await page.fill(`#request-${ids[1]} input[name=reason]`, 'system not on the register');
+  await page.click(`#request-${ids[1]} form[action$="/deny"] button`);
+  await page.waitForURL('**/ra/requests?done=**');
+  assert.match(await page.textContent('[role=status]'), new RegExp(`Request ${ids[1]} denied`));
+  assert.equal(await page.locator('table').count(), 0, 'the queue is empty');
+
+  await page.click('a[href="/ra/orgs"]');
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.click('#org-8880001 button'),
+  ]);
+  assert.equal(download.suggestedFilename(), 'pin-letter-8880001.pdf');
+  const pdf = readFileSync(await download.path());
+  assert.equal(pdf.subarray(0, 5).toString(), '%PDF-');
+
+  await page.goto(`${server.https}/ra/cards?serial=${card.serial}`);
+  assert.equal((await page.textContent('#card-status')).trim(), 'locked');
+  await page.fill('input[name=documents]', 'passport 123456');
+  await page.click('form[action$="/unlock"] button');
+  assert.match(await page.textContent('[role=status]'), /is unlocked/);
+  assert.match(await page.textContent('#so-pin'), /^[0-9a-f]{24}$/);
+
+  await page.click('a[href="/ra/audit"]');
+  const audit = await page.textContent('main');
+  assert.match(audit, /Chain verified/);
+  for (const action of ['request.approved', 'request.denied', 'pin.issued', 'card.unlocked']) assert.match(audit, new RegExp(action.replace('.', '\\.')));
+  assert.match(audit, /ra:alice/);
+});
