@@ -66,6 +66,12 @@ pub struct ServeArgs {
     /// HTTP gateway for SMS and text-to-voice unlock codes (POST JSON {channel, to, text})
     #[arg(long, env = "CARECERT_TEXT_GATEWAY")]
     pub text_gateway: Option<String>,
+    /// Which environment this deployment is: live, or test (with --allow-cidr)
+    #[arg(long, value_parser = ["live", "test"], default_value = "live", env = "CARECERT_ENVIRONMENT")]
+    pub environment: String,
+    /// A test deployment admits only these networks (repeatable CIDR, e.g. 10.20.0.0/16)
+    #[arg(long = "allow-cidr")]
+    pub allow_cidrs: Vec<String>,
     /// The local carecert-agent the portal's pages ask for smartcard login tickets
     #[arg(long, default_value = "http://127.0.0.1:8477", env = "CARECERT_AGENT_URL")]
     pub agent_url: String,
@@ -273,13 +279,24 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     );
     let mut state = server::AppState::new(authority.clone(), enrolment, cards, web);
     state.agent_url = args.agent_url.trim_end_matches('/').to_string();
+    state.access = server::Access {
+        test: args.environment == "test",
+        allow: args
+            .allow_cidrs
+            .iter()
+            .map(|c| c.parse().with_context(|| format!("--allow-cidr '{c}' is not a network like 10.20.0.0/16")))
+            .collect::<Result<_>>()?,
+    };
+    if state.access.test && state.access.allow.is_empty() {
+        bail!("a test environment needs --allow-cidr for the networks it admits (e.g. --allow-cidr 127.0.0.1/32)");
+    }
     let bound =
         server::bind(state, &server::ServerConfig { listen: args.listen, http_listen: args.http_listen, tls }).await?;
     let maintenance = authority.spawn_maintenance();
 
     let https = bound.https_addr();
     let http = bound.http_addr();
-    println!("carecert is serving");
+    println!("carecert is serving ({} environment)", args.environment);
     println!("  HTTPS (API, admin, metrics): https://{https}/");
     println!("  HTTP  (OCSP, CRL, CA certs): http://{http}/  (relying parties use {})", authority.public_url());
     println!("  OpenAPI:                     https://{https}/api/v1/openapi.json");

@@ -32,7 +32,7 @@ use std::collections::HashMap;
 
 pub use error::{ApiError, ErrorBody};
 pub use openapi::openapi_json;
-pub use tls::{ClientCertificates, TlsFiles};
+pub use tls::{ClientCertificates, PeerAddr, TlsFiles};
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -47,6 +47,8 @@ pub struct AppState {
     pub web: portal::Web,
     /// The local carecert-agent URL the portal's pages talk to.
     pub agent_url: String,
+    /// Which environment this deployment is, and who may reach it.
+    pub access: Access,
     pub(crate) tokens: Arc<Mutex<HashMap<String, (String, std::time::Instant)>>>,
 }
 
@@ -59,6 +61,7 @@ impl AppState {
             cards,
             web,
             agent_url: "http://127.0.0.1:8477".into(),
+            access: Access::default(),
             tokens: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -93,6 +96,38 @@ pub enum ServerError {
     Tls(String),
 }
 
+/// A deployment is `live` or `test`. Each is its own carecert with its own CAs, so a card of
+/// one never logs in to the other. A `test` deployment answers HTTPS only to addresses in its
+/// allow-list (loopback included only if listed).
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// `test` (true) or `live`.
+    pub test: bool,
+    /// Networks a test deployment admits.
+    pub allow: Vec<ipnet::IpNet>,
+}
+
+async fn admit(
+    axum::extract::State(access): axum::extract::State<Access>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if access.test {
+        let ip = req.extensions().get::<PeerAddr>().map(|p| p.0.ip());
+        let allowed = ip.is_some_and(|ip| access.allow.iter().any(|n| n.contains(&ip)));
+        if !allowed {
+            return ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "address_not_allowed",
+                "this is a test environment: it admits only addresses on its allow-list; use the live service, or ask the operator to add your network",
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
 /// HTTP/2 carries the host as the `:authority` pseudo-header, not `Host`: copy it, so that
 /// same-origin checks see the same thing on HTTP/1.1 and HTTP/2.
 async fn host_from_authority(mut req: axum::extract::Request) -> axum::extract::Request {
@@ -114,7 +149,8 @@ pub fn https_router(state: AppState) -> Router {
         .merge(cards_api::router())
         .merge(pages::router())
         .merge(portal_pages::router())
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(state.access.clone(), admit))
         .layer(axum::middleware::map_request(host_from_authority))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }

@@ -28,6 +28,10 @@ impl std::fmt::Debug for TlsFiles {
     }
 }
 
+/// The TCP peer of an HTTPS request.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
 /// The client's certificate chain (leaf first), when it sent one that chains to carecert's
 /// root. Empty when it sent none. Revocation is *not* checked by the handshake: endpoints
 /// that rely on it check status with the CA.
@@ -109,6 +113,7 @@ pub(crate) async fn serve_tls(
             ));
             let svc = app.map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(certs.clone());
+                req.extensions_mut().insert(PeerAddr(peer));
                 req
             });
             let builder = auto::Builder::new(TokioExecutor::new());
