@@ -105,3 +105,36 @@ test('password login, logout, idle timeout; forged tickets and CSRF refused', as
   });
   assert.equal(big.status, 413);
 });
+
+test('a portal administrator registers a UID on a page, and that card then logs in', async () => {
+  const add = await apiRequest(server, '/api/v1/admin/web-accounts', {
+    method: 'POST', token: true,
+    body: { username: 'pam', name: 'Pam Admin', roles: ['portal:admin'], password: 'another long password' },
+  });
+  assert.equal(add.status, 201, add.text);
+  const page = await browser.context.newPage();
+  await page.goto(`${server.https}/portal/login`);
+  await page.fill('input[name=username]', 'pam');
+  await page.fill('input[name=password]', 'another long password');
+  await page.click('form[action="/portal/login"] button');
+  await page.waitForURL('**/portal/');
+  await page.click('a[href="/portal/admin/uids"]');
+  await page.fill('input[name=uid]', '99');
+  await page.fill('input[name=username]', 'nora');
+  await page.fill('input[name=name]', 'Nora Newly Registered');
+  await page.fill('input[name=role]', 'clinician');
+  await page.click('button[type=submit]');
+  assert.match(await page.textContent('[role=status]'), /UID 99 registered/);
+  const agent = await startAgent(server, hsm, { card: nobody.serial, passcode: '999999', origin: server.https, port: agentPort });
+  const second = await launchBrowser({ server });
+  try {
+    const p2 = await second.context.newPage();
+    await p2.goto(`${server.https}/portal/login`);
+    await p2.click('#smartcard-login');
+    await p2.waitForURL('**/portal/');
+    assert.match(await p2.textContent('#welcome'), /Nora Newly Registered/);
+  } finally {
+    await second.close();
+    await agent.stop();
+  }
+});

@@ -37,6 +37,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/portal/refused", get(refused))
         .route("/portal/events", get(events))
         .route("/portal/app.js", get(app_js))
+        .route("/portal/admin/uids", get(uids_page).post(register_uid))
         .route("/api/v1/portal/tickets", post(ticket))
         .route("/api/v1/portal/presence", post(presence))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
@@ -238,6 +239,7 @@ async fn home(State(s): State<AppState>, jar: CookieJar) -> Response {
         html! {
             p id="welcome" { "Welcome, " (sess.account.name) ". You are working as " strong id="role" { (sess.role.trim_start_matches("portal:")) } "." }
             @if let Some(c) = &sess.card_serial { p { "Logged in with smartcard " (c) ". Removing the card ends this session." } }
+            @if sess.role == "portal:admin" { p { a href="/portal/admin/uids" { "Register smartcard UIDs" } } }
             form method="post" action="/portal/logout" {
                 input type="hidden" name="csrf" value=(sess.csrf_token);
                 button type="submit" id="logout" { "Log out" }
@@ -371,4 +373,82 @@ async fn presence(
     let r = if b.present { s.web.card_present(&serial).await } else { s.web.card_removed(&serial).await.map(|_| ()) };
     r.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()))?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct UidMsg {
+    #[serde(default)]
+    done: Option<String>,
+    #[serde(default)]
+    msg: Option<String>,
+}
+
+/// Portal administrators register a smartcard UID to a portal user (no email to a helpdesk).
+async fn uids_page(State(s): State<AppState>, jar: CookieJar, Query(q): Query<UidMsg>) -> Response {
+    let (sess, _) = match session_of(&s, &jar).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if sess.role != "portal:admin" {
+        return (StatusCode::FORBIDDEN, "registering UIDs needs the portal administrator role").into_response();
+    }
+    page(
+        "Register a smartcard UID",
+        html! {
+            @if let Some(d) = q.done { p role="status" { (d) } }
+            @if let Some(m) = q.msg { p.error role="alert" { (m) } }
+            form method="post" action="/portal/admin/uids" {
+                input type="hidden" name="csrf" value=(sess.csrf_token);
+                p { label { "UID on the card " input name="uid" required pattern="[0-9]{1,20}"; } }
+                p { label { "User name " input name="username" required; } }
+                p { label { "Full name " input name="name" required; } }
+                p { label { "Role " input name="role" required placeholder="e.g. clinician"; } }
+                button type="submit" { "Register" }
+            }
+            p { a href="/portal/" { "Back" } }
+        },
+        true,
+        &s.agent_url,
+    )
+}
+
+#[derive(Deserialize)]
+struct UidForm {
+    #[serde(default)]
+    csrf: String,
+    uid: String,
+    username: String,
+    name: String,
+    role: String,
+}
+
+async fn register_uid(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Form(f): Form<UidForm>,
+) -> Response {
+    let (sess, _) = match session_of(&s, &jar).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if !same_origin(&headers) || s.web.check_csrf(&sess, &f.csrf).is_err() {
+        return (StatusCode::FORBIDDEN, PortalError::Csrf.to_string()).into_response();
+    }
+    if sess.role != "portal:admin" {
+        return (StatusCode::FORBIDDEN, "registering UIDs needs the portal administrator role").into_response();
+    }
+    if f.uid.is_empty() || !f.uid.bytes().all(|b| b.is_ascii_digit()) {
+        return Redirect::to("/portal/admin/uids?msg=A%20UID%20is%20digits%20only").into_response();
+    }
+    let role = format!("portal:{}", f.role.trim().trim_start_matches("portal:"));
+    let actor = format!("web:{}", sess.account.username);
+    match s.web.add_account(&f.username, &f.name, Some(&f.uid), &[role], None, &actor).await {
+        Ok(a) => Redirect::to(&format!(
+            "/portal/admin/uids?done={}",
+            urlencode(&format!("UID {} registered to {}.", f.uid, a.name))
+        ))
+        .into_response(),
+        Err(e) => Redirect::to(&format!("/portal/admin/uids?msg={}", urlencode(&e.to_string()))).into_response(),
+    }
 }
