@@ -90,3 +90,38 @@ test('the RA walks the console: approve, deny, PIN letter PDF, unlock, audit', a
   for (const action of ['request.approved', 'request.denied', 'pin.issued', 'card.unlocked']) assert.match(audit, new RegExp(action.replace('.', '\\.')));
   assert.match(audit, /ra:alice/);
 });
+
+test('certificates found by organisation and revoked; releases, people, sponsors; audit search', async () => {
+  const page = await browser.context.newPage(); // logged in by the test above (same context)
+  await page.goto(`${server.https}/ra/certificates?q=8880001`);
+  const row = page.locator('tbody tr').first();
+  assert.match(await row.textContent(), /EPOC 8880001/);
+  await row.locator('select[name=reason]').selectOption('keyCompromise');
+  await row.locator('button').click();
+  await page.waitForURL('**/ra/certificates?**done=**');
+  assert.match(await page.textContent('[role=status]'), /revoked \(keyCompromise\)/);
+
+  await page.goto(`${server.https}/ra/releases`);
+  await page.fill('input[name=version]', '2.0.0');
+  await page.check('input[name=minimum]');
+  await page.fill('input[name=url]', 'https://downloads.example/ecmt-2.0.0');
+  await page.fill('input[name=sha256]', 'ab'.repeat(32));
+  await page.click('form[action="/ra/releases"] button');
+  assert.match(await page.textContent('[role=status]'), /Registered ecmt 2.0.0/);
+
+  await page.goto(`${server.https}/ra/users`);
+  await page.fill('#register-user input[name=uid]', '77');
+  await page.fill('#register-user input[name=name]', 'Sam Sponsor');
+  await page.fill('#register-user input[name=organisation]', 'RA1');
+  await page.click('#register-user button');
+  await page.waitForURL('**/ra/users?uid=77**');
+  assert.match(await page.textContent('#user'), /Sam Sponsor/);
+  await page.fill('form[action="/ra/sponsors"] input[name=organisation]', 'RA1');
+  await page.click('form[action="/ra/sponsors"] button');
+  assert.match(await page.textContent('[role=status]'), /may now unlock cards of RA1/);
+
+  await page.goto(`${server.https}/ra/audit?q=sponsor`);
+  const audit = await page.textContent('tbody');
+  assert.match(audit, /sponsor\.granted/);
+  assert.doesNotMatch(audit, /request\.approved/, 'the search filters');
+});

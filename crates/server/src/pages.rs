@@ -32,6 +32,11 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/ra/orgs", get(orgs).post(add_org))
         .route("/ra/orgs/{epoc}/pin-letter", post(pin_letter))
         .route("/ra/cards", get(cards_page))
+        .route("/ra/certificates", get(certificates))
+        .route("/ra/certificates/{issuer}/{serial}/revoke", post(revoke_certificate))
+        .route("/ra/releases", get(releases).post(add_release))
+        .route("/ra/users", get(users).post(add_user))
+        .route("/ra/sponsors", post(grant_sponsor))
         .route("/ra/cards/{serial}/unlock", post(unlock_card))
         .route("/ra/cards/{serial}/cancel", post(cancel_card))
         .route("/ra", get(|| async { Redirect::to("/ra/") }))
@@ -57,7 +62,10 @@ fn page(status: StatusCode, title: &str, session: Option<&Session>, body: Markup
                             a href="/ra/" { "Dashboard" } " "
                             a href="/ra/requests" { "Requests" } " "
                             a href="/ra/orgs" { "Organisations" } " "
+                            a href="/ra/certificates" { "Certificates" } " "
+                            a href="/ra/users" { "People" } " "
                             a href="/ra/cards" { "Cards" } " "
+                            a href="/ra/releases" { "Releases" } " "
                             a href="/ra/audit" { "Audit log" }
                         }
                         form.logout method="post" action="/ra/logout" {
@@ -362,17 +370,42 @@ async fn deny(
     }
 }
 
-async fn audit(State(s): State<AppState>, RaUser(session): RaUser) -> Response {
+#[derive(Deserialize)]
+struct Search {
+    #[serde(default)]
+    q: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    msg: Option<String>,
+    #[serde(default)]
+    done: Option<String>,
+}
+
+async fn audit(State(s): State<AppState>, RaUser(session): RaUser, Query(q): Query<Search>) -> Response {
     let store = s.authority.store();
-    let (entries, verified) = match (store.recent_audit_entries(100).await, store.verify_audit().await) {
+    let needle = q.q.clone().unwrap_or_default().to_lowercase();
+    let (entries, verified) = match (store.recent_audit_entries(2000).await, store.verify_audit().await) {
         (Ok(e), Ok(v)) => (e, v),
         (Err(e), _) | (_, Err(e)) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
+    let entries: Vec<_> = entries
+        .into_iter()
+        .filter(|e| {
+            needle.is_empty()
+                || [&e.actor, &e.action, &e.subject, &e.details].iter().any(|f| f.to_lowercase().contains(&needle))
+        })
+        .take(200)
+        .collect();
     page(
         StatusCode::OK,
         "Audit log",
         Some(&session),
         html! {
+            form method="get" action="/ra/audit" {
+                label { "Search " input name="q" value=(q.q.clone().unwrap_or_default()) placeholder="who, what, subject"; } " "
+                button type="submit" { "Search" }
+            }
             @match &verified.first_broken {
                 None => p.ok { "Chain verified: " (verified.entries) " entries intact." },
                 Some(b) => p.error { "Chain BROKEN at entry " (b.seq) ": " (b.problem) },
@@ -599,6 +632,303 @@ async fn cancel_card(
         ))
         .into_response(),
         Err(e) => Redirect::to(&format!("/ra/cards?serial={}&msg={}", urlencode(&serial), urlencode(&e.to_string())))
+            .into_response(),
+    }
+}
+
+async fn certificates(State(s): State<AppState>, RaUser(session): RaUser, Query(q): Query<Search>) -> Response {
+    let store = s.authority.store();
+    let text = q.q.clone().unwrap_or_default();
+    let status = q.status.clone().filter(|x| !x.is_empty());
+    let found = match pki::cert::normalize_serial_hex(&text).filter(|_| text.len() >= 8) {
+        Some(serial) => store.certificates_by_serial(&serial).await,
+        None => {
+            store
+                .certificates(&store::CertificateFilter {
+                    issuer: None,
+                    status: status.clone(),
+                    subject_contains: (!text.is_empty()).then(|| text.clone()),
+                    limit: 200,
+                })
+                .await
+        }
+    };
+    let rows = match found {
+        Ok(r) => r,
+        Err(e) => return error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    };
+    page(
+        StatusCode::OK,
+        "Certificates",
+        Some(&session),
+        html! {
+            @if let Some(d) = q.done { p.ok role="status" { (d) } }
+            @if let Some(m) = q.msg { p.error role="alert" { (m) } }
+            form method="get" action="/ra/certificates" {
+                label { "Organisation (EPOC or name), subject or serial " input name="q" value=(text); } " "
+                label { "Status " select name="status" {
+                    option value="" { "any" }
+                    @for st in ["issued", "revoked", "reserved"] { option value=(st) selected[status.as_deref() == Some(st)] { (st) } }
+                } } " "
+                button type="submit" { "Search" }
+            }
+            table {
+                thead { tr { th { "Serial" } th { "CA" } th { "Profile" } th { "Subject" } th { "Status" } th { "Expires" } th { "Revoke" } } }
+                tbody {
+                    @for c in &rows {
+                        @let st = match c.status { store::CertStatus::Issued => "issued", store::CertStatus::Revoked { .. } => "revoked", store::CertStatus::Reserved => "reserved" };
+                        tr id=(format!("cert-{}", c.serial)) {
+                            td { code { (c.serial) } } td { (c.issuer) } td { (c.profile) } td { (c.subject) } td { (st) } td { (date(c.not_after)) }
+                            td { @if st == "issued" {
+                                form method="post" action=(format!("/ra/certificates/{}/{}/revoke", c.issuer, c.serial)) {
+                                    input type="hidden" name="csrf" value=(session.csrf_token);
+                                    select name="reason" {
+                                        @for r in ["keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation", "unspecified"] { option { (r) } }
+                                    }
+                                    button type="submit" { "Revoke" }
+                                }
+                            } }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct RevokeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn revoke_certificate(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    RaUser(session): RaUser,
+    Path((issuer, serial)): Path<(String, String)>,
+    Form(f): Form<RevokeForm>,
+) -> Response {
+    if let Some(r) = check_form(&s, &headers, Some(&session), &f.csrf) {
+        return r;
+    }
+    let Some(reason) = pki::RevocationReason::parse(&f.reason) else {
+        return Redirect::to(&format!("/ra/certificates?msg={}", urlencode("choose a revocation reason")))
+            .into_response();
+    };
+    let req = ca::RevokeRequest {
+        ca: Some(issuer),
+        serial: serial.clone(),
+        reason,
+        actor: format!("ra:{}", session.account.username),
+    };
+    match s.authority.revoke(req).await {
+        Ok(r) => Redirect::to(&format!(
+            "/ra/certificates?q={}&done={}",
+            urlencode(&serial),
+            urlencode(&format!(
+                "Certificate {} revoked ({}); CRL {} lists it.",
+                r.serial,
+                r.reason.name(),
+                r.crl_number
+            ))
+        ))
+        .into_response(),
+        Err(e) => Redirect::to(&format!("/ra/certificates?q={}&msg={}", urlencode(&serial), urlencode(&e.to_string())))
+            .into_response(),
+    }
+}
+
+async fn releases(State(s): State<AppState>, RaUser(session): RaUser, Query(q): Query<Search>) -> Response {
+    let mut all = Vec::new();
+    for product in ["ecmt", "carecert-agent"] {
+        all.extend(s.enrol.releases(product).await.unwrap_or_default());
+    }
+    page(
+        StatusCode::OK,
+        "Releases and minimum versions",
+        Some(&session),
+        html! {
+            @if let Some(d) = q.done { p.ok role="status" { (d) } }
+            @if let Some(m) = q.msg { p.error role="alert" { (m) } }
+            table {
+                thead { tr { th { "Product" } th { "Version" } th { "Minimum" } th { "Download" } th { "Notes" } } }
+                tbody { @for r in &all { tr { td { (r.product) } td { (r.version) } td { @if r.minimum { "yes" } } td { (r.url) } td { (r.notes) } } } }
+            }
+            h2 { "Register a release" }
+            form method="post" action="/ra/releases" {
+                input type="hidden" name="csrf" value=(session.csrf_token);
+                label { "Product " select name="product" { option { "ecmt" } option { "carecert-agent" } } } " "
+                label { "Version " input name="version" required placeholder="1.4.2"; } " "
+                label { input type="checkbox" name="minimum" value="true"; " minimum supported" } " "
+                label { "Download URL " input name="url" required; } " "
+                label { "SHA-256 " input name="sha256" required pattern="[0-9a-fA-F]{64}"; } " "
+                label { "Notes " input name="notes"; } " "
+                button type="submit" { "Register" }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct ReleaseForm {
+    #[serde(default)]
+    csrf: String,
+    product: String,
+    version: String,
+    #[serde(default)]
+    minimum: Option<String>,
+    url: String,
+    sha256: String,
+    #[serde(default)]
+    notes: String,
+}
+
+async fn add_release(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    RaUser(session): RaUser,
+    Form(f): Form<ReleaseForm>,
+) -> Response {
+    if let Some(r) = check_form(&s, &headers, Some(&session), &f.csrf) {
+        return r;
+    }
+    let actor = format!("ra:{}", session.account.username);
+    match s.enrol.add_release(&f.product, &f.version, f.minimum.is_some(), &f.url, &f.sha256, &f.notes, &actor).await {
+        Ok(r) => Redirect::to(&format!(
+            "/ra/releases?done={}",
+            urlencode(&format!("Registered {} {}.", r.product, r.version))
+        ))
+        .into_response(),
+        Err(e) => Redirect::to(&format!("/ra/releases?msg={}", urlencode(&e.to_string()))).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct UserQuery {
+    #[serde(default)]
+    uid: Option<String>,
+    #[serde(default)]
+    msg: Option<String>,
+    #[serde(default)]
+    done: Option<String>,
+}
+
+async fn users(State(s): State<AppState>, RaUser(session): RaUser, Query(q): Query<UserQuery>) -> Response {
+    let found = match q.uid.as_deref().filter(|u| !u.is_empty()) {
+        Some(uid) => match s.cards.user(uid).await {
+            Ok(u) => Some(Ok((u, s.authority.store().cards_of(uid).await.unwrap_or_default()))),
+            Err(e) => Some(Err(e.to_string())),
+        },
+        None => None,
+    };
+    page(
+        StatusCode::OK,
+        "People",
+        Some(&session),
+        html! {
+            @if let Some(d) = q.done { p.ok role="status" { (d) } }
+            @if let Some(m) = q.msg { p.error role="alert" { (m) } }
+            form method="get" action="/ra/users" { label { "UID " input name="uid" value=(q.uid.clone().unwrap_or_default()); } " " button type="submit" { "Find" } }
+            @match found {
+                None => {},
+                Some(Err(m)) => p.error { (m) },
+                Some(Ok((u, cards))) => {
+                    table id="user" {
+                        tr { th { "UID" } td { (u.uid) } } tr { th { "Name" } td { (u.name) } }
+                        tr { th { "Organisation" } td { (u.organisation) } } tr { th { "Email" } td { (u.email.clone().unwrap_or_default()) } }
+                        tr { th { "Mobile" } td { (u.mobile.clone().unwrap_or_default()) } }
+                    }
+                    h2 { "Cards" }
+                    ul { @for c in &cards { li { a href=(format!("/ra/cards?serial={}", c.serial)) { (c.serial) } " " (c.status) " expires " (c.not_after.map(date).unwrap_or_default()) } } }
+                    p { "Issue a card, or renew one in person: at this desk with " code { "carecert-agent card issue" } " / " code { "card renew --ra" } " (keys are made on the card)." }
+                    h2 { "Sponsor authority" }
+                    form method="post" action="/ra/sponsors" {
+                        input type="hidden" name="csrf" value=(session.csrf_token);
+                        input type="hidden" name="uid" value=(u.uid);
+                        label { "May unlock cards of organisation " input name="organisation" required; } " "
+                        button type="submit" { "Grant" }
+                    }
+                }
+            }
+            h2 { "Register a person" }
+            form id="register-user" method="post" action="/ra/users" {
+                input type="hidden" name="csrf" value=(session.csrf_token);
+                label { "UID " input name="uid" required pattern="[0-9]{1,20}"; } " "
+                label { "Name " input name="name" required; } " "
+                label { "Organisation " input name="organisation" required; } " "
+                label { "Email " input name="email" type="email"; } " "
+                label { "Mobile " input name="mobile"; } " "
+                button type="submit" { "Register" }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct UserForm {
+    #[serde(default)]
+    csrf: String,
+    uid: String,
+    name: String,
+    organisation: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    mobile: String,
+}
+
+async fn add_user(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    RaUser(session): RaUser,
+    Form(f): Form<UserForm>,
+) -> Response {
+    if let Some(r) = check_form(&s, &headers, Some(&session), &f.csrf) {
+        return r;
+    }
+    let opt = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_string());
+    let (email, mobile) = (opt(&f.email), opt(&f.mobile));
+    let actor = format!("ra:{}", session.account.username);
+    match s
+        .cards
+        .add_user(&f.uid, &f.name, email.as_deref(), mobile.as_deref(), None, &[], &f.organisation, &actor)
+        .await
+    {
+        Ok(u) => Redirect::to(&format!("/ra/users?uid={}&done={}", urlencode(&u.uid), urlencode("Registered.")))
+            .into_response(),
+        Err(e) => Redirect::to(&format!("/ra/users?msg={}", urlencode(&e.to_string()))).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct SponsorForm {
+    #[serde(default)]
+    csrf: String,
+    uid: String,
+    organisation: String,
+}
+
+async fn grant_sponsor(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    RaUser(session): RaUser,
+    Form(f): Form<SponsorForm>,
+) -> Response {
+    if let Some(r) = check_form(&s, &headers, Some(&session), &f.csrf) {
+        return r;
+    }
+    let actor = format!("ra:{}", session.account.username);
+    match s.cards.grant_sponsor(&f.uid, &f.organisation, &actor).await {
+        Ok(()) => Redirect::to(&format!(
+            "/ra/users?uid={}&done={}",
+            urlencode(&f.uid),
+            urlencode(&format!("{} may now unlock cards of {}.", f.uid, f.organisation))
+        ))
+        .into_response(),
+        Err(e) => Redirect::to(&format!("/ra/users?uid={}&msg={}", urlencode(&f.uid), urlencode(&e.to_string())))
             .into_response(),
     }
 }
