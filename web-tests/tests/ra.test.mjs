@@ -6,10 +6,24 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { admin, apiRequest, carecertBin, launchBrowser, screenshot, startServer } from '../lib/harness.mjs';
-import { issueCard, softhsm } from '../lib/cards.mjs';
+import { createHmac } from 'node:crypto';
+import { admin, apiRequest, carecertBin, freePort, launchBrowser, screenshot, startServer } from '../lib/harness.mjs';
+import { issueCard, softhsm, startAgent } from '../lib/cards.mjs';
 
-let server, browser, card;
+let server, browser, card, secret, hsm, agentPort;
+
+/** RFC 6238 code (SHA-1, 6 digits, 30 s) for a base32 secret — what an authenticator app shows. */
+function totp(base32, offset = 0) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of base32.replace(/=+$/, '')) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor((Date.now() / 1000 + offset) / 30)));
+  const h = createHmac('sha1', key).update(counter).digest();
+  const o = h[h.length - 1] & 0xf;
+  return String((h.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, '0');
+}
 const ids = [];
 
 function ecmt(args, env = {}) {
@@ -21,18 +35,21 @@ function ecmt(args, env = {}) {
 }
 
 before(async () => {
-  server = await startServer({ name: 'ra' });
+  agentPort = await freePort();
+  server = await startServer({ name: 'ra', extraArgs: ['--agent-url', `http://127.0.0.1:${agentPort}`] });
   browser = await launchBrowser({ server });
   const r = await apiRequest(server, '/api/v1/admin/web-accounts', {
-    method: 'POST', token: true, body: { username: 'alice', name: 'Alice RA', roles: ['ra'], password: 'correct horse battery' },
+    method: 'POST', token: true, body: { username: 'alice', name: 'Alice RA', roles: ['operator'], password: 'correct horse battery' },
   });
   assert.equal(r.status, 201, r.text);
+  secret = r.json().totp_secret;
+  assert.match(r.json().totp_uri, /^otpauth:\/\/totp\//);
   await admin(server, ['org', 'add', '--epoc', '8880001', '--name', 'Station Pharmacy', '--approval', 'ra-queue']);
   const pin = JSON.parse(await admin(server, ['--json', 'pin', 'issue', '--epoc', '8880001'])).pin;
   ecmt(['login', '--epoc', '8880001'], { ECMT_PIN: pin });
   for (let i = 0; i < 2; i++) ids.push(JSON.parse(ecmt(['--json', 'request', '--accept-policy'])).id);
   // A locked card: issued at the "RA desk", then three wrong passcodes reported.
-  const hsm = softhsm(server);
+  hsm = softhsm(server);
   await admin(server, ['user', 'add', '--uid', '55', '--name', 'Dr Locked', '--organisation', 'RA1']);
   card = issueCard(server, hsm, '55', '555555');
   for (let i = 0; i < 3; i++) await apiRequest(server, `/api/v1/cards/${card.serial}/passcode-failures`, { method: 'POST' });
@@ -49,7 +66,14 @@ test('the RA walks the console: approve, deny, PIN letter PDF, unlock, audit', a
   await page.waitForURL('**/ra/login**');
   await page.fill('input[name=username]', 'alice');
   await page.fill('input[name=password]', 'correct horse battery');
-  await page.click('button[type=submit]');
+  await page.fill('input[name=code]', '000000');
+  await page.click('form[action="/ra/login"] button');
+  await page.waitForURL('**/ra/login?msg=**');
+  assert.match(await page.textContent('[role=alert]'), /authenticator/);
+  await page.fill('input[name=username]', 'alice');
+  await page.fill('input[name=password]', 'correct horse battery');
+  await page.fill('input[name=code]', totp(secret));
+  await page.click('form[action="/ra/login"] button');
   await page.waitForURL('**/ra/');
   assert.match(await page.textContent('#pending'), /2/);
   assert.match(await page.textContent('#locked'), /1/);
@@ -124,4 +148,22 @@ test('certificates found by organisation and revoked; releases, people, sponsors
   const audit = await page.textContent('tbody');
   assert.match(audit, /sponsor\.granted/);
   assert.doesNotMatch(audit, /request\.approved/, 'the search filters');
+});
+
+test('RA staff log in to the console with their smartcard', async () => {
+  await admin(server, ['user', 'add', '--uid', '66', '--name', 'Rob Registration', '--organisation', 'RA1']);
+  await admin(server, ['account', 'add', '--username', 'rob', '--name', 'Rob Registration', '--uid', '66', '--role', 'ra']);
+  const rob = issueCard(server, hsm, '66', '666666');
+  const agent = await startAgent(server, hsm, { card: rob.serial, passcode: '666666', origin: server.https, port: agentPort });
+  const b = await launchBrowser({ server });
+  try {
+    const page = await b.context.newPage();
+    await page.goto(`${server.https}/ra/login`);
+    await page.click('#smartcard-login');
+    await page.waitForURL('**/ra/');
+    assert.match(await page.textContent('header'), /Rob Registration \(ra\)/);
+  } finally {
+    await b.close();
+    await agent.stop();
+  }
 });

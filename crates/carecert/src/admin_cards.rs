@@ -110,7 +110,17 @@ pub async fn account(c: &Client, cmd: AccountCmd, json_out: bool) -> Result<()> 
             &json!({"username": username, "name": name, "uid": uid, "roles": roles, "password": password}),
         )
         .await?;
-    print(json_out, &v, |v| format!("Added account {} ({})", s(v, "username"), s(v, "name")));
+    print(json_out, &v, |v| {
+        let mut t = format!("Added account {} ({})", s(v, "username"), s(v, "name"));
+        if !s(v, "totp_uri").is_empty() {
+            t.push_str(&format!(
+                "\nSecond factor (shown once): add this to the person's authenticator app:\n  {}\n  secret {}",
+                s(v, "totp_uri"),
+                s(v, "totp_secret")
+            ));
+        }
+        t
+    });
     Ok(())
 }
 

@@ -39,17 +39,25 @@ fn csrf_of(page: &str) -> String {
     page[i..i + 64].to_string()
 }
 
-fn login(b: &Browser, password: &str) -> (u16, String) {
-    let (code, head, _) = b.req("POST", "/ra/login", Some(&format!("username=alice&password={password}")), None);
-    (code, head)
+/// The authenticator code for `secret` (base32) at `offset` seconds from now.
+fn totp_code(secret: &str, offset: i64) -> String {
+    let t = totp_rs::Builder::new().with_secret(totp_rs::Secret::try_from_base32(secret).unwrap()).build().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    t.generate((now + offset) as u64).to_string()
 }
 
-#[test]
-fn ra_console_queue_audit_and_form_protection() {
-    let server = Server::start_args(&["--idle-timeout-secs", "3"]);
+fn login(b: &Browser, password: &str, code: &str) -> (u16, String) {
+    let (status, head, _) =
+        b.req("POST", "/ra/login", Some(&format!("username=alice&password={password}&code={code}")), None);
+    (status, head)
+}
+
+/// Adds the RA account `alice` and returns its second-factor secret.
+fn add_alice(server: &Server) -> String {
     let o = Command::new(common::BIN)
         .args([
             "admin",
+            "--json",
             "account",
             "add",
             "--username",
@@ -67,14 +75,29 @@ fn ra_console_queue_audit_and_form_protection() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["totp_uri"].as_str().unwrap().starts_with("otpauth://totp/"), "{v}");
+    v["totp_secret"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn ra_console_queue_audit_and_form_protection() {
+    let server = Server::start_args(&["--idle-timeout-secs", "3"]);
+    let secret = add_alice(&server);
     let b = Browser { server: &server, jar: server.path("cookies") };
 
     // Not logged in: to the login page. Wrong password: the same page with a message.
     let (code, head, _) = b.req("GET", "/ra/", None, None);
     assert!(code == 303 && head.contains("/ra/login"), "{code} {head}");
-    let (code, head) = login(&b, "wrong-password-123");
+    let (code, head) = login(&b, "wrong-password-123", &totp_code(&secret, 0));
     assert!(code == 303 && head.contains("not%20right"), "{head}");
-    let (code, head) = login(&b, "correct%20horse%20battery");
+    // The right password without the second factor, or with a wrong code: refused.
+    let (code, head) = login(&b, "correct%20horse%20battery", "");
+    assert!(code == 303 && head.contains("authenticator"), "{head}");
+    let (code, head) = login(&b, "correct%20horse%20battery", "000000");
+    assert!(code == 303 && head.contains("authenticator"), "{head}");
+    let used = totp_code(&secret, 0);
+    let (code, head) = login(&b, "correct%20horse%20battery", &used);
     assert_eq!(code, 303, "{head}");
     let cookie = head.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie")).expect("a session cookie");
     for flag in ["__Host-carecert_ra=", "Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
@@ -146,8 +169,10 @@ fn ra_console_queue_audit_and_form_protection() {
     let (code, head, _) = b.req("GET", "/ra/", None, None);
     assert!(code == 303 && head.contains("without%20activity"), "{head}");
 
-    // Log in again and log out.
-    login(&b, "correct%20horse%20battery");
+    // A code works once; the next one logs in again; then log out.
+    let (_, head) = login(&b, "correct%20horse%20battery", &used);
+    assert!(head.contains("authenticator"), "a replayed code is refused: {head}");
+    login(&b, "correct%20horse%20battery", &totp_code(&secret, 30));
     let (_, _, page) = b.req("GET", "/ra/", None, None);
     let csrf = csrf_of(&page);
     let (code, _, _) = b.req("POST", "/ra/logout", Some(&format!("csrf={csrf}")), None);
@@ -159,28 +184,9 @@ fn ra_console_queue_audit_and_form_protection() {
 #[test]
 fn ra_console_organisations_pin_letters_dashboard_and_cards() {
     let server = Server::start();
-    let o = Command::new(common::BIN)
-        .args([
-            "admin",
-            "account",
-            "add",
-            "--username",
-            "alice",
-            "--name",
-            "Alice RA",
-            "--role",
-            "ra",
-            "--server",
-            &server.https,
-            "--data-dir",
-        ])
-        .arg(&server.data)
-        .env("CARECERT_ACCOUNT_PASSWORD", "correct horse battery")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    let secret = add_alice(&server);
     let b = Browser { server: &server, jar: server.path("cookies") };
-    login(&b, "correct%20horse%20battery");
+    login(&b, "correct%20horse%20battery", &totp_code(&secret, 0));
     let (_, _, page) = b.req("GET", "/ra/orgs", None, None);
     let csrf = csrf_of(&page);
 

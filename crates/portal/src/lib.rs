@@ -26,6 +26,9 @@ pub enum PortalError {
     /// Wrong user name or password.
     #[error("the user name or the password is not right")]
     LoginFailed,
+    /// The second factor is missing or wrong.
+    #[error("enter the current 6-digit code from your authenticator app (each code works once)")]
+    SecondFactor,
     /// The account may not use this area or role.
     #[error("your account has no role for this part of carecert: ask an administrator")]
     NoRole,
@@ -107,6 +110,27 @@ impl Default for WebConfig {
     }
 }
 
+/// A new account, with its second-factor enrolment shown once.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    /// The account.
+    pub account: WebAccount,
+    /// `otpauth://` URI for an authenticator app (RA-console accounts with a password).
+    pub totp_uri: Option<String>,
+    /// The same secret in base32.
+    pub totp_secret: Option<String>,
+}
+
+fn totp(secret_b32: &str, username: &str) -> Result<totp_rs::Totp, PortalError> {
+    let secret = totp_rs::Secret::try_from_base32(secret_b32).map_err(|e| PortalError::Internal(e.to_string()))?;
+    totp_rs::Builder::new()
+        .with_secret(secret)
+        .with_account_name(username.to_string())
+        .with_issuer(Some("carecert RA"))
+        .build()
+        .map_err(|e| PortalError::Internal(e.to_string()))
+}
+
 /// A session just opened.
 #[derive(Debug, Clone)]
 pub struct Login {
@@ -185,7 +209,7 @@ impl Web {
         roles: &[String],
         password: Option<&str>,
         actor: &str,
-    ) -> Result<WebAccount, PortalError> {
+    ) -> Result<NewAccount, PortalError> {
         if username.is_empty()
             || username.len() > 64
             || !username.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
@@ -213,6 +237,13 @@ impl Web {
             }
             None => None,
         };
+        // Password logins to the RA console need a second factor: enrol a TOTP secret now.
+        let totp_secret = if password_hash.is_some() && roles.iter().any(|r| Area::Ra.admits(r)) {
+            let bytes: [u8; 20] = pki::random_bytes().map_err(|e| PortalError::Internal(e.to_string()))?;
+            Some(totp_rs::Secret::from(bytes).to_base32())
+        } else {
+            None
+        };
         let a = WebAccount {
             username: username.into(),
             name: name.into(),
@@ -221,6 +252,7 @@ impl Web {
             password_hash,
             created_at: self.now(),
             disabled_at: None,
+            totp_secret: totp_secret.clone(),
         };
         self.store
             .insert_web_account(
@@ -228,7 +260,11 @@ impl Web {
                 self.event(actor, "web_account.added", serde_json::json!({"username": username, "roles": roles})),
             )
             .await?;
-        Ok(a)
+        let totp_uri = match &totp_secret {
+            Some(sec) => Some(totp(sec, username)?.to_url().map_err(|e| PortalError::Internal(e.to_string()))?),
+            None => None,
+        };
+        Ok(NewAccount { account: a, totp_uri, totp_secret })
     }
 
     /// Password login to `area`. `role` picks one of the account's roles for the area (the
@@ -238,6 +274,7 @@ impl Web {
         area: Area,
         username: &str,
         password: &str,
+        second_factor: Option<&str>,
         role: Option<&str>,
     ) -> Result<Login, PortalError> {
         let account = self.store.web_account(username).await?;
@@ -267,6 +304,17 @@ impl Web {
                 return Err(PortalError::LoginFailed);
             }
         };
+        if area == Area::Ra {
+            // The RA console: a password is never enough on its own.
+            let secret = account.totp_secret.as_deref().ok_or(PortalError::SecondFactor)?;
+            let code = second_factor.map(str::trim).filter(|c| !c.is_empty()).ok_or(PortalError::SecondFactor)?;
+            let step = totp(secret, &account.username)?
+                .check(code, self.now().max(0) as u64)
+                .ok_or_else(|| PortalError::SecondFactor)?;
+            if !self.store.use_totp_step(&account.username, step as i64).await? {
+                return Err(PortalError::SecondFactor);
+            }
+        }
         self.open(area, &account, role, None).await
     }
 
@@ -360,7 +408,7 @@ impl Web {
             .store
             .web_account_by_uid(uid)
             .await?
-            .filter(|a| a.disabled_at.is_none() && a.roles.iter().any(|r| Area::Portal.admits(r)))
+            .filter(|a| a.disabled_at.is_none() && a.roles.iter().any(|r| Area::Portal.admits(r) || Area::Ra.admits(r)))
             .ok_or_else(|| PortalError::NotRegistered(uid.into()))?;
         let ticket = random_hex()?;
         let now = self.now();
@@ -370,16 +418,16 @@ impl Web {
 
     /// Redeems a ticket (once): a portal session bound to the card. With several portal
     /// roles the session starts without one and the user picks ([`Web::choose_role`]).
-    pub async fn redeem_ticket(&self, ticket: &str) -> Result<(Login, Vec<String>), PortalError> {
+    pub async fn redeem_ticket(&self, area: Area, ticket: &str) -> Result<(Login, Vec<String>), PortalError> {
         if ticket.len() != 64 {
             return Err(PortalError::BadTicket);
         }
         let (username, card) =
             self.store.use_portal_ticket(&sha(ticket), self.now()).await?.ok_or(PortalError::BadTicket)?;
         let account = self.store.web_account(&username).await?.ok_or(PortalError::BadTicket)?;
-        let roles: Vec<String> = account.roles.iter().filter(|r| Area::Portal.admits(r)).cloned().collect();
+        let roles: Vec<String> = account.roles.iter().filter(|r| area.admits(r)).cloned().collect();
         let first = roles.first().cloned().ok_or(PortalError::NoRole)?;
-        let login = self.open(Area::Portal, &account, Some(&first), Some(&card)).await?;
+        let login = self.open(area, &account, Some(&first), Some(&card)).await?;
         self.store.card_present(&card, self.now()).await?;
         Ok((login, roles))
     }

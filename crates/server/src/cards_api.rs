@@ -387,5 +387,12 @@ async fn add_web_account(
             portal::PortalError::Store(st) => st.into(),
             other => ApiError::bad_request("invalid", other.to_string()),
         })?;
-    Ok((StatusCode::CREATED, Json(a)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({
+            "username": a.account.username, "name": a.account.name, "uid": a.account.uid, "roles": a.account.roles,
+            "totp_uri": a.totp_uri, "totp_secret": a.totp_secret,
+        })),
+    )
+        .into_response())
 }

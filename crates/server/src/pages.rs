@@ -23,6 +23,7 @@ pub const MAX_FORM_BYTES: usize = 16 * 1024;
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/ra/login", get(login_page).post(login))
+        .route("/ra/login/card", post(card_login))
         .route("/ra/logout", post(logout))
         .route("/ra/", get(dashboard))
         .route("/ra/requests", get(queue))
@@ -154,34 +155,82 @@ struct Msg {
     done: Option<String>,
 }
 
-async fn login_page(Query(q): Query<Msg>) -> Response {
-    page(
+async fn login_page(State(s): State<AppState>, Query(q): Query<Msg>) -> Response {
+    let mut resp = page(
         StatusCode::OK,
         "Log in",
         None,
         html! {
-            @if let Some(m) = q.msg { p.error { (m) } }
+            @if let Some(m) = q.msg { p.error role="alert" { (m) } }
+            div data-agent=(s.agent_url) id="agent" {}
+            h2 { "RA staff: with your smartcard" }
+            form id="card-login" method="post" action="/ra/login/card" {
+                input type="hidden" name="ticket" id="ticket";
+                button type="button" id="smartcard-login" { "Smartcard login" }
+            }
+            p.error id="card-error" role="alert" {}
+            h2 { "Operators: password and authenticator code" }
             form method="post" action="/ra/login" {
                 p { label { "User name " input name="username" autocomplete="username" required; } }
                 p { label { "Password " input name="password" type="password" autocomplete="current-password" required; } }
+                p { label { "Code from your authenticator app " input name="code" inputmode="numeric" autocomplete="one-time-code" required pattern="[0-9]{6}"; } }
                 p { button type="submit" { "Log in" } }
             }
-            p { "RA staff with a smartcard log in through the card agent; operators use a password." }
+            script src="/portal/app.js" defer {}
         },
-    )
+    );
+    let csp = format!(
+        "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self' {}; form-action 'self'; frame-ancestors 'none'",
+        s.agent_url
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    resp
+}
+
+#[derive(Deserialize)]
+struct TicketForm {
+    #[serde(default)]
+    ticket: String,
+}
+
+async fn card_login(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Form(f): Form<TicketForm>,
+) -> Response {
+    if let Some(r) = check_form(&s, &headers, None, "") {
+        return r;
+    }
+    match s.web.redeem_ticket(Area::Ra, &f.ticket).await {
+        Ok((l, _)) => {
+            let c = Cookie::build((RA_COOKIE, l.token))
+                .path("/")
+                .secure(true)
+                .http_only(true)
+                .same_site(SameSite::Strict)
+                .build();
+            (jar.add(c), Redirect::to("/ra/")).into_response()
+        }
+        Err(e) => Redirect::to(&format!("/ra/login?msg={}", urlencode(&e.to_string()))).into_response(),
+    }
 }
 
 #[derive(Deserialize)]
 struct LoginForm {
     username: String,
     password: String,
+    #[serde(default)]
+    code: String,
 }
 
 async fn login(State(s): State<AppState>, headers: HeaderMap, jar: CookieJar, Form(f): Form<LoginForm>) -> Response {
     if let Some(r) = check_form(&s, &headers, None, "") {
         return r;
     }
-    match s.web.password_login(Area::Ra, &f.username, &f.password, None).await {
+    match s.web.password_login(Area::Ra, &f.username, &f.password, Some(&f.code), None).await {
         Ok(l) => {
             let c = Cookie::build((RA_COOKIE, l.token))
                 .path("/")
@@ -191,7 +240,7 @@ async fn login(State(s): State<AppState>, headers: HeaderMap, jar: CookieJar, Fo
                 .build();
             (jar.add(c), Redirect::to("/ra/")).into_response()
         }
-        Err(e @ (PortalError::LoginFailed | PortalError::NoRole)) => {
+        Err(e @ (PortalError::LoginFailed | PortalError::NoRole | PortalError::SecondFactor)) => {
             Redirect::to(&format!("/ra/login?msg={}", urlencode(&e.to_string()))).into_response()
         }
         Err(e) => error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),

@@ -142,7 +142,7 @@ async fn password_login(
     if !same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "this form was sent from another site").into_response();
     }
-    match s.web.password_login(Area::Portal, &f.username, &f.password, None).await {
+    match s.web.password_login(Area::Portal, &f.username, &f.password, None, None).await {
         Ok(l) => (jar.add(cookie(l.token)), Redirect::to("/portal/")).into_response(),
         Err(e) => Redirect::to(&format!("/portal/login?msg={}", urlencode(&e.to_string()))).into_response(),
     }
@@ -163,7 +163,7 @@ async fn card_login(
     if !same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "this form was sent from another site; nothing was changed").into_response();
     }
-    match s.web.redeem_ticket(&f.ticket).await {
+    match s.web.redeem_ticket(Area::Portal, &f.ticket).await {
         Ok((l, roles)) if roles.len() > 1 => (jar.add(cookie(l.token)), Redirect::to("/portal/role")).into_response(),
         Ok((l, _)) => (jar.add(cookie(l.token)), Redirect::to("/portal/")).into_response(),
         Err(e) => Redirect::to(&format!("/portal/refused?msg={}", urlencode(&e.to_string()))).into_response(),
@@ -313,7 +313,7 @@ fn async_stream(s: AppState, token: String) -> impl futures_core::Stream<Item = 
     tokio_stream::wrappers::ReceiverStream::new(rx)
 }
 
-async fn app_js() -> Response {
+pub(crate) async fn app_js() -> Response {
     let mut resp = (StatusCode::OK, APP_JS).into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
     resp
@@ -321,9 +321,9 @@ async fn app_js() -> Response {
 
 /// The page script: smartcard login through the local agent, and closing the page when the
 /// session ends.
-const APP_JS: &str = r#"
+pub(crate) const APP_JS: &str = r#"
 "use strict";
-const agent = document.body.dataset.agent;
+const agent = document.body.dataset.agent || (document.getElementById("agent") || {dataset: {}}).dataset.agent;
 const button = document.getElementById("smartcard-login");
 if (button) {
   button.addEventListener("click", async () => {
@@ -446,7 +446,7 @@ async fn register_uid(
     match s.web.add_account(&f.username, &f.name, Some(&f.uid), &[role], None, &actor).await {
         Ok(a) => Redirect::to(&format!(
             "/portal/admin/uids?done={}",
-            urlencode(&format!("UID {} registered to {}.", f.uid, a.name))
+            urlencode(&format!("UID {} registered to {}.", f.uid, a.account.name))
         ))
         .into_response(),
         Err(e) => Redirect::to(&format!("/portal/admin/uids?msg={}", urlencode(&e.to_string()))).into_response(),

@@ -25,6 +25,9 @@ pub struct WebAccount {
     pub created_at: i64,
     /// Disabled at.
     pub disabled_at: Option<i64>,
+    /// TOTP secret (base32) of the second factor, if enrolled.
+    #[serde(skip)]
+    pub totp_secret: Option<String>,
 }
 
 fn account_from_row(r: &AnyRow) -> WebAccount {
@@ -37,6 +40,7 @@ fn account_from_row(r: &AnyRow) -> WebAccount {
         password_hash: r.get(4),
         created_at: r.get(5),
         disabled_at: r.get(6),
+        totp_secret: r.get(7),
     }
 }
 
@@ -63,14 +67,14 @@ pub struct WebSession {
     pub end_reason: Option<String>,
 }
 
-const ACCOUNT_COLUMNS: &str = "username, name, uid, roles, password_hash, created_at, disabled_at";
+const ACCOUNT_COLUMNS: &str = "username, name, uid, roles, password_hash, created_at, disabled_at, totp_secret";
 
 impl Store {
     /// Adds a web account.
     pub async fn insert_web_account(&self, a: &WebAccount, event: AuditEvent) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         sqlx::query(
-            "INSERT INTO web_accounts (username, name, uid, roles, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO web_accounts (username, name, uid, roles, password_hash, created_at, totp_secret) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(a.username.clone())
         .bind(a.name.clone())
@@ -78,6 +82,7 @@ impl Store {
         .bind(a.roles.join(","))
         .bind(a.password_hash.clone())
         .bind(a.created_at)
+        .bind(a.totp_secret.clone())
         .execute(&mut *tx)
         .await
         .map_err(|e| match &e {
@@ -357,5 +362,21 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(Some((row.get(0), row.get(1))))
+    }
+}
+
+impl Store {
+    /// Accepts TOTP time step `step` for `username` once: false if it (or a later one) was
+    /// used already.
+    pub async fn use_totp_step(&self, username: &str, step: i64) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE web_accounts SET totp_last_step = $1 WHERE username = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)",
+        )
+        .bind(step)
+        .bind(username)
+        .execute(self.pool())
+        .await?
+        .rows_affected()
+            > 0)
     }
 }
