@@ -1055,6 +1055,26 @@ impl Cards {
         Ok(card.uid)
     }
 
+    /// The card whose current authentication certificate is `leaf_der` (a browser that holds
+    /// the card's certificate presented it in the TLS handshake), checked like
+    /// [`Cards::login_identity`]. Returns (card serial, holder UID).
+    pub async fn card_for_certificate(&self, leaf_der: &[u8]) -> Result<(String, String), CardsError> {
+        let info = CertificateInfo::parse(leaf_der)
+            .map_err(|e| CardsError::BadInput(format!("the certificate cannot be read: {e}")))?;
+        let card = self
+            .store()
+            .card_by_certificate(&info.serial)
+            .await?
+            .filter(|c| c.auth_serial.as_deref() == Some(info.serial.as_str()))
+            .ok_or_else(|| CardsError::UnknownCard(format!("with certificate {}", info.serial)))?;
+        let stored = self.store().certificate(&self.inner.config.issuing_ca, &info.serial).await?.and_then(|r| r.der);
+        if stored.as_deref() != Some(leaf_der) {
+            return Err(CardsError::UnknownCard(format!("with certificate {}", info.serial)));
+        }
+        let uid = self.login_identity(&card.serial).await?;
+        Ok((card.serial, uid))
+    }
+
     /// The card a renewal attempt belongs to.
     pub async fn renewal_card(&self, renewal_id: i64) -> Result<String, CardsError> {
         Ok(self

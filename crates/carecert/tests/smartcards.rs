@@ -719,3 +719,65 @@ fn portal_smartcard_login_roles_and_card_removal_within_a_second() {
     let _ = daemon.wait();
     assert!(code == 403 && body.contains("not registered") && body.contains("helpdesk"), "{code} {body}");
 }
+
+#[test]
+fn a_browser_holding_the_card_certificate_logs_in_with_tls_client_authentication() {
+    let server = Server::start();
+    let ok = |args: &[&str]| {
+        let o = server.admin(args);
+        assert!(o.status.success(), "{}", text(&o));
+    };
+    ok(&["user", "add", "--uid", "31", "--name", "Dr Tls Browser", "--organisation", "RA1"]);
+    ok(&[
+        "account",
+        "add",
+        "--username",
+        "tls",
+        "--name",
+        "Dr Tls Browser",
+        "--uid",
+        "31",
+        "--role",
+        "portal:clinician",
+    ]);
+    // A "card" whose keys the browser's middleware holds: issued through the RA API from CSRs.
+    let (auth_key, auth_csr) = server.openssl_csr("auth", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let (_, sign_csr) = server.openssl_csr("sign", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let body = serde_json::json!({
+        "uid": "31", "card_serial": "TLSCARD1", "documents": "passport", "so_pin": "12345678",
+        "auth_csr": std::fs::read_to_string(&auth_csr).unwrap(), "sign_csr": std::fs::read_to_string(&sign_csr).unwrap(),
+        "agent_version": "1.0.0",
+    });
+    let (code, resp) = server.api("POST", "/api/v1/admin/cards", Some(body.to_string().as_bytes()), "application/json");
+    assert_eq!(code, 201, "{resp}");
+    let v: serde_json::Value = serde_json::from_str(&resp).unwrap();
+    let cert = server.path("auth-cert.pem");
+    std::fs::write(
+        &cert,
+        format!("{}{}", v["auth"]["certificate_pem"].as_str().unwrap(), v["chain_pem"].as_str().unwrap()),
+    )
+    .unwrap();
+    let jar = server.path("tls-cookies");
+    let root = server.root();
+    let login = |with_cert: bool| {
+        let mut args = vec!["--cacert", root.to_str().unwrap(), "-c", jar.to_str().unwrap(), "-X", "POST"];
+        if with_cert {
+            args.extend(["--cert", cert.to_str().unwrap(), "--key", auth_key.to_str().unwrap()]);
+        }
+        let url = format!("{}/portal/login/certificate", server.https);
+        let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        a.push(url);
+        curl(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let (code, head, _) = login(false);
+    assert!(code == 303 && head.contains("/portal/refused"), "without a certificate: {head}");
+    let (code, head, _) = login(true);
+    assert!(code == 303 && head.contains("Location: /portal/") || head.contains("location: /portal/"), "{head}");
+    let (code, _, page) =
+        curl(&["--cacert", root.to_str().unwrap(), "-b", jar.to_str().unwrap(), &format!("{}/portal/", server.https)]);
+    assert!(code == 200 && page.contains("Dr Tls Browser"), "{page}");
+    // Revoked: refused at once.
+    ok(&["card", "cancel", "TLSCARD1"]);
+    let (code, head, _) = login(true);
+    assert!(code == 303 && head.contains("/portal/refused"), "{head}");
+}

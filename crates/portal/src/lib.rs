@@ -432,6 +432,22 @@ impl Web {
         Ok((login, roles))
     }
 
+    /// Opens a session for the account registered with card UID `uid` whose certificate the
+    /// browser itself presented (not bound to an agent's heartbeat: the browser's TLS client
+    /// certificate is the proof). Returns the login and the roles to choose from.
+    pub async fn open_for_uid(&self, area: Area, uid: &str) -> Result<(Login, Vec<String>), PortalError> {
+        let account = self
+            .store
+            .web_account_by_uid(uid)
+            .await?
+            .filter(|a| a.disabled_at.is_none())
+            .ok_or_else(|| PortalError::NotRegistered(uid.into()))?;
+        let roles: Vec<String> = account.roles.iter().filter(|r| area.admits(r)).cloned().collect();
+        let first = roles.first().cloned().ok_or_else(|| PortalError::NotRegistered(uid.into()))?;
+        let login = self.open(area, &account, Some(&first), None).await?;
+        Ok((login, roles))
+    }
+
     /// The user picks one of their portal roles for the session.
     pub async fn choose_role(&self, token: &str, role: &str) -> Result<(), PortalError> {
         let s = self.session(Area::Portal, token).await?;

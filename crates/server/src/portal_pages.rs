@@ -29,6 +29,7 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/portal/login", get(login_page).post(password_login))
         .route("/portal/login/card", post(card_login))
+        .route("/portal/login/certificate", post(certificate_login))
         .route("/portal/role", get(role_page).post(choose_role))
         .route("/portal/", get(home))
         .route("/portal", get(|| async { Redirect::to("/portal/") }))
@@ -115,6 +116,10 @@ async fn login_page(State(s): State<AppState>, Query(q): Query<Msg>) -> Response
                 button type="button" id="smartcard-login" { "Smartcard login" }
             }
             p.error id="card-error" role="alert" {}
+            h2 { "With the smartcard certificate in this browser" }
+            form method="post" action="/portal/login/certificate" {
+                button type="submit" id="certificate-login" { "Log in with my certificate" }
+            }
             h2 { "With a password" }
             form method="post" action="/portal/login" {
                 p { label { "User name " input name="username" autocomplete="username" required; } }
@@ -450,5 +455,31 @@ async fn register_uid(
         ))
         .into_response(),
         Err(e) => Redirect::to(&format!("/portal/admin/uids?msg={}", urlencode(&e.to_string()))).into_response(),
+    }
+}
+
+/// Login with the card's authentication certificate that the browser presented in the TLS
+/// handshake (browsers with smartcard middleware): same checks as the agent's login.
+async fn certificate_login(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    certs: Option<axum::Extension<crate::ClientCertificates>>,
+) -> Response {
+    if !same_origin(&headers) {
+        return (StatusCode::FORBIDDEN, "this form was sent from another site").into_response();
+    }
+    let Some(leaf) = certs.and_then(|axum::Extension(c)| c.0.first().map(|c| c.as_ref().to_vec())) else {
+        return Redirect::to("/portal/refused?msg=Your%20browser%20did%20not%20present%20a%20smartcard%20certificate%3A%20use%20Smartcard%20login%20with%20the%20carecert%20agent").into_response();
+    };
+    let result = async {
+        let (_serial, uid) = s.cards.card_for_certificate(&leaf).await.map_err(|e| e.to_string())?;
+        s.web.open_for_uid(Area::Portal, &uid).await.map_err(|e| e.to_string())
+    }
+    .await;
+    match result {
+        Ok((l, roles)) if roles.len() > 1 => (jar.add(cookie(l.token)), Redirect::to("/portal/role")).into_response(),
+        Ok((l, _)) => (jar.add(cookie(l.token)), Redirect::to("/portal/")).into_response(),
+        Err(m) => Redirect::to(&format!("/portal/refused?msg={}", urlencode(&m))).into_response(),
     }
 }
