@@ -74,6 +74,16 @@ fn page(title: &str, body: Markup, script: bool, agent_url: &str) -> Response {
     resp
 }
 
+/// The logout button every signed-in page carries.
+fn logout_form(sess: &portal::Session) -> Markup {
+    html! {
+        form method="post" action="/portal/logout" {
+            input type="hidden" name="csrf" value=(sess.csrf_token);
+            button type="submit" id="logout" { "Log out" }
+        }
+    }
+}
+
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| {
@@ -201,6 +211,7 @@ async fn role_page(State(s): State<AppState>, jar: CookieJar) -> Response {
                 }
                 button type="submit" { "Continue" }
             }
+            (logout_form(&sess))
         },
         true,
         &s.agent_url,
@@ -245,10 +256,7 @@ async fn home(State(s): State<AppState>, jar: CookieJar) -> Response {
             p id="welcome" { "Welcome, " (sess.account.name) ". You are working as " strong id="role" { (sess.role.trim_start_matches("portal:")) } "." }
             @if let Some(c) = &sess.card_serial { p { "Logged in with smartcard " (c) ". Removing the card ends this session." } }
             @if sess.role == "portal:admin" { p { a href="/portal/admin/uids" { "Register smartcard UIDs" } } }
-            form method="post" action="/portal/logout" {
-                input type="hidden" name="csrf" value=(sess.csrf_token);
-                button type="submit" id="logout" { "Log out" }
-            }
+            (logout_form(&sess))
         },
         true,
         &s.agent_url,
@@ -411,6 +419,7 @@ async fn uids_page(State(s): State<AppState>, jar: CookieJar, Query(q): Query<Ui
                 button type="submit" { "Register" }
             }
             p { a href="/portal/" { "Back" } }
+            (logout_form(&sess))
         },
         true,
         &s.agent_url,
