@@ -20,6 +20,7 @@ mod pages;
 mod portal_pages;
 mod public;
 mod tls;
+mod web_common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

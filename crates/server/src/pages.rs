@@ -15,6 +15,7 @@ use portal::{Area, PortalError, Session};
 use serde::Deserialize;
 
 use crate::AppState;
+use crate::web_common::urlencode;
 
 const RA_COOKIE: &str = "__Host-carecert_ra";
 /// Largest form body accepted.
@@ -116,18 +117,6 @@ impl FromRequestParts<AppState> for RaUser {
             Err(e) => Err(error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())),
         }
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// The refusal of a form from another origin or without this session's token, if any.

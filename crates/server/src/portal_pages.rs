@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 use crate::cards_api::CardSession;
 use crate::pages::MAX_FORM_BYTES;
+use crate::web_common::urlencode;
 use crate::{ApiError, AppState};
 
 const COOKIE: &str = "__Host-carecert_portal";
@@ -82,18 +83,6 @@ fn logout_form(sess: &portal::Session) -> Markup {
             button type="submit" id="logout" { "Log out" }
         }
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 fn same_origin(headers: &HeaderMap) -> bool {
