@@ -10,7 +10,6 @@
 //! 2 usage; 3 the server cannot be reached.
 #![forbid(unsafe_code)]
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -201,23 +200,11 @@ pub(crate) struct Agent {
 }
 
 fn tty() -> bool {
-    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+    prompt::on_terminal()
 }
 
-fn secret(file: Option<&PathBuf>, env: &str, prompt: &str) -> Result<String> {
-    if let Some(f) = file {
-        return Ok(std::fs::read_to_string(f)
-            .with_context(|| format!("cannot read {}", f.display()))?
-            .trim_end_matches(['\n', '\r'])
-            .to_string());
-    }
-    if let Ok(v) = std::env::var(env) {
-        return Ok(v);
-    }
-    if tty() {
-        return rpassword::prompt_password(prompt).context("reading from the terminal");
-    }
-    bail!("no terminal to ask on: set {env} or pass the file option")
+fn secret(file: Option<&PathBuf>, env: &str, prompt_text: &str) -> Result<String> {
+    Ok(prompt::secret(file.map(PathBuf::as_path), env, prompt_text, "passcode")?)
 }
 
 fn new_passcode(file: Option<&PathBuf>) -> Result<String> {

@@ -13,12 +13,11 @@ mod local;
 mod ops;
 mod ui;
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
@@ -152,23 +151,11 @@ fn main() -> ExitCode {
 }
 
 fn tty() -> bool {
-    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+    prompt::on_terminal()
 }
 
-fn secret(file: Option<&PathBuf>, env: &str, prompt: &str, what: &str) -> Result<String> {
-    if let Some(f) = file {
-        return Ok(std::fs::read_to_string(f)
-            .with_context(|| format!("cannot read {}", f.display()))?
-            .trim_end_matches(['\n', '\r'])
-            .to_string());
-    }
-    if let Ok(v) = std::env::var(env) {
-        return Ok(v);
-    }
-    if tty() {
-        return rpassword::prompt_password(prompt).context("reading from the terminal");
-    }
-    bail!("no {what} given and no terminal to ask on: set {env} or pass the file option")
+fn secret(file: Option<&PathBuf>, env: &str, prompt_text: &str, what: &str) -> Result<String> {
+    Ok(prompt::secret(file.map(PathBuf::as_path), env, prompt_text, what)?)
 }
 
 fn ask(prompt: &str) -> Result<String> {
