@@ -123,21 +123,24 @@ fn same_card(session: &str, serial: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn card_status(
+#[utoipa::path(get, path = "/api/v1/cards/{serial}", tag = "cards", responses((status = 200, body = api::CardStatusView), (status = 404, body = crate::ErrorBody)))]
+pub(crate) async fn card_status(
     State(s): State<AppState>,
     Path(serial): Path<String>,
 ) -> Result<Json<api::CardStatusView>, ApiError> {
     Ok(Json(view(s.cards.view(&serial).await?)))
 }
 
-async fn login_challenge(
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/challenges", tag = "cards", responses((status = 200, body = api::ChallengeView), (status = 423, description = "Card locked", body = crate::ErrorBody)))]
+pub(crate) async fn login_challenge(
     State(s): State<AppState>,
     Path(serial): Path<String>,
 ) -> Result<Json<api::ChallengeView>, ApiError> {
     Ok(Json(api::ChallengeView { nonce: s.cards.login_challenge(&serial).await? }))
 }
 
-async fn open_session(
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/sessions", tag = "cards", request_body = api::CardLoginBody, responses((status = 200, body = api::CardSessionView), (status = 400, body = crate::ErrorBody), (status = 426, description = "Agent too old for the card batch", body = crate::ErrorBody)))]
+pub(crate) async fn open_session(
     State(s): State<AppState>,
     Path(serial): Path<String>,
     ApiJson(b): ApiJson<api::CardLoginBody>,
@@ -146,7 +149,8 @@ async fn open_session(
     Ok(Json(api::CardSessionView { token, card: view(v) }))
 }
 
-async fn passcode_failed(
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/passcode-failures", tag = "cards", responses((status = 200, body = api::PasscodeFailureView), (status = 423, body = crate::ErrorBody)))]
+pub(crate) async fn passcode_failed(
     State(s): State<AppState>,
     Path(serial): Path<String>,
 ) -> Result<Json<api::PasscodeFailureView>, ApiError> {
@@ -167,7 +171,8 @@ async fn passcode_failed(
     }))
 }
 
-async fn send_code(
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/unlock-codes", tag = "cards", request_body = api::UnlockCodeBody, responses((status = 200, body = api::CodeSentView), (status = 422, description = "No such channel for this user", body = crate::ErrorBody), (status = 502, body = crate::ErrorBody)))]
+pub(crate) async fn send_code(
     State(s): State<AppState>,
     Path(serial): Path<String>,
     ApiJson(b): ApiJson<api::UnlockCodeBody>,
@@ -176,7 +181,8 @@ async fn send_code(
     Ok(Json(api::CodeSentView { sent_to: s.cards.send_unlock_code(&serial, channel).await? }))
 }
 
-async fn unlock(
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/unlock", tag = "cards", request_body = api::UnlockBody, responses((status = 200, body = api::UnlockedView), (status = 403, description = "Wrong, used, expired or exhausted code", body = crate::ErrorBody)))]
+pub(crate) async fn unlock(
     State(s): State<AppState>,
     Path(serial): Path<String>,
     ApiJson(b): ApiJson<api::UnlockBody>,
@@ -185,14 +191,16 @@ async fn unlock(
     Ok(Json(api::UnlockedView { serial: u.card_serial, so_pin: u.so_pin }))
 }
 
-async fn sponsor_challenge(
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/sponsor-challenges", tag = "cards", responses((status = 200, body = api::ChallengeView), (status = 404, body = crate::ErrorBody)))]
+pub(crate) async fn sponsor_challenge(
     State(s): State<AppState>,
     Path(serial): Path<String>,
 ) -> Result<Json<api::ChallengeView>, ApiError> {
     Ok(Json(api::ChallengeView { nonce: s.cards.sponsor_challenge(&serial).await? }))
 }
 
-async fn sponsor_unlock(
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/sponsor-unlock", tag = "cards", request_body = api::SponsorUnlockBody, responses((status = 200, body = api::UnlockedView), (status = 403, description = "No authority, bad signature, replayed challenge", body = crate::ErrorBody)))]
+pub(crate) async fn sponsor_unlock(
     State(s): State<AppState>,
     Path(serial): Path<String>,
     ApiJson(b): ApiJson<api::SponsorUnlockBody>,
@@ -202,7 +210,8 @@ async fn sponsor_unlock(
     Ok(Json(api::UnlockedView { serial: u.card_serial, so_pin: u.so_pin }))
 }
 
-async fn start_renewal(
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/renewals", tag = "cards", request_body = api::StartRenewalBody, responses((status = 201, body = api::RenewalView), (status = 403, description = "Needs the RA", body = crate::ErrorBody), (status = 409, description = "Window not open", body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn start_renewal(
     State(s): State<AppState>,
     CardSession(card): CardSession,
     Path(serial): Path<String>,
@@ -213,7 +222,8 @@ async fn start_renewal(
     Ok((StatusCode::CREATED, Json(api::RenewalView { renewal_id: id, token: None })).into_response())
 }
 
-async fn renew_certificate(
+#[utoipa::path(post, path = "/api/v1/card-renewals/{id}/certificates", tag = "cards", request_body = api::RenewCertificateBody, responses((status = 200, body = api::CardCertificateView), (status = 409, body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn renew_certificate(
     State(s): State<AppState>,
     CardSession(card): CardSession,
     Path(id): Path<i64>,
@@ -233,7 +243,8 @@ async fn renew_certificate(
     }))
 }
 
-async fn complete_renewal(
+#[utoipa::path(post, path = "/api/v1/card-renewals/{id}/complete", tag = "cards", responses((status = 200, body = api::CardStatusView), (status = 409, body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn complete_renewal(
     State(s): State<AppState>,
     CardSession(card): CardSession,
     Path(id): Path<i64>,
@@ -244,7 +255,8 @@ async fn complete_renewal(
     Ok(Json(view(s.cards.view(&serial).await?)))
 }
 
-async fn abort_renewal(
+#[utoipa::path(post, path = "/api/v1/card-renewals/{id}/abort", tag = "cards", request_body = api::AbortBody, responses((status = 200), (status = 201), (status = 204), (status = 404, body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn abort_renewal(
     State(s): State<AppState>,
     CardSession(card): CardSession,
     Path(id): Path<i64>,
@@ -257,7 +269,8 @@ async fn abort_renewal(
 
 // ------------------------------------------------------------------------- RA
 
-async fn add_user(
+#[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", request_body = api::NewUserBody, responses((status = 200), (status = 201), (status = 204), (status = 400, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn add_user(
     State(s): State<AppState>,
     Admin(actor): Admin,
     ApiJson(b): ApiJson<api::NewUserBody>,
@@ -278,7 +291,8 @@ async fn add_user(
     Ok((StatusCode::CREATED, Json(u)).into_response())
 }
 
-async fn show_user(
+#[utoipa::path(get, path = "/api/v1/admin/users/{uid}", tag = "admin", responses((status = 200), (status = 201), (status = 204), (status = 404, body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn show_user(
     State(s): State<AppState>,
     _a: Admin,
     Path(uid): Path<String>,
@@ -288,7 +302,8 @@ async fn show_user(
     Ok(Json(serde_json::json!({"user": u, "cards": cards})))
 }
 
-async fn issue_card(
+#[utoipa::path(post, path = "/api/v1/admin/cards", tag = "admin", request_body = api::IssueCardBody, responses((status = 201, body = api::IssuedCardView), (status = 400, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn issue_card(
     State(s): State<AppState>,
     Admin(actor): Admin,
     ApiJson(b): ApiJson<api::IssueCardBody>,
@@ -320,7 +335,8 @@ async fn issue_card(
         .into_response())
 }
 
-async fn ra_unlock(
+#[utoipa::path(post, path = "/api/v1/admin/cards/{serial}/unlock", tag = "admin", request_body = api::IdentityCheckBody, responses((status = 200, body = api::UnlockedView), (status = 404, body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn ra_unlock(
     State(s): State<AppState>,
     Admin(actor): Admin,
     Path(serial): Path<String>,
@@ -330,7 +346,8 @@ async fn ra_unlock(
     Ok(Json(api::UnlockedView { serial: u.card_serial, so_pin: u.so_pin }))
 }
 
-async fn cancel_card(
+#[utoipa::path(post, path = "/api/v1/admin/cards/{serial}/cancel", tag = "admin", request_body = api::CancelCardBody, responses((status = 200), (status = 201), (status = 204), (status = 410, body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn cancel_card(
     State(s): State<AppState>,
     Admin(actor): Admin,
     Path(serial): Path<String>,
@@ -343,7 +360,8 @@ async fn cancel_card(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn ra_renewal(
+#[utoipa::path(post, path = "/api/v1/admin/cards/{serial}/renewals", tag = "admin", request_body = api::IdentityCheckBody, responses((status = 201, body = api::RenewalView), (status = 409, body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn ra_renewal(
     State(s): State<AppState>,
     Admin(actor): Admin,
     Path(serial): Path<String>,
@@ -355,7 +373,8 @@ async fn ra_renewal(
     Ok((StatusCode::CREATED, Json(api::RenewalView { renewal_id: id, token: Some(token) })).into_response())
 }
 
-async fn add_sponsor(
+#[utoipa::path(post, path = "/api/v1/admin/sponsors", tag = "admin", request_body = api::SponsorBody, responses((status = 200), (status = 201), (status = 204), (status = 404, body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn add_sponsor(
     State(s): State<AppState>,
     Admin(actor): Admin,
     ApiJson(b): ApiJson<api::SponsorBody>,
@@ -364,7 +383,8 @@ async fn add_sponsor(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn set_batch(
+#[utoipa::path(post, path = "/api/v1/admin/card-batches", tag = "admin", request_body = api::CardBatchBody, responses((status = 200), (status = 201), (status = 204), (status = 400, body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn set_batch(
     State(s): State<AppState>,
     Admin(actor): Admin,
     ApiJson(b): ApiJson<api::CardBatchBody>,
@@ -373,7 +393,8 @@ async fn set_batch(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn add_web_account(
+#[utoipa::path(post, path = "/api/v1/admin/web-accounts", tag = "admin", request_body = api::NewWebAccountBody, responses((status = 200), (status = 201), (status = 204), (status = 400, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn add_web_account(
     State(s): State<AppState>,
     Admin(actor): Admin,
     ApiJson(b): ApiJson<api::NewWebAccountBody>,

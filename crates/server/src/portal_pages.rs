@@ -349,7 +349,8 @@ if (document.getElementById("welcome") || document.querySelector("form[action='/
 "#;
 
 /// The agent asks for a one-time login ticket for its card (Bearer card-session token).
-async fn ticket(
+#[utoipa::path(post, path = "/api/v1/portal/tickets", tag = "cards", description = "A one-time portal login ticket for the card of this card session (the agent asks).", responses((status = 200), (status = 403, description = "Not registered, revoked, expired or locked", body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn ticket(
     State(s): State<AppState>,
     CardSession(serial): CardSession,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -361,13 +362,16 @@ async fn ticket(
     Ok(Json(serde_json::json!({"ticket": t})))
 }
 
-#[derive(Deserialize)]
-struct PresenceBody {
+/// The agent's presence report.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct PresenceBody {
+    /// True: the card is in the reader (heartbeat); false: it was removed.
     present: bool,
 }
 
 /// The agent's heartbeat (`present: true`) or removal report (`present: false`).
-async fn presence(
+#[utoipa::path(post, path = "/api/v1/portal/presence", tag = "cards", description = "The agent's heartbeat (present: true) or removal report (present: false).", responses((status = 204), (status = 401, body = crate::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn presence(
     State(s): State<AppState>,
     CardSession(serial): CardSession,
     Json(b): Json<PresenceBody>,
