@@ -2,7 +2,7 @@
 //! no JavaScript needed, every form carries the session's anti-CSRF token and must come
 //! from this origin, cookies are `__Host-`, `Secure`, `HttpOnly`, `SameSite=Strict`.
 
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -136,6 +136,78 @@ fn check_form(state: &AppState, headers: &HeaderMap, session: Option<&Session>, 
     None
 }
 
+/// A form whose anti-CSRF token is checked.
+trait HasCsrf {
+    fn csrf(&self) -> &str;
+}
+
+impl HasCsrf for CsrfForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl HasCsrf for DenyForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl HasCsrf for OrgForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl HasCsrf for DocumentsForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl HasCsrf for RevokeForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl HasCsrf for ReleaseForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl HasCsrf for UserForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl HasCsrf for SponsorForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// A form posted by a logged-in RA user: from this origin, with the session's anti-CSRF
+/// token, within the size limit — or the refusal page.
+pub(crate) struct RaForm<T>(Session, T);
+
+impl<T: serde::de::DeserializeOwned + HasCsrf + Send> FromRequest<AppState> for RaForm<T> {
+    type Rejection = Response;
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let RaUser(session) = RaUser::from_request_parts(&mut parts, state).await?;
+        let headers = parts.headers.clone();
+        let req = axum::extract::Request::from_parts(parts, body);
+        let Form(f) = Form::<T>::from_request(req, state).await.map_err(IntoResponse::into_response)?;
+        if let Some(r) = check_form(state, &headers, Some(&session), f.csrf()) {
+            return Err(r);
+        }
+        Ok(RaForm(session, f))
+    }
+}
+
 #[derive(Deserialize)]
 struct Msg {
     #[serde(default)]
@@ -242,16 +314,7 @@ struct CsrfForm {
     csrf: String,
 }
 
-async fn logout(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    jar: CookieJar,
-    RaUser(session): RaUser,
-    Form(f): Form<CsrfForm>,
-) -> Response {
-    if let Some(r) = check_form(&s, &headers, Some(&session), &f.csrf) {
-        return r;
-    }
+async fn logout(State(s): State<AppState>, jar: CookieJar, RaForm(_session, _form): RaForm<CsrfForm>) -> Response {
     if let Some(c) = jar.get(RA_COOKIE) {
         let _ = s.web.logout(c.value()).await;
     }
@@ -368,16 +431,7 @@ struct DenyForm {
     reason: String,
 }
 
-async fn approve(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    RaUser(session): RaUser,
-    Path(id): Path<i64>,
-    Form(f): Form<CsrfForm>,
-) -> Response {
-    if let Some(r) = check_form(&s, &headers, Some(&session), &f.csrf) {
-        return r;
-    }
+async fn approve(State(s): State<AppState>, Path(id): Path<i64>, RaForm(session, _form): RaForm<CsrfForm>) -> Response {
     let actor = format!("ra:{}", session.account.username);
     match s.enrol.approve(id, &actor).await {
         Ok(r) => Redirect::to(&format!(
@@ -389,16 +443,7 @@ async fn approve(
     }
 }
 
-async fn deny(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    RaUser(session): RaUser,
-    Path(id): Path<i64>,
-    Form(f): Form<DenyForm>,
-) -> Response {
-    if let Some(r) = check_form(&s, &headers, Some(&session), &f.csrf) {
-        return r;
-    }
+async fn deny(State(s): State<AppState>, Path(id): Path<i64>, RaForm(session, f): RaForm<DenyForm>) -> Response {
     let actor = format!("ra:{}", session.account.username);
     match s.enrol.deny(id, &actor, &f.reason).await {
         Ok(_) => {
@@ -506,15 +551,7 @@ struct OrgForm {
     approval: String,
 }
 
-async fn add_org(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    RaUser(session): RaUser,
-    Form(f): Form<OrgForm>,
-) -> Response {
-    if let Some(r) = check_form(&s, &headers, Some(&session), &f.csrf) {
-        return r;
-    }
+async fn add_org(State(s): State<AppState>, RaForm(session, f): RaForm<OrgForm>) -> Response {
     let actor = format!("ra:{}", session.account.username);
     let result = match (f.kind.parse(), f.approval.parse()) {
         (Ok(kind), Ok(approval)) => {
@@ -531,14 +568,9 @@ async fn add_org(
 
 async fn pin_letter(
     State(s): State<AppState>,
-    headers: HeaderMap,
-    RaUser(session): RaUser,
     Path(epoc): Path<String>,
-    Form(f): Form<CsrfForm>,
+    RaForm(session, _form): RaForm<CsrfForm>,
 ) -> Response {
-    if let Some(r) = check_form(&s, &headers, Some(&session), &f.csrf) {
-        return r;
-    }
     match s.enrol.issue_pin(&epoc, &format!("ra:{}", session.account.username)).await {
         Ok(p) => {
             let name = format!("attachment; filename=\"pin-letter-{}.pdf\"", p.letter.epoc);
@@ -619,14 +651,9 @@ struct DocumentsForm {
 
 async fn unlock_card(
     State(s): State<AppState>,
-    headers: HeaderMap,
-    RaUser(session): RaUser,
     Path(serial): Path<String>,
-    Form(f): Form<DocumentsForm>,
+    RaForm(session, f): RaForm<DocumentsForm>,
 ) -> Response {
-    if let Some(r) = check_form(&s, &headers, Some(&session), &f.csrf) {
-        return r;
-    }
     if f.documents.trim().is_empty() {
         return Redirect::to(&format!(
             "/ra/cards?serial={}&msg={}",
@@ -653,14 +680,9 @@ async fn unlock_card(
 
 async fn cancel_card(
     State(s): State<AppState>,
-    headers: HeaderMap,
-    RaUser(session): RaUser,
     Path(serial): Path<String>,
-    Form(f): Form<CsrfForm>,
+    RaForm(session, _form): RaForm<CsrfForm>,
 ) -> Response {
-    if let Some(r) = check_form(&s, &headers, Some(&session), &f.csrf) {
-        return r;
-    }
     let actor = format!("ra:{}", session.account.username);
     match s.cards.cancel_card(&serial, &actor, pki::RevocationReason::AffiliationChanged).await {
         Ok(()) => Redirect::to(&format!(
@@ -744,14 +766,9 @@ struct RevokeForm {
 
 async fn revoke_certificate(
     State(s): State<AppState>,
-    headers: HeaderMap,
-    RaUser(session): RaUser,
     Path((issuer, serial)): Path<(String, String)>,
-    Form(f): Form<RevokeForm>,
+    RaForm(session, f): RaForm<RevokeForm>,
 ) -> Response {
-    if let Some(r) = check_form(&s, &headers, Some(&session), &f.csrf) {
-        return r;
-    }
     let Some(reason) = pki::RevocationReason::parse(&f.reason) else {
         return Redirect::to(&format!("/ra/certificates?msg={}", urlencode("choose a revocation reason")))
             .into_response();
@@ -824,15 +841,7 @@ struct ReleaseForm {
     notes: String,
 }
 
-async fn add_release(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    RaUser(session): RaUser,
-    Form(f): Form<ReleaseForm>,
-) -> Response {
-    if let Some(r) = check_form(&s, &headers, Some(&session), &f.csrf) {
-        return r;
-    }
+async fn add_release(State(s): State<AppState>, RaForm(session, f): RaForm<ReleaseForm>) -> Response {
     let actor = format!("ra:{}", session.account.username);
     match s.enrol.add_release(&f.product, &f.version, f.minimum.is_some(), &f.url, &f.sha256, &f.notes, &actor).await {
         Ok(r) => Redirect::to(&format!(
@@ -918,15 +927,7 @@ struct UserForm {
     mobile: String,
 }
 
-async fn add_user(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    RaUser(session): RaUser,
-    Form(f): Form<UserForm>,
-) -> Response {
-    if let Some(r) = check_form(&s, &headers, Some(&session), &f.csrf) {
-        return r;
-    }
+async fn add_user(State(s): State<AppState>, RaForm(session, f): RaForm<UserForm>) -> Response {
     let opt = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_string());
     let (email, mobile) = (opt(&f.email), opt(&f.mobile));
     let actor = format!("ra:{}", session.account.username);
@@ -949,15 +950,7 @@ struct SponsorForm {
     organisation: String,
 }
 
-async fn grant_sponsor(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    RaUser(session): RaUser,
-    Form(f): Form<SponsorForm>,
-) -> Response {
-    if let Some(r) = check_form(&s, &headers, Some(&session), &f.csrf) {
-        return r;
-    }
+async fn grant_sponsor(State(s): State<AppState>, RaForm(session, f): RaForm<SponsorForm>) -> Response {
     let actor = format!("ra:{}", session.account.username);
     match s.cards.grant_sponsor(&f.uid, &f.organisation, &actor).await {
         Ok(()) => Redirect::to(&format!(
