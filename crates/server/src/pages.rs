@@ -9,13 +9,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use axum_extra::extract::CookieJar;
-use axum_extra::extract::cookie::{Cookie, SameSite};
+use axum_extra::extract::cookie::Cookie;
 use maud::{DOCTYPE, Markup, html};
 use portal::{Area, PortalError, Session};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::web_common::urlencode;
+use crate::web_common::{TicketForm, same_origin, session_cookie, urlencode};
 
 const RA_COOKIE: &str = "__Host-carecert_ra";
 /// Largest form body accepted.
@@ -121,11 +121,7 @@ impl FromRequestParts<AppState> for RaUser {
 
 /// The refusal of a form from another origin or without this session's token, if any.
 fn check_form(state: &AppState, headers: &HeaderMap, session: Option<&Session>, csrf: &str) -> Option<Response> {
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    if let Some(o) = origin
-        && o != format!("https://{host}")
-    {
+    if !same_origin(headers) {
         return Some(error_page(StatusCode::FORBIDDEN, "this form was sent from another site; nothing was changed"));
     }
     if let Some(s) = session
@@ -141,53 +137,11 @@ trait HasCsrf {
     fn csrf(&self) -> &str;
 }
 
-impl HasCsrf for CsrfForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
+/// Implements [`HasCsrf`] for forms with a `csrf` field.
+macro_rules! has_csrf {
+    ($($t:ty),* $(,)?) => { $(impl HasCsrf for $t { fn csrf(&self) -> &str { &self.csrf } })* };
 }
-
-impl HasCsrf for DenyForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-impl HasCsrf for OrgForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-impl HasCsrf for DocumentsForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-impl HasCsrf for RevokeForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-impl HasCsrf for ReleaseForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-impl HasCsrf for UserForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-impl HasCsrf for SponsorForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
+has_csrf!(CsrfForm, DenyForm, OrgForm, DocumentsForm, RevokeForm, ReleaseForm, UserForm, SponsorForm);
 
 /// A form posted by a logged-in RA user: from this origin, with the session's anti-CSRF
 /// token, within the size limit — or the refusal page.
@@ -250,12 +204,6 @@ async fn login_page(State(s): State<AppState>, Query(q): Query<Msg>) -> Response
     resp
 }
 
-#[derive(Deserialize)]
-struct TicketForm {
-    #[serde(default)]
-    ticket: String,
-}
-
 async fn card_login(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -267,12 +215,7 @@ async fn card_login(
     }
     match s.web.redeem_ticket(Area::Ra, &f.ticket).await {
         Ok((l, _)) => {
-            let c = Cookie::build((RA_COOKIE, l.token))
-                .path("/")
-                .secure(true)
-                .http_only(true)
-                .same_site(SameSite::Strict)
-                .build();
+            let c = session_cookie(RA_COOKIE, l.token);
             (jar.add(c), Redirect::to("/ra/")).into_response()
         }
         Err(e) => Redirect::to(&format!("/ra/login?msg={}", urlencode(&e.to_string()))).into_response(),
@@ -293,12 +236,7 @@ async fn login(State(s): State<AppState>, headers: HeaderMap, jar: CookieJar, Fo
     }
     match s.web.password_login(Area::Ra, &f.username, &f.password, Some(&f.code), None).await {
         Ok(l) => {
-            let c = Cookie::build((RA_COOKIE, l.token))
-                .path("/")
-                .secure(true)
-                .http_only(true)
-                .same_site(SameSite::Strict)
-                .build();
+            let c = session_cookie(RA_COOKIE, l.token);
             (jar.add(c), Redirect::to("/ra/")).into_response()
         }
         Err(e @ (PortalError::LoginFailed | PortalError::NoRole | PortalError::SecondFactor)) => {

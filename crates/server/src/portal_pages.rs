@@ -12,14 +12,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use axum_extra::extract::CookieJar;
-use axum_extra::extract::cookie::{Cookie, SameSite};
+use axum_extra::extract::cookie::Cookie;
 use maud::{DOCTYPE, Markup, html};
 use portal::{Area, PortalError};
 use serde::Deserialize;
 
 use crate::cards_api::CardSession;
 use crate::pages::MAX_FORM_BYTES;
-use crate::web_common::urlencode;
+use crate::web_common::{TicketForm, same_origin, session_cookie, urlencode};
 use crate::{ApiError, AppState};
 
 const COOKIE: &str = "__Host-carecert_portal";
@@ -85,16 +85,8 @@ fn logout_form(sess: &portal::Session) -> Markup {
     }
 }
 
-fn same_origin(headers: &HeaderMap) -> bool {
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
-    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        Some(o) => o == format!("https://{host}"),
-        None => true,
-    }
-}
-
 fn cookie(token: String) -> Cookie<'static> {
-    Cookie::build((COOKIE, token)).path("/").secure(true).http_only(true).same_site(SameSite::Strict).build()
+    session_cookie(COOKIE, token)
 }
 
 #[derive(Deserialize)]
@@ -150,12 +142,6 @@ async fn password_login(
         Ok(l) => (jar.add(cookie(l.token)), Redirect::to("/portal/")).into_response(),
         Err(e) => Redirect::to(&format!("/portal/login?msg={}", urlencode(&e.to_string()))).into_response(),
     }
-}
-
-#[derive(Deserialize)]
-struct TicketForm {
-    #[serde(default)]
-    ticket: String,
 }
 
 async fn card_login(

@@ -178,21 +178,26 @@ impl Store {
         reason: &str,
         event: AuditEvent,
     ) -> Result<bool, StoreError> {
+        let sql = "UPDATE web_sessions SET ended_at = $1, end_reason = $2 WHERE token_sha256 = $3 AND ended_at IS NULL";
+        Ok(self.end_sessions(sql, token_sha256, now, reason, event).await? > 0)
+    }
+
+    /// Ends the live sessions `sql` selects by `key`, with the audit entry, in one transaction.
+    async fn end_sessions(
+        &self,
+        sql: &'static str,
+        key: &str,
+        now: i64,
+        reason: &str,
+        event: AuditEvent,
+    ) -> Result<u64, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let n = sqlx::query(
-            "UPDATE web_sessions SET ended_at = $1, end_reason = $2 WHERE token_sha256 = $3 AND ended_at IS NULL",
-        )
-        .bind(now)
-        .bind(reason)
-        .bind(token_sha256)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let n = sqlx::query(sql).bind(now).bind(reason).bind(key).execute(&mut *tx).await?.rows_affected();
         if n > 0 {
             audit::append(&mut tx, self.engine(), &[event]).await?;
         }
         tx.commit().await?;
-        Ok(n > 0)
+        Ok(n)
     }
 }
 
@@ -205,39 +210,43 @@ impl Store {
         now: i64,
         weeks: i64,
     ) -> Result<Vec<i64>, StoreError> {
-        let rows = sqlx::query(
+        self.per_week(
             "SELECT (not_after - $1) / 604800 AS week, COUNT(*) FROM certificates WHERE status = 'issued' AND not_after >= $1 AND not_after < $2 AND ($3 = '' OR issuer = $3) GROUP BY (not_after - $1) / 604800",
+            now,
+            weeks,
+            Some(issuer.unwrap_or("")),
         )
-        .bind(now)
-        .bind(now + weeks * 604_800)
-        .bind(issuer.unwrap_or(""))
-        .fetch_all(self.pool())
-        .await?;
-        let mut out = vec![0; weeks.max(0) as usize];
-        for r in rows {
-            let w: i64 = r.get(0);
-            let n: i64 = r.get(1);
-            if let Some(slot) = out.get_mut(w as usize) {
-                *slot = n;
-            }
-        }
-        Ok(out)
+        .await
     }
 
     /// Cards not cancelled whose certificates expire in each of the `weeks` weeks from `now`.
     pub async fn cards_expiring_per_week(&self, now: i64, weeks: i64) -> Result<Vec<i64>, StoreError> {
-        let rows = sqlx::query(
+        self.per_week(
             "SELECT (not_after - $1) / 604800 AS week, COUNT(*) FROM cards WHERE status <> 'cancelled' AND not_after >= $1 AND not_after < $2 GROUP BY (not_after - $1) / 604800",
+            now,
+            weeks,
+            None,
         )
-        .bind(now)
-        .bind(now + weeks * 604_800)
-        .fetch_all(self.pool())
-        .await?;
+        .await
+    }
+
+    /// Runs a `(week, count)` query over `[now, now + weeks)` and fills a count per week.
+    async fn per_week(
+        &self,
+        sql: &'static str,
+        now: i64,
+        weeks: i64,
+        filter: Option<&str>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut q = sqlx::query(sql).bind(now).bind(now + weeks * 604_800);
+        if let Some(f) = filter {
+            q = q.bind(f.to_string());
+        }
+        let rows = q.fetch_all(self.pool()).await?;
         let mut out = vec![0; weeks.max(0) as usize];
         for r in rows {
-            let w: i64 = r.get(0);
-            let n: i64 = r.get(1);
-            if let Some(slot) = out.get_mut(w as usize) {
+            let (w, n): (i64, i64) = (r.get(0), r.get(1));
+            if let Some(slot) = usize::try_from(w).ok().and_then(|w| out.get_mut(w)) {
                 *slot = n;
             }
         }
@@ -270,21 +279,8 @@ impl Store {
         reason: &str,
         event: AuditEvent,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let n = sqlx::query(
-            "UPDATE web_sessions SET ended_at = $1, end_reason = $2 WHERE card_serial = $3 AND ended_at IS NULL",
-        )
-        .bind(now)
-        .bind(reason)
-        .bind(card_serial)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n > 0 {
-            audit::append(&mut tx, self.engine(), &[event]).await?;
-        }
-        tx.commit().await?;
-        Ok(n)
+        let sql = "UPDATE web_sessions SET ended_at = $1, end_reason = $2 WHERE card_serial = $3 AND ended_at IS NULL";
+        self.end_sessions(sql, card_serial, now, reason, event).await
     }
 
     /// When the card of a session was last reported present.
