@@ -16,14 +16,13 @@
 #![warn(missing_docs)]
 
 mod authority;
-mod clock;
 mod crl;
 mod error;
 mod hierarchy;
 mod ocsp;
 
 pub use authority::{Authority, AuthorityConfig, IssueRequest, Issued, Metrics, RevokeRequest, Revoked};
-pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
+pub use types::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use crl::bench_crl;
 pub use error::CaError;
 pub use hierarchy::{InitOptions, InitReport, allowed_profiles, init_hierarchy, issue_tls_server_key};

@@ -10,24 +10,10 @@ use sha2::{Digest, Sha256};
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
 use crate::{Engine, Store, StoreError};
+pub use types::AuditEvent;
 
 /// The `prev_hash` of the first entry.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// A security event to record.
-#[derive(Debug, Clone, Serialize)]
-pub struct AuditEvent {
-    /// When it happened (Unix milliseconds).
-    pub at_ms: i64,
-    /// Who did it (`admin:alice`, `system`, `org:123456`, …).
-    pub actor: String,
-    /// What was done (`certificate.issued`, `certificate.revoked`, …).
-    pub action: String,
-    /// What it was done to (`systems/0A1B…`).
-    pub subject: String,
-    /// Further facts, as a JSON object.
-    pub details: serde_json::Value,
-}
 
 /// A stored audit entry.
 #[derive(Debug, Clone, Serialize)]

@@ -1,56 +1,13 @@
 //! Smartcards: users, card batches, cards, identity checks, sponsors, one-time unlock
 //! codes, renewals and challenges. The store records; `cards` decides.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::audit::{self, AuditEvent};
+pub use types::CardStatus;
 use crate::{Store, StoreError};
-
-/// Where a card is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CardStatus {
-    /// In use.
-    Active,
-    /// Locked after wrong passcodes: must be unlocked.
-    Locked,
-    /// Withdrawn (user left, card lost); its certificates are revoked.
-    Cancelled,
-}
-
-impl CardStatus {
-    /// Stored text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CardStatus::Active => "active",
-            CardStatus::Locked => "locked",
-            CardStatus::Cancelled => "cancelled",
-        }
-    }
-}
-
-impl fmt::Display for CardStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for CardStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "active" => Ok(CardStatus::Active),
-            "locked" => Ok(CardStatus::Locked),
-            "cancelled" => Ok(CardStatus::Cancelled),
-            o => Err(format!("'{o}' is not a card status")),
-        }
-    }
-}
 
 /// A person who may hold a card.
 #[derive(Debug, Clone, Serialize)]

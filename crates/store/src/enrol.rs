@@ -4,7 +4,6 @@
 //! The store records; `enrol` decides. Request state changes are conditional updates
 //! (`… WHERE status IN (…)`), so two RA staff approving and denying at once cannot both win.
 
-use std::fmt;
 use std::str::FromStr;
 
 use serde::Serialize;
@@ -12,120 +11,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::audit::{self, AuditEvent};
+pub use types::{ApprovalPolicy, OrgKind, OrgStatus, RequestChannel, RequestStatus};
 use crate::{Store, StoreError};
-
-macro_rules! text_enum {
-    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
-        pub enum $name {
-            $($(#[$vm])* #[serde(rename = $text)] $variant),+
-        }
-        impl $name {
-            /// Every value.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            /// The stored (and displayed) text.
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-        }
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-        impl FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s {
-                    $($text => Ok($name::$variant),)+
-                    other => Err(format!(
-                        "'{other}' is not one of: {}",
-                        [$($text),+].join(", ")
-                    )),
-                }
-            }
-        }
-    };
-}
-
-text_enum!(
-    /// What kind of care an organisation provides.
-    OrgKind {
-        /// A community pharmacy.
-        Pharmacy = "pharmacy",
-        /// A general practice.
-        Gp = "gp",
-        /// A dental practice.
-        Dental = "dental",
-        /// An optician.
-        Ophthalmic = "ophthalmic",
-    }
-);
-text_enum!(
-    /// Whether an organisation may hold and use certificates.
-    OrgStatus {
-        /// May request and use certificates.
-        Active = "active",
-        /// Temporarily barred: its certificates are refused at the message store.
-        Suspended = "suspended",
-        /// Gone.
-        Closed = "closed",
-    }
-);
-text_enum!(
-    /// Who approves an organisation's requests.
-    ApprovalPolicy {
-        /// Approved (and issued) as soon as they arrive.
-        Automatic = "automatic",
-        /// Wait in the RA queue.
-        RaQueue = "ra-queue",
-    }
-);
-text_enum!(
-    /// Where a certificate request is in its life (DESIGN §2.3).
-    RequestStatus {
-        /// Waiting for the RA.
-        Pending = "pending",
-        /// Issued; available for download.
-        Approved = "approved",
-        /// Downloaded at least once, not yet confirmed installed (download may be repeated).
-        Downloaded = "downloaded",
-        /// The client confirmed the install.
-        Installed = "installed",
-        /// Refused by the RA, with a reason.
-        Denied = "denied",
-        /// Withdrawn.
-        Cancelled = "cancelled",
-    }
-);
-text_enum!(
-    /// How a request was authenticated.
-    RequestChannel {
-        /// EPOC + PIN session.
-        Pin = "pin",
-        /// Mutual TLS with the organisation's current certificate.
-        Certificate = "certificate",
-    }
-);
-
-impl RequestStatus {
-    /// The states a request may move to from this one.
-    pub fn next_states(self) -> &'static [RequestStatus] {
-        use RequestStatus::*;
-        match self {
-            Pending => &[Approved, Denied, Cancelled],
-            Approved => &[Downloaded, Installed, Cancelled],
-            Downloaded => &[Downloaded, Installed],
-            Installed | Denied | Cancelled => &[],
-        }
-    }
-
-    /// Whether `next` may follow this state.
-    pub fn can_become(self, next: RequestStatus) -> bool {
-        self.next_states().contains(&next)
-    }
-}
 
 fn parse<T: FromStr<Err = String>>(what: &str, s: String) -> Result<T, StoreError> {
     s.parse().map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))

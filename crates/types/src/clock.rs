@@ -1,3 +1,5 @@
+//! Where "now" comes from.
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
