@@ -1,5 +1,8 @@
 use thiserror::Error;
 
+use crate::messenger::Channel;
+use crate::service::CardKeyRole;
+
 /// What can go wrong with cards. Each message says what happened and what to do instead.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -35,9 +38,9 @@ pub enum CardsError {
         /// Date it opens.
         opens: String,
     },
-    /// Renewal needs the RA.
-    #[error("{0}")]
-    NeedsRa(String),
+    /// Renewal (or logon) needs the RA.
+    #[error(transparent)]
+    NeedsRa(RaNeeded),
     /// The agent is too old for this card.
     #[error(
         "this card (batch {batch}) needs carecert-agent {minimum} or newer; this is {version}: install the current agent"
@@ -51,17 +54,20 @@ pub enum CardsError {
         version: String,
     },
     /// Unlock code problems.
-    #[error("{0}")]
-    CodeRefused(String),
+    #[error(transparent)]
+    CodeRefused(CodeProblem),
     /// The channel cannot be used for this user.
-    #[error("{0}")]
-    ChannelUnavailable(String),
+    #[error(transparent)]
+    ChannelUnavailable(ChannelProblem),
     /// Sponsor problems.
-    #[error("{0}")]
-    SponsorRefused(String),
+    #[error(transparent)]
+    SponsorRefused(SponsorProblem),
     /// A renewal attempt problem.
-    #[error("{0}")]
-    RenewalRefused(String),
+    #[error(transparent)]
+    RenewalRefused(RenewalProblem),
+    /// A card session acted on another card's renewal.
+    #[error("this card session belongs to another card")]
+    WrongCard,
     /// Delivery of a message failed.
     #[error("the code could not be sent by {channel}: {detail}. Try another way, or call the helpdesk")]
     Delivery {
@@ -71,11 +77,11 @@ pub enum CardsError {
         detail: String,
     },
     /// Other bad input.
-    #[error("{0}")]
-    BadInput(String),
+    #[error(transparent)]
+    BadInput(InputProblem),
     /// Conflict with what exists.
-    #[error("{0}")]
-    Conflict(String),
+    #[error(transparent)]
+    Conflict(ConflictProblem),
     /// From the CA.
     #[error(transparent)]
     Ca(#[from] ca::CaError),
@@ -90,8 +96,238 @@ pub enum CardsError {
 impl From<store::StoreError> for CardsError {
     fn from(e: store::StoreError) -> Self {
         match e {
-            store::StoreError::Conflict(m) => CardsError::Conflict(m),
+            store::StoreError::Conflict(m) => CardsError::Conflict(ConflictProblem::Stored(m)),
             other => CardsError::Store(other),
         }
     }
+}
+
+/// Why only the RA can help now.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum RaNeeded {
+    /// A remote renewal of expired certificates.
+    #[error("the certificates on card {serial} expired on {on}: only the RA can renew them, in person")]
+    RenewExpired {
+        /// Card.
+        serial: String,
+        /// Expiry date.
+        on: String,
+    },
+    /// The remote renewals are used up.
+    #[error(
+        "card {serial} has been renewed remotely {count} times: this renewal needs an identity check by the RA, in person"
+    )]
+    RemoteLimit {
+        /// Card.
+        serial: String,
+        /// Remote renewals so far.
+        count: i64,
+    },
+    /// A logon with a revoked certificate.
+    #[error("the certificate on card {serial} is revoked: ask the RA for a new card")]
+    Revoked {
+        /// Card.
+        serial: String,
+    },
+    /// A logon with expired certificates.
+    #[error("the certificates on card {serial} have expired: renew them at the RA")]
+    Expired {
+        /// Card.
+        serial: String,
+    },
+}
+
+/// Why a one-time unlock code is refused.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum CodeProblem {
+    /// No code exists.
+    #[error("no code was sent for this card: ask for a new code, or use a sponsor or the RA")]
+    NotSent,
+    /// Used once already.
+    #[error("this code was used already: ask for a new code, or use a sponsor or the RA")]
+    Used,
+    /// Past its lifetime.
+    #[error("this code has expired: ask for a new code, or use a sponsor or the RA")]
+    Expired,
+    /// Its tries are used up.
+    #[error("too many wrong codes: ask for a new code, or use a sponsor or the RA")]
+    TooManyTries,
+    /// Wrong, with tries left.
+    #[error("the code is not right: {left} {} left", if *left == 1 { "try" } else { "tries" })]
+    Wrong {
+        /// Tries left.
+        left: i64,
+    },
+    /// Wrong, and that was the last try.
+    #[error("the code is not right and no tries are left: ask for a new code, or use a sponsor or the RA")]
+    NoTriesLeft,
+}
+
+/// Why a code cannot be sent this way.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ChannelProblem {
+    /// No email address registered.
+    #[error("no email address is registered for you: use SMS, a sponsor or the RA")]
+    NoEmail,
+    /// The address's domain is not on the allow-list.
+    #[error("codes are not sent to {domain} addresses (allowed: {allowed}): use SMS, a sponsor or the RA")]
+    DomainNotAllowed {
+        /// The address's domain.
+        domain: String,
+        /// The allowed domains, comma-separated.
+        allowed: String,
+    },
+    /// No mobile registered.
+    #[error("no mobile number is registered for you: use email, a sponsor or the RA")]
+    NoMobile,
+    /// No landline that takes text-to-voice calls.
+    #[error("your landline is not registered as able to take text-to-voice calls: use email, SMS, a sponsor or the RA")]
+    NoVoiceLandline,
+    /// This server has no messenger for the channel.
+    #[error("this service cannot send {} messages: use another way", .0.as_str())]
+    NotConfigured(Channel),
+}
+
+/// Why a sponsor unlock is refused.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SponsorProblem {
+    /// The challenge is not (or no longer) valid for this card.
+    #[error("the challenge is unknown, used or expired: start the sponsor unlock again")]
+    Challenge,
+    /// The certificate cannot be parsed.
+    #[error("the sponsor's certificate cannot be read: {0}")]
+    Unreadable(pki::PkiError),
+    /// Not a card certificate of this service.
+    #[error("the sponsor's card certificate was not issued by this service")]
+    NotIssuedHere,
+    /// Revoked or expired.
+    #[error("the sponsor's card certificate is revoked or expired")]
+    NotValid,
+    /// The signature is not the sponsor card's.
+    #[error("the sponsor's signature does not verify: use the sponsor's own card")]
+    BadSignature,
+    /// No card holds the certificate.
+    #[error("the sponsor's card is not registered")]
+    CardUnknown,
+    /// The sponsor's card is locked or cancelled.
+    #[error("the sponsor's card cannot be used: {0}")]
+    CardUnusable(Box<CardsError>),
+    /// A card tried to unlock itself.
+    #[error("a card cannot unlock itself")]
+    SameCard,
+    /// The sponsor has no authority for the holder's organisation.
+    #[error("user {uid} has no unlock authority for organisation {organisation}: ask the RA")]
+    NoAuthority {
+        /// The sponsor.
+        uid: String,
+        /// The holder's organisation.
+        organisation: String,
+    },
+}
+
+/// Why a step of a renewal attempt is refused.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum RenewalProblem {
+    /// No such attempt.
+    #[error("renewal {id} is unknown")]
+    Unknown {
+        /// Attempt.
+        id: i64,
+    },
+    /// The attempt is over.
+    #[error("renewal {id} is {status}: start a new one")]
+    Over {
+        /// Attempt.
+        id: i64,
+        /// Its state.
+        status: String,
+    },
+    /// That certificate was issued already.
+    #[error("renewal {id} already has its {role:?} certificate")]
+    AlreadyIssued {
+        /// Attempt.
+        id: i64,
+        /// Which certificate.
+        role: CardKeyRole,
+    },
+    /// The attempt ended while the certificate was issued.
+    #[error("renewal {id} ended meanwhile: start a new one")]
+    EndedMeanwhile {
+        /// Attempt.
+        id: i64,
+    },
+    /// Completing before both certificates exist.
+    #[error("renewal {id} does not have both certificates yet")]
+    Incomplete {
+        /// Attempt.
+        id: i64,
+    },
+    /// Completing an attempt that was aborted.
+    #[error("renewal {id} was aborted meanwhile: start a new one")]
+    AbortedMeanwhile {
+        /// Attempt.
+        id: i64,
+    },
+}
+
+/// Input that breaks a rule.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum InputProblem {
+    /// An RA action without the identity documents checked.
+    #[error("record which identity documents were checked (--documents)")]
+    NoDocuments,
+    /// The SO PIN is too short.
+    #[error("the card's SO PIN must be at least 8 characters")]
+    SoPinTooShort,
+    /// Not a delivery channel.
+    #[error("'{0}' is not a way to send a code: use email, sms or voice")]
+    Channel(String),
+    /// Not an agent version.
+    #[error("'{0}' is not an agent version")]
+    AgentVersion(String),
+    /// Not a minimum version.
+    #[error("'{0}' is not a version like 1.2.0")]
+    Version(String),
+    /// The logon challenge is not valid for this card.
+    #[error("the challenge is unknown, used or expired: log in again")]
+    Challenge,
+    /// The card's signature does not verify.
+    #[error("the card's signature does not verify: is this the right card?")]
+    CardSignature,
+    /// The card session is over (or never was).
+    #[error("the card session has ended: log in with the card again")]
+    SessionEnded,
+    /// A certificate that cannot be parsed.
+    #[error("the certificate cannot be read: {0}")]
+    Certificate(pki::PkiError),
+    /// Not a UID.
+    #[error("'{0}' is not a UID: use the user's digits (e.g. 12)")]
+    Uid(String),
+    /// A name out of bounds.
+    #[error("the name must be 1 to 64 characters")]
+    Name,
+    /// Not an email address.
+    #[error("'{0}' is not an email address")]
+    Email(String),
+}
+
+/// What an action conflicts with.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ConflictProblem {
+    /// The card serial is taken.
+    #[error("card {serial} is registered already")]
+    CardRegistered {
+        /// Card.
+        serial: String,
+    },
+    /// A uniqueness or state conflict found by the store, in its words.
+    #[error("{0}")]
+    Stored(String),
 }

@@ -10,7 +10,14 @@
 //! unlock first), done as an attempt that either completes or is **aborted** with every
 //! certificate it issued revoked; **cancellation**; and the minimum agent version per batch.
 //!
-//! It must never speak HTTP or SQL, never hold a passcode, and never keep a code or a PIN
+//! One file per use case: `users` (users, batches, sponsors), `lifecycle` (issue, view,
+//! cancel), `sessions` (passcode count, challenges, card sessions, logon identity), `unlock`
+//! (codes, sponsors, RA), `renewal` (begin, certificates, complete, abort; a card session
+//! acts only on its own card's renewals); `service` holds [`Cards`] and what they share.
+//! Codes leave through the [`Messenger`] port: the SMTP and text-gateway adapters live in
+//! the binary that wires them (`carecert`), not here.
+//!
+//! It must never speak HTTP, SMTP or SQL, never hold a passcode, and never keep a code or a PIN
 //! in clear: one-time codes are Argon2id hashes; a card's security-officer PIN is sealed
 //! (AES-256-GCM) and only opened for an agent that has just proved an unlock. Keys are
 //! generated on the card; this crate only ever sees public keys and signatures.
@@ -18,10 +25,20 @@
 #![warn(missing_docs)]
 
 mod error;
+mod lifecycle;
 mod messenger;
+mod renewal;
 mod service;
+mod sessions;
+mod unlock;
+mod users;
 
-pub use error::CardsError;
-pub use messenger::{Channel, HttpTextGateway, Messenger, Outbox, SmtpMailer};
-pub use service::{CardKeyRole, CardView, Cards, CardsConfig, IssueCard, IssuedCard, RenewalKind, Unlocked};
+pub use error::{
+    CardsError, ChannelProblem, CodeProblem, ConflictProblem, InputProblem, RaNeeded, RenewalProblem, SponsorProblem,
+};
+pub use lifecycle::{CardView, IssueCard, IssuedCard};
+pub use messenger::{Channel, Messenger, Outbox, SendFuture};
+pub use renewal::RenewalKind;
+pub use service::{CardKeyRole, Cards, CardsConfig};
 pub use store::{Card, CardStatus, User};
+pub use unlock::Unlocked;

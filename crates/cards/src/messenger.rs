@@ -1,16 +1,12 @@
-//! Delivering one-time codes: email over SMTP (lettre), SMS and landline text-to-voice
-//! through an HTTP gateway whose URL is configured.
+//! Delivering one-time codes: the [`Messenger`] port the binary wires adapters into (SMTP
+//! and the text gateway live in `carecert`, not here), and the in-memory [`Outbox`].
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-
-use lettre::message::Mailbox;
-use lettre::transport::smtp::AsyncSmtpTransport;
-use lettre::{AsyncTransport, Message, Tokio1Executor};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::CardsError;
+use crate::error::InputProblem;
 
 /// How a code travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -42,7 +38,7 @@ impl std::str::FromStr for Channel {
             "email" => Ok(Channel::Email),
             "sms" => Ok(Channel::Sms),
             "voice" => Ok(Channel::Voice),
-            o => Err(CardsError::BadInput(format!("'{o}' is not a way to send a code: use email, sms or voice"))),
+            o => Err(CardsError::BadInput(InputProblem::Channel(o.into()))),
         }
     }
 }
@@ -54,88 +50,6 @@ pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), CardsError>> + 
 pub trait Messenger: Send + Sync {
     /// Delivers `text` by `channel` to `to`.
     fn send<'a>(&'a self, channel: Channel, to: &'a str, subject: &'a str, text: &'a str) -> SendFuture<'a>;
-}
-
-/// Email over SMTP.
-#[derive(Clone)]
-pub struct SmtpMailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
-    from: Mailbox,
-}
-
-impl SmtpMailer {
-    /// Plain SMTP to `host:port` (a relay on the local network or a test server); `from`
-    /// is the sender address.
-    pub fn new(host: &str, port: u16, from: &str) -> Result<Self, CardsError> {
-        let from = from.parse().map_err(|e| CardsError::BadInput(format!("sender address '{from}': {e}")))?;
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).port(port).build();
-        Ok(Self { transport, from })
-    }
-}
-
-impl Messenger for SmtpMailer {
-    fn send<'a>(&'a self, channel: Channel, to: &'a str, subject: &'a str, text: &'a str) -> SendFuture<'a> {
-        Box::pin(async move {
-            if channel != Channel::Email {
-                return Err(CardsError::Internal("the mailer only sends email".into()));
-            }
-            let to: Mailbox = to
-                .parse()
-                .map_err(|e| CardsError::BadInput(format!("the registered email '{to}' is not valid: {e}")))?;
-            let msg = Message::builder()
-                .from(self.from.clone())
-                .to(to)
-                .subject(subject)
-                .body(text.to_string())
-                .map_err(|e| CardsError::Internal(format!("building the email: {e}")))?;
-            self.transport
-                .send(msg)
-                .await
-                .map_err(|e| CardsError::Delivery { channel: "email".into(), detail: e.to_string() })?;
-            Ok(())
-        })
-    }
-}
-
-/// SMS and text-to-voice through an HTTP gateway: `POST URL` with JSON
-/// `{"channel": "sms"|"voice", "to": NUMBER, "text": TEXT}`; any 2xx is success.
-#[derive(Clone)]
-pub struct HttpTextGateway {
-    url: String,
-    http: reqwest::Client,
-}
-
-impl HttpTextGateway {
-    /// A gateway at `url`.
-    pub fn new(url: &str) -> Result<Self, CardsError> {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-            .map_err(|e| CardsError::Internal(format!("HTTP client: {e}")))?;
-        Ok(Self { url: url.into(), http })
-    }
-}
-
-impl Messenger for HttpTextGateway {
-    fn send<'a>(&'a self, channel: Channel, to: &'a str, _subject: &'a str, text: &'a str) -> SendFuture<'a> {
-        Box::pin(async move {
-            let body = serde_json::json!({"channel": channel.as_str(), "to": to, "text": text});
-            let resp = self
-                .http
-                .post(&self.url)
-                .json(&body)
-                .send()
-                .await
-                .map_err(|e| CardsError::Delivery { channel: channel.as_str().into(), detail: e.to_string() })?;
-            if !resp.status().is_success() {
-                return Err(CardsError::Delivery {
-                    channel: channel.as_str().into(),
-                    detail: format!("the gateway answered HTTP {}", resp.status().as_u16()),
-                });
-            }
-            Ok(())
-        })
-    }
 }
 
 /// Keeps messages in memory instead of sending them (for a server without a mail relay

@@ -1,115 +1,34 @@
-//! The smartcard rules (DESIGN §2.4) on the server side, against a real SQLite database,
-//! a real SMTP conversation (lettre → a local SMTP server in this test), a local HTTP
-//! receiver standing in for the SMS gateway, and an injected clock. The card side
+//! The smartcard rules (DESIGN §2.4) on the server side, against a real database on both
+//! engines, messengers that hand each message to the test (the SMTP and gateway adapters are
+//! tested in `carecert`), and an injected clock. The card side
 //! (PKCS#11) is the agent's; here the card's keys are software keys.
 
 use std::sync::Arc;
 
 use ca::{Authority, AuthorityConfig, InitOptions, ManualClock};
 use cards::{
-    CardKeyRole, CardStatus, Cards, CardsConfig, CardsError, Channel, HttpTextGateway, IssueCard, RenewalKind,
-    SmtpMailer,
+    CardKeyRole, CardStatus, Cards, CardsConfig, CardsError, Channel, InputProblem, IssueCard, Messenger, RenewalKind,
+    RenewalProblem, SendFuture,
 };
 use pki::RevocationReason;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
 const PASS: &[u8] = b"test passphrase";
 const NOW: i64 = 1_795_000_000; // 2026-11-17
 const DAY: i64 = 86_400;
 
-/// A local SMTP server: accepts every message and hands its text to the test.
-async fn smtp_server() -> (u16, mpsc::UnboundedReceiver<String>) {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            let Ok((s, _)) = l.accept().await else { return };
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let (r, mut w) = s.into_split();
-                let mut r = BufReader::new(r);
-                w.write_all(b"220 test.local ESMTP\r\n").await.unwrap();
-                let mut line = String::new();
-                let mut data = String::new();
-                let mut in_data = false;
-                loop {
-                    line.clear();
-                    if r.read_line(&mut line).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    if in_data {
-                        if line == ".\r\n" {
-                            in_data = false;
-                            tx.send(std::mem::take(&mut data)).unwrap();
-                            w.write_all(b"250 queued\r\n").await.unwrap();
-                        } else {
-                            data.push_str(&line);
-                        }
-                        continue;
-                    }
-                    let cmd = line.to_ascii_uppercase();
-                    let reply: &[u8] = if cmd.starts_with("EHLO") || cmd.starts_with("HELO") {
-                        b"250 test.local\r\n"
-                    } else if cmd.starts_with("DATA") {
-                        in_data = true;
-                        b"354 go ahead\r\n"
-                    } else if cmd.starts_with("QUIT") {
-                        let _ = w.write_all(b"221 bye\r\n").await;
-                        return;
-                    } else {
-                        b"250 ok\r\n"
-                    };
-                    w.write_all(reply).await.unwrap();
-                }
-            });
-        }
-    });
-    (port, rx)
-}
+/// Stands in for the SMTP mailer and the text gateway (those adapters live in `carecert`
+/// and are tested there): hands every message to the test.
+struct Capture(mpsc::UnboundedSender<serde_json::Value>);
 
-/// A local HTTP receiver for the SMS / voice gateway: hands each JSON body to the test.
-async fn text_gateway() -> (String, mpsc::UnboundedReceiver<serde_json::Value>) {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/send", l.local_addr().unwrap());
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = l.accept().await else { return };
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    let n = s.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                        let len: usize = head
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse().unwrap())
-                            })
-                            .unwrap_or(0);
-                        if body.len() >= len {
-                            tx.send(serde_json::from_str(&body[..len]).unwrap()).unwrap();
-                            s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                                .await
-                                .unwrap();
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    (url, rx)
+impl Messenger for Capture {
+    fn send<'a>(&'a self, channel: Channel, to: &'a str, subject: &'a str, text: &'a str) -> SendFuture<'a> {
+        let m = serde_json::json!({"channel": channel.as_str(), "to": to, "subject": subject, "text": text});
+        Box::pin(async move {
+            self.0.send(m).unwrap();
+            Ok(())
+        })
+    }
 }
 
 use testkit::{DbGuard, Engine, database, on_both_engines};
@@ -120,7 +39,7 @@ struct World {
     clock: ManualClock,
     cards: Cards,
     store: store::Store,
-    mail: mpsc::UnboundedReceiver<String>,
+    mail: mpsc::UnboundedReceiver<serde_json::Value>,
     texts: mpsc::UnboundedReceiver<serde_json::Value>,
 }
 
@@ -139,15 +58,15 @@ async fn world(engine: Engine) -> Option<World> {
     ca::init_hierarchy(&store, &clock, &opts).await.unwrap();
     let authority =
         Authority::load(store.clone(), PASS, Arc::new(clock.clone()), AuthorityConfig::default()).await.unwrap();
-    let (smtp_port, mail) = smtp_server().await;
-    let (gw, texts) = text_gateway().await;
+    let (mail_tx, mail) = mpsc::unbounded_channel();
+    let (text_tx, texts) = mpsc::unbounded_channel();
     let config = CardsConfig {
         email_domains: vec!["nhs.net".into()],
-        mailer: Some(Arc::new(SmtpMailer::new("127.0.0.1", smtp_port, "carecert <noreply@carecert.test>").unwrap())),
-        texter: Some(Arc::new(HttpTextGateway::new(&gw).unwrap())),
+        mailer: Some(Arc::new(Capture(mail_tx))),
+        texter: Some(Arc::new(Capture(text_tx))),
         ..Default::default()
     };
-    let cards = Cards::new(authority, config, PASS).unwrap();
+    let cards = Cards::new(store.clone(), authority, Arc::new(clock.clone()), config, PASS).unwrap();
     Some(World { _dir: dir, _db: guard, clock, cards, store, mail, texts })
 }
 
@@ -213,12 +132,13 @@ async fn three_wrong_passcodes_lock_and_every_unlock_path_unlocks(engine: Engine
     let e = w.cards.begin_renewal("CARD101", "1.0.0", &RenewalKind::Remote).await.unwrap_err().to_string();
     assert!(e.contains("unlock it first"), "{e}");
 
-    // Email: a code arrives over SMTP; wrong once, then right; single use.
+    // Email: a code arrives by the mailer; wrong once, then right; single use.
     let to = w.cards.send_unlock_code("CARD101", Channel::Email).await.unwrap();
     assert!(to.ends_with("@nhs.net") && to.contains('*'), "masked: {to}");
     let mail = w.mail.recv().await.unwrap();
-    assert!(mail.contains("alice@nhs.net"), "{mail}");
-    let code = code_in(&mail);
+    assert_eq!((mail["channel"].as_str(), mail["to"].as_str()), (Some("email"), Some("alice@nhs.net")), "{mail}");
+    assert_eq!(mail["subject"], "carecert card unlock code");
+    let code = code_in(mail["text"].as_str().unwrap());
     let e = w.cards.unlock_with_code("CARD101", "00000000").await.unwrap_err().to_string();
     assert!(e.contains("2 tries left"), "{e}");
     let u = w.cards.unlock_with_code("CARD101", &code).await.unwrap();
@@ -227,7 +147,7 @@ async fn three_wrong_passcodes_lock_and_every_unlock_path_unlocks(engine: Engine
     let e = w.cards.unlock_with_code("CARD101", &code).await.unwrap_err().to_string();
     assert!(e.contains("used already"), "a code is single use: {e}");
 
-    // SMS: through the gateway.
+    // SMS: through the text messenger.
     for _ in 0..3 {
         let _ = w.cards.passcode_failed("CARD101").await.unwrap();
     }
@@ -329,10 +249,9 @@ async fn renewal_window_remote_limit_ra_reset_and_expiry(engine: Engine) {
         let cards = w.cards.clone();
         async move {
             let id = cards.begin_renewal("RENEW1", "1.0.0", &kind).await?;
-            cards.renew_certificate(id, CardKeyRole::Auth, &csr().1).await?;
-            cards.renew_certificate(id, CardKeyRole::Sign, &csr().1).await?;
-            let docs = matches!(kind, RenewalKind::Ra { .. }).then_some("passport");
-            cards.complete_renewal(id, docs).await
+            cards.renew_certificate("RENEW1", id, CardKeyRole::Auth, &csr().1).await?;
+            cards.renew_certificate("RENEW1", id, CardKeyRole::Sign, &csr().1).await?;
+            cards.complete_renewal("RENEW1", id).await
         }
     };
     // Into the 90-day window: announced, then renewed remotely twice.
@@ -369,9 +288,9 @@ async fn an_aborted_renewal_revokes_what_it_issued_and_a_retry_succeeds(engine: 
     w.clock.set(card.not_after.unwrap() - 30 * DAY);
     // Server failure at the second certificate (garbage CSR), then abort.
     let id = w.cards.begin_renewal("ABORT1", "1.0.0", &RenewalKind::Remote).await.unwrap();
-    let first = w.cards.renew_certificate(id, CardKeyRole::Auth, &csr().1).await.unwrap();
-    assert!(w.cards.renew_certificate(id, CardKeyRole::Sign, b"garbage").await.is_err());
-    w.cards.abort_renewal(id, "server error at the signing certificate").await.unwrap();
+    let first = w.cards.renew_certificate("ABORT1", id, CardKeyRole::Auth, &csr().1).await.unwrap();
+    assert!(w.cards.renew_certificate("ABORT1", id, CardKeyRole::Sign, b"garbage").await.is_err());
+    w.cards.abort_renewal("ABORT1", id, "server error at the signing certificate").await.unwrap();
     assert!(matches!(cert_status(&w, &first.serial).await, store::CertStatus::Revoked { .. }));
     let same = w.cards.card("ABORT1").await.unwrap();
     assert_eq!((same.auth_serial.clone(), same.remote_renewals), (card.auth_serial.clone(), 0), "card unchanged");
@@ -381,13 +300,16 @@ async fn an_aborted_renewal_revokes_what_it_issued_and_a_retry_succeeds(engine: 
     );
     // Agent killed after the first certificate: the next attempt aborts the stale one.
     let id = w.cards.begin_renewal("ABORT1", "1.0.0", &RenewalKind::Remote).await.unwrap();
-    let stale = w.cards.renew_certificate(id, CardKeyRole::Auth, &csr().1).await.unwrap();
+    let stale = w.cards.renew_certificate("ABORT1", id, CardKeyRole::Auth, &csr().1).await.unwrap();
     let retry = w.cards.begin_renewal("ABORT1", "1.0.0", &RenewalKind::Remote).await.unwrap();
     assert!(matches!(cert_status(&w, &stale.serial).await, store::CertStatus::Revoked { .. }));
-    assert!(w.cards.renew_certificate(id, CardKeyRole::Sign, &csr().1).await.is_err(), "the stale attempt is over");
-    w.cards.renew_certificate(retry, CardKeyRole::Auth, &csr().1).await.unwrap();
-    w.cards.renew_certificate(retry, CardKeyRole::Sign, &csr().1).await.unwrap();
-    let done = w.cards.complete_renewal(retry, None).await.unwrap();
+    assert!(
+        w.cards.renew_certificate("ABORT1", id, CardKeyRole::Sign, &csr().1).await.is_err(),
+        "the stale attempt is over"
+    );
+    w.cards.renew_certificate("ABORT1", retry, CardKeyRole::Auth, &csr().1).await.unwrap();
+    w.cards.renew_certificate("ABORT1", retry, CardKeyRole::Sign, &csr().1).await.unwrap();
+    let done = w.cards.complete_renewal("ABORT1", retry).await.unwrap();
     assert_eq!(done.remote_renewals, 1);
 }
 
@@ -426,6 +348,83 @@ async fn agent_version_cancellation_and_bad_input(engine: Engine) {
     assert!(w.cards.add_user("x1", "Bad", None, None, None, &[], "RA1", "ra").await.is_err());
 }
 
+async fn audit(w: &World) -> Vec<store::AuditEntry> {
+    w.store.audit_entries(0, 100_000).await.unwrap()
+}
+
+async fn an_ra_unlock_needs_the_documents_checked(engine: Engine) {
+    let Some(w) = world(engine).await else { return };
+    issue(&w, "601", "DOCS1", "d@nhs.net").await;
+    for _ in 0..3 {
+        let _ = w.cards.passcode_failed("DOCS1").await.unwrap();
+    }
+    let before = audit(&w).await.len();
+    for documents in ["", "   "] {
+        let e = w.cards.ra_unlock("DOCS1", "ra:bob", documents).await.unwrap_err();
+        assert!(matches!(e, CardsError::BadInput(InputProblem::NoDocuments)), "{e}");
+        assert!(e.to_string().contains("identity documents"), "{e}");
+    }
+    assert_eq!(w.cards.card("DOCS1").await.unwrap().status, CardStatus::Locked, "still locked");
+    assert_eq!(audit(&w).await.len(), before, "nothing recorded");
+    w.cards.ra_unlock("DOCS1", "ra:bob", "passport 987").await.unwrap();
+    let last = audit(&w).await.pop().unwrap();
+    assert_eq!((last.actor.as_str(), last.action.as_str()), ("ra:bob", "card.unlocked"));
+    assert!(last.details.contains("passport 987"), "{}", last.details);
+}
+
+async fn an_ra_renewal_records_the_ra_and_the_documents(engine: Engine) {
+    let Some(w) = world(engine).await else { return };
+    issue(&w, "701", "RARENEW1", "r@nhs.net").await;
+    let ra = |documents: &str| RenewalKind::Ra { ra: "ra:carol".into(), documents: documents.into() };
+    w.clock.advance(DAY);
+    // Without documents: refused before anything starts.
+    let before = audit(&w).await.len();
+    let e = w.cards.begin_renewal("RARENEW1", "1.0.0", &ra(" ")).await.unwrap_err();
+    assert!(matches!(e, CardsError::BadInput(InputProblem::NoDocuments)), "{e}");
+    assert_eq!(audit(&w).await.len(), before, "nothing recorded");
+    // With them: the check is recorded with the RA's name and the documents, and the card
+    // remembers who checked it.
+    let id = w.cards.begin_renewal("RARENEW1", "1.0.0", &ra("passport 555, staff badge")).await.unwrap();
+    let started = audit(&w).await.pop().unwrap();
+    assert_eq!(
+        (started.actor.as_str(), started.action.as_str(), started.subject.as_str()),
+        ("ra:carol", "card.renewal_started", "card:RARENEW1")
+    );
+    assert!(started.details.contains("passport 555, staff badge"), "{}", started.details);
+    let checked = w.cards.card("RARENEW1").await.unwrap();
+    assert_eq!(checked.identity_checked_by.as_deref(), Some("ra:carol"), "checked when the attempt began");
+    w.cards.renew_certificate("RARENEW1", id, CardKeyRole::Auth, &csr().1).await.unwrap();
+    w.cards.renew_certificate("RARENEW1", id, CardKeyRole::Sign, &csr().1).await.unwrap();
+    let card = w.cards.complete_renewal("RARENEW1", id).await.unwrap();
+    assert_eq!(card.identity_checked_by.as_deref(), Some("ra:carol"), "not just \"ra\"");
+    assert_eq!(card.identity_checked_at, Some(NOW + DAY));
+    assert_eq!(card.remote_renewals, 0);
+}
+
+async fn a_card_session_acts_only_on_its_own_cards_renewals(engine: Engine) {
+    let Some(w) = world(engine).await else { return };
+    issue(&w, "801", "MINE1", "m@nhs.net").await;
+    issue(&w, "802", "THEIRS1", "t@nhs.net").await;
+    let card = w.cards.card("MINE1").await.unwrap();
+    w.clock.set(card.not_after.unwrap() - 30 * DAY);
+    let id = w.cards.begin_renewal("MINE1", "1.0.0", &RenewalKind::Remote).await.unwrap();
+    let before = audit(&w).await.len();
+    // Another card's session: refused, whatever it asks.
+    let e = w.cards.renew_certificate("THEIRS1", id, CardKeyRole::Auth, &csr().1).await.unwrap_err();
+    assert!(matches!(e, CardsError::WrongCard), "{e}");
+    assert_eq!(e.to_string(), "this card session belongs to another card");
+    assert!(matches!(w.cards.complete_renewal("THEIRS1", id).await.unwrap_err(), CardsError::WrongCard));
+    assert!(matches!(w.cards.abort_renewal("THEIRS1", id, "hijack").await.unwrap_err(), CardsError::WrongCard));
+    assert_eq!(audit(&w).await.len(), before, "nothing issued, nothing aborted");
+    // An unknown renewal is unknown to everyone.
+    let e = w.cards.renew_certificate("MINE1", id + 100, CardKeyRole::Auth, &csr().1).await.unwrap_err();
+    assert!(matches!(e, CardsError::RenewalRefused(RenewalProblem::Unknown { .. })), "{e}");
+    // Its own session carries on.
+    w.cards.renew_certificate("MINE1", id, CardKeyRole::Auth, &csr().1).await.unwrap();
+    w.cards.renew_certificate("MINE1", id, CardKeyRole::Sign, &csr().1).await.unwrap();
+    assert_eq!(w.cards.complete_renewal("MINE1", id).await.unwrap().remote_renewals, 1);
+}
+
 on_both_engines!(
     three_wrong_passcodes_lock_and_every_unlock_path_unlocks,
     one_time_codes_expire_refuse_brute_force_and_other_domains,
@@ -433,4 +432,7 @@ on_both_engines!(
     renewal_window_remote_limit_ra_reset_and_expiry,
     an_aborted_renewal_revokes_what_it_issued_and_a_retry_succeeds,
     agent_version_cancellation_and_bad_input,
+    an_ra_unlock_needs_the_documents_checked,
+    an_ra_renewal_records_the_ra_and_the_documents,
+    a_card_session_acts_only_on_its_own_cards_renewals,
 );

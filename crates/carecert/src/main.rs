@@ -8,6 +8,7 @@ mod admin;
 mod admin_cards;
 mod admin_enrol;
 mod bench;
+mod notify;
 mod paths;
 mod serve;
 

@@ -267,8 +267,19 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     write_ca_files(&authority, &data_dir)?;
     let tls = tls_files(&authority, &args, &data_dir).await?;
 
-    let enrolment = enrol::Enrolment::new(authority.clone(), enrol::EnrolConfig::default());
-    let cards = cards::Cards::new(authority.clone(), cards_config(&args)?, &passphrase)?;
+    let enrolment = enrol::Enrolment::new(
+        store.clone(),
+        authority.clone(),
+        authority.clock().clone(),
+        enrol::EnrolConfig::default(),
+    );
+    let cards = cards::Cards::new(
+        store.clone(),
+        authority.clone(),
+        authority.clock().clone(),
+        cards_config(&args)?,
+        &passphrase,
+    )?;
     let web = portal::Web::new(
         store.clone(),
         authority.clock().clone(),
@@ -331,10 +342,10 @@ fn cards_config(args: &ServeArgs) -> Result<cards::CardsConfig> {
             .rsplit_once(':')
             .and_then(|(h, p)| p.parse::<u16>().ok().map(|p| (h.to_string(), p)))
             .with_context(|| format!("--smtp '{hp}': write it as HOST:PORT"))?;
-        cfg.mailer = Some(Arc::new(cards::SmtpMailer::new(&host, port, &args.smtp_from)?));
+        cfg.mailer = Some(Arc::new(crate::notify::SmtpMailer::new(&host, port, &args.smtp_from)?));
     }
     if let Some(url) = &args.text_gateway {
-        cfg.texter = Some(Arc::new(cards::HttpTextGateway::new(url)?));
+        cfg.texter = Some(Arc::new(crate::notify::HttpTextGateway::new(url)?));
     }
     if args.dev {
         let outbox: Arc<dyn cards::Messenger> = Arc::new(cards::Outbox::default());

@@ -86,11 +86,12 @@ pub enum EnrolError {
     },
     /// A client certificate is not acceptable (gate, renewal).
     #[error("the client certificate is not accepted: {0}")]
-    CertificateRefused(String),
+    CertificateRefused(CertificateProblem),
     /// Other bad input.
-    #[error("{0}")]
-    BadInput(String),
-    /// Conflicts with what exists.
+    #[error(transparent)]
+    BadInput(InputProblem),
+    /// Conflicts with what exists (a uniqueness or state conflict found by the store, in
+    /// its words).
     #[error("{0}")]
     Conflict(String),
     /// From the CA.
@@ -111,4 +112,83 @@ impl From<store::StoreError> for EnrolError {
             other => EnrolError::Store(other),
         }
     }
+}
+
+/// Why a client certificate is not accepted.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum CertificateProblem {
+    /// It cannot be parsed.
+    #[error("it cannot be read ({0})")]
+    Unreadable(pki::PkiError),
+    /// Not issued by the machine CA.
+    #[error("serial {serial} was not issued by the '{ca}' CA")]
+    NotIssuedHere {
+        /// Its serial.
+        serial: String,
+        /// The machine CA.
+        ca: String,
+    },
+    /// The bytes differ from the certificate on record.
+    #[error("it does not match the certificate with serial {serial} on record")]
+    NotOnRecord {
+        /// Its serial.
+        serial: String,
+    },
+    /// Another profile.
+    #[error("it is not a system certificate")]
+    NotSystem,
+    /// Revoked.
+    #[error("certificate {serial} is revoked ({reason}); request a new one with your PIN letter (ecmt renew)")]
+    Revoked {
+        /// Its serial.
+        serial: String,
+        /// RFC 5280 reason name.
+        reason: &'static str,
+    },
+    /// Reserved but never signed.
+    #[error("certificate {serial} was never issued")]
+    NeverIssued {
+        /// Its serial.
+        serial: String,
+    },
+    /// Not yet or no longer valid.
+    #[error("certificate {serial} is outside its validity period; request a new one with your PIN letter")]
+    OutsideValidity {
+        /// Its serial.
+        serial: String,
+    },
+    /// No request of any organisation produced it.
+    #[error("certificate {serial} belongs to no organisation")]
+    NoOrganisation {
+        /// Its serial.
+        serial: String,
+    },
+}
+
+/// Input that breaks a rule.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum InputProblem {
+    /// Not an EPOC.
+    #[error("'{0}' is not an EPOC: use the organisation code, 1 to 12 digits")]
+    Epoc(String),
+    /// An organisation name out of bounds.
+    #[error("the organisation name must be 1 to 64 printable characters")]
+    OrganisationName,
+    /// Not a version number.
+    #[error("'{0}' is not a version number like 1.4.2")]
+    Version(String),
+    /// Not one of the clients.
+    #[error("unknown product '{0}': use ecmt or carecert-agent")]
+    Product(String),
+    /// Not a SHA-256 in hex.
+    #[error("the SHA-256 must be 64 hex digits (sha256sum prints it)")]
+    Sha256,
+    /// Not an http(s) URL.
+    #[error("the download URL must start with https://")]
+    DownloadUrl,
+    /// A denial without a (reasonable) reason.
+    #[error("give a reason (1 to 500 characters): the requester sees it")]
+    DenyReason,
 }

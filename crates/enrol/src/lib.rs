@@ -9,6 +9,11 @@
 //! policy per organisation, **renewal with the current certificate** (mutual TLS, no PIN),
 //! and the **message-store gate**'s decision.
 //!
+//! One file per use case: `orgs`, `pins` (and the `letter`), `releases` (update check,
+//! trust feed), `sessions` (logon, lockout), `requests` (the lifecycle; every state change
+//! passes the [`RequestStatus`] transition guard), `mtls` (identify, renew with the current
+//! certificate); `service` holds [`Enrolment`], built from explicit parts, and what they share.
+//!
 //! It must never speak HTTP or SQL (the `server` and `store` crates do), never keep a PIN
 //! or a session token in clear (hashes only), and never take a certificate subject from a
 //! request: the subject comes from the organisation record.
@@ -17,16 +22,24 @@
 
 mod error;
 mod letter;
+mod mtls;
+mod orgs;
 mod pin;
+mod pins;
+mod releases;
+mod requests;
 mod service;
+mod sessions;
 
-pub use error::EnrolError;
+pub use error::{CertificateProblem, EnrolError, InputProblem};
 pub use letter::{PinLetter, render_letter};
+pub use mtls::Sender;
 pub use pin::EnrolmentPin;
-pub use service::{
-    CertificateBundle, ClientVersionCheck, EnrolConfig, Enrolment, IssuedPin, LoggedIn, Sender, SessionContext,
-    UpdateCheck, request_message,
-};
+pub use pins::IssuedPin;
+pub use releases::{ClientVersionCheck, UpdateCheck};
+pub use requests::{CertificateBundle, request_message};
+pub use service::{EnrolConfig, Enrolment};
+pub use sessions::{LoggedIn, SessionContext};
 pub use store::{
     ApprovalPolicy, CertRequest, OrgKind, OrgStatus, Organisation, Release, RequestChannel, RequestStatus,
 };

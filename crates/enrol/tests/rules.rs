@@ -37,7 +37,7 @@ async fn world(engine: Engine, approval: ApprovalPolicy) -> Option<World> {
     ca::init_hierarchy(&store, &clock, &opts).await.unwrap();
     let authority =
         Authority::load(store.clone(), PASS, Arc::new(clock.clone()), AuthorityConfig::default()).await.unwrap();
-    let enrol = Enrolment::new(authority, EnrolConfig::default());
+    let enrol = Enrolment::new(store.clone(), authority, Arc::new(clock.clone()), EnrolConfig::default());
     enrol.add_organisation(EPOC, "Test Pharmacy", OrgKind::Pharmacy, approval, "ra:test").await.unwrap();
     Some(World { _dir: dir, _db: guard, clock, enrol, store })
 }
@@ -203,10 +203,69 @@ async fn bad_requests_are_refused_and_change_nothing(engine: Engine) {
     assert_eq!(r.status, RequestStatus::Approved);
 }
 
+/// Every state of a request, by id: what "nothing changed" compares.
+async fn states(w: &World) -> Vec<(i64, RequestStatus, Option<String>)> {
+    let all = w.store.requests(&store::RequestFilter { limit: 100, ..Default::default() }).await.unwrap();
+    all.into_iter().map(|r| (r.id, r.status, r.serial)).collect()
+}
+
+fn refused_in(e: &EnrolError, want_id: i64, want_status: &str) -> bool {
+    matches!(e, EnrolError::WrongState { id, status, .. } if *id == want_id && status == want_status)
+}
+
+async fn illegal_request_transitions_are_refused_by_the_guard_and_change_nothing(engine: Engine) {
+    let Some(w) = world(engine, ApprovalPolicy::RaQueue).await else { return };
+    let pin = w.enrol.issue_pin(EPOC, "ra:test").await.unwrap();
+    let s = w.enrol.login(EPOC, pin.pin.expose(), "ecmt", "1.0.0").await.unwrap();
+    let ctx = w.enrol.session(&s.token).await.unwrap();
+    let policy = w.enrol.config().policy_version.clone();
+    let pending = w.enrol.create_request(&ctx, &csr().1, &policy, true).await.unwrap();
+    let denied = w.enrol.create_request(&ctx, &csr().1, &policy, true).await.unwrap();
+    w.enrol.deny(denied.id, "ra:alice", "not our system").await.unwrap();
+    let approved = w.enrol.create_request(&ctx, &csr().1, &policy, true).await.unwrap();
+    w.enrol.approve(approved.id, "ra:alice").await.unwrap();
+    let installed = w.enrol.create_request(&ctx, &csr().1, &policy, true).await.unwrap();
+    w.enrol.approve(installed.id, "ra:alice").await.unwrap();
+    w.enrol.mark_installed(&ctx, installed.id).await.unwrap();
+    let before = (states(&w).await, audit_count(&w).await);
+
+    // pending → installed / downloaded: the certificate does not exist yet.
+    let e = w.enrol.mark_installed(&ctx, pending.id).await.unwrap_err();
+    assert!(refused_in(&e, pending.id, "pending"), "{e}");
+    assert!(e.to_string().contains("waiting for approval"), "{e}");
+    let e = w.enrol.download(&ctx, pending.id).await.unwrap_err();
+    assert!(refused_in(&e, pending.id, "pending"), "{e}");
+    // denied → approved / cancelled: denied is final.
+    let e = w.enrol.approve(denied.id, "ra:bob").await.unwrap_err();
+    assert!(refused_in(&e, denied.id, "denied"), "{e}");
+    assert!(e.to_string().contains("not our system"), "the reason is repeated: {e}");
+    let e = w.enrol.cancel(&ctx, denied.id).await.unwrap_err();
+    assert!(refused_in(&e, denied.id, "denied"), "{e}");
+    // approved → denied / approved again / cancelled by the organisation.
+    let e = w.enrol.deny(approved.id, "ra:bob", "too late").await.unwrap_err();
+    assert!(refused_in(&e, approved.id, "approved"), "{e}");
+    let e = w.enrol.approve(approved.id, "ra:bob").await.unwrap_err();
+    assert!(refused_in(&e, approved.id, "approved"), "{e}");
+    let e = w.enrol.cancel(&ctx, approved.id).await.unwrap_err();
+    assert!(refused_in(&e, approved.id, "approved"), "{e}");
+    // installed → anything.
+    for e in [
+        w.enrol.approve(installed.id, "ra:bob").await.unwrap_err(),
+        w.enrol.deny(installed.id, "ra:bob", "no").await.unwrap_err(),
+        w.enrol.cancel(&ctx, installed.id).await.unwrap_err(),
+        w.enrol.mark_installed(&ctx, installed.id).await.unwrap_err(),
+    ] {
+        assert!(refused_in(&e, installed.id, "installed"), "{e}");
+    }
+    // No certificate was issued either: issuing writes to the audit log.
+    assert_eq!((states(&w).await, audit_count(&w).await), before, "refused moves change nothing");
+}
+
 on_both_engines!(
     a_new_pin_supersedes_the_old_one_and_pins_expire_after_14_days,
     five_wrong_pins_lock_the_epoc_for_15_minutes_and_unknown_epocs_answer_the_same,
     a_client_below_the_minimum_version_is_refused_with_the_download_page,
     requests_follow_their_states_and_a_denied_one_shows_the_reason_and_helpdesk,
     bad_requests_are_refused_and_change_nothing,
+    illegal_request_transitions_are_refused_by_the_guard_and_change_nothing,
 );

@@ -55,6 +55,7 @@ impl From<CardsError> for ApiError {
             E::ChannelUnavailable(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "channel_unavailable", msg),
             E::SponsorRefused(_) => Self::new(StatusCode::FORBIDDEN, "sponsor_refused", msg),
             E::RenewalRefused(_) => Self::new(StatusCode::CONFLICT, "renewal_refused", msg),
+            E::WrongCard => Self::new(StatusCode::FORBIDDEN, "wrong_card", msg),
             E::Delivery { .. } => Self::new(StatusCode::BAD_GATEWAY, "delivery_failed", msg),
             E::BadInput(_) => Self::bad_request("invalid", msg),
             E::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", msg),
@@ -229,13 +230,12 @@ pub(crate) async fn renew_certificate(
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<api::RenewCertificateBody>,
 ) -> Result<Json<api::CardCertificateView>, ApiError> {
-    same_card(&card, &s.cards.renewal_card(id).await?)?;
     let role = match b.role.as_str() {
         "auth" => CardKeyRole::Auth,
         "sign" => CardKeyRole::Sign,
         o => return Err(ApiError::bad_request("invalid", format!("role '{o}': use auth or sign"))),
     };
-    let i = s.cards.renew_certificate(id, role, b.csr.as_bytes()).await?;
+    let i = s.cards.renew_certificate(&card, id, role, b.csr.as_bytes()).await?;
     Ok(Json(api::CardCertificateView {
         serial: i.serial,
         certificate_pem: pki::cert::to_pem("CERTIFICATE", &i.der),
@@ -249,10 +249,8 @@ pub(crate) async fn complete_renewal(
     CardSession(card): CardSession,
     Path(id): Path<i64>,
 ) -> Result<Json<api::CardStatusView>, ApiError> {
-    let serial = s.cards.renewal_card(id).await?;
-    same_card(&card, &serial)?;
-    s.cards.complete_renewal(id, None).await?;
-    Ok(Json(view(s.cards.view(&serial).await?)))
+    let done = s.cards.complete_renewal(&card, id).await?;
+    Ok(Json(view(s.cards.view(&done.serial).await?)))
 }
 
 #[utoipa::path(post, path = "/api/v1/card-renewals/{id}/abort", tag = "cards", request_body = api::AbortBody, responses((status = 200), (status = 201), (status = 204), (status = 404, body = crate::ErrorBody)), security(("bearer" = [])))]
@@ -262,8 +260,7 @@ pub(crate) async fn abort_renewal(
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<api::AbortBody>,
 ) -> Result<StatusCode, ApiError> {
-    same_card(&card, &s.cards.renewal_card(id).await?)?;
-    s.cards.abort_renewal(id, &b.reason).await?;
+    s.cards.abort_renewal(&card, id, &b.reason).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,0 +1,260 @@
+//! Unlock: a one-time code by email or text, a sponsor's card, or the RA face to face.
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use pki::{CertificateInfo, Profile};
+use store::{Card, CardChange, CardStatus, IdentityCheck};
+
+use crate::CardsError;
+use crate::error::{ChannelProblem, CodeProblem, InputProblem, SponsorProblem};
+use crate::messenger::Channel;
+use crate::service::Cards;
+
+/// An unlock that succeeded: the agent may now set a new passcode with the SO PIN.
+#[derive(Debug, Clone)]
+pub struct Unlocked {
+    /// The card.
+    pub card_serial: String,
+    /// The card's security-officer PIN.
+    pub so_pin: String,
+}
+
+/// What a person sees of where a code went: `al***@nhs.net`, `*********123`.
+fn mask(to: &str) -> String {
+    match to.split_once('@') {
+        Some((local, domain)) => {
+            let keep: String = local.chars().take(2).collect();
+            format!("{keep}***@{domain}")
+        }
+        None => {
+            let n = to.chars().count();
+            to.chars().enumerate().map(|(i, c)| if i + 3 >= n { c } else { '*' }).collect()
+        }
+    }
+}
+
+impl Cards {
+    // ---------------------------------------------------------------- unlock
+
+    /// Sends a one-time unlock code by `channel`. Returns where it went (masked).
+    pub async fn send_unlock_code(&self, serial: &str, channel: Channel) -> Result<String, CardsError> {
+        let card = self.card(serial).await?;
+        if card.status == CardStatus::Cancelled {
+            return Err(CardsError::Cancelled(serial.into()));
+        }
+        let user = self.user(&card.uid).await?;
+        let cfg = &self.inner.config;
+        let (to, messenger) = match channel {
+            Channel::Email => {
+                let email = user.email.clone().ok_or(CardsError::ChannelUnavailable(ChannelProblem::NoEmail))?;
+                let domain = email.rsplit('@').next().unwrap_or("").to_ascii_lowercase();
+                if !cfg.email_domains.iter().any(|d| d.eq_ignore_ascii_case(&domain)) {
+                    return Err(CardsError::ChannelUnavailable(ChannelProblem::DomainNotAllowed {
+                        domain,
+                        allowed: cfg.email_domains.join(", "),
+                    }));
+                }
+                (email, cfg.mailer.clone())
+            }
+            Channel::Sms => (
+                user.mobile.clone().ok_or(CardsError::ChannelUnavailable(ChannelProblem::NoMobile))?,
+                cfg.texter.clone(),
+            ),
+            Channel::Voice => {
+                let l = user
+                    .landline
+                    .clone()
+                    .filter(|_| user.landline_voice)
+                    .ok_or(CardsError::ChannelUnavailable(ChannelProblem::NoVoiceLandline))?;
+                (l, cfg.texter.clone())
+            }
+        };
+        let messenger = messenger.ok_or(CardsError::ChannelUnavailable(ChannelProblem::NotConfigured(channel)))?;
+        let n = u32::from_be_bytes(pki::random_bytes::<4>().map_err(|e| CardsError::Internal(e.to_string()))?);
+        let code = format!("{:08}", n % 100_000_000);
+        let salt_bytes: [u8; 16] = pki::random_bytes().map_err(|e| CardsError::Internal(e.to_string()))?;
+        let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| CardsError::Internal(e.to_string()))?;
+        // Argon2 is slow on purpose: run it off the async workers.
+        let secret = code.clone();
+        let hash = tokio::task::spawn_blocking(move || {
+            Argon2::default().hash_password(secret.as_bytes(), &salt).map(|h| h.to_string())
+        })
+        .await
+        .map_err(|e| CardsError::Internal(e.to_string()))?
+        .map_err(|e| CardsError::Internal(e.to_string()))?;
+        let now = self.now();
+        let minutes = cfg.code_validity.as_secs() / 60;
+        let ev = self.event(
+            &format!("user:{}", user.uid),
+            "card.unlock_code_sent",
+            &format!("card:{serial}"),
+            serde_json::json!({"channel": channel.as_str(), "to": mask(&to)}),
+        );
+        self.store()
+            .insert_unlock_code(serial, channel.as_str(), &hash, now, now + cfg.code_validity.as_secs() as i64, ev)
+            .await?;
+        let text = format!(
+            "Your carecert card unlock code is {code}. It is valid for {minutes} minutes and can be used once. If you did not ask for it, call {}.",
+            cfg.helpdesk
+        );
+        messenger.send(channel, &to, "carecert card unlock code", &text).await?;
+        Ok(mask(&to))
+    }
+
+    /// Unlocks with a one-time code (10 minutes, single use, 3 tries).
+    pub async fn unlock_with_code(&self, serial: &str, code: &str) -> Result<Unlocked, CardsError> {
+        let card = self.card(serial).await?;
+        if card.status == CardStatus::Cancelled {
+            return Err(CardsError::Cancelled(serial.into()));
+        }
+        let refused = CardsError::CodeRefused;
+        let c = self.store().latest_unlock_code(serial).await?.ok_or(refused(CodeProblem::NotSent))?;
+        let now = self.now();
+        if c.used_at.is_some() {
+            return Err(refused(CodeProblem::Used));
+        }
+        if now >= c.expires_at {
+            return Err(refused(CodeProblem::Expired));
+        }
+        if c.tries >= self.inner.config.code_tries {
+            return Err(refused(CodeProblem::TooManyTries));
+        }
+        let typed = code.trim().to_string();
+        let h = c.code_hash.clone();
+        let ok = tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&h)
+                .map(|p| Argon2::default().verify_password(typed.as_bytes(), &p).is_ok())
+                .unwrap_or(false)
+        })
+        .await
+        .map_err(|e| CardsError::Internal(e.to_string()))?;
+        if !ok {
+            let ev = self.event(
+                &format!("card:{serial}"),
+                "card.unlock_code_wrong",
+                &format!("card:{serial}"),
+                serde_json::json!({}),
+            );
+            let tries = self.store().count_wrong_code(c.id, ev).await?;
+            let left = (self.inner.config.code_tries - tries).max(0);
+            return Err(refused(if left > 0 { CodeProblem::Wrong { left } } else { CodeProblem::NoTriesLeft }));
+        }
+        let ev = self.event(
+            &format!("card:{serial}"),
+            "card.unlocked",
+            &format!("card:{serial}"),
+            serde_json::json!({"by": c.channel}),
+        );
+        if !self.store().use_unlock_code(c.id, serial, now, &[ev]).await? {
+            return Err(refused(CodeProblem::Used));
+        }
+        self.release_so_pin(&card)
+    }
+
+    pub(crate) fn release_so_pin(&self, card: &Card) -> Result<Unlocked, CardsError> {
+        let pin = self
+            .inner
+            .seal
+            .open(&card.so_pin_sealed, &format!("card:{}", card.serial))
+            .map_err(|e| CardsError::Internal(format!("the card's SO PIN cannot be opened: {e}")))?;
+        Ok(Unlocked {
+            card_serial: card.serial.clone(),
+            so_pin: String::from_utf8(pin).map_err(|_| CardsError::Internal("SO PIN is not text".into()))?,
+        })
+    }
+
+    /// A challenge for a sponsor's card to sign (valid 2 minutes, single use).
+    pub async fn sponsor_challenge(&self, serial: &str) -> Result<String, CardsError> {
+        self.card(serial).await?;
+        self.new_challenge(serial, "sponsor-unlock", 120).await
+    }
+
+    /// A sponsor unlocks a card: the sponsor's card signed the challenge with its
+    /// authentication key; its certificate must be current and unrevoked, and the sponsor
+    /// must hold unlock authority for the card holder's organisation.
+    pub async fn sponsor_unlock(
+        &self,
+        serial: &str,
+        nonce: &str,
+        sponsor_cert_der: &[u8],
+        signature: &[u8],
+    ) -> Result<Unlocked, CardsError> {
+        let card = self.card(serial).await?;
+        if card.status == CardStatus::Cancelled {
+            return Err(CardsError::Cancelled(serial.into()));
+        }
+        let refused = CardsError::SponsorRefused;
+        let now = self.now();
+        let target = self.store().use_challenge(nonce, "sponsor-unlock", now).await?;
+        if target.as_deref() != Some(serial) {
+            return Err(refused(SponsorProblem::Challenge));
+        }
+        let info = CertificateInfo::parse(sponsor_cert_der).map_err(|e| refused(SponsorProblem::Unreadable(e)))?;
+        let rec = self
+            .store()
+            .certificate(&self.inner.config.issuing_ca, &info.serial)
+            .await?
+            .filter(|r| r.der.as_deref() == Some(sponsor_cert_der) && r.profile == Profile::CardAuth.name())
+            .ok_or(refused(SponsorProblem::NotIssuedHere))?;
+        if !matches!(rec.status, store::CertStatus::Issued) || now >= rec.not_after {
+            return Err(refused(SponsorProblem::NotValid));
+        }
+        pki::verify_signature(&info.spki_der, nonce.as_bytes(), signature)
+            .map_err(|_| refused(SponsorProblem::BadSignature))?;
+        let sponsor_card =
+            self.store().card_by_certificate(&info.serial).await?.ok_or(refused(SponsorProblem::CardUnknown))?;
+        self.usable(&sponsor_card).map_err(|e| refused(SponsorProblem::CardUnusable(Box::new(e))))?;
+        if sponsor_card.serial == serial {
+            return Err(refused(SponsorProblem::SameCard));
+        }
+        let holder = self.user(&card.uid).await?;
+        if !self.store().is_sponsor(&sponsor_card.uid, &holder.organisation).await? {
+            return Err(refused(SponsorProblem::NoAuthority {
+                uid: sponsor_card.uid,
+                organisation: holder.organisation,
+            }));
+        }
+        let change = CardChange { status: Some(CardStatus::Active), failed_passcodes: Some(0), ..Default::default() };
+        let ev = self.event(
+            &format!("user:{}", sponsor_card.uid),
+            "card.unlocked",
+            &format!("card:{serial}"),
+            serde_json::json!({"by": "sponsor", "sponsor": sponsor_card.uid}),
+        );
+        self.store().update_card(serial, &[CardStatus::Active, CardStatus::Locked], &change, None, &[ev]).await?;
+        self.release_so_pin(&card)
+    }
+
+    /// The RA unlocks a card face to face, after checking the holder's identity documents
+    /// (which must be recorded).
+    pub async fn ra_unlock(&self, serial: &str, ra: &str, documents: &str) -> Result<Unlocked, CardsError> {
+        let documents = documents.trim();
+        if documents.is_empty() {
+            return Err(CardsError::BadInput(InputProblem::NoDocuments));
+        }
+        let card = self.card(serial).await?;
+        if card.status == CardStatus::Cancelled {
+            return Err(CardsError::Cancelled(serial.into()));
+        }
+        let now = self.now();
+        let check = IdentityCheck {
+            uid: card.uid.clone(),
+            card_serial: Some(serial.into()),
+            purpose: "unlock".into(),
+            checked_by: ra.into(),
+            documents: documents.into(),
+            checked_at: now,
+        };
+        let change = CardChange { status: Some(CardStatus::Active), failed_passcodes: Some(0), ..Default::default() };
+        let ev = self.event(
+            ra,
+            "card.unlocked",
+            &format!("card:{serial}"),
+            serde_json::json!({"by": "ra", "documents": documents}),
+        );
+        self.store()
+            .update_card(serial, &[CardStatus::Active, CardStatus::Locked], &change, Some(&check), &[ev])
+            .await?;
+        self.release_so_pin(&card)
+    }
+}
