@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -64,8 +64,7 @@ pub(crate) async fn run(
                 if kind == "removed" {
                     let current = shared.session.lock().ok().and_then(|mut g| g.take_if(|(s, _)| *s == serial));
                     if let Some((_, token)) = current {
-                        let _: Result<serde_json::Value> =
-                            shared.agent.post("/api/v1/portal/presence", &json!({"present": false}), Some(&token)).await;
+                        let _ = shared.agent.client.with_bearer(&token).presence(false).await;
                         println!("{}", json!({"event": "session-ended", "card": serial}));
                     }
                 }
@@ -73,8 +72,7 @@ pub(crate) async fn run(
             _ = beat.tick() => {
                 let current = shared.session.lock().ok().and_then(|g| g.clone());
                 if let Some((_, token)) = current {
-                    let _: Result<serde_json::Value> =
-                        shared.agent.post("/api/v1/portal/presence", &json!({"present": true}), Some(&token)).await;
+                    let _ = shared.agent.client.with_bearer(&token).presence(true).await;
                 }
             }
         }
@@ -107,7 +105,7 @@ async fn ticket(State(shared): State<Shared>, headers: HeaderMap) -> Response {
     let Some(origin) = allowed_origin(&shared, &headers) else {
         return (
             StatusCode::FORBIDDEN,
-            axum::Json(json!({"error": "origin_not_allowed", "message": "this site may not use the card agent"})),
+            axum::Json(error_body("origin_not_allowed", "this site may not use the card agent")),
         )
             .into_response();
     };
@@ -120,10 +118,8 @@ async fn ticket(State(shared): State<Shared>, headers: HeaderMap) -> Response {
             let card = s2.agent.open_card(&module)?;
             let serial = card.info().serial.clone();
             let session = s2.agent.login(&card, &PasscodeArgs { passcode_file: s2.passcode_file.clone() }).await?;
-            let v: serde_json::Value =
-                s2.agent.post("/api/v1/portal/tickets", &json!({}), Some(&session.token)).await?;
-            let ticket = v["ticket"].as_str().context("the server sent no ticket")?.to_string();
-            Ok((serial, session.token, ticket))
+            let t = s2.agent.client.with_bearer(&session.token).portal_ticket().await?;
+            Ok((serial, session.token, t.ticket))
         })
     })
     .await;
@@ -132,14 +128,16 @@ async fn ticket(State(shared): State<Shared>, headers: HeaderMap) -> Response {
             if let Ok(mut g) = shared.session.lock() {
                 *g = Some((serial, token));
             }
-            (StatusCode::OK, axum::Json(json!({"ticket": ticket}))).into_response()
+            (StatusCode::OK, axum::Json(api::TicketView { ticket })).into_response()
         }
-        Ok(Err(e)) => (StatusCode::FORBIDDEN, axum::Json(json!({"error": "refused", "message": format!("{e:#}")})))
-            .into_response(),
+        Ok(Err(e)) => (StatusCode::FORBIDDEN, axum::Json(error_body("refused", format!("{e:#}")))).into_response(),
         Err(e) => {
-            (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"error": "internal", "message": e.to_string()})))
-                .into_response()
+            (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(error_body("internal", e.to_string()))).into_response()
         }
     };
     cors(resp, origin)
+}
+
+fn error_body(error: &str, message: impl Into<String>) -> api::ErrorBody {
+    api::ErrorBody { error: error.into(), message: message.into() }
 }

@@ -5,8 +5,6 @@
 #![forbid(unsafe_code)]
 
 mod admin;
-mod admin_cards;
-mod admin_enrol;
 mod bench;
 mod notify;
 mod paths;

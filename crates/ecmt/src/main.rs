@@ -2,13 +2,12 @@
 //!
 //! Thin: parses the command line, asks on a terminal only, prints text or `--json`. What
 //! it does lives in `ops` (shared with the `ui` screens); the local store in `local`; the
-//! HTTPS client in `client`.
+//! HTTPS client is the `client` crate.
 //!
 //! Exit codes: 0 success; 1 the operation failed (the message says why and what to do);
 //! 2 command-line usage; 3 the server cannot be reached (nothing local was changed).
 #![forbid(unsafe_code)]
 
-mod client;
 mod local;
 mod ops;
 mod ui;
@@ -21,7 +20,6 @@ use anyhow::{Result, anyhow, bail};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
-use crate::client::ClientError;
 use crate::local::{Installed, LocalStore};
 use crate::ops::{EXIT_UNREACHABLE, Ecmt};
 
@@ -141,7 +139,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            if e.chain().any(|c| matches!(c.downcast_ref::<ClientError>(), Some(ClientError::Unreachable { .. }))) {
+            if e.chain().any(|c| c.downcast_ref::<client::Error>().is_some_and(client::Error::is_unreachable)) {
                 ExitCode::from(EXIT_UNREACHABLE)
             } else {
                 ExitCode::FAILURE
@@ -290,7 +288,7 @@ async fn run(cli: Cli) -> Result<()> {
                     println!(
                         "{:>6}  {:<11} {:<17} {:<17} {}",
                         r.id,
-                        r.status,
+                        r.status.as_str(),
                         fmt_time(r.created_at),
                         issued,
                         r.message
@@ -360,7 +358,10 @@ async fn run(cli: Cli) -> Result<()> {
 async fn newest_waiting(e: &Ecmt) -> Result<i64> {
     let rs = e.requests().await?;
     rs.iter()
-        .find(|r| matches!(r.status.as_str(), "approved" | "downloaded") && e.store.pending_key(r.id).is_some())
+        .find(|r| {
+            matches!(r.status, api::RequestStatus::Approved | api::RequestStatus::Downloaded)
+                && e.store.pending_key(r.id).is_some()
+        })
         .map(|r| r.id)
         .ok_or_else(|| anyhow!("no approved request is waiting for this machine: see `ecmt requests`"))
 }
@@ -440,9 +441,9 @@ async fn renew(e: &Ecmt, r: RenewArgs, json_out: bool) -> Result<()> {
             let started = Instant::now();
             let mut view = req;
             loop {
-                match view.status.as_str() {
-                    "approved" | "downloaded" => break,
-                    "pending" => {}
+                match view.status {
+                    api::RequestStatus::Approved | api::RequestStatus::Downloaded => break,
+                    api::RequestStatus::Pending => {}
                     _ => {
                         progress.finish_and_clear();
                         bail!("{}", view.message);

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use pki::Signer as _;
 
-use crate::client::{self, Client, ClientError};
 use crate::local::{Installed, LocalStore, SavedSession};
+use client::{Client, Error as ClientError, SetupError};
 
 /// This client's version, as sent to the update check.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -15,6 +15,10 @@ pub const PRODUCT: &str = "ecmt";
 
 /// Exit code when the server cannot be reached.
 pub const EXIT_UNREACHABLE: u8 = 3;
+
+/// What an unreachable server's message adds.
+const UNREACHABLE_HINT: &str =
+    ". Check the network and the server address (--server / ECMT_SERVER); nothing on this machine was changed";
 
 /// Settings every command shares.
 #[derive(Debug, Clone)]
@@ -64,9 +68,34 @@ impl Ecmt {
         })
     }
 
+    /// A client for the server: trusts only the carecert root; presents `identity_pem`
+    /// (certificate chain + key, PEM) when given; sends `token` when given.
+    fn connect(&self, identity_pem: Option<String>, token: Option<String>) -> Result<Client> {
+        let root = self.root()?;
+        let mut b = Client::builder(&self.server).unreachable_hint(UNREACHABLE_HINT).bearer(token);
+        if self.server.starts_with("https://") {
+            let pem = std::fs::read(&root).map_err(|e| {
+                anyhow!(
+                    "cannot read the carecert root certificate {} ({e}): pass it with --ca-file (or ECMT_CA_FILE)",
+                    root.display()
+                )
+            })?;
+            b = b.root_pem(pem);
+        }
+        if let Some(id) = identity_pem {
+            b = b.identity_pem(id);
+        }
+        b.build().map_err(|e| match e {
+            ClientError::Setup(SetupError::BadRoot(src)) => {
+                anyhow!("{} is not a PEM certificate: {src}", root.display())
+            }
+            other => other.into(),
+        })
+    }
+
     /// A client without a session.
     pub fn anonymous(&self) -> Result<Client> {
-        Ok(client::build(&self.server, &self.root()?, None)?)
+        self.connect(None, None)
     }
 
     /// A client with the saved session.
@@ -74,7 +103,7 @@ impl Ecmt {
         let s = self
             .session()
             .ok_or_else(|| anyhow!("you are not logged on: run `ecmt login` (EPOC and the PIN from your letter)"))?;
-        Ok(client::build(&self.server, &self.root()?, None)?.with_token(Some(s.token)))
+        self.connect(None, Some(s.token))
     }
 
     /// A client presenting the installed certificate (mutual TLS).
@@ -84,7 +113,7 @@ impl Ecmt {
         for c in &installed.chain {
             id.push_str(&pki::cert::to_pem("CERTIFICATE", c));
         }
-        Ok(client::build(&self.server, &self.root()?, Some(id.as_bytes()))?)
+        self.connect(Some(id), None)
     }
 
     /// The saved session, if it is for this server and not expired.
@@ -94,36 +123,36 @@ impl Ecmt {
     }
 
     /// The update check; stores the trust feed's CA certificates.
-    pub async fn update_check(&self) -> Result<api::UpdateInfo, ClientError> {
-        let root = self.root().map_err(|e| ClientError::Setup(e.to_string()))?;
-        let c = client::build(&self.server, &root, None)?;
+    pub async fn update_check(&self) -> Result<api::UpdateInfo> {
+        let c = self.anonymous()?;
         let mut state = self.store.state();
-        let info: api::UpdateInfo = c
-            .get(&format!("/api/v1/updates?product={PRODUCT}&version={VERSION}&trust_cursor={}", state.trust_cursor))
+        let info = c
+            .updates(&api::UpdateQuery {
+                product: PRODUCT.into(),
+                version: VERSION.into(),
+                trust_cursor: state.trust_cursor,
+            })
             .await?;
         for ca in &info.trust.added {
-            self.store.save_trust(&ca.name, &ca.pem).map_err(|e| ClientError::Setup(e.to_string()))?;
+            self.store.save_trust(&ca.name, &ca.pem)?;
         }
         for name in &info.trust.withdrawn {
             self.store.withdraw_trust(name);
         }
         state.trust_cursor = info.trust.cursor;
-        self.store.save_state(&state).map_err(|e| ClientError::Setup(e.to_string()))?;
+        self.store.save_state(&state)?;
         Ok(info)
     }
 
     /// Logon with EPOC + PIN.
     pub async fn login(&self, epoc: &str, pin: &str) -> Result<api::LoginResponse> {
         let c = self.anonymous()?;
-        let r: api::LoginResponse = c
-            .post(
-                "/api/v1/sessions",
-                &api::LoginRequest {
-                    epoc: epoc.into(),
-                    pin: pin.into(),
-                    client: api::ClientInfo { product: PRODUCT.into(), version: VERSION.into() },
-                },
-            )
+        let r = c
+            .login(&api::LoginRequest {
+                epoc: epoc.into(),
+                pin: pin.into(),
+                client: api::ClientInfo { product: PRODUCT.into(), version: VERSION.into() },
+            })
             .await?;
         self.store.save_session(&SavedSession {
             server: self.server.clone(),
@@ -138,7 +167,7 @@ impl Ecmt {
     /// Ends the session (also locally when the server cannot be told).
     pub async fn logout(&self) -> Result<()> {
         let result = match self.authed() {
-            Ok(c) => c.delete("/api/v1/sessions/current").await.map_err(anyhow::Error::from),
+            Ok(c) => c.logout().await.map_err(anyhow::Error::from),
             Err(_) => Ok(()),
         };
         self.store.clear_session();
@@ -150,12 +179,12 @@ impl Ecmt {
 
     /// The organisation's requests.
     pub async fn requests(&self) -> Result<Vec<api::RequestView>> {
-        Ok(self.authed()?.get("/api/v1/requests").await?)
+        Ok(self.authed()?.requests().await?)
     }
 
     /// One request.
     pub async fn request_status(&self, id: i64) -> Result<api::RequestView> {
-        Ok(self.authed()?.get(&format!("/api/v1/requests/{id}")).await?)
+        Ok(self.authed()?.request(id).await?)
     }
 
     /// A new key on this machine and a request for it.
@@ -166,11 +195,8 @@ impl Ecmt {
         // The key is on disk before the request exists, so no certificate can be issued
         // for a key this machine lost.
         let tmp = self.store.save_pending_key(&key.pkcs8_pem())?;
-        let result: Result<api::RequestView, ClientError> = c
-            .post(
-                "/api/v1/requests",
-                &api::NewRequestBody { csr, policy_version: policy_version.into(), policy_accepted: true },
-            )
+        let result = c
+            .create_request(&api::NewRequestBody { csr, policy_version: policy_version.into(), policy_accepted: true })
             .await;
         match result {
             Ok(r) => {
@@ -192,7 +218,7 @@ impl Ecmt {
                 "this machine has no key for request {id} (it was made on another machine, or its certificate is installed already): request a new certificate with `ecmt request`"
             )
         })?;
-        let d: api::CertificateDownload = c.get(&format!("/api/v1/requests/{id}/certificate")).await?;
+        let d = c.download(id).await?;
         let installed = self.install_download(&key_pem, &d)?;
         self.confirm_installed(&c, id).await;
         self.store.drop_pending_key(id);
@@ -221,9 +247,7 @@ impl Ecmt {
 
     async fn confirm_installed(&self, c: &Client, id: i64) {
         // Best effort: a lost confirmation only means a later download is still allowed.
-        let r: Result<api::RequestView, _> =
-            c.post(&format!("/api/v1/requests/{id}/installed"), &serde_json::json!({})).await;
-        if let Err(e) = r {
+        if let Err(e) = c.mark_installed(id).await {
             eprintln!("note: the server was not told that the certificate is installed ({e})");
         }
     }
@@ -238,11 +262,8 @@ impl Ecmt {
         let key = pki::KeyPair::generate(pki::KeyAlgorithm::EcdsaP256)?;
         let csr = pki::cert::to_pem("CERTIFICATE REQUEST", &key.csr_der("ecmt renewal")?);
         let tmp = self.store.save_pending_key(&key.pkcs8_pem())?;
-        let d: api::CertificateDownload = match c
-            .post(
-                "/api/v1/renewals",
-                &api::NewRequestBody { csr, policy_version: policy_version.into(), policy_accepted: true },
-            )
+        let d = match c
+            .renew(&api::NewRequestBody { csr, policy_version: policy_version.into(), policy_accepted: true })
             .await
         {
             Ok(d) => d,

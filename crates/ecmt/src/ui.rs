@@ -28,9 +28,9 @@ use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Clear, Padding, Paragraph, Row, Table, TableState, Wrap};
 use ratatui::{DefaultTerminal, Frame};
 
-use crate::client::ClientError;
 use crate::local::Installed;
 use crate::ops::{self, Ecmt};
+use client::Error as ClientError;
 
 /// The title every screen shows.
 const TITLE: &str = "ecmt — Client Certificate Management";
@@ -519,7 +519,7 @@ impl App {
             self.say(Kind::Error, "No request is selected: choose one with ↑/↓, or press n to request a certificate.");
             return None;
         };
-        let (id, status) = (r.id, r.status.clone());
+        let (id, status) = (r.id, r.status);
         let text = match status.as_str() {
             "approved" | "downloaded" => return Some(Action::Download(id)),
             "pending" => format!(
@@ -620,7 +620,9 @@ impl App {
                 self.installed = self.e.store.installed().map_err(|e| e.to_string());
                 self.update = match self.e.update_check().await {
                     Ok(u) => UpdateStatus::Checked(Box::new(u)),
-                    Err(e @ ClientError::Unreachable { .. }) => UpdateStatus::Unreachable(e.to_string()),
+                    Err(e) if e.downcast_ref::<ClientError>().is_some_and(ClientError::is_unreachable) => {
+                        UpdateStatus::Unreachable(e.to_string())
+                    }
                     Err(e) => UpdateStatus::Failed(e.to_string()),
                 };
             }
@@ -929,7 +931,7 @@ impl App {
                 };
                 Row::new(vec![
                     Span::raw(r.id.to_string()),
-                    Span::styled(r.status.clone(), status_style(&r.status)),
+                    Span::styled(r.status.as_str(), status_style(r.status.as_str())),
                     Span::raw(crate::fmt_time(r.created_at)),
                     Span::raw(issued),
                 ])

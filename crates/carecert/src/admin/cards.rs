@@ -2,13 +2,15 @@
 //! card itself (keys are made on it): that is `carecert-agent card issue` at the RA's desk.
 
 use anyhow::Result;
+use api::RevocationReason;
 use clap::Subcommand;
-use serde_json::{Value, json};
+use client::Client;
+use serde::Serialize;
 
-use crate::admin::{Client, date, print, s};
+use super::output::{Answer, date, print};
 
 #[derive(Subcommand, Debug)]
-pub enum UserCmd {
+pub(super) enum UserCmd {
     /// Register a user (a card holder).
     Add {
         /// UID (digits)
@@ -44,7 +46,7 @@ pub enum UserCmd {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum CardCmd {
+pub(super) enum CardCmd {
     /// Unlock a card face to face (identity checked); prints the SO PIN for the agent.
     Unlock {
         /// Card serial
@@ -58,8 +60,8 @@ pub enum CardCmd {
         /// Card serial
         serial: String,
         /// RFC 5280 reason
-        #[arg(long, default_value = "affiliationChanged")]
-        reason: String,
+        #[arg(long, value_enum, default_value_t = RevocationReason::AffiliationChanged)]
+        reason: RevocationReason,
     },
     /// Show a card's status.
     Status {
@@ -77,7 +79,7 @@ pub enum CardCmd {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum AccountCmd {
+pub(super) enum AccountCmd {
     /// Add a web account (RA console, operator, portal user).
     Add {
         /// Login name
@@ -98,25 +100,20 @@ pub enum AccountCmd {
     },
 }
 
-pub async fn account(c: &Client, cmd: AccountCmd, json_out: bool) -> Result<()> {
+pub(super) async fn account(c: &Client, cmd: AccountCmd, json_out: bool) -> Result<()> {
     let AccountCmd::Add { username, name, uid, roles, password_file } = cmd;
     let password = match password_file {
         Some(f) => Some(std::fs::read_to_string(&f)?.trim_end_matches(['\n', '\r']).to_string()),
         None => std::env::var("CARECERT_ACCOUNT_PASSWORD").ok(),
     };
-    let v = c
-        .post(
-            "/api/v1/admin/web-accounts",
-            &json!({"username": username, "name": name, "uid": uid, "roles": roles, "password": password}),
-        )
-        .await?;
+    let v = c.add_web_account(&api::NewWebAccountBody { username, name, uid, roles, password }).await.answer()?;
     print(json_out, &v, |v| {
-        let mut t = format!("Added account {} ({})", s(v, "username"), s(v, "name"));
-        if !s(v, "totp_uri").is_empty() {
+        let mut t = format!("Added account {} ({})", v.username, v.name);
+        if let Some(uri) = v.totp_uri.as_deref().filter(|u| !u.is_empty()) {
             t.push_str(&format!(
                 "\nSecond factor (shown once): add this to the person's authenticator app:\n  {}\n  secret {}",
-                s(v, "totp_uri"),
-                s(v, "totp_secret")
+                uri,
+                v.totp_secret.as_deref().unwrap_or_default()
             ));
         }
         t
@@ -125,7 +122,7 @@ pub async fn account(c: &Client, cmd: AccountCmd, json_out: bool) -> Result<()> 
 }
 
 #[derive(Subcommand, Debug)]
-pub enum SponsorCmd {
+pub(super) enum SponsorCmd {
     /// Give a user unlock authority for an organisation's cards.
     Grant {
         /// The sponsor's UID
@@ -137,30 +134,25 @@ pub enum SponsorCmd {
     },
 }
 
-pub async fn user(c: &Client, cmd: UserCmd, json_out: bool) -> Result<()> {
+pub(super) async fn user(c: &Client, cmd: UserCmd, json_out: bool) -> Result<()> {
     match cmd {
         UserCmd::Add { uid, name, email, mobile, landline, landline_voice, roles, organisation } => {
-            let v = c
-                .post(
-                    "/api/v1/admin/users",
-                    &json!({"uid": uid, "name": name, "email": email, "mobile": mobile, "landline": landline,
-                            "landline_voice": landline_voice, "roles": roles, "organisation": organisation}),
-                )
-                .await?;
-            print(json_out, &v, |v| format!("Registered user {} ({})", s(v, "uid"), s(v, "name")));
+            let body = api::NewUserBody { uid, name, email, mobile, landline, landline_voice, roles, organisation };
+            let v = c.add_user(&body).await.answer()?;
+            print(json_out, &v, |v| format!("Registered user {} ({})", v.uid, v.name));
         }
         UserCmd::Show { uid } => {
-            let v = c.get(&format!("/api/v1/admin/users/{uid}")).await?;
+            let v = c.user(&uid).await.answer()?;
             print(json_out, &v, |v| {
-                let u = &v["user"];
-                let mut t = format!("{} {} ({})", s(u, "uid"), s(u, "name"), s(u, "organisation"));
-                for card in v["cards"].as_array().into_iter().flatten() {
+                let u = &v.user;
+                let mut t = format!("{} {} ({})", u.uid, u.name, u.organisation);
+                for card in &v.cards {
                     t.push_str(&format!(
                         "\n  card {} {} expires {} remote renewals {}",
-                        s(card, "serial"),
-                        s(card, "status"),
-                        date(card, "not_after"),
-                        card.get("remote_renewals").and_then(Value::as_i64).unwrap_or_default()
+                        card.serial,
+                        card.status,
+                        date(card.not_after),
+                        card.remote_renewals
                     ));
                 }
                 t
@@ -170,40 +162,45 @@ pub async fn user(c: &Client, cmd: UserCmd, json_out: bool) -> Result<()> {
     Ok(())
 }
 
-pub async fn card(c: &Client, cmd: CardCmd, json_out: bool) -> Result<()> {
+/// What `card cancel --json` prints.
+#[derive(Serialize)]
+struct Cancelled<'a> {
+    serial: &'a str,
+    cancelled: bool,
+}
+
+pub(super) async fn card(c: &Client, cmd: CardCmd, json_out: bool) -> Result<()> {
     match cmd {
         CardCmd::Unlock { serial, documents } => {
-            let v = c.post(&format!("/api/v1/admin/cards/{serial}/unlock"), &json!({"documents": documents})).await?;
-            print(json_out, &v, |v| {
-                format!("Card {} unlocked. SO PIN for the agent: {}", s(v, "serial"), s(v, "so_pin"))
-            });
+            let body = api::IdentityCheckBody { documents, agent_version: None };
+            let v = c.ra_unlock(&serial, &body).await.answer()?;
+            print(json_out, &v, |v| format!("Card {} unlocked. SO PIN for the agent: {}", v.serial, v.so_pin));
         }
         CardCmd::Cancel { serial, reason } => {
-            c.post(&format!("/api/v1/admin/cards/{serial}/cancel"), &json!({"reason": reason})).await?;
-            print(json_out, &json!({"serial": serial, "cancelled": true}), |_| {
+            c.cancel_card(&serial, &api::CancelCardBody { reason: Some(reason) }).await.answer()?;
+            print(json_out, &Cancelled { serial: &serial, cancelled: true }, |_| {
                 format!("Card {serial} cancelled; its certificates are revoked.")
             });
         }
         CardCmd::Status { serial } => {
-            let v = c.get(&format!("/api/v1/cards/{serial}")).await?;
-            print(json_out, &v, |v| format!("Card {} {}: {}", s(v, "serial"), s(v, "status"), s(v, "message")));
+            let v = c.card_status(&serial).await.answer()?;
+            print(json_out, &v, |v| format!("Card {} {}: {}", v.serial, v.status, v.message));
         }
         CardCmd::Batch { batch, min_agent_version } => {
-            c.post("/api/v1/admin/card-batches", &json!({"batch": batch, "min_agent_version": min_agent_version}))
-                .await?;
-            print(json_out, &json!({"batch": batch, "min_agent_version": min_agent_version}), |_| {
-                format!("Batch {batch} now needs carecert-agent {min_agent_version} or newer.")
+            let body = api::CardBatchBody { batch, min_agent_version };
+            c.set_batch(&body).await.answer()?;
+            print(json_out, &body, |b| {
+                format!("Batch {} now needs carecert-agent {} or newer.", b.batch, b.min_agent_version)
             });
         }
     }
     Ok(())
 }
 
-pub async fn sponsor(c: &Client, cmd: SponsorCmd, json_out: bool) -> Result<()> {
+pub(super) async fn sponsor(c: &Client, cmd: SponsorCmd, json_out: bool) -> Result<()> {
     let SponsorCmd::Grant { uid, organisation } = cmd;
-    c.post("/api/v1/admin/sponsors", &json!({"uid": uid, "organisation": organisation})).await?;
-    print(json_out, &json!({"uid": uid, "organisation": organisation}), |_| {
-        format!("User {uid} may now unlock cards of organisation {organisation}.")
-    });
+    let body = api::SponsorBody { uid, organisation };
+    c.grant_sponsor(&body).await.answer()?;
+    print(json_out, &body, |b| format!("User {} may now unlock cards of organisation {}.", b.uid, b.organisation));
     Ok(())
 }

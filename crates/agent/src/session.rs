@@ -1,0 +1,110 @@
+//! The card session: log in with the card (refusing a locked card before the card is
+//! asked, reporting wrong passcodes), and clean up after a renewal that was interrupted
+//! (the note in the state file, pending objects on the card).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use token::{Card, CardKeyRole, TokenError};
+
+use crate::{Agent, PasscodeArgs, VERSION, secret, serial_of};
+
+/// What the agent notes while a renewal is under way, so the next run can abort it.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct RenewalNote {
+    /// The attempt.
+    pub(crate) renewal_id: i64,
+    /// Its card session token.
+    pub(crate) token: String,
+}
+
+/// Where the note of card `serial`'s renewal is kept.
+pub(crate) fn state_file(serial: &str) -> PathBuf {
+    dirs::state_dir()
+        .or_else(dirs::data_dir)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("carecert-agent")
+        .join(format!("renewal-{serial}.json"))
+}
+
+impl Agent {
+    /// Logs in to the card and to carecert: refuses a locked card first; reports a wrong
+    /// passcode; on success signs a challenge and opens a card session.
+    pub(crate) async fn login(&self, card: &Card, passcode: &PasscodeArgs) -> Result<api::CardSessionView> {
+        let serial = card.info().serial.clone();
+        self.abort_interrupted(&serial).await;
+        let view = self.client.card_status(&serial).await?;
+        if matches!(view.status, api::CardStatus::Locked | api::CardStatus::Cancelled) {
+            bail!("{}", view.message);
+        }
+        let pass = secret(passcode.passcode_file.as_ref(), "CARECERT_PASSCODE", "Card passcode: ")?;
+        match card.login(&pass) {
+            // Logged in: private objects are visible, so leftovers can be cleaned up.
+            Ok(()) => self.reconcile(card, &view)?,
+            Err(TokenError::WrongPasscode) | Err(TokenError::Locked) => {
+                let f = self.client.passcode_failed(&serial).await?;
+                bail!("{}", f.message);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let ch = self.client.login_challenge(&serial).await?;
+        let sig = card.sign(CardKeyRole::Auth, false, ch.nonce.as_bytes())?;
+        let s = self
+            .client
+            .open_card_session(
+                &serial,
+                &api::CardLoginBody {
+                    nonce: ch.nonce,
+                    signature: base64::engine::general_purpose::STANDARD.encode(sig),
+                    agent_version: VERSION.into(),
+                },
+            )
+            .await?;
+        Ok(s)
+    }
+
+    /// A renewal this agent left open (it was killed): abort it, so carecert revokes what
+    /// it issued.
+    pub(crate) async fn abort_interrupted(&self, serial: &str) {
+        let state = state_file(serial);
+        if let Ok(text) = std::fs::read_to_string(&state)
+            && let Ok(note) = serde_json::from_str::<RenewalNote>(&text)
+        {
+            self.abort_attempt(note.renewal_id, &note.token, "the agent stopped during the renewal", &state).await;
+        }
+    }
+
+    /// Tells carecert to abort renewal `id` (it revokes what the attempt issued). The note
+    /// in `state` is forgotten once the server answered — a refusal means the attempt ended
+    /// anyway, and a stale attempt is also aborted when the next one starts — and kept while
+    /// the server cannot be reached, so the next run tells it.
+    pub(crate) async fn abort_attempt(&self, id: i64, token: &str, reason: &str, state: &Path) {
+        let r = self.client.with_bearer(token).abort_renewal(id, reason).await;
+        if !matches!(&r, Err(e) if e.is_unreachable()) {
+            let _ = std::fs::remove_file(state);
+        }
+    }
+
+    /// Pending objects left by an interrupted renewal: promoted if carecert already
+    /// completed that renewal (its current serials are the pending ones), else removed.
+    pub(crate) fn reconcile(&self, card: &Card, view: &api::CardStatusView) -> Result<()> {
+        let pending_auth = card.certificate(CardKeyRole::Auth, true).ok().flatten();
+        let pending_sign = card.certificate(CardKeyRole::Sign, true).ok().flatten();
+        let completed =
+            pending_auth.as_deref().and_then(serial_of).is_some_and(|s| Some(&s) == view.auth_serial.as_ref())
+                && pending_sign.as_deref().and_then(serial_of).is_some_and(|s| Some(&s) == view.sign_serial.as_ref());
+        if completed {
+            for role in CardKeyRole::BOTH {
+                card.promote_pending(role)?;
+            }
+            eprintln!("note: finished installing a renewal that was interrupted");
+        } else if card.discard_pending()? > 0 {
+            eprintln!(
+                "note: removed what an interrupted renewal left on the card; its certificates are revoked by carecert"
+            );
+        }
+        Ok(())
+    }
+}

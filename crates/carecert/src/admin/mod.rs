@@ -1,0 +1,129 @@
+//! `carecert admin …`: operator commands against a running server's admin API, through
+//! the `client` crate (typed answers; no JSON is picked apart here).
+//!
+//! `certs.rs` has certificates and the audit log, `enrol.rs` the RA's machine-certificate
+//! work, `cards.rs` its smartcard work, `output.rs` how answers are printed.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+
+use crate::paths;
+
+mod cards;
+mod certs;
+mod enrol;
+mod output;
+
+/// `carecert admin`.
+#[derive(Args, Debug)]
+pub struct AdminArgs {
+    /// Server URL
+    #[arg(long, global = true, env = "CARECERT_SERVER", default_value = "https://127.0.0.1:8443")]
+    server: String,
+    /// Admin token [default: DATA_DIR/admin-token]
+    #[arg(long, global = true, env = "CARECERT_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Root certificate that the server's TLS certificate chains to [default: DATA_DIR/ca/root.pem]
+    #[arg(long, global = true, env = "CARECERT_CA_FILE")]
+    ca_file: Option<PathBuf>,
+    /// Data directory (where the defaults above are read from)
+    #[arg(long, global = true, env = "CARECERT_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Print JSON instead of text
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    what: What,
+}
+
+// Parsed once per process: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand, Debug)]
+enum What {
+    /// Certificates: issue, show, list, revoke.
+    #[command(subcommand)]
+    Cert(certs::CertCmd),
+    /// The audit log: list, verify.
+    #[command(subcommand)]
+    Audit(certs::AuditCmd),
+    /// Organisations: add, list, show, set.
+    #[command(subcommand)]
+    Org(enrol::OrgCmd),
+    /// PIN letters: issue.
+    #[command(subcommand)]
+    Pin(enrol::PinCmd),
+    /// Certificate requests (the RA queue): list, approve, deny.
+    #[command(subcommand)]
+    Request(enrol::RequestCmd),
+    /// Client releases and minimum versions: add, list.
+    #[command(subcommand)]
+    Release(enrol::ReleaseCmd),
+    /// Card holders: add, show.
+    #[command(subcommand)]
+    User(cards::UserCmd),
+    /// Smartcards: unlock, cancel, status, batch.
+    #[command(subcommand)]
+    Card(cards::CardCmd),
+    /// Sponsors' unlock authority: grant.
+    #[command(subcommand)]
+    Sponsor(cards::SponsorCmd),
+    /// Web accounts (RA console, operators, portal): add.
+    #[command(subcommand)]
+    Account(cards::AccountCmd),
+}
+
+/// The admin API's client: the token and root come from the flags, else from the data
+/// directory.
+fn connect(args: &AdminArgs) -> Result<client::Client> {
+    let data_dir = paths::data_dir(args.data_dir.as_deref())?;
+    let token = match &args.token {
+        Some(t) => t.clone(),
+        None => {
+            let f = data_dir.join("admin-token");
+            std::fs::read_to_string(&f)
+                .with_context(|| format!("no admin token: pass --token, set CARECERT_ADMIN_TOKEN, or create {} (carecert init / serve --dev do)", f.display()))?
+                .trim()
+                .to_string()
+        }
+    };
+    let mut b = client::Client::builder(&args.server)
+        .bearer(Some(token))
+        .timeout(Duration::from_secs(60))
+        .unreachable_hint(" — is `carecert serve` running? (--server URL)");
+    if args.server.starts_with("https://") {
+        let ca_file = args.ca_file.clone().unwrap_or_else(|| data_dir.join("ca/root.pem"));
+        let pem = std::fs::read(&ca_file)
+            .with_context(|| format!("cannot read the root certificate {} (pass --ca-file)", ca_file.display()))?;
+        b = b.root_pem(pem);
+    }
+    b.build().map_err(|e| match e {
+        client::Error::Setup(client::SetupError::BadRoot(_)) => {
+            anyhow::anyhow!("the --ca-file is not a PEM certificate")
+        }
+        other => other.into(),
+    })
+}
+
+/// Runs one admin command.
+pub async fn run(args: AdminArgs) -> Result<()> {
+    let json_out = args.json;
+    if let What::Audit(certs::AuditCmd::Verify { database: Some(url) }) = &args.what {
+        return certs::verify_database(url, json_out).await;
+    }
+    let client = connect(&args)?;
+    match args.what {
+        What::Cert(c) => certs::cert(&client, c, json_out).await,
+        What::Audit(c) => certs::audit(&client, c, json_out).await,
+        What::Org(c) => enrol::org(&client, c, json_out).await,
+        What::Pin(c) => enrol::pin(&client, c, json_out).await,
+        What::Request(c) => enrol::request(&client, c, json_out).await,
+        What::Release(c) => enrol::release(&client, c, json_out).await,
+        What::User(c) => cards::user(&client, c, json_out).await,
+        What::Card(c) => cards::card(&client, c, json_out).await,
+        What::Sponsor(c) => cards::sponsor(&client, c, json_out).await,
+        What::Account(c) => cards::account(&client, c, json_out).await,
+    }
+}
