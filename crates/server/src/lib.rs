@@ -1,72 +1,42 @@
 //! # server — carecert's HTTP layer
 //!
 //! axum over rustls: one HTTPS listener for everything (the JSON API, the admin API,
-//! OpenAPI, metrics, and the public endpoints), and one plain-HTTP listener for what
-//! RFC 5280 and RFC 6960 expect over HTTP (`/healthz`, `/ca`, `/crl`, `/ocsp`).
+//! OpenAPI, metrics, the public endpoints, the RA console and the portal), and one
+//! plain-HTTP listener for what RFC 5280 and RFC 6960 expect over HTTP (`/healthz`, `/ca`,
+//! `/crl`, `/ocsp`).
 //!
-//! Handlers are thin: parse, call the domain (`ca`, `enrol`, later `cards`, `portal`),
-//! render. This crate must never contain SQL or policy; errors become HTTP statuses here
-//! and only here (`error.rs`). Peer certificates from the TLS handshake reach handlers as
-//! a request extension ([`ClientCertificates`]) for mutual-TLS endpoints.
+//! The crate is a spine and two wings:
+//! - the spine: `state.rs` (what handlers hold: the domain services `ca`, `enrol`, `cards`,
+//!   `portal` and a read-only store handle), `extract.rs` (who is calling), `error.rs`
+//!   (every domain error becomes one HTTP status, there and only there);
+//! - the JSON wing `handlers/`, registered in one route table (`openapi.rs`) through
+//!   `utoipa_axum`'s `OpenApiRouter`, so no JSON route exists without its OpenAPI operation;
+//! - the HTML wing `web/` (one page shell, shared session and form extractors).
+//!
+//! This crate must never contain SQL or policy, and never write to the store except through
+//! a domain service. Peer certificates from the TLS handshake reach handlers as a request
+//! extension ([`ClientCertificates`]) for mutual-TLS endpoints.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod admin;
-mod cards_api;
-mod enrol_api;
 mod error;
+mod extract;
+mod handlers;
 mod openapi;
-mod pages;
-mod portal_pages;
-mod public;
+mod state;
 mod tls;
-mod web_common;
+mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use ca::Authority;
-use parking_lot::Mutex;
-use std::collections::HashMap;
 
-pub use error::{ApiError, ErrorBody};
+pub use error::{ApiError, ErrorBody, ServerError};
 pub use openapi::openapi_json;
+pub use state::{Access, AppState};
 pub use tls::{ClientCertificates, PeerAddr, TlsFiles};
-
-/// Shared state of every handler.
-#[derive(Clone)]
-pub struct AppState {
-    /// The CA.
-    pub authority: Authority,
-    /// Machine-certificate enrolment.
-    pub enrol: enrol::Enrolment,
-    /// Smartcards.
-    pub cards: cards::Cards,
-    /// Web accounts and sessions.
-    pub web: portal::Web,
-    /// The local carecert-agent URL the portal's pages talk to.
-    pub agent_url: String,
-    /// Which environment this deployment is, and who may reach it.
-    pub access: Access,
-    pub(crate) tokens: Arc<Mutex<HashMap<String, (String, std::time::Instant)>>>,
-}
-
-impl AppState {
-    /// State for the given authority and domain services.
-    pub fn new(authority: Authority, enrol: enrol::Enrolment, cards: cards::Cards, web: portal::Web) -> Self {
-        Self {
-            authority,
-            enrol,
-            cards,
-            web,
-            agent_url: "http://127.0.0.1:8477".into(),
-            access: Access::default(),
-            tokens: Arc::new(Mutex::new(HashMap::new())),
-        }
-    }
-}
 
 /// Where to listen and with which certificate.
 #[derive(Debug, Clone)]
@@ -79,86 +49,20 @@ pub struct ServerConfig {
     pub tls: TlsFiles,
 }
 
-/// What can stop the server from starting.
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    /// A listener could not be bound.
-    #[error(
-        "cannot listen on {addr}: {source} (is another carecert or program using it? choose another with --listen / --http-listen)"
-    )]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The TLS certificate or key is unusable.
-    #[error("the HTTPS certificate or key is unusable: {0}")]
-    Tls(String),
-}
-
-/// A deployment is `live` or `test`. Each is its own carecert with its own CAs, so a card of
-/// one never logs in to the other. A `test` deployment answers HTTPS only to addresses in its
-/// allow-list (loopback included only if listed).
-#[derive(Debug, Clone, Default)]
-pub struct Access {
-    /// `test` (true) or `live`.
-    pub test: bool,
-    /// Networks a test deployment admits.
-    pub allow: Vec<ipnet::IpNet>,
-}
-
-async fn admit(
-    axum::extract::State(access): axum::extract::State<Access>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    if access.test {
-        let ip = req.extensions().get::<PeerAddr>().map(|p| p.0.ip());
-        let allowed = ip.is_some_and(|ip| access.allow.iter().any(|n| n.contains(&ip)));
-        if !allowed {
-            return ApiError::new(
-                axum::http::StatusCode::FORBIDDEN,
-                "address_not_allowed",
-                "this is a test environment: it admits only addresses on its allow-list; use the live service, or ask the operator to add your network",
-            )
-            .into_response();
-        }
-    }
-    next.run(req).await
-}
-
-/// HTTP/2 carries the host as the `:authority` pseudo-header, not `Host`: copy it, so that
-/// same-origin checks see the same thing on HTTP/1.1 and HTTP/2.
-async fn host_from_authority(mut req: axum::extract::Request) -> axum::extract::Request {
-    if !req.headers().contains_key(axum::http::header::HOST)
-        && let Some(v) = req.uri().authority().and_then(|a| axum::http::HeaderValue::from_str(a.as_str()).ok())
-    {
-        req.headers_mut().insert(axum::http::header::HOST, v);
-    }
-    req
-}
-
-/// The HTTPS application.
+/// The HTTPS application: every described API route, then the pages.
 pub fn https_router(state: AppState) -> Router {
-    Router::new()
-        .merge(public::router())
-        .merge(public::https_only())
-        .merge(admin::router())
-        .merge(enrol_api::router())
-        .merge(cards_api::router())
-        .merge(pages::router())
-        .merge(portal_pages::router())
+    let (api, _doc) = openapi::all_routes().split_for_parts();
+    api.merge(web::router(&state.agent_url))
         .with_state(state.clone())
-        .layer(axum::middleware::from_fn_with_state(state.access.clone(), admit))
-        .layer(axum::middleware::map_request(host_from_authority))
+        .layer(axum::middleware::from_fn_with_state(state.access.clone(), state::admit))
+        .layer(axum::middleware::map_request(state::host_from_authority))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
-/// The plain-HTTP application.
+/// The plain-HTTP application: the public endpoints only.
 pub fn http_router(state: AppState) -> Router {
-    public::router().with_state(state)
+    let (public, _doc) = openapi::public_routes().split_for_parts();
+    public.with_state(state)
 }
 
 /// Bound listeners, ready to serve.

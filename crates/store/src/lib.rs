@@ -20,6 +20,7 @@ mod cards;
 mod certs;
 mod enrol;
 mod group;
+mod read;
 mod web;
 
 use std::str::FromStr;
@@ -39,6 +40,7 @@ pub use enrol::{
     ActivePin, ApprovalPolicy, CertRequest, EnrolSession, LoginFailures, NewRequest, OrgKind, OrgStatus, Organisation,
     Release, RequestChange, RequestChannel, RequestFilter, RequestStatus, TrustEvent,
 };
+pub use read::StoreRead;
 pub use web::{WebAccount, WebSession};
 
 /// The database engine behind a [`Store`].

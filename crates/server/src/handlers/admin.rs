@@ -1,100 +1,16 @@
-//! The admin API: issue, show, list and revoke certificates; read and verify the audit log.
+//! The admin API for certificates: issue, show, list and revoke; read and verify the audit
+//! log. Bearer token of an administrator ([`Admin`]).
 
-use std::time::{Duration, Instant};
-
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::Json;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use sha2::Digest;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{ApiError, AppState};
-
-/// Largest JSON body the admin API reads.
-pub const MAX_JSON_BYTES: usize = 64 * 1024;
-
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/admin/certificates", post(issue).get(list))
-        .route("/api/v1/admin/certificates/{serial}", get(show))
-        .route("/api/v1/admin/certificates/{serial}/revoke", post(revoke))
-        .route("/api/v1/admin/audit", get(audit_list))
-        .route("/api/v1/admin/audit/verify", get(audit_verify))
-        .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
-}
-
-/// JSON body extractor whose rejections use carecert's error format.
-pub(crate) struct ApiJson<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Self(v)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as JSON with 'Content-Type: application/json'",
-            )),
-            Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("the request body is larger than {MAX_JSON_BYTES} bytes"),
-            )),
-            Err(e) => {
-                Err(ApiError::bad_request("malformed_json", format!("the JSON body is not valid: {}", e.body_text())))
-            }
-        }
-    }
-}
-
-/// The bearer token of a request (`Authorization: Bearer TOKEN`), if it has a plausible one
-/// (1 to 256 characters).
-pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty() && t.len() <= 256)
-}
-
-/// An authenticated administrator (from `Authorization: Bearer TOKEN`).
-pub(crate) struct Admin(pub String);
-
-const TOKEN_CACHE_TTL: Duration = Duration::from_secs(30);
-
-impl FromRequestParts<AppState> for Admin {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let unauthorized = || {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "send an admin token as 'Authorization: Bearer TOKEN' (`carecert serve --dev` prints one and writes it to DATA_DIR/admin-token)",
-            )
-        };
-        let token = bearer(parts).ok_or_else(unauthorized)?;
-        // Tokens are 256-bit random values: a plain SHA-256 is the right hash (DESIGN §4),
-        // and lookups by hash compare in the database, not byte by byte here.
-        let hash = hex::encode(sha2::Sha256::digest(token.as_bytes()));
-        if let Some((name, at)) = state.tokens.lock().get(&hash).cloned()
-            && at.elapsed() < TOKEN_CACHE_TTL
-        {
-            return Ok(Admin(name));
-        }
-        let name = state.authority.store().admin_token_name(&hash).await?.ok_or_else(unauthorized)?;
-        let actor = format!("admin:{name}");
-        state.tokens.lock().insert(hash, (actor.clone(), Instant::now()));
-        Ok(Admin(actor))
-    }
-}
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{Admin, ApiJson};
+use crate::state::AppState;
 
 /// Subject of a certificate to issue.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -187,9 +103,9 @@ fn to_san(s: &SanBody) -> Result<pki::cert::San, ApiError> {
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/certificates", tag = "admin", request_body = IssueBody,
-    responses((status = 201, body = IssuedBody), (status = 400, description = "Bad CSR, weak key, bad signature, bad subject", body = crate::ErrorBody),
-              (status = 401, body = crate::ErrorBody), (status = 404, description = "Unknown CA", body = crate::ErrorBody),
-              (status = 413, body = crate::ErrorBody), (status = 422, description = "Profile not issued by that CA", body = crate::ErrorBody)),
+    responses((status = 201, body = IssuedBody), (status = 400, description = "Bad CSR, weak key, bad signature, bad subject", body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 404, description = "Unknown CA", body = ErrorBody),
+              (status = 413, body = ErrorBody), (status = 422, description = "Profile not issued by that CA", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn issue(
     State(s): State<AppState>,
@@ -299,7 +215,7 @@ pub struct ListQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/certificates", tag = "admin", params(ListQuery),
-    responses((status = 200, body = [CertificateBody]), (status = 400, body = crate::ErrorBody), (status = 401, body = crate::ErrorBody)),
+    responses((status = 200, body = [CertificateBody]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn list(
     State(s): State<AppState>,
@@ -315,8 +231,7 @@ pub(crate) async fn list(
         ));
     }
     let rows = s
-        .authority
-        .store()
+        .read
         .certificates(&store::CertificateFilter {
             issuer: q.ca,
             status: q.status,
@@ -337,7 +252,7 @@ pub struct CaQuery {
 
 #[utoipa::path(get, path = "/api/v1/admin/certificates/{serial}", tag = "admin",
     params(("serial" = String, Path, description = "Serial in hex"), CaQuery),
-    responses((status = 200, body = CertificateBody), (status = 404, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody)),
+    responses((status = 200, body = CertificateBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn show(
     State(s): State<AppState>,
@@ -347,7 +262,7 @@ pub(crate) async fn show(
 ) -> Result<Json<CertificateBody>, ApiError> {
     let serial = pki::cert::normalize_serial_hex(&serial)
         .ok_or_else(|| ApiError::bad_request("invalid", format!("'{serial}' is not a serial number in hex")))?;
-    let mut rows = s.authority.store().certificates_by_serial(&serial).await?;
+    let mut rows = s.read.certificates_by_serial(&serial).await?;
     if let Some(ca) = &q.ca {
         rows.retain(|r| &r.issuer == ca);
     }
@@ -391,8 +306,8 @@ pub struct RevokedBody {
 
 #[utoipa::path(post, path = "/api/v1/admin/certificates/{serial}/revoke", tag = "admin",
     params(("serial" = String, Path, description = "Serial in hex")), request_body = RevokeBody,
-    responses((status = 200, body = RevokedBody), (status = 400, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody),
-              (status = 409, description = "Already revoked, or never issued", body = crate::ErrorBody)),
+    responses((status = 200, body = RevokedBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, description = "Already revoked, or never issued", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn revoke(
     State(s): State<AppState>,
@@ -440,7 +355,7 @@ pub struct AuditEntryBody {
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin", params(AuditQuery),
-    responses((status = 200, body = [AuditEntryBody]), (status = 401, body = crate::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = [AuditEntryBody]), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn audit_list(
     State(s): State<AppState>,
     _a: Admin,
@@ -448,8 +363,8 @@ pub(crate) async fn audit_list(
 ) -> Result<Json<Vec<AuditEntryBody>>, ApiError> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let rows = match q.after {
-        Some(after) => s.authority.store().audit_entries(after, limit).await?,
-        None => s.authority.store().recent_audit_entries(limit).await?,
+        Some(after) => s.read.audit_entries(after, limit).await?,
+        None => s.read.recent_audit_entries(limit).await?,
     };
     Ok(Json(
         rows.into_iter()
@@ -491,7 +406,7 @@ impl From<store::AuditVerification> for AuditVerifyBody {
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/audit/verify", tag = "admin",
-    responses((status = 200, body = AuditVerifyBody), (status = 401, body = crate::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = AuditVerifyBody), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn audit_verify(State(s): State<AppState>, _a: Admin) -> Result<Json<AuditVerifyBody>, ApiError> {
-    Ok(Json(s.authority.store().verify_audit().await?.into()))
+    Ok(Json(s.read.verify_audit().await?.into()))
 }

@@ -1,46 +1,32 @@
-//! Public endpoints: health, metrics, CA certificates, CRLs, OCSP.
+//! Public endpoints: health, metrics, CA certificates, CRLs, OCSP (RFC 5280 and RFC 6960
+//! expect these over plain HTTP too), and the OpenAPI document itself.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
+use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use base64::Engine as _;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::{ApiError, AppState};
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
 
-/// Routes served on both listeners.
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/ca", get(ca_list))
-        .route("/ca/{file}", get(ca_file))
-        .route("/crl/{file}", get(crl_file))
-        .route("/ocsp", post(ocsp_post).layer(DefaultBodyLimit::max(pki::ocsp::MAX_OCSP_REQUEST_BYTES)))
-        .route("/ocsp/{*request}", get(ocsp_get))
-}
-
-/// Routes served on HTTPS only.
-pub(crate) fn https_only() -> Router<AppState> {
-    Router::new().route("/metrics", get(metrics)).route("/api/v1/openapi.json", get(openapi))
-}
-
-#[utoipa::path(get, path = "/healthz", tag = "public", responses((status = 200, description = "The server and its database answer", body = String)))]
+#[utoipa::path(get, path = "/healthz", tag = "public", responses((status = 200, description = "The server and its database answer", content_type = "text/plain", body = String), (status = 503, description = "The database does not answer", content_type = "text/plain", body = String)))]
 pub(crate) async fn healthz(State(s): State<AppState>) -> Response {
-    match s.authority.store().ping().await {
+    match s.read.ping().await {
         Ok(()) => (StatusCode::OK, "ok").into_response(),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response(),
     }
 }
 
-async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], crate::openapi_json())
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "public", responses((status = 200, description = "This document (OpenAPI 3.1, JSON)", content_type = "application/json", body = Object)))]
+pub(crate) async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], crate::openapi::openapi_json())
 }
 
 /// One CA as listed by `GET /ca`.
@@ -83,7 +69,7 @@ fn split_ext<'a>(file: &'a str, exts: &[&'a str]) -> Option<(&'a str, &'a str)> 
 
 #[utoipa::path(get, path = "/ca/{file}", tag = "public",
     params(("file" = String, Path, description = "`NAME.pem` (PEM) or `NAME.cer` / `NAME.crt` (DER)")),
-    responses((status = 200, description = "The CA certificate"), (status = 404, body = crate::ErrorBody)))]
+    responses((status = 200, description = "The CA certificate", content((String = "application/x-pem-file"), (Vec<u8> = "application/pkix-cert"))), (status = 404, body = ErrorBody)))]
 pub(crate) async fn ca_file(State(s): State<AppState>, Path(file): Path<String>) -> Result<Response, ApiError> {
     let (name, ext) = split_ext(&file, &[".pem", ".cer", ".crt", ".der"])
         .ok_or_else(|| ApiError::not_found(format!("'{file}': ask for NAME.pem or NAME.cer")))?;
@@ -103,7 +89,7 @@ pub(crate) async fn ca_file(State(s): State<AppState>, Path(file): Path<String>)
 
 #[utoipa::path(get, path = "/crl/{file}", tag = "public",
     params(("file" = String, Path, description = "`NAME.crl`")),
-    responses((status = 200, description = "DER CRL (application/pkix-crl)"), (status = 404, body = crate::ErrorBody)))]
+    responses((status = 200, description = "DER CRL", content_type = "application/pkix-crl", body = Vec<u8>), (status = 404, body = ErrorBody)))]
 pub(crate) async fn crl_file(State(s): State<AppState>, Path(file): Path<String>) -> Result<Response, ApiError> {
     let (name, _) =
         split_ext(&file, &[".crl"]).ok_or_else(|| ApiError::not_found(format!("'{file}': ask for NAME.crl")))?;
@@ -131,14 +117,14 @@ fn ocsp_response(reply: ca::OcspReply) -> Response {
 
 #[utoipa::path(post, path = "/ocsp", tag = "public",
     request_body(content = Vec<u8>, content_type = "application/ocsp-request", description = "DER OCSPRequest (RFC 6960), at most 8 KiB"),
-    responses((status = 200, description = "DER OCSPResponse (application/ocsp-response); malformed requests get the malformedRequest status"), (status = 413, description = "Request larger than 8 KiB")))]
+    responses((status = 200, description = "DER OCSPResponse; malformed requests get the malformedRequest status", content_type = "application/ocsp-response", body = Vec<u8>), (status = 413, description = "Request larger than 8 KiB", content_type = "text/plain", body = String)))]
 pub(crate) async fn ocsp_post(State(s): State<AppState>, body: Bytes) -> Response {
     ocsp_response(s.authority.ocsp(&body).await)
 }
 
 #[utoipa::path(get, path = "/ocsp/{request}", tag = "public",
     params(("request" = String, Path, description = "URL-encoded base64 of the DER OCSPRequest (RFC 6960 appendix A.1)")),
-    responses((status = 200, description = "DER OCSPResponse (application/ocsp-response)")))]
+    responses((status = 200, description = "DER OCSPResponse", content_type = "application/ocsp-response", body = Vec<u8>), (status = 414, description = "Request too large for GET", body = ErrorBody)))]
 pub(crate) async fn ocsp_get(State(s): State<AppState>, Path(request): Path<String>) -> Response {
     if request.len() > pki::ocsp::MAX_OCSP_REQUEST_BYTES * 2 {
         return ApiError::new(StatusCode::URI_TOO_LONG, "too_large", "OCSP request too large for GET; use POST")
@@ -156,7 +142,7 @@ pub(crate) async fn ocsp_get(State(s): State<AppState>, Path(request): Path<Stri
     }
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "public", responses((status = 200, description = "Prometheus text exposition format")))]
+#[utoipa::path(get, path = "/metrics", tag = "public", responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String)))]
 pub(crate) async fn metrics(State(s): State<AppState>) -> Response {
     let m = s.authority.metrics();
     let mut out = String::new();
@@ -181,7 +167,7 @@ pub(crate) async fn metrics(State(s): State<AppState>) -> Response {
     counter("carecert_ocsp_cached_total", "OCSP responses served from memory.", m.ocsp_cached.load(Ordering::Relaxed));
     counter("carecert_ocsp_signed_total", "OCSP responses signed on demand.", m.ocsp_signed.load(Ordering::Relaxed));
     counter("carecert_crls_published_total", "CRLs published by this node.", m.crls_published.load(Ordering::Relaxed));
-    if let Ok(counts) = s.authority.store().certificate_counts().await {
+    if let Ok(counts) = s.read.certificate_counts().await {
         let _ = writeln!(
             out,
             "# HELP carecert_certificates Certificates in the database by status.\n# TYPE carecert_certificates gauge"

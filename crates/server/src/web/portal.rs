@@ -10,23 +10,27 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Json, Router};
+use axum::{Form, Router};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::Cookie;
-use maud::{DOCTYPE, Markup, html};
-use portal::{Area, PortalError};
+use maud::{Markup, html};
+use portal::Area;
 use serde::Deserialize;
 
-use crate::cards_api::CardSession;
-use crate::pages::MAX_FORM_BYTES;
-use crate::web_common::{TicketForm, same_origin, session_cookie, urlencode};
-use crate::{ApiError, AppState};
+use crate::state::AppState;
+use crate::tls::ClientCertificates;
+use crate::web::forms::{
+    MAX_FORM_BYTES, PORTAL_COOKIE as COOKIE, PortalForm, PortalUser, TicketForm, has_csrf, same_origin, session_cookie,
+    urlencode,
+};
+use crate::web::layout::{APP_JS, Shell, portal_headers, security_headers};
 
-const COOKIE: &str = "__Host-carecert_portal";
 /// A card session whose agent has not reported the card for this long is ended.
 const HEARTBEAT_GRACE_SECS: i64 = 10;
 
-pub(crate) fn router() -> Router<AppState> {
+/// The portal's routes, with its security headers (the script may talk to the agent at
+/// `agent_url`).
+pub(crate) fn router(agent_url: &str) -> Router<AppState> {
     Router::new()
         .route("/portal/login", get(login_page).post(password_login))
         .route("/portal/login/card", post(card_login))
@@ -40,40 +44,16 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/portal/events", get(events))
         .route("/portal/app.js", get(app_js))
         .route("/portal/admin/uids", get(uids_page).post(register_uid))
-        .route("/api/v1/portal/tickets", post(ticket))
-        .route("/api/v1/portal/presence", post(presence))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .layer(axum::middleware::from_fn_with_state(portal_headers(agent_url), security_headers))
 }
 
+/// A portal page.
 fn page(title: &str, body: Markup, script: bool, agent_url: &str) -> Response {
-    let doc = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                title { (title) " · carecert portal" }
-                style { "body{font-family:system-ui,sans-serif;margin:2em;max-width:50em}.error{color:#b00;font-weight:bold}header{border-bottom:1px solid #ccc;margin-bottom:1em}" }
-                @if script { script src="/portal/app.js" defer {} }
-            }
-            body data-agent=(agent_url) {
-                header { strong { "carecert portal" } }
-                h1 { (title) }
-                (body)
-            }
-        }
-    };
-    let mut resp = (StatusCode::OK, doc).into_response();
-    let h = resp.headers_mut();
-    let csp = format!(
-        "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self' {agent_url}; form-action 'self'; frame-ancestors 'none'"
-    );
-    if let Ok(v) = HeaderValue::from_str(&csp) {
-        h.insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
+    crate::web::layout::page(StatusCode::OK, Shell::Portal { script, agent_url }, title, body)
 }
+
+has_csrf!(RoleForm, UidForm);
 
 /// The logout button every signed-in page carries.
 fn logout_form(sess: &portal::Session) -> Markup {
@@ -160,22 +140,7 @@ async fn card_login(
     }
 }
 
-async fn session_of(s: &AppState, jar: &CookieJar) -> Result<(portal::Session, String), Response> {
-    let token = jar.get(COOKIE).map(|c| c.value().to_string()).unwrap_or_default();
-    match s.web.session(Area::Portal, &token).await {
-        Ok(sess) => Ok((sess, token)),
-        Err(PortalError::SessionEnded(m)) => {
-            Err(Redirect::to(&format!("/portal/logged-out?msg={}", urlencode(&m))).into_response())
-        }
-        Err(e) => Err((StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response()),
-    }
-}
-
-async fn role_page(State(s): State<AppState>, jar: CookieJar) -> Response {
-    let (sess, _) = match session_of(&s, &jar).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+async fn role_page(State(s): State<AppState>, PortalUser(sess, _): PortalUser) -> Response {
     page(
         "Choose your role",
         html! {
@@ -201,30 +166,14 @@ struct RoleForm {
     role: String,
 }
 
-async fn choose_role(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    jar: CookieJar,
-    Form(f): Form<RoleForm>,
-) -> Response {
-    let (sess, token) = match session_of(&s, &jar).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    if !same_origin(&headers) || s.web.check_csrf(&sess, &f.csrf).is_err() {
-        return (StatusCode::FORBIDDEN, PortalError::Csrf.to_string()).into_response();
-    }
+async fn choose_role(State(s): State<AppState>, PortalForm(_sess, token, f): PortalForm<RoleForm>) -> Response {
     match s.web.choose_role(&token, &f.role).await {
         Ok(()) => Redirect::to("/portal/").into_response(),
         Err(e) => (StatusCode::FORBIDDEN, e.to_string()).into_response(),
     }
 }
 
-async fn home(State(s): State<AppState>, jar: CookieJar) -> Response {
-    let (sess, _) = match session_of(&s, &jar).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+async fn home(State(s): State<AppState>, PortalUser(sess, _): PortalUser) -> Response {
     page(
         "Home",
         html! {
@@ -238,14 +187,11 @@ async fn home(State(s): State<AppState>, jar: CookieJar) -> Response {
     )
 }
 
-async fn logout(State(s): State<AppState>, headers: HeaderMap, jar: CookieJar, Form(f): Form<RoleForm>) -> Response {
-    let (sess, token) = match session_of(&s, &jar).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    if !same_origin(&headers) || s.web.check_csrf(&sess, &f.csrf).is_err() {
-        return (StatusCode::FORBIDDEN, PortalError::Csrf.to_string()).into_response();
-    }
+async fn logout(
+    State(s): State<AppState>,
+    jar: CookieJar,
+    PortalForm(_sess, token, _f): PortalForm<RoleForm>,
+) -> Response {
     let _ = s.web.logout(&token).await;
     (jar.remove(Cookie::build(COOKIE).path("/")), Redirect::to("/portal/logged-out?msg=You%20have%20logged%20out."))
         .into_response()
@@ -307,66 +253,6 @@ pub(crate) async fn app_js() -> Response {
     resp
 }
 
-/// The page script: smartcard login through the local agent, and closing the page when the
-/// session ends.
-pub(crate) const APP_JS: &str = r#"
-"use strict";
-const agent = document.body.dataset.agent || (document.getElementById("agent") || {dataset: {}}).dataset.agent;
-const button = document.getElementById("smartcard-login");
-if (button) {
-  button.addEventListener("click", async () => {
-    const err = document.getElementById("card-error");
-    err.textContent = "Enter your passcode in the carecert agent…";
-    try {
-      const r = await fetch(agent + "/v1/ticket", { method: "POST" });
-      const body = await r.json();
-      if (!r.ok) { location.href = "/portal/refused?msg=" + encodeURIComponent(body.message || "the agent refused"); return; }
-      document.getElementById("ticket").value = body.ticket;
-      document.getElementById("card-login").submit();
-    } catch (e) {
-      err.textContent = "The carecert agent on this computer does not answer: start it (carecert-agent run) and try again.";
-    }
-  });
-}
-if (document.getElementById("welcome") || document.querySelector("form[action='/portal/role']")) {
-  const es = new EventSource("/portal/events");
-  es.addEventListener("ended", () => { es.close(); location.href = "/portal/logged-out?msg=" + encodeURIComponent("Your session has ended (the card was removed, you were idle, or you logged out elsewhere)."); });
-}
-"#;
-
-/// The agent asks for a one-time login ticket for its card (Bearer card-session token).
-#[utoipa::path(post, path = "/api/v1/portal/tickets", tag = "cards", description = "A one-time portal login ticket for the card of this card session (the agent asks).", responses((status = 200), (status = 403, description = "Not registered, revoked, expired or locked", body = crate::ErrorBody)), security(("bearer" = [])))]
-pub(crate) async fn ticket(
-    State(s): State<AppState>,
-    CardSession(serial): CardSession,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let uid = s.cards.login_identity(&serial).await?;
-    let t = s.web.issue_ticket(&uid, &serial).await.map_err(|e| match e {
-        PortalError::NotRegistered(_) => ApiError::new(StatusCode::FORBIDDEN, "not_registered", e.to_string()),
-        other => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", other.to_string()),
-    })?;
-    Ok(Json(serde_json::json!({"ticket": t})))
-}
-
-/// The agent's presence report.
-#[derive(Deserialize, utoipa::ToSchema)]
-pub(crate) struct PresenceBody {
-    /// True: the card is in the reader (heartbeat); false: it was removed.
-    present: bool,
-}
-
-/// The agent's heartbeat (`present: true`) or removal report (`present: false`).
-#[utoipa::path(post, path = "/api/v1/portal/presence", tag = "cards", description = "The agent's heartbeat (present: true) or removal report (present: false).", responses((status = 204), (status = 401, body = crate::ErrorBody)), security(("bearer" = [])))]
-pub(crate) async fn presence(
-    State(s): State<AppState>,
-    CardSession(serial): CardSession,
-    Json(b): Json<PresenceBody>,
-) -> Result<StatusCode, ApiError> {
-    let r = if b.present { s.web.card_present(&serial).await } else { s.web.card_removed(&serial).await.map(|_| ()) };
-    r.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()))?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
 #[derive(Deserialize)]
 struct UidMsg {
     #[serde(default)]
@@ -376,11 +262,7 @@ struct UidMsg {
 }
 
 /// Portal administrators register a smartcard UID to a portal user (no email to a helpdesk).
-async fn uids_page(State(s): State<AppState>, jar: CookieJar, Query(q): Query<UidMsg>) -> Response {
-    let (sess, _) = match session_of(&s, &jar).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+async fn uids_page(State(s): State<AppState>, PortalUser(sess, _): PortalUser, Query(q): Query<UidMsg>) -> Response {
     if sess.role != "portal:admin" {
         return (StatusCode::FORBIDDEN, "registering UIDs needs the portal administrator role").into_response();
     }
@@ -415,19 +297,7 @@ struct UidForm {
     role: String,
 }
 
-async fn register_uid(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    jar: CookieJar,
-    Form(f): Form<UidForm>,
-) -> Response {
-    let (sess, _) = match session_of(&s, &jar).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    if !same_origin(&headers) || s.web.check_csrf(&sess, &f.csrf).is_err() {
-        return (StatusCode::FORBIDDEN, PortalError::Csrf.to_string()).into_response();
-    }
+async fn register_uid(State(s): State<AppState>, PortalForm(sess, _token, f): PortalForm<UidForm>) -> Response {
     if sess.role != "portal:admin" {
         return (StatusCode::FORBIDDEN, "registering UIDs needs the portal administrator role").into_response();
     }
@@ -452,7 +322,7 @@ async fn certificate_login(
     State(s): State<AppState>,
     headers: HeaderMap,
     jar: CookieJar,
-    certs: Option<axum::Extension<crate::ClientCertificates>>,
+    certs: Option<axum::Extension<ClientCertificates>>,
 ) -> Response {
     if !same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "this form was sent from another site").into_response();

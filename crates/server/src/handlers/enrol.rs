@@ -1,108 +1,21 @@
-//! The machine-certificate API (`ecmt` speaks it), the RA's part of the admin API, and
-//! the message-store gate.
+//! The machine-certificate API (`ecmt` speaks it), the RA's part of the admin API for
+//! organisations, requests and releases, and the message-store gate (mutual TLS).
 
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::Json;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use base64::Engine as _;
-use enrol::{CertRequest, CertificateBundle, EnrolError, Organisation, Release};
+use enrol::{CertRequest, CertificateBundle, Organisation, Release};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::admin::{Admin, ApiJson, MAX_JSON_BYTES};
-use crate::{ApiError, AppState, ClientCertificates};
+use crate::error::{ApiError, ErrorBody, GateRefusal};
+use crate::extract::{Admin, ApiJson, ClientLeaf, OrgSession};
+use crate::state::AppState;
 
 /// Largest message the gate takes.
 pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
-
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/sessions", post(login))
-        .route("/api/v1/sessions/current", delete(logout))
-        .route("/api/v1/updates", get(updates))
-        .route("/api/v1/requests", post(create_request).get(list_requests))
-        .route("/api/v1/requests/{id}", get(show_request))
-        .route("/api/v1/requests/{id}/certificate", get(download))
-        .route("/api/v1/requests/{id}/installed", post(installed))
-        .route("/api/v1/requests/{id}/cancel", post(cancel))
-        .route("/api/v1/renewals", post(renew))
-        .route("/api/v1/admin/organisations", post(add_org).get(list_orgs))
-        .route("/api/v1/admin/organisations/{epoc}", get(show_org).patch(change_org))
-        .route("/api/v1/admin/organisations/{epoc}/pins", post(issue_pin))
-        .route("/api/v1/admin/requests", get(admin_requests))
-        .route("/api/v1/admin/requests/{id}/approve", post(approve))
-        .route("/api/v1/admin/requests/{id}/deny", post(deny))
-        .route("/api/v1/admin/releases", post(add_release).get(list_releases))
-        .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
-        .merge(
-            Router::new().route("/message-store/messages", post(gate)).layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES)),
-        )
-}
-
-impl From<EnrolError> for ApiError {
-    fn from(e: EnrolError) -> Self {
-        use EnrolError as E;
-        let msg = e.to_string();
-        match e {
-            E::LoginFailed { .. } => Self::new(StatusCode::UNAUTHORIZED, "login_failed", msg),
-            E::LockedOut { .. } => Self::new(StatusCode::TOO_MANY_REQUESTS, "locked_out", msg),
-            E::ClientTooOld { .. } => Self::new(StatusCode::UPGRADE_REQUIRED, "client_too_old", msg),
-            E::SessionInvalid => Self::new(StatusCode::UNAUTHORIZED, "session_invalid", msg),
-            E::UnknownOrganisation(_) => Self::new(StatusCode::NOT_FOUND, "unknown_organisation", msg),
-            E::OrganisationNotActive { .. } => Self::new(StatusCode::FORBIDDEN, "organisation_not_active", msg),
-            E::PolicyNotAccepted { .. } => Self::new(StatusCode::BAD_REQUEST, "policy_not_accepted", msg),
-            E::BadCsr(p) => {
-                let mut a: ApiError = p.into();
-                a.message = msg;
-                a
-            }
-            E::KeyReused => Self::new(StatusCode::BAD_REQUEST, "key_reused", msg),
-            E::UnknownRequest(_) => Self::new(StatusCode::NOT_FOUND, "unknown_request", msg),
-            E::WrongState { ref status, .. } => {
-                let code = if status == "denied" { "request_denied" } else { "wrong_state" };
-                Self::new(StatusCode::CONFLICT, code, msg)
-            }
-            E::CertificateRefused(_) => Self::new(StatusCode::FORBIDDEN, "certificate_refused", msg),
-            E::BadInput(_) => Self::bad_request("invalid", msg),
-            E::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", msg),
-            E::Ca(c) => c.into(),
-            E::Store(s) => s.into(),
-            other => {
-                tracing::error!(error = %other, "enrolment error");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "the service could not complete the request; the operator can find the cause in the server log",
-                )
-            }
-        }
-    }
-}
-
-/// A logged-on organisation (`Authorization: Bearer SESSION-TOKEN`).
-pub(crate) struct OrgSession(enrol::SessionContext, String);
-
-impl FromRequestParts<AppState> for OrgSession {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = crate::admin::bearer(parts).ok_or(EnrolError::SessionInvalid)?.to_string();
-        let ctx = state.enrol.session(&token).await?;
-        Ok(OrgSession(ctx, token))
-    }
-}
-
-fn client_leaf(certs: Option<axum::Extension<ClientCertificates>>) -> Result<Vec<u8>, ApiError> {
-    certs.and_then(|axum::Extension(c)| c.0.first().map(|c| c.as_ref().to_vec())).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "client_certificate_required",
-            "this endpoint needs mutual TLS: present your system's certificate (curl --cert cert.pem --key key.pem)",
-        )
-    })
-}
 
 pub(crate) fn org_view(o: &Organisation) -> api::OrganisationView {
     api::OrganisationView {
@@ -174,9 +87,9 @@ fn bundle_view(b: &CertificateBundle) -> api::CertificateDownload {
 
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "ecmt", request_body = api::LoginRequest,
     responses((status = 201, body = api::LoginResponse),
-              (status = 401, description = "Wrong EPOC or PIN (the same answer for both)", body = crate::ErrorBody),
-              (status = 426, description = "Client below the minimum version", body = crate::ErrorBody),
-              (status = 429, description = "Locked out after too many wrong PINs", body = crate::ErrorBody)))]
+              (status = 401, description = "Wrong EPOC or PIN (the same answer for both)", body = ErrorBody),
+              (status = 426, description = "Client below the minimum version", body = ErrorBody),
+              (status = 429, description = "Locked out after too many wrong PINs", body = ErrorBody)))]
 pub(crate) async fn login(
     State(s): State<AppState>,
     ApiJson(b): ApiJson<api::LoginRequest>,
@@ -193,7 +106,7 @@ pub(crate) async fn login(
         .into_response())
 }
 
-#[utoipa::path(delete, path = "/api/v1/sessions/current", tag = "ecmt", responses((status = 204), (status = 401, body = crate::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/sessions/current", tag = "ecmt", responses((status = 204), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn logout(
     State(s): State<AppState>,
     OrgSession(_ctx, token): OrgSession,
@@ -214,7 +127,7 @@ pub(crate) struct UpdateQuery {
     trust_cursor: i64,
 }
 
-#[utoipa::path(get, path = "/api/v1/updates", tag = "ecmt", params(UpdateQuery), responses((status = 200, body = api::UpdateInfo), (status = 400, body = crate::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/updates", tag = "ecmt", params(UpdateQuery), responses((status = 200, body = api::UpdateInfo), (status = 400, body = ErrorBody)))]
 pub(crate) async fn updates(
     State(s): State<AppState>,
     Query(q): Query<UpdateQuery>,
@@ -238,8 +151,8 @@ pub(crate) async fn updates(
 }
 
 #[utoipa::path(post, path = "/api/v1/requests", tag = "ecmt", request_body = api::NewRequestBody,
-    responses((status = 201, body = api::RequestView), (status = 400, description = "Bad CSR, weak key, policy not accepted", body = crate::ErrorBody),
-              (status = 401, body = crate::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 201, body = api::RequestView), (status = 400, description = "Bad CSR, weak key, policy not accepted", body = ErrorBody),
+              (status = 401, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn create_request(
     State(s): State<AppState>,
     OrgSession(ctx, _token): OrgSession,
@@ -258,7 +171,7 @@ pub(crate) async fn list_requests(
     Ok(Json(s.enrol.requests_for(&ctx).await?.iter().map(|r| request_view(r, h)).collect()))
 }
 
-#[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "ecmt", responses((status = 200, body = api::RequestView), (status = 404, body = crate::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "ecmt", responses((status = 200, body = api::RequestView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn show_request(
     State(s): State<AppState>,
     OrgSession(ctx, _token): OrgSession,
@@ -268,7 +181,7 @@ pub(crate) async fn show_request(
 }
 
 #[utoipa::path(get, path = "/api/v1/requests/{id}/certificate", tag = "ecmt",
-    responses((status = 200, body = api::CertificateDownload), (status = 409, description = "Pending, denied (with the reason) or installed already", body = crate::ErrorBody)),
+    responses((status = 200, body = api::CertificateDownload), (status = 409, description = "Pending, denied (with the reason) or installed already", body = ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn download(
     State(s): State<AppState>,
@@ -278,7 +191,7 @@ pub(crate) async fn download(
     Ok(Json(bundle_view(&s.enrol.download(&ctx, id).await?)))
 }
 
-#[utoipa::path(post, path = "/api/v1/requests/{id}/installed", tag = "ecmt", responses((status = 200, body = api::RequestView), (status = 409, body = crate::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/requests/{id}/installed", tag = "ecmt", responses((status = 200, body = api::RequestView), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn installed(
     State(s): State<AppState>,
     OrgSession(ctx, _token): OrgSession,
@@ -287,7 +200,7 @@ pub(crate) async fn installed(
     Ok(Json(request_view(&s.enrol.mark_installed(&ctx, id).await?, &s.enrol.config().helpdesk)))
 }
 
-#[utoipa::path(post, path = "/api/v1/requests/{id}/cancel", tag = "ecmt", responses((status = 200, body = api::RequestView), (status = 409, body = crate::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/requests/{id}/cancel", tag = "ecmt", responses((status = 200, body = api::RequestView), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn cancel(
     State(s): State<AppState>,
     OrgSession(ctx, _token): OrgSession,
@@ -298,14 +211,13 @@ pub(crate) async fn cancel(
 
 #[utoipa::path(post, path = "/api/v1/renewals", tag = "ecmt", request_body = api::NewRequestBody,
     description = "Renewal with the current certificate over mutual TLS: no PIN. Approved at once; the answer carries the new certificate.",
-    responses((status = 201, body = api::CertificateDownload), (status = 401, description = "No client certificate", body = crate::ErrorBody),
-              (status = 403, description = "Certificate revoked, expired, unknown, or organisation not active", body = crate::ErrorBody)))]
+    responses((status = 201, body = api::CertificateDownload), (status = 401, description = "No client certificate", body = ErrorBody),
+              (status = 403, description = "Certificate revoked, expired, unknown, or organisation not active", body = ErrorBody)))]
 pub(crate) async fn renew(
     State(s): State<AppState>,
-    certs: Option<axum::Extension<ClientCertificates>>,
+    ClientLeaf(leaf): ClientLeaf,
     ApiJson(b): ApiJson<api::NewRequestBody>,
 ) -> Result<Response, ApiError> {
-    let leaf = client_leaf(certs)?;
     let bundle = s.enrol.renew_with_certificate(&leaf, b.csr.as_bytes(), &b.policy_version, b.policy_accepted).await?;
     Ok((StatusCode::CREATED, Json(bundle_view(&bundle))).into_response())
 }
@@ -313,21 +225,14 @@ pub(crate) async fn renew(
 #[utoipa::path(post, path = "/message-store/messages", tag = "message-store",
     description = "Mutual TLS. Accepts a message only from an unrevoked system certificate of an active organisation; says who the sender is.",
     request_body(content = String, content_type = "application/octet-stream"),
-    responses((status = 202, body = api::GateReceipt), (status = 401, description = "No client certificate", body = crate::ErrorBody),
-              (status = 403, description = "Refused certificate", body = crate::ErrorBody)))]
+    responses((status = 202, body = api::GateReceipt), (status = 401, description = "No client certificate", body = ErrorBody),
+              (status = 403, description = "Refused certificate", body = ErrorBody)))]
 pub(crate) async fn gate(
     State(s): State<AppState>,
-    certs: Option<axum::Extension<ClientCertificates>>,
+    ClientLeaf(leaf): ClientLeaf,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let leaf = client_leaf(certs)?;
-    let sender = s.enrol.identify(&leaf).await.map_err(|e| {
-        let mut a: ApiError = e.into();
-        if a.status == StatusCode::NOT_FOUND {
-            a.status = StatusCode::FORBIDDEN;
-        }
-        a
-    })?;
+    let sender = s.enrol.identify(&leaf).await.map_err(GateRefusal)?;
     tracing::info!(epoc = %sender.organisation.epoc, serial = %sender.serial, bytes = body.len(), "message accepted");
     Ok((
         StatusCode::ACCEPTED,
@@ -349,7 +254,7 @@ fn parse_enum<T: std::str::FromStr<Err = String>>(what: &str, s: &str) -> Result
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/organisations", tag = "admin", request_body = api::NewOrganisationBody,
-    responses((status = 201, body = api::OrganisationView), (status = 400, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 201, body = api::OrganisationView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn add_org(
     State(s): State<AppState>,
     Admin(actor): Admin,
@@ -369,7 +274,7 @@ pub(crate) async fn list_orgs(
     Ok(Json(s.enrol.organisations().await?.iter().map(org_view).collect()))
 }
 
-#[utoipa::path(get, path = "/api/v1/admin/organisations/{epoc}", tag = "admin", responses((status = 200, body = api::OrganisationView), (status = 404, body = crate::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/admin/organisations/{epoc}", tag = "admin", responses((status = 200, body = api::OrganisationView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn show_org(
     State(s): State<AppState>,
     _a: Admin,
@@ -379,7 +284,7 @@ pub(crate) async fn show_org(
 }
 
 #[utoipa::path(patch, path = "/api/v1/admin/organisations/{epoc}", tag = "admin", request_body = api::OrganisationChangeBody,
-    responses((status = 200, body = api::OrganisationView), (status = 404, body = crate::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = api::OrganisationView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn change_org(
     State(s): State<AppState>,
     Admin(actor): Admin,
@@ -393,7 +298,7 @@ pub(crate) async fn change_org(
 
 #[utoipa::path(post, path = "/api/v1/admin/organisations/{epoc}/pins", tag = "admin",
     description = "Issues a PIN (shown this once) and its letter; older PINs of the organisation stop working.",
-    responses((status = 201, body = api::PinLetterView), (status = 404, body = crate::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 201, body = api::PinLetterView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn issue_pin(
     State(s): State<AppState>,
     Admin(actor): Admin,
@@ -443,7 +348,7 @@ pub(crate) async fn admin_requests(
     Ok(Json(s.enrol.list_requests(&filter).await?.iter().map(|r| request_view(r, h)).collect()))
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/requests/{id}/approve", tag = "admin", responses((status = 200, body = api::RequestView), (status = 409, body = crate::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/admin/requests/{id}/approve", tag = "admin", responses((status = 200, body = api::RequestView), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn approve(
     State(s): State<AppState>,
     Admin(actor): Admin,
@@ -453,7 +358,7 @@ pub(crate) async fn approve(
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/requests/{id}/deny", tag = "admin", request_body = api::DenyBody,
-    responses((status = 200, body = api::RequestView), (status = 409, body = crate::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = api::RequestView), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn deny(
     State(s): State<AppState>,
     Admin(actor): Admin,
@@ -464,7 +369,7 @@ pub(crate) async fn deny(
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/releases", tag = "admin", request_body = api::NewReleaseBody,
-    responses((status = 201, body = api::ReleaseView), (status = 400, body = crate::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 201, body = api::ReleaseView), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn add_release(
     State(s): State<AppState>,
     Admin(actor): Admin,

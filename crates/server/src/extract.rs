@@ -1,0 +1,142 @@
+//! The extractors every JSON handler shares: the JSON body with carecert's error format
+//! ([`ApiJson`]), the bearer token ([`bearer`]), and who is calling — an administrator
+//! ([`Admin`]), a card session ([`CardSession`]), an organisation session ([`OrgSession`]),
+//! or a system presenting its certificate over mutual TLS ([`ClientLeaf`]).
+//!
+//! Extractors authenticate and nothing more: what the caller may then do is the domain's rule.
+
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use sha2::Digest;
+
+use crate::error::{ApiError, CardSessionRefusal};
+use crate::state::AppState;
+use crate::tls::ClientCertificates;
+
+/// Largest JSON body the API reads.
+pub const MAX_JSON_BYTES: usize = 64 * 1024;
+
+/// JSON body extractor whose rejections use carecert's error format.
+pub(crate) struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Self(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with 'Content-Type: application/json'",
+            )),
+            Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the request body is larger than {MAX_JSON_BYTES} bytes"),
+            )),
+            Err(e) => {
+                Err(ApiError::bad_request("malformed_json", format!("the JSON body is not valid: {}", e.body_text())))
+            }
+        }
+    }
+}
+
+/// The bearer token of a request (`Authorization: Bearer TOKEN`), if it has a plausible one
+/// (1 to 256 characters).
+pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 256)
+}
+
+/// An authenticated administrator (from `Authorization: Bearer TOKEN`): the audit actor
+/// `admin:NAME`.
+pub(crate) struct Admin(pub String);
+
+const TOKEN_CACHE_TTL: Duration = Duration::from_secs(30);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let unauthorized = || {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send an admin token as 'Authorization: Bearer TOKEN' (`carecert serve --dev` prints one and writes it to DATA_DIR/admin-token)",
+            )
+        };
+        let token = bearer(parts).ok_or_else(unauthorized)?;
+        // Tokens are 256-bit random values: a plain SHA-256 is the right hash (DESIGN §4),
+        // and lookups by hash compare in the database, not byte by byte here.
+        let hash = hex::encode(sha2::Sha256::digest(token.as_bytes()));
+        if let Some((name, at)) = state.tokens.lock().get(&hash).cloned()
+            && at.elapsed() < TOKEN_CACHE_TTL
+        {
+            return Ok(Admin(name));
+        }
+        let name = state.read.admin_token_name(&hash).await?.ok_or_else(unauthorized)?;
+        let actor = format!("admin:{name}");
+        state.tokens.lock().insert(hash, (actor.clone(), Instant::now()));
+        Ok(Admin(actor))
+    }
+}
+
+/// A card session (`Authorization: Bearer CARD-SESSION-TOKEN`): the card it belongs to.
+pub(crate) struct CardSession(pub(crate) String);
+
+impl FromRequestParts<AppState> for CardSession {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "card_session_required",
+                "log in with the card first (its passcode)",
+            )
+        })?;
+        let serial = state.cards.session_card(token).await.map_err(CardSessionRefusal)?;
+        Ok(CardSession(serial))
+    }
+}
+
+/// A logged-on organisation (`Authorization: Bearer SESSION-TOKEN`): its context and token.
+pub(crate) struct OrgSession(pub(crate) enrol::SessionContext, pub(crate) String);
+
+impl FromRequestParts<AppState> for OrgSession {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or(enrol::EnrolError::SessionInvalid)?.to_string();
+        let ctx = state.enrol.session(&token).await?;
+        Ok(OrgSession(ctx, token))
+    }
+}
+
+/// The leaf certificate (DER) a system presented in the TLS handshake (mutual TLS).
+pub(crate) struct ClientLeaf(pub(crate) Vec<u8>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientLeaf {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<ClientCertificates>()
+            .and_then(|c| c.0.first().map(|c| ClientLeaf(c.as_ref().to_vec())))
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "client_certificate_required",
+                    "this endpoint needs mutual TLS: present your system's certificate (curl --cert cert.pem --key key.pem)",
+                )
+            })
+    }
+}

@@ -1,0 +1,322 @@
+//! The smartcard API (`carecert-agent` speaks it) and the RA's card actions in the admin API.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use cards::{CardKeyRole, CardView, CardsError, Channel, IssueCard, RenewalKind};
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{Admin, ApiJson, CardSession};
+use crate::handlers::wire::{CardRecordView, UserDetailsView, UserView, WebAccountCreatedView};
+use crate::state::AppState;
+
+fn b64(s: &str) -> Result<Vec<u8>, ApiError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .map_err(|_| ApiError::bad_request("invalid", "the signature must be base64"))
+}
+
+fn view(v: CardView) -> api::CardStatusView {
+    api::CardStatusView {
+        serial: v.card.serial,
+        uid: v.card.uid,
+        status: match v.card.status {
+            cards::CardStatus::Active => api::CardStatus::Active,
+            cards::CardStatus::Locked => api::CardStatus::Locked,
+            cards::CardStatus::Cancelled => api::CardStatus::Cancelled,
+        },
+        auth_serial: v.card.auth_serial,
+        sign_serial: v.card.sign_serial,
+        tries_left: v.tries_left,
+        not_after: v.card.not_after,
+        days_to_expiry: v.days_to_expiry,
+        renewal_open: v.renewal_open,
+        remote_renewals_left: v.remote_renewals_left,
+        message: v.message,
+    }
+}
+
+fn same_card(session: &str, serial: &str) -> Result<(), ApiError> {
+    if session != serial {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "wrong_card", "this card session belongs to another card"));
+    }
+    Ok(())
+}
+
+#[utoipa::path(get, path = "/api/v1/cards/{serial}", tag = "cards", responses((status = 200, body = api::CardStatusView), (status = 404, body = ErrorBody)))]
+pub(crate) async fn card_status(
+    State(s): State<AppState>,
+    Path(serial): Path<String>,
+) -> Result<Json<api::CardStatusView>, ApiError> {
+    Ok(Json(view(s.cards.view(&serial).await?)))
+}
+
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/challenges", tag = "cards", responses((status = 200, body = api::ChallengeView), (status = 423, description = "Card locked", body = ErrorBody)))]
+pub(crate) async fn login_challenge(
+    State(s): State<AppState>,
+    Path(serial): Path<String>,
+) -> Result<Json<api::ChallengeView>, ApiError> {
+    Ok(Json(api::ChallengeView { nonce: s.cards.login_challenge(&serial).await? }))
+}
+
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/sessions", tag = "cards", request_body = api::CardLoginBody, responses((status = 200, body = api::CardSessionView), (status = 400, body = ErrorBody), (status = 426, description = "Agent too old for the card batch", body = ErrorBody)))]
+pub(crate) async fn open_session(
+    State(s): State<AppState>,
+    Path(serial): Path<String>,
+    ApiJson(b): ApiJson<api::CardLoginBody>,
+) -> Result<Json<api::CardSessionView>, ApiError> {
+    let (token, v) = s.cards.open_session(&serial, &b.nonce, &b64(&b.signature)?, &b.agent_version).await?;
+    Ok(Json(api::CardSessionView { token, card: view(v) }))
+}
+
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/passcode-failures", tag = "cards", responses((status = 200, body = api::PasscodeFailureView), (status = 423, body = ErrorBody)))]
+pub(crate) async fn passcode_failed(
+    State(s): State<AppState>,
+    Path(serial): Path<String>,
+) -> Result<Json<api::PasscodeFailureView>, ApiError> {
+    let outcome = s.cards.passcode_failed(&serial).await?;
+    let locked = matches!(outcome, CardsError::Locked(_));
+    let tries_left = match outcome {
+        CardsError::WrongPasscode { left } => left,
+        _ => 0,
+    };
+    Ok(Json(api::PasscodeFailureView {
+        locked,
+        tries_left,
+        message: if locked {
+            CardsError::Locked(serial).to_string()
+        } else {
+            CardsError::WrongPasscode { left: tries_left }.to_string()
+        },
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/unlock-codes", tag = "cards", request_body = api::UnlockCodeBody, responses((status = 200, body = api::CodeSentView), (status = 422, description = "No such channel for this user", body = ErrorBody), (status = 502, body = ErrorBody)))]
+pub(crate) async fn send_code(
+    State(s): State<AppState>,
+    Path(serial): Path<String>,
+    ApiJson(b): ApiJson<api::UnlockCodeBody>,
+) -> Result<Json<api::CodeSentView>, ApiError> {
+    let channel: Channel = b.channel.as_str().parse()?;
+    Ok(Json(api::CodeSentView { sent_to: s.cards.send_unlock_code(&serial, channel).await? }))
+}
+
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/unlock", tag = "cards", request_body = api::UnlockBody, responses((status = 200, body = api::UnlockedView), (status = 403, description = "Wrong, used, expired or exhausted code", body = ErrorBody)))]
+pub(crate) async fn unlock(
+    State(s): State<AppState>,
+    Path(serial): Path<String>,
+    ApiJson(b): ApiJson<api::UnlockBody>,
+) -> Result<Json<api::UnlockedView>, ApiError> {
+    let u = s.cards.unlock_with_code(&serial, &b.code).await?;
+    Ok(Json(api::UnlockedView { serial: u.card_serial, so_pin: u.so_pin }))
+}
+
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/sponsor-challenges", tag = "cards", responses((status = 200, body = api::ChallengeView), (status = 404, body = ErrorBody)))]
+pub(crate) async fn sponsor_challenge(
+    State(s): State<AppState>,
+    Path(serial): Path<String>,
+) -> Result<Json<api::ChallengeView>, ApiError> {
+    Ok(Json(api::ChallengeView { nonce: s.cards.sponsor_challenge(&serial).await? }))
+}
+
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/sponsor-unlock", tag = "cards", request_body = api::SponsorUnlockBody, responses((status = 200, body = api::UnlockedView), (status = 403, description = "No authority, bad signature, replayed challenge", body = ErrorBody)))]
+pub(crate) async fn sponsor_unlock(
+    State(s): State<AppState>,
+    Path(serial): Path<String>,
+    ApiJson(b): ApiJson<api::SponsorUnlockBody>,
+) -> Result<Json<api::UnlockedView>, ApiError> {
+    let (_, der) = pki::CertificateInfo::parse_pem_or_der(b.sponsor_certificate.as_bytes())?;
+    let u = s.cards.sponsor_unlock(&serial, &b.nonce, &der, &b64(&b.signature)?).await?;
+    Ok(Json(api::UnlockedView { serial: u.card_serial, so_pin: u.so_pin }))
+}
+
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/renewals", tag = "cards", request_body = api::StartRenewalBody, responses((status = 201, body = api::RenewalView), (status = 403, description = "Needs the RA", body = ErrorBody), (status = 409, description = "Window not open", body = ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn start_renewal(
+    State(s): State<AppState>,
+    CardSession(card): CardSession,
+    Path(serial): Path<String>,
+    ApiJson(b): ApiJson<api::StartRenewalBody>,
+) -> Result<Response, ApiError> {
+    same_card(&card, &serial)?;
+    let id = s.cards.begin_renewal(&serial, &b.agent_version, &RenewalKind::Remote).await?;
+    Ok((StatusCode::CREATED, Json(api::RenewalView { renewal_id: id, token: None })).into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/card-renewals/{id}/certificates", tag = "cards", request_body = api::RenewCertificateBody, responses((status = 200, body = api::CardCertificateView), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn renew_certificate(
+    State(s): State<AppState>,
+    CardSession(card): CardSession,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<api::RenewCertificateBody>,
+) -> Result<Json<api::CardCertificateView>, ApiError> {
+    let role = match b.role.as_str() {
+        "auth" => CardKeyRole::Auth,
+        "sign" => CardKeyRole::Sign,
+        o => return Err(ApiError::bad_request("invalid", format!("role '{o}': use auth or sign"))),
+    };
+    let i = s.cards.renew_certificate(&card, id, role, b.csr.as_bytes()).await?;
+    Ok(Json(api::CardCertificateView {
+        serial: i.serial,
+        certificate_pem: pki::cert::to_pem("CERTIFICATE", &i.der),
+        not_after: i.not_after,
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/card-renewals/{id}/complete", tag = "cards", responses((status = 200, body = api::CardStatusView), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn complete_renewal(
+    State(s): State<AppState>,
+    CardSession(card): CardSession,
+    Path(id): Path<i64>,
+) -> Result<Json<api::CardStatusView>, ApiError> {
+    let done = s.cards.complete_renewal(&card, id).await?;
+    Ok(Json(view(s.cards.view(&done.serial).await?)))
+}
+
+#[utoipa::path(post, path = "/api/v1/card-renewals/{id}/abort", tag = "cards", request_body = api::AbortBody, responses((status = 204, description = "Done"), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn abort_renewal(
+    State(s): State<AppState>,
+    CardSession(card): CardSession,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<api::AbortBody>,
+) -> Result<StatusCode, ApiError> {
+    s.cards.abort_renewal(&card, id, &b.reason).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ------------------------------------------------------------------------- RA
+
+#[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", request_body = api::NewUserBody, responses((status = 201, body = UserView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn add_user(
+    State(s): State<AppState>,
+    Admin(actor): Admin,
+    ApiJson(b): ApiJson<api::NewUserBody>,
+) -> Result<Response, ApiError> {
+    let u = s
+        .cards
+        .add_user(
+            &b.uid,
+            &b.name,
+            b.email.as_deref(),
+            b.mobile.as_deref(),
+            b.landline.as_deref().map(|l| (l, b.landline_voice)),
+            &b.roles,
+            &b.organisation,
+            &actor,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(UserView::from(u))).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/users/{uid}", tag = "admin", responses((status = 200, body = UserDetailsView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn show_user(
+    State(s): State<AppState>,
+    _a: Admin,
+    Path(uid): Path<String>,
+) -> Result<Json<UserDetailsView>, ApiError> {
+    let u = s.cards.user(&uid).await?;
+    let cards = s.read.cards_of(&uid).await?;
+    Ok(Json(UserDetailsView { user: u.into(), cards: cards.into_iter().map(CardRecordView::from).collect() }))
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/cards", tag = "admin", request_body = api::IssueCardBody, responses((status = 201, body = api::IssuedCardView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn issue_card(
+    State(s): State<AppState>,
+    Admin(actor): Admin,
+    ApiJson(b): ApiJson<api::IssueCardBody>,
+) -> Result<Response, ApiError> {
+    let issued = s
+        .cards
+        .issue_card(IssueCard {
+            uid: b.uid,
+            card_serial: b.card_serial,
+            batch: b.batch,
+            ra: actor,
+            documents: b.documents,
+            so_pin: b.so_pin,
+            auth_csr: b.auth_csr.into_bytes(),
+            sign_csr: b.sign_csr.into_bytes(),
+            agent_version: b.agent_version,
+        })
+        .await?;
+    let cert = |i: &ca::Issued| api::CardCertificateView {
+        serial: i.serial.clone(),
+        certificate_pem: pki::cert::to_pem("CERTIFICATE", &i.der),
+        not_after: i.not_after,
+    };
+    let chain_pem = issued.auth.chain.iter().map(|c| pki::cert::to_pem("CERTIFICATE", c)).collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(api::IssuedCardView { auth: cert(&issued.auth), sign: cert(&issued.sign), chain_pem }),
+    )
+        .into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/cards/{serial}/unlock", tag = "admin", request_body = api::IdentityCheckBody, responses((status = 200, body = api::UnlockedView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn ra_unlock(
+    State(s): State<AppState>,
+    Admin(actor): Admin,
+    Path(serial): Path<String>,
+    ApiJson(b): ApiJson<api::IdentityCheckBody>,
+) -> Result<Json<api::UnlockedView>, ApiError> {
+    let u = s.cards.ra_unlock(&serial, &actor, &b.documents).await?;
+    Ok(Json(api::UnlockedView { serial: u.card_serial, so_pin: u.so_pin }))
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/cards/{serial}/cancel", tag = "admin", request_body = api::CancelCardBody, responses((status = 204, description = "Done"), (status = 410, body = ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn cancel_card(
+    State(s): State<AppState>,
+    Admin(actor): Admin,
+    Path(serial): Path<String>,
+    ApiJson(b): ApiJson<api::CancelCardBody>,
+) -> Result<StatusCode, ApiError> {
+    let name = b.reason.map(|r| r.as_str()).unwrap_or("affiliationChanged");
+    let reason = pki::RevocationReason::parse(name)
+        .ok_or_else(|| ApiError::bad_request("invalid", format!("'{name}' is not an RFC 5280 revocation reason")))?;
+    s.cards.cancel_card(&serial, &actor, reason).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/cards/{serial}/renewals", tag = "admin", request_body = api::IdentityCheckBody, responses((status = 201, body = api::RenewalView), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn ra_renewal(
+    State(s): State<AppState>,
+    Admin(actor): Admin,
+    Path(serial): Path<String>,
+    ApiJson(b): ApiJson<api::IdentityCheckBody>,
+) -> Result<Response, ApiError> {
+    let version = b.agent_version.clone().unwrap_or_else(|| "0.0.0".into());
+    let id = s.cards.begin_renewal(&serial, &version, &RenewalKind::Ra { ra: actor, documents: b.documents }).await?;
+    let token = s.cards.ra_session(&serial).await?;
+    Ok((StatusCode::CREATED, Json(api::RenewalView { renewal_id: id, token: Some(token) })).into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/sponsors", tag = "admin", request_body = api::SponsorBody, responses((status = 204, description = "Done"), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn add_sponsor(
+    State(s): State<AppState>,
+    Admin(actor): Admin,
+    ApiJson(b): ApiJson<api::SponsorBody>,
+) -> Result<StatusCode, ApiError> {
+    s.cards.grant_sponsor(&b.uid, &b.organisation, &actor).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/card-batches", tag = "admin", request_body = api::CardBatchBody, responses((status = 204, description = "Done"), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn set_batch(
+    State(s): State<AppState>,
+    Admin(actor): Admin,
+    ApiJson(b): ApiJson<api::CardBatchBody>,
+) -> Result<StatusCode, ApiError> {
+    s.cards.set_batch(&b.batch, &b.min_agent_version, &actor).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/web-accounts", tag = "admin", request_body = api::NewWebAccountBody, responses((status = 201, body = WebAccountCreatedView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn add_web_account(
+    State(s): State<AppState>,
+    Admin(actor): Admin,
+    ApiJson(b): ApiJson<api::NewWebAccountBody>,
+) -> Result<Response, ApiError> {
+    let a = s.web.add_account(&b.username, &b.name, b.uid.as_deref(), &b.roles, b.password.as_deref(), &actor).await?;
+    Ok((StatusCode::CREATED, Json(WebAccountCreatedView::from(a))).into_response())
+}

@@ -1,0 +1,180 @@
+//! The one page shell of the HTML wing: [`page`] draws every page of the RA console and the
+//! portal (the two differ only in their header), [`error_page`] is the console's refusal and
+//! failure page, [`date`] shows a time. The stylesheets and the page script are files
+//! (`web/static/`) compiled in with `include_str!`. The security headers are not set per
+//! page: [`security_headers`] is a layer on the whole wing.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use portal::Session;
+
+use crate::error::ApiError;
+
+/// The RA console's stylesheet.
+const RA_CSS: &str = include_str!("static/ra.css");
+/// The portal's stylesheet.
+const PORTAL_CSS: &str = include_str!("static/portal.css");
+/// The page script: smartcard login through the local agent, and closing the page when the
+/// session ends.
+pub(crate) const APP_JS: &str = include_str!("static/app.js");
+
+/// Which part of carecert a page belongs to: its header differs.
+pub(crate) enum Shell<'a> {
+    /// The RA console; with a session, its navigation and logout button.
+    Ra(Option<&'a Session>),
+    /// The portal; `script` loads the page script, which talks to the agent at `agent_url`.
+    Portal {
+        /// Whether the page loads `/portal/app.js`.
+        script: bool,
+        /// The local agent's URL.
+        agent_url: &'a str,
+    },
+}
+
+/// A page: the shell around `body`, with the status.
+pub(crate) fn page(status: StatusCode, shell: Shell<'_>, title: &str, body: Markup) -> Response {
+    let doc = match shell {
+        Shell::Ra(session) => html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (title) " · carecert RA" }
+                    style { (PreEscaped(RA_CSS)) }
+                }
+                body {
+                    header {
+                        strong { "carecert RA console" }
+                        @if let Some(s) = session {
+                            nav {
+                                a href="/ra/" { "Dashboard" } " "
+                                a href="/ra/requests" { "Requests" } " "
+                                a href="/ra/orgs" { "Organisations" } " "
+                                a href="/ra/certificates" { "Certificates" } " "
+                                a href="/ra/users" { "People" } " "
+                                a href="/ra/cards" { "Cards" } " "
+                                a href="/ra/releases" { "Releases" } " "
+                                a href="/ra/audit" { "Audit log" }
+                            }
+                            form.logout method="post" action="/ra/logout" {
+                                span { (s.account.name) " (" (s.role) ") " }
+                                input type="hidden" name="csrf" value=(s.csrf_token);
+                                button type="submit" { "Log out" }
+                            }
+                        }
+                    }
+                    main { h1 { (title) } (body) }
+                }
+            }
+        },
+        Shell::Portal { script, agent_url } => html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    title { (title) " · carecert portal" }
+                    style { (PreEscaped(PORTAL_CSS)) }
+                    @if script { script src="/portal/app.js" defer {} }
+                }
+                body data-agent=(agent_url) {
+                    header { strong { "carecert portal" } }
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        },
+    };
+    (status, doc).into_response()
+}
+
+/// The console's refusal or failure page.
+pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
+    page(status, Shell::Ra(None), "Sorry", html! { p.error { (message) } p { a href="/ra/login" { "Log in" } } })
+}
+
+/// The page for a request the service could not complete (the database did not answer, the
+/// CA failed): the status and the message `error.rs` gives the error — never an empty or
+/// zero answer in its place.
+pub(crate) fn failure_page(e: impl Into<ApiError>) -> Response {
+    let e = e.into();
+    error_page(e.status, &e.message)
+}
+
+/// A time for people: `YYYY-MM-DD HH:MM` (UTC).
+pub(crate) fn date(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .map(|d| format!("{:04}-{:02}-{:02} {:02}:{:02}", d.year(), u8::from(d.month()), d.day(), d.hour(), d.minute()))
+        .unwrap_or_default()
+}
+
+/// The Content-Security-Policy of a page that runs the page script, which talks to the local
+/// agent at `agent_url`.
+pub(crate) fn scripted_csp(agent_url: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!(
+        "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self' {agent_url}; form-action 'self'; frame-ancestors 'none'"
+    ))
+    .ok()
+}
+
+/// The security headers of every answer of the wing, as a layer: a page may set its own
+/// Content-Security-Policy (the RA login page runs the script); the rest is not negotiable.
+pub(crate) struct SecurityHeaders {
+    /// The default Content-Security-Policy.
+    pub(crate) csp: HeaderValue,
+    /// Whether to send `Referrer-Policy: same-origin` (the RA console does).
+    pub(crate) referrer: bool,
+}
+
+impl Clone for SecurityHeaders {
+    fn clone(&self) -> Self {
+        Self { csp: self.csp.clone(), referrer: self.referrer }
+    }
+}
+
+/// The RA console's headers: no script at all.
+pub(crate) fn ra_headers() -> SecurityHeaders {
+    SecurityHeaders {
+        csp: HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'",
+        ),
+        referrer: true,
+    }
+}
+
+/// The portal's headers: its own script, which may talk to the local agent.
+pub(crate) fn portal_headers(agent_url: &str) -> SecurityHeaders {
+    SecurityHeaders {
+        csp: scripted_csp(agent_url).unwrap_or_else(|| HeaderValue::from_static("default-src 'none'")),
+        referrer: false,
+    }
+}
+
+/// Adds the wing's security headers to an answer (a page's own CSP is kept).
+pub(crate) async fn security_headers(State(h): State<SecurityHeaders>, req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let headers = resp.headers_mut();
+    let mut set = |name: HeaderName, value: HeaderValue| {
+        if !headers.contains_key(&name) {
+            headers.insert(name, value);
+        }
+    };
+    set(header::CONTENT_SECURITY_POLICY, h.csp);
+    set(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    set(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if h.referrer {
+        set(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates_are_minutes_utc() {
+        assert_eq!(super::date(0), "1970-01-01 00:00");
+    }
+}

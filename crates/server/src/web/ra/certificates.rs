@@ -1,0 +1,158 @@
+//! Certificates (search, revoke) and the audit log (search, chain check).
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
+use serde::Deserialize;
+
+use crate::state::AppState;
+use crate::web::forms::{RaForm, RaUser, Search, has_csrf, urlencode};
+use crate::web::layout::{date, failure_page};
+use crate::web::ra::ra_page as page;
+
+has_csrf!(RevokeForm);
+
+pub(crate) async fn certificates(
+    State(s): State<AppState>,
+    RaUser(session): RaUser,
+    Query(q): Query<Search>,
+) -> Response {
+    let store = &s.read;
+    let text = q.q.clone().unwrap_or_default();
+    let status = q.status.clone().filter(|x| !x.is_empty());
+    let found = match pki::cert::normalize_serial_hex(&text).filter(|_| text.len() >= 8) {
+        Some(serial) => store.certificates_by_serial(&serial).await,
+        None => {
+            store
+                .certificates(&store::CertificateFilter {
+                    issuer: None,
+                    status: status.clone(),
+                    subject_contains: (!text.is_empty()).then(|| text.clone()),
+                    limit: 200,
+                })
+                .await
+        }
+    };
+    let rows = match found {
+        Ok(r) => r,
+        Err(e) => return failure_page(e),
+    };
+    page(
+        StatusCode::OK,
+        "Certificates",
+        Some(&session),
+        html! {
+            @if let Some(d) = q.done { p.ok role="status" { (d) } }
+            @if let Some(m) = q.msg { p.error role="alert" { (m) } }
+            form method="get" action="/ra/certificates" {
+                label { "Organisation (EPOC or name), subject or serial " input name="q" value=(text); } " "
+                label { "Status " select name="status" {
+                    option value="" { "any" }
+                    @for st in ["issued", "revoked", "reserved"] { option value=(st) selected[status.as_deref() == Some(st)] { (st) } }
+                } } " "
+                button type="submit" { "Search" }
+            }
+            table {
+                thead { tr { th { "Serial" } th { "CA" } th { "Profile" } th { "Subject" } th { "Status" } th { "Expires" } th { "Revoke" } } }
+                tbody {
+                    @for c in &rows {
+                        @let st = match c.status { store::CertStatus::Issued => "issued", store::CertStatus::Revoked { .. } => "revoked", store::CertStatus::Reserved => "reserved" };
+                        tr id=(format!("cert-{}", c.serial)) {
+                            td { code { (c.serial) } } td { (c.issuer) } td { (c.profile) } td { (c.subject) } td { (st) } td { (date(c.not_after)) }
+                            td { @if st == "issued" {
+                                form method="post" action=(format!("/ra/certificates/{}/{}/revoke", c.issuer, c.serial)) {
+                                    input type="hidden" name="csrf" value=(session.csrf_token);
+                                    select name="reason" {
+                                        @for r in ["keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation", "unspecified"] { option { (r) } }
+                                    }
+                                    button type="submit" { "Revoke" }
+                                }
+                            } }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RevokeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub(crate) async fn revoke_certificate(
+    State(s): State<AppState>,
+    Path((issuer, serial)): Path<(String, String)>,
+    RaForm(session, f): RaForm<RevokeForm>,
+) -> Response {
+    let Some(reason) = pki::RevocationReason::parse(&f.reason) else {
+        return Redirect::to(&format!("/ra/certificates?msg={}", urlencode("choose a revocation reason")))
+            .into_response();
+    };
+    let req = ca::RevokeRequest {
+        ca: Some(issuer),
+        serial: serial.clone(),
+        reason,
+        actor: format!("ra:{}", session.account.username),
+    };
+    match s.authority.revoke(req).await {
+        Ok(r) => Redirect::to(&format!(
+            "/ra/certificates?q={}&done={}",
+            urlencode(&serial),
+            urlencode(&format!(
+                "Certificate {} revoked ({}); CRL {} lists it.",
+                r.serial,
+                r.reason.name(),
+                r.crl_number
+            ))
+        ))
+        .into_response(),
+        Err(e) => Redirect::to(&format!("/ra/certificates?q={}&msg={}", urlencode(&serial), urlencode(&e.to_string())))
+            .into_response(),
+    }
+}
+
+pub(crate) async fn audit(State(s): State<AppState>, RaUser(session): RaUser, Query(q): Query<Search>) -> Response {
+    let store = &s.read;
+    let needle = q.q.clone().unwrap_or_default().to_lowercase();
+    let (entries, verified) = match (store.recent_audit_entries(2000).await, store.verify_audit().await) {
+        (Ok(e), Ok(v)) => (e, v),
+        (Err(e), _) | (_, Err(e)) => return failure_page(e),
+    };
+    let entries: Vec<_> = entries
+        .into_iter()
+        .filter(|e| {
+            needle.is_empty()
+                || [&e.actor, &e.action, &e.subject, &e.details].iter().any(|f| f.to_lowercase().contains(&needle))
+        })
+        .take(200)
+        .collect();
+    page(
+        StatusCode::OK,
+        "Audit log",
+        Some(&session),
+        html! {
+            form method="get" action="/ra/audit" {
+                label { "Search " input name="q" value=(q.q.clone().unwrap_or_default()) placeholder="who, what, subject"; } " "
+                button type="submit" { "Search" }
+            }
+            @match &verified.first_broken {
+                None => p.ok { "Chain verified: " (verified.entries) " entries intact." },
+                Some(b) => p.error { "Chain BROKEN at entry " (b.seq) ": " (b.problem) },
+            }
+            table {
+                thead { tr { th { "#" } th { "When (UTC)" } th { "Who" } th { "What" } th { "Subject" } th { "Details" } } }
+                tbody {
+                    @for e in &entries {
+                        tr { td { (e.seq) } td { (date(e.at_ms / 1000)) } td { (e.actor) } td { (e.action) } td { (e.subject) } td { code { (e.details) } } }
+                    }
+                }
+            }
+        },
+    )
+}

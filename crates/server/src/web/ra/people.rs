@@ -1,0 +1,243 @@
+//! People and their cards: register, find, grant sponsor authority, unlock face to face,
+//! cancel.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
+use serde::Deserialize;
+
+use crate::state::AppState;
+use crate::web::forms::{CsrfForm, RaForm, RaUser, has_csrf, urlencode};
+use crate::web::layout::{date, failure_page};
+use crate::web::ra::ra_page as page;
+
+has_csrf!(UserForm, SponsorForm, DocumentsForm);
+
+#[derive(Deserialize)]
+pub(crate) struct UserQuery {
+    #[serde(default)]
+    uid: Option<String>,
+    #[serde(default)]
+    msg: Option<String>,
+    #[serde(default)]
+    done: Option<String>,
+}
+
+pub(crate) async fn users(State(s): State<AppState>, RaUser(session): RaUser, Query(q): Query<UserQuery>) -> Response {
+    let found = match q.uid.as_deref().filter(|u| !u.is_empty()) {
+        Some(uid) => match s.cards.user(uid).await {
+            Ok(u) => match s.read.cards_of(uid).await {
+                Ok(cards) => Some(Ok((u, cards))),
+                Err(e) => return failure_page(e),
+            },
+            Err(e @ cards::CardsError::UnknownUser(_)) => Some(Err(e.to_string())),
+            Err(e) => return failure_page(e),
+        },
+        None => None,
+    };
+    page(
+        StatusCode::OK,
+        "People",
+        Some(&session),
+        html! {
+            @if let Some(d) = q.done { p.ok role="status" { (d) } }
+            @if let Some(m) = q.msg { p.error role="alert" { (m) } }
+            form method="get" action="/ra/users" { label { "UID " input name="uid" value=(q.uid.clone().unwrap_or_default()); } " " button type="submit" { "Find" } }
+            @match found {
+                None => {},
+                Some(Err(m)) => p.error { (m) },
+                Some(Ok((u, cards))) => {
+                    table id="user" {
+                        tr { th { "UID" } td { (u.uid) } } tr { th { "Name" } td { (u.name) } }
+                        tr { th { "Organisation" } td { (u.organisation) } } tr { th { "Email" } td { (u.email.clone().unwrap_or_default()) } }
+                        tr { th { "Mobile" } td { (u.mobile.clone().unwrap_or_default()) } }
+                    }
+                    h2 { "Cards" }
+                    ul { @for c in &cards { li { a href=(format!("/ra/cards?serial={}", c.serial)) { (c.serial) } " " (c.status) " expires " (c.not_after.map(date).unwrap_or_default()) } } }
+                    p { "Issue a card, or renew one in person: at this desk with " code { "carecert-agent card issue" } " / " code { "card renew --ra" } " (keys are made on the card)." }
+                    h2 { "Sponsor authority" }
+                    form method="post" action="/ra/sponsors" {
+                        input type="hidden" name="csrf" value=(session.csrf_token);
+                        input type="hidden" name="uid" value=(u.uid);
+                        label { "May unlock cards of organisation " input name="organisation" required; } " "
+                        button type="submit" { "Grant" }
+                    }
+                }
+            }
+            h2 { "Register a person" }
+            form id="register-user" method="post" action="/ra/users" {
+                input type="hidden" name="csrf" value=(session.csrf_token);
+                label { "UID " input name="uid" required pattern="[0-9]{1,20}"; } " "
+                label { "Name " input name="name" required; } " "
+                label { "Organisation " input name="organisation" required; } " "
+                label { "Email " input name="email" type="email"; } " "
+                label { "Mobile " input name="mobile"; } " "
+                button type="submit" { "Register" }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub(crate) struct UserForm {
+    #[serde(default)]
+    csrf: String,
+    uid: String,
+    name: String,
+    organisation: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    mobile: String,
+}
+
+pub(crate) async fn add_user(State(s): State<AppState>, RaForm(session, f): RaForm<UserForm>) -> Response {
+    let opt = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_string());
+    let (email, mobile) = (opt(&f.email), opt(&f.mobile));
+    let actor = format!("ra:{}", session.account.username);
+    match s
+        .cards
+        .add_user(&f.uid, &f.name, email.as_deref(), mobile.as_deref(), None, &[], &f.organisation, &actor)
+        .await
+    {
+        Ok(u) => Redirect::to(&format!("/ra/users?uid={}&done={}", urlencode(&u.uid), urlencode("Registered.")))
+            .into_response(),
+        Err(e) => Redirect::to(&format!("/ra/users?msg={}", urlencode(&e.to_string()))).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SponsorForm {
+    #[serde(default)]
+    csrf: String,
+    uid: String,
+    organisation: String,
+}
+
+pub(crate) async fn grant_sponsor(State(s): State<AppState>, RaForm(session, f): RaForm<SponsorForm>) -> Response {
+    let actor = format!("ra:{}", session.account.username);
+    match s.cards.grant_sponsor(&f.uid, &f.organisation, &actor).await {
+        Ok(()) => Redirect::to(&format!(
+            "/ra/users?uid={}&done={}",
+            urlencode(&f.uid),
+            urlencode(&format!("{} may now unlock cards of {}.", f.uid, f.organisation))
+        ))
+        .into_response(),
+        Err(e) => Redirect::to(&format!("/ra/users?uid={}&msg={}", urlencode(&f.uid), urlencode(&e.to_string())))
+            .into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CardQuery {
+    #[serde(default)]
+    serial: Option<String>,
+    #[serde(default)]
+    msg: Option<String>,
+    #[serde(default)]
+    done: Option<String>,
+}
+
+pub(crate) async fn cards_page(
+    State(s): State<AppState>,
+    RaUser(session): RaUser,
+    Query(q): Query<CardQuery>,
+) -> Response {
+    let found = match q.serial.as_deref().filter(|x| !x.is_empty()) {
+        Some(serial) => Some(s.cards.view(serial).await.map_err(|e| e.to_string())),
+        None => None,
+    };
+    page(
+        StatusCode::OK,
+        "Cards",
+        Some(&session),
+        html! {
+            @if let Some(d) = q.done { p.ok role="status" { (d) } }
+            @if let Some(m) = q.msg { p.error role="alert" { (m) } }
+            form method="get" action="/ra/cards" {
+                label { "Card serial " input name="serial" value=(q.serial.clone().unwrap_or_default()); } " "
+                button type="submit" { "Find" }
+            }
+            @match found {
+                None => {},
+                Some(Err(m)) => p.error { (m) },
+                Some(Ok(v)) => {
+                    table id="card" {
+                        tr { th { "Serial" } td { (v.card.serial) } }
+                        tr { th { "Holder UID" } td { (v.card.uid) } }
+                        tr { th { "Status" } td id="card-status" { (v.card.status) } }
+                        tr { th { "Expires" } td { (v.card.not_after.map(date).unwrap_or_default()) } }
+                        tr { th { "Remote renewals left" } td { (v.remote_renewals_left) } }
+                    }
+                    h2 { "Unlock face to face" }
+                    form method="post" action=(format!("/ra/cards/{}/unlock", v.card.serial)) {
+                        input type="hidden" name="csrf" value=(session.csrf_token);
+                        label { "Identity documents checked " input name="documents" required maxlength="200"; } " "
+                        button type="submit" { "Unlock" }
+                    }
+                    h2 { "Cancel the card" }
+                    form method="post" action=(format!("/ra/cards/{}/cancel", v.card.serial)) {
+                        input type="hidden" name="csrf" value=(session.csrf_token);
+                        button type="submit" { "Cancel card and revoke its certificates" }
+                    }
+                }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DocumentsForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    documents: String,
+}
+
+pub(crate) async fn unlock_card(
+    State(s): State<AppState>,
+    Path(serial): Path<String>,
+    RaForm(session, f): RaForm<DocumentsForm>,
+) -> Response {
+    if f.documents.trim().is_empty() {
+        return Redirect::to(&format!(
+            "/ra/cards?serial={}&msg={}",
+            urlencode(&serial),
+            urlencode("record the identity documents checked")
+        ))
+        .into_response();
+    }
+    match s.cards.ra_unlock(&serial, &format!("ra:{}", session.account.username), &f.documents).await {
+        Ok(u) => page(
+            StatusCode::OK,
+            "Card unlocked",
+            Some(&session),
+            html! {
+                p.ok role="status" { "Card " (u.card_serial) " is unlocked." }
+                p { "In the card agent at this desk, set the holder's new passcode with this SO PIN (shown once): " code id="so-pin" { (u.so_pin) } }
+                p { a href=(format!("/ra/cards?serial={}", urlencode(&u.card_serial))) { "Back to the card" } }
+            },
+        ),
+        Err(e) => Redirect::to(&format!("/ra/cards?serial={}&msg={}", urlencode(&serial), urlencode(&e.to_string())))
+            .into_response(),
+    }
+}
+
+pub(crate) async fn cancel_card(
+    State(s): State<AppState>,
+    Path(serial): Path<String>,
+    RaForm(session, _form): RaForm<CsrfForm>,
+) -> Response {
+    let actor = format!("ra:{}", session.account.username);
+    match s.cards.cancel_card(&serial, &actor, pki::RevocationReason::AffiliationChanged).await {
+        Ok(()) => Redirect::to(&format!(
+            "/ra/cards?serial={}&done={}",
+            urlencode(&serial),
+            urlencode("Card cancelled; its certificates are revoked.")
+        ))
+        .into_response(),
+        Err(e) => Redirect::to(&format!("/ra/cards?serial={}&msg={}", urlencode(&serial), urlencode(&e.to_string())))
+            .into_response(),
+    }
+}
