@@ -31,8 +31,12 @@ pub struct EnrolConfig {
     pub policy_version: String,
     /// Its text.
     pub policy_text: String,
-    /// Helpdesk contact shown in refusals and letters.
+    /// Helpdesk contact shown in refusals and letters (the general one).
     pub helpdesk: String,
+    /// The helpdesk contact for organisations of a kind (others get `helpdesk`).
+    pub helpdesk_by_kind: Vec<(OrgKind, String)>,
+    /// The time zone of dates shown to people (letters); storage stays UTC.
+    pub time_zone: jiff::tz::TimeZone,
     /// Where the clients are downloaded.
     pub download_page: String,
     /// The CA that issues machine certificates.
@@ -57,10 +61,19 @@ impl Default for EnrolConfig {
                 your organisation."
                 .into(),
             helpdesk: "the carecert helpdesk (0300 123 4567, helpdesk@carecert.example)".into(),
+            helpdesk_by_kind: vec![],
+            time_zone: jiff::tz::TimeZone::get("Europe/London").unwrap_or(jiff::tz::TimeZone::UTC),
             download_page: "https://carecert.example/downloads".into(),
             issuing_ca: "systems".into(),
             certificate_days: None,
         }
+    }
+}
+
+impl EnrolConfig {
+    /// The helpdesk contact for an organisation of `kind`.
+    pub fn helpdesk_for(&self, kind: OrgKind) -> &str {
+        self.helpdesk_by_kind.iter().find(|(k, _)| *k == kind).map_or(self.helpdesk.as_str(), |(_, h)| h.as_str())
     }
 }
 
@@ -329,21 +342,14 @@ impl Enrolment {
         let expires_at = now + self.inner.config.pin_validity.as_secs() as i64;
         let ev = self.event(actor, "pin.issued", &format!("org:{epoc}"), serde_json::json!({"expires_at": expires_at}));
         self.store().issue_pin(&org.epoc, &hash, actor, now, expires_at, ev).await?;
-        let fmt_date = |t: i64, with_time: bool| {
-            let d = time::OffsetDateTime::from_unix_timestamp(t).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-            if with_time {
-                format!("{:04}-{:02}-{:02} {:02}:{:02} UTC", d.year(), d.month() as u8, d.day(), d.hour(), d.minute())
-            } else {
-                format!("{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day())
-            }
-        };
+        let fmt_date = |t: i64, with_time: bool| crate::letter::local_date(t, &self.inner.config.time_zone, with_time);
         let letter = PinLetter {
             epoc: org.epoc.clone(),
             organisation: org.name.clone(),
             pin: pin.expose().to_string(),
             issued_on: fmt_date(now, false),
             expires: fmt_date(expires_at, true),
-            helpdesk: self.inner.config.helpdesk.clone(),
+            helpdesk: self.inner.config.helpdesk_for(org.kind).to_string(),
             download_page: self.inner.config.download_page.clone(),
         };
         let pdf = render_letter(&letter);
@@ -659,8 +665,12 @@ impl Enrolment {
     }
 
     fn wrong_state(&self, r: &CertRequest, wanted: &str) -> EnrolError {
+        self.wrong_state_for(r, wanted, &self.inner.config.helpdesk)
+    }
+
+    fn wrong_state_for(&self, r: &CertRequest, wanted: &str, helpdesk: &str) -> EnrolError {
         let hint = match r.status {
-            RequestStatus::Denied | RequestStatus::Pending => request_message(r, &self.inner.config.helpdesk),
+            RequestStatus::Denied | RequestStatus::Pending => request_message(r, helpdesk),
             RequestStatus::Installed => format!(
                 "its certificate is installed already; {wanted} is not possible. To move it to another machine use `ecmt backup` and `ecmt restore`"
             ),
@@ -754,7 +764,7 @@ impl Enrolment {
     pub async fn cancel(&self, ctx: &SessionContext, id: i64) -> Result<CertRequest, EnrolError> {
         let r = self.request_for(ctx, id).await?;
         if r.status != RequestStatus::Pending {
-            return Err(self.wrong_state(&r, "cancelling"));
+            return Err(self.wrong_state_for(&r, "cancelling", self.inner.config.helpdesk_for(ctx.organisation.kind)));
         }
         let actor = format!("org:{}", ctx.organisation.epoc);
         let change = RequestChange { decided: Some((self.now(), actor.clone())), ..Default::default() };
@@ -765,7 +775,7 @@ impl Enrolment {
             .await?
         {
             let r = self.get_request(id).await?;
-            return Err(self.wrong_state(&r, "cancelling"));
+            return Err(self.wrong_state_for(&r, "cancelling", self.inner.config.helpdesk_for(ctx.organisation.kind)));
         }
         self.get_request(id).await
     }
@@ -773,6 +783,9 @@ impl Enrolment {
     /// Download: the same certificate every time until the install is confirmed.
     pub async fn download(&self, ctx: &SessionContext, id: i64) -> Result<CertificateBundle, EnrolError> {
         let r = self.request_for(ctx, id).await?;
+        if !matches!(r.status, RequestStatus::Approved | RequestStatus::Downloaded) {
+            return Err(self.wrong_state_for(&r, "download", self.inner.config.helpdesk_for(ctx.organisation.kind)));
+        }
         self.download_request(r, &format!("org:{}", ctx.organisation.epoc)).await
     }
 
