@@ -21,7 +21,7 @@ mod pin;
 mod service;
 
 pub use error::EnrolError;
-pub use letter::{PinLetter, render_letter};
+pub use letter::{PinLetter, local_date, render_letter};
 pub use pin::EnrolmentPin;
 pub use service::{
     CertificateBundle, ClientVersionCheck, EnrolConfig, Enrolment, IssuedPin, LoggedIn, Sender, SessionContext,

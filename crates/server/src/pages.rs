@@ -310,10 +310,9 @@ fn chart(a: &[i64], b: &[i64]) -> Markup {
     }
 }
 
-fn date(t: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .map(|d| format!("{:04}-{:02}-{:02} {:02}:{:02}", d.year(), u8::from(d.month()), d.day(), d.hour(), d.minute()))
-        .unwrap_or_default()
+/// A time for people: local, in the configured zone (storage stays UTC).
+fn date(s: &AppState, t: i64) -> String {
+    enrol::local_date(t, &s.enrol.config().time_zone, true)
 }
 
 async fn queue(State(s): State<AppState>, RaUser(session): RaUser, Query(q): Query<Msg>) -> Response {
@@ -342,7 +341,7 @@ async fn queue(State(s): State<AppState>, RaUser(session): RaUser, Query(q): Que
                     tbody {
                         @for r in &rows {
                             tr id=(format!("request-{}", r.id)) {
-                                td { (r.id) } td { (r.epoc) } td { (date(r.created_at)) }
+                                td { (r.id) } td { (r.epoc) } td { (date(&s, r.created_at)) }
                                 td { form method="post" action=(format!("/ra/requests/{}/approve", r.id)) {
                                     input type="hidden" name="csrf" value=(session.csrf_token);
                                     button type="submit" { "Approve" }
@@ -435,7 +434,7 @@ async fn audit(State(s): State<AppState>, RaUser(session): RaUser, Query(q): Que
                 thead { tr { th { "#" } th { "When (UTC)" } th { "Who" } th { "What" } th { "Subject" } th { "Details" } } }
                 tbody {
                     @for e in &entries {
-                        tr { td { (e.seq) } td { (date(e.at_ms / 1000)) } td { (e.actor) } td { (e.action) } td { (e.subject) } td { code { (e.details) } } }
+                        tr { td { (e.seq) } td { (date(&s, e.at_ms / 1000)) } td { (e.actor) } td { (e.action) } td { (e.subject) } td { code { (e.details) } } }
                     }
                 }
             }
@@ -676,7 +675,7 @@ async fn certificates(State(s): State<AppState>, RaUser(session): RaUser, Query(
                     @for c in &rows {
                         @let st = match c.status { store::CertStatus::Issued => "issued", store::CertStatus::Revoked { .. } => "revoked", store::CertStatus::Reserved => "reserved" };
                         tr id=(format!("cert-{}", c.serial)) {
-                            td { code { (c.serial) } } td { (c.issuer) } td { (c.profile) } td { (c.subject) } td { (st) } td { (date(c.not_after)) }
+                            td { code { (c.serial) } } td { (c.issuer) } td { (c.profile) } td { (c.subject) } td { (st) } td { (date(&s, c.not_after)) }
                             td { @if st == "issued" {
                                 form method="post" action=(format!("/ra/certificates/{}/{}/revoke", c.issuer, c.serial)) {
                                     input type="hidden" name="csrf" value=(session.csrf_token);
