@@ -116,7 +116,9 @@ pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
             Ok(config) => {
                 // Report the semantic problems of what did parse, too.
                 if let Err(more) = config.validate() {
-                    problems.extend(more.into_iter().filter(|p| !problems.iter().any(|q: &Problem| q.key == p.key)));
+                    let more: Vec<Problem> =
+                        more.into_iter().filter(|p| !problems.iter().any(|q: &Problem| q.key == p.key)).collect();
+                    problems.extend(more);
                 }
                 return Err(problems);
             }

@@ -20,7 +20,7 @@ mod wire;
 use serde::{Deserialize, Serialize};
 
 pub use duration::DurationText;
-pub use load::{Problem, Settings, load, parse};
+pub use load::{Problem, Settings, load};
 
 /// Default HTTPS listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
