@@ -332,11 +332,9 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let mut state = server::AppState::new(authority.clone(), enrolment, cards, web);
     state.agent_url = settings.agent_url.clone();
     state.access = settings.access();
-    let bound = server::bind(
-        state,
-        &server::ServerConfig { listen: settings.listen, http_listen: settings.http_listen, tls },
-    )
-    .await?;
+    let bound =
+        server::bind(state, &server::ServerConfig { listen: settings.listen, http_listen: settings.http_listen, tls })
+            .await?;
     let maintenance = authority.spawn_maintenance();
 
     let https = bound.https_addr();

@@ -224,7 +224,8 @@ pub(crate) async fn create_request(
     ApiJson(b): ApiJson<api::NewRequestBody>,
 ) -> Result<Response, ApiError> {
     let r = s.enrol.create_request(&ctx, b.csr.as_bytes(), &b.policy_version, b.policy_accepted).await?;
-    Ok((StatusCode::CREATED, Json(request_view(&r, s.enrol.config().helpdesk_for(ctx.organisation.kind)))).into_response())
+    Ok((StatusCode::CREATED, Json(request_view(&r, s.enrol.config().helpdesk_for(ctx.organisation.kind))))
+        .into_response())
 }
 
 #[utoipa::path(get, path = "/api/v1/requests", tag = "ecmt", responses((status = 200, body = Vec<api::RequestView>)), security(("bearer" = [])))]
@@ -262,7 +263,10 @@ pub(crate) async fn installed(
     OrgSession(ctx, _token): OrgSession,
     Path(id): Path<i64>,
 ) -> Result<Json<api::RequestView>, ApiError> {
-    Ok(Json(request_view(&s.enrol.mark_installed(&ctx, id).await?, s.enrol.config().helpdesk_for(ctx.organisation.kind))))
+    Ok(Json(request_view(
+        &s.enrol.mark_installed(&ctx, id).await?,
+        s.enrol.config().helpdesk_for(ctx.organisation.kind),
+    )))
 }
 
 #[utoipa::path(post, path = "/api/v1/requests/{id}/cancel", tag = "ecmt", responses((status = 200, body = api::RequestView), (status = 409, body = crate::ErrorBody)), security(("bearer" = [])))]

@@ -25,7 +25,10 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         (Ok(s), true) => {
-            println!("{}", serde_json::json!({"file": args.file, "valid": true, "summary": s.summary(), "problems": []}));
+            println!(
+                "{}",
+                serde_json::json!({"file": args.file, "valid": true, "summary": s.summary(), "problems": []})
+            );
             ExitCode::SUCCESS
         }
         (Err(problems), false) => {

@@ -149,13 +149,15 @@ fn describe(path: &str, message: &str) -> (String, String) {
         } else {
             format!("{path}.{field}")
         };
-        let expected = expected.trim_start_matches(',').trim().replace("expected", "the keys here are");
-        return (key, format!("unknown key ({expected})"));
+        let expected = expected.trim_start_matches(',').trim();
+        let known =
+            expected.strip_prefix("expected one of ").or(expected.strip_prefix("expected ")).unwrap_or(expected);
+        return (key, format!("unknown key (known keys here: {known})"));
     }
     if message.contains("untagged enum DurationText") {
         return (path, "write a duration like \"30s\", \"15m\", \"8h\" or \"14d\"".into());
     }
-    (path, message.to_string())
+    (path, message.replace("expected i64", "expected a whole number"))
 }
 
 /// Removes `dotted` from the table; false when it is not there.
@@ -190,7 +192,10 @@ impl Config {
         let mut tls_names = vec![];
         for n in &s.tls_names {
             if !n.contains('.') || n.starts_with('.') || n.ends_with('.') {
-                p.push("server.tls_names", format!("'{n}' is not a fully qualified domain name (e.g. ca.example.nhs.uk)"));
+                p.push(
+                    "server.tls_names",
+                    format!("'{n}' is not a fully qualified domain name (e.g. ca.example.nhs.uk)"),
+                );
             } else {
                 tls_names.push(n.to_ascii_lowercase());
             }
@@ -231,7 +236,11 @@ impl Config {
             p.push("helpdesk.email", format!("'{}' is not an email address", h.email));
         }
         let contact = |phone: &str| {
-            if h.email.is_empty() { format!("{} ({phone})", h.name) } else { format!("{} ({phone}, {})", h.name, h.email) }
+            if h.email.is_empty() {
+                format!("{} ({phone})", h.name)
+            } else {
+                format!("{} ({phone}, {})", h.name, h.email)
+            }
         };
         let mut helpdesk_by_kind = vec![];
         for (kind, key, phone) in [
@@ -305,7 +314,12 @@ impl Config {
                 Some(download_page),
                 (Some(pin_validity), Some(pin_max_failures), Some(pin_lockout), Some(enrol_session_lifetime)),
                 (Some(idle_timeout), Some(web_session_lifetime)),
-                (Some(card_certificate_days), Some(max_wrong_passcodes), Some(unlock_code_lifetime), Some(unlock_code_tries)),
+                (
+                    Some(card_certificate_days),
+                    Some(max_wrong_passcodes),
+                    Some(unlock_code_lifetime),
+                    Some(unlock_code_tries),
+                ),
             ) if problems.is_empty() => Ok(Settings {
                 public_url,
                 listen,
@@ -427,7 +441,8 @@ mod tests {
         let problems = parse(text).unwrap_err();
         assert_eq!(problems.len(), 5, "{problems:?}");
         let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
-        for k in ["server.agent_url", "portal.idle_tymeout", "portal.session_lifetime", "cards.unlock_code_tries", "bogus"]
+        for k in
+            ["server.agent_url", "portal.idle_tymeout", "portal.session_lifetime", "cards.unlock_code_tries", "bogus"]
         {
             assert!(keys.contains(&k), "{k} missing from {problems:?}");
         }
@@ -435,7 +450,8 @@ mod tests {
 
     #[test]
     fn a_wrong_type_is_reported_and_the_rest_still_checked() {
-        let problems = parse("[cards]\nunlock_code_tries = \"three\"\n[display]\ntime_zone = \"Mars/Base\"\n").unwrap_err();
+        let problems =
+            parse("[cards]\nunlock_code_tries = \"three\"\n[display]\ntime_zone = \"Mars/Base\"\n").unwrap_err();
         let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
         assert!(keys.contains(&"cards.unlock_code_tries") && keys.contains(&"display.time_zone"), "{problems:?}");
     }

@@ -51,7 +51,7 @@ impl Settings {
     /// The one-line summary `check-config` prints.
     pub fn summary(&self) -> String {
         format!(
-            "{} environment; HTTPS {}, HTTP {}; public URL {}; time zone {}; helpdesk {} ({} per organisation kind); policy {}",
+            "{} environment; HTTPS {}, HTTP {}; public URL {}; time zone {}; helpdesk {} (+{} numbers per organisation kind); policy {}",
             self.environment(),
             self.listen,
             self.http_listen,
