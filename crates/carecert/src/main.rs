@@ -1,4 +1,4 @@
-//! `carecert` — the operator's binary: `serve`, `init`, `admin …`, `bench …`.
+//! `carecert` — the operator's binary: `serve`, `init`, `check-config`, `admin …`, `bench …`.
 //!
 //! Thin: parses the command line, wires the crates together, prints. Errors get context
 //! here (anyhow) and leave with a message that says what to do, and a non-zero exit code.
@@ -7,6 +7,7 @@
 mod admin;
 mod bench;
 mod notify;
+mod config;
 mod paths;
 mod serve;
 
@@ -26,6 +27,8 @@ struct Cli {
 enum Command {
     /// Run every server-side service in one process (API, OCSP, CRL, admin API).
     Serve(serve::ServeArgs),
+    /// Check a configuration file (carecert.toml): every problem with its key, exit 1 if any.
+    CheckConfig(config::command::CheckArgs),
     /// Create the CA hierarchy (root, `systems`, `smartcards`, OCSP responders) and an admin token.
     Init(serve::InitArgs),
     /// Operator and RA commands (talk to a running server's admin API).
@@ -36,6 +39,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::CheckConfig(a) = &cli.command {
+        return config::command::run(a);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -49,6 +55,7 @@ fn main() -> ExitCode {
             Command::Init(a) => serve::init(a).await,
             Command::Admin(a) => admin::run(a).await,
             Command::Bench(a) => bench::run(a).await,
+            Command::CheckConfig(_) => Ok(()),
         }
     });
     match result {

@@ -10,6 +10,7 @@ use clap::Args;
 use sha2_shim::sha256_hex;
 use store::{AuditEvent, Store};
 
+use crate::config::{self, Config, Settings};
 use crate::paths;
 
 /// Options shared by `serve` and `init`.
@@ -26,20 +27,25 @@ pub struct CommonArgs {
     pub ca_passphrase_file: Option<PathBuf>,
 }
 
-/// `carecert serve`.
+/// `carecert serve`. Every option below except `--dev`, `--log-format` and `--config` overrides
+/// the matching key of the configuration file (flags win over environment variables, which win
+/// over the file, which wins over the defaults shown by `carecert.example.toml`).
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub common: CommonArgs,
+    /// The configuration file (carecert.toml); without it, the defaults
+    #[arg(long, env = "CARECERT_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Demo mode: create a demo CA, passphrase and admin token in the data directory on first start
     #[arg(long)]
     pub dev: bool,
-    /// HTTPS address (API, admin API, metrics, and everything public)
-    #[arg(long, default_value = "127.0.0.1:8443", env = "CARECERT_LISTEN")]
-    pub listen: SocketAddr,
-    /// Plain HTTP address (/healthz, /ca, /crl, /ocsp only)
-    #[arg(long, default_value = "127.0.0.1:8080", env = "CARECERT_HTTP_LISTEN")]
-    pub http_listen: SocketAddr,
+    /// HTTPS address (API, admin API, metrics, and everything public) [default: 127.0.0.1:8443]
+    #[arg(long, env = "CARECERT_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Plain HTTP address (/healthz, /ca, /crl, /ocsp only) [default: 127.0.0.1:8080]
+    #[arg(long, env = "CARECERT_HTTP_LISTEN")]
+    pub http_listen: Option<SocketAddr>,
     /// Base URL relying parties use to reach the plain HTTP listener (AIA, CRL distribution
     /// points) [default: the one recorded at init]
     #[arg(long, env = "CARECERT_PUBLIC_URL")]
@@ -60,27 +66,31 @@ pub struct ServeArgs {
     /// SMTP relay for card unlock codes, HOST:PORT (plain SMTP on the local network)
     #[arg(long, env = "CARECERT_SMTP")]
     pub smtp: Option<String>,
-    /// Sender address of unlock-code emails
-    #[arg(long, env = "CARECERT_SMTP_FROM", default_value = "carecert <noreply@carecert.invalid>")]
-    pub smtp_from: String,
+    /// Sender address of unlock-code emails [default: carecert <noreply@carecert.invalid>]
+    #[arg(long, env = "CARECERT_SMTP_FROM")]
+    pub smtp_from: Option<String>,
     /// HTTP gateway for SMS and text-to-voice unlock codes (POST JSON {channel, to, text})
     #[arg(long, env = "CARECERT_TEXT_GATEWAY")]
     pub text_gateway: Option<String>,
-    /// Which environment this deployment is: live, or test (with --allow-cidr)
-    #[arg(long, value_parser = ["live", "test"], default_value = "live", env = "CARECERT_ENVIRONMENT")]
-    pub environment: String,
+    /// Which environment this deployment is: live, or test (with --allow-cidr) [default: live]
+    #[arg(long, value_parser = ["live", "test"], env = "CARECERT_ENVIRONMENT")]
+    pub environment: Option<String>,
     /// A test deployment admits only these networks (repeatable CIDR, e.g. 10.20.0.0/16)
     #[arg(long = "allow-cidr")]
     pub allow_cidrs: Vec<String>,
     /// The local carecert-agent the portal's pages ask for smartcard login tickets
-    #[arg(long, default_value = "http://127.0.0.1:8477", env = "CARECERT_AGENT_URL")]
-    pub agent_url: String,
-    /// Web sessions (portal, RA console) end after this many seconds without a request
-    #[arg(long, default_value_t = 900)]
-    pub idle_timeout_secs: u64,
-    /// Lifetime of smartcard certificates in days (renewal opens 90 days before expiry)
-    #[arg(long, default_value_t = 730)]
-    pub card_certificate_days: u32,
+    /// [default: http://127.0.0.1:8477]
+    #[arg(long, env = "CARECERT_AGENT_URL")]
+    pub agent_url: Option<String>,
+    /// Web sessions (portal, RA console) end after this many seconds without a request [default: 900]
+    #[arg(long)]
+    pub idle_timeout_secs: Option<u64>,
+    /// Lifetime of smartcard certificates in days (renewal opens 90 days before expiry) [default: 730]
+    #[arg(long)]
+    pub card_certificate_days: Option<u32>,
+    /// Time zone for dates shown to people (IANA name) [default: Europe/London]
+    #[arg(long, env = "CARECERT_TIME_ZONE")]
+    pub time_zone: Option<String>,
     /// Testing only: run the service's clock this many days ahead (expiry and renewal rules)
     #[arg(long, hide = true, default_value_t = 0)]
     pub clock_offset_days: i64,
@@ -138,9 +148,8 @@ fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-async fn open_store(common: &CommonArgs, data_dir: &Path) -> Result<Store> {
-    let url = common.database.clone().unwrap_or_else(|| paths::default_database(data_dir));
-    Store::open(&url).await.with_context(|| format!("opening the database {}", redact(&url)))
+async fn open_store(url: &str) -> Result<Store> {
+    Store::open(url).await.with_context(|| format!("opening the database {}", redact(url)))
 }
 
 fn redact(url: &str) -> String {
@@ -192,7 +201,8 @@ pub async fn init(args: InitArgs) -> Result<()> {
     paths::ensure_private_dir(&data_dir)?;
     let key_algorithm = pki::KeyAlgorithm::parse(&args.key_algorithm)?;
     let passphrase = paths::ca_passphrase(args.common.ca_passphrase_file.as_deref(), None, false)?;
-    let store = open_store(&args.common, &data_dir).await?;
+    let database = args.common.database.clone().unwrap_or_else(|| paths::default_database(&data_dir));
+    let store = open_store(&database).await?;
     let report = run_init(&store, &passphrase, &args.public_url, key_algorithm, &args.organization).await?;
     create_admin_token(&store, &data_dir, "admin").await?;
     for (name, pem) in &report.cas {
@@ -232,10 +242,58 @@ async fn run_init(
     Ok(ca::init_hierarchy(store, &SystemClock, &opts).await?)
 }
 
+/// The configuration in force: the file (if any), then environment variables and flags on top,
+/// then checked as a whole (every problem at once, each with its key).
+fn settings_for(args: &ServeArgs) -> Result<Settings> {
+    let listing = |what: String, problems: Vec<config::Problem>| {
+        let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+        anyhow::anyhow!("{what}:\n{}", lines.join("\n"))
+    };
+    let mut cfg = match &args.config {
+        Some(path) => config::load(path).map_err(|p| listing(format!("{} has problems", path.display()), p))?,
+        None => Config::default(),
+    };
+    let c = &args.common;
+    let server = &mut cfg.server;
+    set(&mut server.data_dir, c.data_dir.clone().map(Some));
+    set(&mut server.database, c.database.clone().map(Some));
+    set(&mut server.listen, args.listen.map(|a| a.to_string()));
+    set(&mut server.http_listen, args.http_listen.map(|a| a.to_string()));
+    set(&mut server.public_url, args.public_url.clone().map(Some));
+    set(&mut server.agent_url, args.agent_url.clone());
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        (server.tls_cert, server.tls_key) = (Some(cert.clone()), Some(key.clone()));
+    }
+    if !args.tls_names.is_empty() {
+        server.tls_names = args.tls_names.clone();
+    }
+    set(&mut cfg.access.environment, args.environment.clone());
+    if !args.allow_cidrs.is_empty() {
+        cfg.access.allow = args.allow_cidrs.clone();
+    }
+    set(&mut cfg.display.time_zone, args.time_zone.clone());
+    set(&mut cfg.portal.idle_timeout, args.idle_timeout_secs.map(config::DurationText::seconds));
+    set(&mut cfg.cards.certificate_days, args.card_certificate_days.map(i64::from));
+    if !args.unlock_email_domains.is_empty() {
+        cfg.cards.unlock_email_domains = args.unlock_email_domains.clone();
+    }
+    set(&mut cfg.smtp.relay, args.smtp.clone().map(Some));
+    set(&mut cfg.smtp.from, args.smtp_from.clone());
+    set(&mut cfg.text_gateway.url, args.text_gateway.clone().map(Some));
+    cfg.validate().map_err(|p| listing("the configuration (file, environment and flags) has problems".into(), p))
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
 /// `carecert serve`.
 pub async fn serve(args: ServeArgs) -> Result<()> {
     init_logging(args.log_format);
-    let data_dir = paths::data_dir(args.common.data_dir.as_deref())?;
+    let settings = settings_for(&args)?;
+    let data_dir = paths::data_dir(settings.data_dir.as_deref())?;
     paths::ensure_private_dir(&data_dir)?;
     let dev_pass = data_dir.join("ca-passphrase");
     let passphrase = paths::ca_passphrase(
@@ -243,20 +301,21 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         args.dev.then_some(dev_pass.as_path()),
         args.dev,
     )?;
-    let store = open_store(&args.common, &data_dir).await?;
+    let database = settings.database.clone().unwrap_or_else(|| paths::default_database(&data_dir));
+    let store = open_store(&database).await?;
 
     let mut fresh_token = None;
     if store.cas().await?.is_empty() {
         if !args.dev {
             bail!("{}", CaError::NotInitialised);
         }
-        let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.http_listen));
+        let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.http_listen));
         tracing::info!(data_dir = %data_dir.display(), "first start with --dev: creating a demo CA");
         run_init(&store, &passphrase, &public_url, pki::KeyAlgorithm::EcdsaP256, "carecert Demo").await?;
         fresh_token = Some(create_admin_token(&store, &data_dir, "admin").await?);
     }
 
-    let config = AuthorityConfig { public_url: args.public_url.clone(), ..Default::default() };
+    let config = AuthorityConfig { public_url: settings.public_url.clone(), ..Default::default() };
     let clock: Arc<dyn ca::Clock> = if args.clock_offset_days != 0 {
         tracing::warn!(days = args.clock_offset_days, "the service clock is offset for testing");
         Arc::new(ca::OffsetClock(args.clock_offset_days * 86_400))
@@ -265,57 +324,41 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     };
     let authority = Authority::load(store.clone(), &passphrase, clock, config).await?;
     write_ca_files(&authority, &data_dir)?;
-    let tls = tls_files(&authority, &args, &data_dir).await?;
+    let tls = tls_files(&authority, &settings, &data_dir).await?;
 
     let enrolment = enrol::Enrolment::new(
         store.clone(),
         authority.clone(),
         authority.clock().clone(),
-        enrol::EnrolConfig::default(),
+        settings.enrol_config(),
     );
     let cards = cards::Cards::new(
         store.clone(),
         authority.clone(),
         authority.clock().clone(),
-        cards_config(&args)?,
+        cards_config(&settings, args.dev)?,
         &passphrase,
     )?;
-    let web = portal::Web::new(
-        store.clone(),
-        authority.clock().clone(),
-        portal::WebConfig {
-            idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs),
-            ..Default::default()
-        },
-    );
+    let web = portal::Web::new(store.clone(), authority.clock().clone(), settings.web_config());
     let mut state = server::AppState::new(authority.clone(), enrolment, cards, web);
-    state.agent_url = args.agent_url.trim_end_matches('/').to_string();
-    state.access = server::Access {
-        test: args.environment == "test",
-        allow: args
-            .allow_cidrs
-            .iter()
-            .map(|c| c.parse().with_context(|| format!("--allow-cidr '{c}' is not a network like 10.20.0.0/16")))
-            .collect::<Result<_>>()?,
-    };
-    if state.access.test && state.access.allow.is_empty() {
-        bail!("a test environment needs --allow-cidr for the networks it admits (e.g. --allow-cidr 127.0.0.1/32)");
-    }
+    state.agent_url = settings.agent_url.clone();
+    state.access = settings.access();
     let bound =
-        server::bind(state, &server::ServerConfig { listen: args.listen, http_listen: args.http_listen, tls }).await?;
+        server::bind(state, &server::ServerConfig { listen: settings.listen, http_listen: settings.http_listen, tls })
+            .await?;
     let maintenance = authority.spawn_maintenance();
 
     let https = bound.https_addr();
     let http = bound.http_addr();
-    println!("carecert is serving ({} environment)", args.environment);
+    println!("carecert is serving ({} environment)", settings.environment());
     println!("  HTTPS (API, admin, metrics): https://{https}/");
     println!("  HTTP  (OCSP, CRL, CA certs): http://{http}/  (relying parties use {})", authority.public_url());
     println!("  OpenAPI:                     https://{https}/api/v1/openapi.json");
     println!("  Root certificate:            {}", data_dir.join("ca/root.pem").display());
-    println!(
-        "  Database:                    {}",
-        redact(&args.common.database.clone().unwrap_or_else(|| paths::default_database(&data_dir)))
-    );
+    println!("  Database:                    {}", redact(&database));
+    if let Some(path) = &args.config {
+        println!("  Configuration:               {}", path.display());
+    }
     if args.dev {
         println!("  Admin token file:            {}", data_dir.join("admin-token").display());
         if let Some(t) = &fresh_token {
@@ -332,22 +375,15 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
 
 /// Where unlock codes go: SMTP and the text gateway when configured; in `--dev` without
 /// them, a dev outbox that logs instead of sending.
-fn cards_config(args: &ServeArgs) -> Result<cards::CardsConfig> {
-    let mut cfg = cards::CardsConfig { certificate_days: args.card_certificate_days, ..Default::default() };
-    if !args.unlock_email_domains.is_empty() {
-        cfg.email_domains = args.unlock_email_domains.iter().map(|d| d.to_ascii_lowercase()).collect();
+fn cards_config(settings: &Settings, dev: bool) -> Result<cards::CardsConfig> {
+    let mut cfg = settings.cards_config();
+    if let Some((host, port)) = &settings.smtp {
+        cfg.mailer = Some(Arc::new(crate::notify::SmtpMailer::new(host, *port, &settings.smtp_from)?));
     }
-    if let Some(hp) = &args.smtp {
-        let (host, port) = hp
-            .rsplit_once(':')
-            .and_then(|(h, p)| p.parse::<u16>().ok().map(|p| (h.to_string(), p)))
-            .with_context(|| format!("--smtp '{hp}': write it as HOST:PORT"))?;
-        cfg.mailer = Some(Arc::new(crate::notify::SmtpMailer::new(&host, port, &args.smtp_from)?));
-    }
-    if let Some(url) = &args.text_gateway {
+    if let Some(url) = &settings.text_gateway {
         cfg.texter = Some(Arc::new(crate::notify::HttpTextGateway::new(url)?));
     }
-    if args.dev {
+    if dev {
         let outbox: Arc<dyn cards::Messenger> = Arc::new(cards::Outbox::default());
         cfg.mailer.get_or_insert_with(|| outbox.clone());
         cfg.texter.get_or_insert(outbox);
@@ -375,8 +411,8 @@ async fn shutdown_signal() {
 
 /// The HTTPS certificate: given files, else the one carecert issued itself (re-issued when
 /// missing, unreadable, for other names, or within 30 days of expiry).
-async fn tls_files(authority: &Authority, args: &ServeArgs, data_dir: &Path) -> Result<server::TlsFiles> {
-    if let (Some(c), Some(k)) = (&args.tls_cert, &args.tls_key) {
+async fn tls_files(authority: &Authority, settings: &Settings, data_dir: &Path) -> Result<server::TlsFiles> {
+    if let Some((c, k)) = &settings.tls_files {
         return Ok(server::TlsFiles {
             chain_pem: std::fs::read_to_string(c).with_context(|| format!("reading {}", c.display()))?,
             key_pem: std::fs::read_to_string(k).with_context(|| format!("reading {}", k.display()))?,
@@ -386,13 +422,8 @@ async fn tls_files(authority: &Authority, args: &ServeArgs, data_dir: &Path) -> 
     let key_path = data_dir.join("tls/server.key");
     // No "localhost": it is not a valid domain name in a certificate (RFC 5280 / pkilint).
     let mut names = vec!["127.0.0.1".to_string(), "::1".to_string()];
-    for n in &args.tls_names {
-        if !n.contains('.') || n.starts_with('.') || n.ends_with('.') {
-            bail!("--tls-name '{n}' is not a fully qualified domain name (e.g. ca.example.nhs.uk)");
-        }
-        names.push(n.to_ascii_lowercase());
-    }
-    let host = args.listen.ip();
+    names.extend(settings.tls_names.iter().cloned());
+    let host = settings.listen.ip();
     if !host.is_unspecified() && !names.contains(&host.to_string()) {
         names.push(host.to_string());
     }

@@ -16,7 +16,7 @@ pub struct PinLetter {
     pub pin: String,
     /// Issued (YYYY-MM-DD).
     pub issued_on: String,
-    /// Valid until (YYYY-MM-DD HH:MM UTC).
+    /// Valid until (YYYY-MM-DD HH:MM and the zone, e.g. GMT or BST).
     pub expires: String,
     /// Helpdesk contact.
     pub helpdesk: String,
@@ -59,6 +59,13 @@ impl PinLetter {
         s.push('\n');
         s
     }
+}
+
+/// `t` (Unix seconds) as a local date (`2026-03-01`), or with the time and the zone's
+/// abbreviation (`2026-03-01 14:05 GMT`), in `tz`.
+pub fn local_date(t: i64, tz: &jiff::tz::TimeZone, with_time: bool) -> String {
+    let at = jiff::Timestamp::from_second(t).unwrap_or(jiff::Timestamp::UNIX_EPOCH).to_zoned(tz.clone());
+    if with_time { at.strftime("%Y-%m-%d %H:%M %Z").to_string() } else { at.strftime("%Y-%m-%d").to_string() }
 }
 
 fn ascii(s: &str) -> Vec<u8> {

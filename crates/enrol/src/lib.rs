@@ -32,7 +32,7 @@ mod service;
 mod sessions;
 
 pub use error::{CertificateProblem, EnrolError, InputProblem};
-pub use letter::{PinLetter, render_letter};
+pub use letter::{PinLetter, local_date, render_letter};
 pub use mtls::Sender;
 pub use pin::EnrolmentPin;
 pub use pins::IssuedPin;

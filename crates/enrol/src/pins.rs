@@ -33,21 +33,14 @@ impl Enrolment {
         let expires_at = now + self.inner.config.pin_validity.as_secs() as i64;
         let ev = self.event(actor, "pin.issued", &format!("org:{epoc}"), serde_json::json!({"expires_at": expires_at}));
         self.store().issue_pin(&org.epoc, &hash, actor, now, expires_at, ev).await?;
-        let fmt_date = |t: i64, with_time: bool| {
-            let d = time::OffsetDateTime::from_unix_timestamp(t).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-            if with_time {
-                format!("{:04}-{:02}-{:02} {:02}:{:02} UTC", d.year(), d.month() as u8, d.day(), d.hour(), d.minute())
-            } else {
-                format!("{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day())
-            }
-        };
+        let fmt_date = |t: i64, with_time: bool| crate::letter::local_date(t, &self.inner.config.time_zone, with_time);
         let letter = PinLetter {
             epoc: org.epoc.clone(),
             organisation: org.name.clone(),
             pin: pin.expose().to_string(),
             issued_on: fmt_date(now, false),
             expires: fmt_date(expires_at, true),
-            helpdesk: self.inner.config.helpdesk.clone(),
+            helpdesk: self.inner.config.helpdesk_for(org.kind).to_string(),
             download_page: self.inner.config.download_page.clone(),
         };
         let pdf = render_letter(&letter);

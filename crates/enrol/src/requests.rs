@@ -156,8 +156,13 @@ impl Enrolment {
     }
 
     pub(crate) fn wrong_state(&self, r: &CertRequest, wanted: &str) -> EnrolError {
+        self.wrong_state_for(r, wanted, &self.inner.config.helpdesk)
+    }
+
+    /// [`Self::wrong_state`] naming the helpdesk of the requester's kind of organisation.
+    pub(crate) fn wrong_state_for(&self, r: &CertRequest, wanted: &str, helpdesk: &str) -> EnrolError {
         let hint = match r.status {
-            RequestStatus::Denied | RequestStatus::Pending => request_message(r, &self.inner.config.helpdesk),
+            RequestStatus::Denied | RequestStatus::Pending => request_message(r, helpdesk),
             RequestStatus::Installed => format!(
                 "its certificate is installed already; {wanted} is not possible. To move it to another machine use `ecmt backup` and `ecmt restore`"
             ),
@@ -285,6 +290,9 @@ impl Enrolment {
     /// Cancels a pending request (by its organisation).
     pub async fn cancel(&self, ctx: &SessionContext, id: i64) -> Result<CertRequest, EnrolError> {
         let r = self.request_for(ctx, id).await?;
+        if r.status != RequestStatus::Pending {
+            return Err(self.wrong_state_for(&r, "cancelling", self.inner.config.helpdesk_for(ctx.organisation.kind)));
+        }
         // The state machine allows cancelling an approved request; its organisation may
         // only cancel one still pending (an approved one has a valid certificate).
         self.check_move(&r, &[RequestStatus::Pending], RequestStatus::Cancelled, "cancelling")?;
@@ -297,6 +305,9 @@ impl Enrolment {
     /// Download: the same certificate every time until the install is confirmed.
     pub async fn download(&self, ctx: &SessionContext, id: i64) -> Result<CertificateBundle, EnrolError> {
         let r = self.request_for(ctx, id).await?;
+        if !matches!(r.status, RequestStatus::Approved | RequestStatus::Downloaded) {
+            return Err(self.wrong_state_for(&r, "download", self.inner.config.helpdesk_for(ctx.organisation.kind)));
+        }
         self.download_request(r, &format!("org:{}", ctx.organisation.epoc)).await
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ca::{Authority, Clock};
 use sha2::{Digest, Sha256};
-use store::{AuditEvent, OrgStatus, Organisation, Store};
+use store::{AuditEvent, OrgKind, OrgStatus, Organisation, Store};
 
 use crate::EnrolError;
 
@@ -24,8 +24,12 @@ pub struct EnrolConfig {
     pub policy_version: String,
     /// Its text.
     pub policy_text: String,
-    /// Helpdesk contact shown in refusals and letters.
+    /// Helpdesk contact shown in refusals and letters (the general one).
     pub helpdesk: String,
+    /// The helpdesk contact for organisations of a kind (others get `helpdesk`).
+    pub helpdesk_by_kind: Vec<(OrgKind, String)>,
+    /// The time zone of dates shown to people (letters, pages); storage stays UTC.
+    pub time_zone: jiff::tz::TimeZone,
     /// Where the clients are downloaded.
     pub download_page: String,
     /// The CA that issues machine certificates.
@@ -50,10 +54,19 @@ impl Default for EnrolConfig {
                 your organisation."
                 .into(),
             helpdesk: "the carecert helpdesk (0300 123 4567, helpdesk@carecert.example)".into(),
+            helpdesk_by_kind: vec![],
+            time_zone: jiff::tz::TimeZone::get("Europe/London").unwrap_or(jiff::tz::TimeZone::UTC),
             download_page: "https://carecert.example/downloads".into(),
             issuing_ca: "systems".into(),
             certificate_days: None,
         }
+    }
+}
+
+impl EnrolConfig {
+    /// The helpdesk contact for an organisation of `kind`.
+    pub fn helpdesk_for(&self, kind: OrgKind) -> &str {
+        self.helpdesk_by_kind.iter().find(|(k, _)| *k == kind).map_or(self.helpdesk.as_str(), |(_, h)| h.as_str())
     }
 }
 

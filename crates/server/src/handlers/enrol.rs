@@ -159,7 +159,8 @@ pub(crate) async fn create_request(
     ApiJson(b): ApiJson<api::NewRequestBody>,
 ) -> Result<Response, ApiError> {
     let r = s.enrol.create_request(&ctx, b.csr.as_bytes(), &b.policy_version, b.policy_accepted).await?;
-    Ok((StatusCode::CREATED, Json(request_view(&r, &s.enrol.config().helpdesk))).into_response())
+    Ok((StatusCode::CREATED, Json(request_view(&r, s.enrol.config().helpdesk_for(ctx.organisation.kind))))
+        .into_response())
 }
 
 #[utoipa::path(get, path = "/api/v1/requests", tag = "ecmt", responses((status = 200, body = Vec<api::RequestView>)), security(("bearer" = [])))]
@@ -167,7 +168,7 @@ pub(crate) async fn list_requests(
     State(s): State<AppState>,
     OrgSession(ctx, _token): OrgSession,
 ) -> Result<Json<Vec<api::RequestView>>, ApiError> {
-    let h = &s.enrol.config().helpdesk;
+    let h = s.enrol.config().helpdesk_for(ctx.organisation.kind);
     Ok(Json(s.enrol.requests_for(&ctx).await?.iter().map(|r| request_view(r, h)).collect()))
 }
 
@@ -177,7 +178,7 @@ pub(crate) async fn show_request(
     OrgSession(ctx, _token): OrgSession,
     Path(id): Path<i64>,
 ) -> Result<Json<api::RequestView>, ApiError> {
-    Ok(Json(request_view(&s.enrol.request_for(&ctx, id).await?, &s.enrol.config().helpdesk)))
+    Ok(Json(request_view(&s.enrol.request_for(&ctx, id).await?, s.enrol.config().helpdesk_for(ctx.organisation.kind))))
 }
 
 #[utoipa::path(get, path = "/api/v1/requests/{id}/certificate", tag = "ecmt",
@@ -197,7 +198,10 @@ pub(crate) async fn installed(
     OrgSession(ctx, _token): OrgSession,
     Path(id): Path<i64>,
 ) -> Result<Json<api::RequestView>, ApiError> {
-    Ok(Json(request_view(&s.enrol.mark_installed(&ctx, id).await?, &s.enrol.config().helpdesk)))
+    Ok(Json(request_view(
+        &s.enrol.mark_installed(&ctx, id).await?,
+        s.enrol.config().helpdesk_for(ctx.organisation.kind),
+    )))
 }
 
 #[utoipa::path(post, path = "/api/v1/requests/{id}/cancel", tag = "ecmt", responses((status = 200, body = api::RequestView), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
@@ -206,7 +210,7 @@ pub(crate) async fn cancel(
     OrgSession(ctx, _token): OrgSession,
     Path(id): Path<i64>,
 ) -> Result<Json<api::RequestView>, ApiError> {
-    Ok(Json(request_view(&s.enrol.cancel(&ctx, id).await?, &s.enrol.config().helpdesk)))
+    Ok(Json(request_view(&s.enrol.cancel(&ctx, id).await?, s.enrol.config().helpdesk_for(ctx.organisation.kind))))
 }
 
 #[utoipa::path(post, path = "/api/v1/renewals", tag = "ecmt", request_body = api::NewRequestBody,

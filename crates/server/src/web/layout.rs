@@ -12,6 +12,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use portal::Session;
 
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The RA console's stylesheet.
 const RA_CSS: &str = include_str!("static/ra.css");
@@ -104,11 +105,9 @@ pub(crate) fn failure_page(e: impl Into<ApiError>) -> Response {
     error_page(e.status, &e.message)
 }
 
-/// A time for people: `YYYY-MM-DD HH:MM` (UTC).
-pub(crate) fn date(t: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .map(|d| format!("{:04}-{:02}-{:02} {:02}:{:02}", d.year(), u8::from(d.month()), d.day(), d.hour(), d.minute()))
-        .unwrap_or_default()
+/// A time for people: `YYYY-MM-DD HH:MM ZONE`, local in the configured zone (storage stays UTC).
+pub(crate) fn date(s: &AppState, t: i64) -> String {
+    enrol::local_date(t, &s.enrol.config().time_zone, true)
 }
 
 /// The Content-Security-Policy of a page that runs the page script, which talks to the local
@@ -174,7 +173,9 @@ pub(crate) async fn security_headers(State(h): State<SecurityHeaders>, req: Requ
 #[cfg(test)]
 mod tests {
     #[test]
-    fn dates_are_minutes_utc() {
-        assert_eq!(super::date(0), "1970-01-01 00:00");
+    fn dates_are_local_minutes() {
+        let london = jiff::tz::TimeZone::get("Europe/London").unwrap();
+        assert_eq!(enrol::local_date(1_782_864_000, &london, true), "2026-07-01 01:00 BST");
+        assert_eq!(enrol::local_date(1_767_225_600, &london, true), "2026-01-01 00:00 GMT");
     }
 }

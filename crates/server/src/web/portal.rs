@@ -214,6 +214,7 @@ async fn refused(State(s): State<AppState>, Query(q): Query<Msg>) -> Response {
         "Login refused",
         html! {
             p.error id="why" { (q.msg.unwrap_or_else(|| "The login was refused.".into())) }
+            p id="helpdesk" { "Helpdesk: " (s.enrol.config().helpdesk) }
             p { a href="/portal/login" { "Back to the login page" } }
         },
         false,

@@ -59,7 +59,7 @@ pub(crate) async fn certificates(
                     @for c in &rows {
                         @let st = match c.status { store::CertStatus::Issued => "issued", store::CertStatus::Revoked { .. } => "revoked", store::CertStatus::Reserved => "reserved" };
                         tr id=(format!("cert-{}", c.serial)) {
-                            td { code { (c.serial) } } td { (c.issuer) } td { (c.profile) } td { (c.subject) } td { (st) } td { (date(c.not_after)) }
+                            td { code { (c.serial) } } td { (c.issuer) } td { (c.profile) } td { (c.subject) } td { (st) } td { (date(&s, c.not_after)) }
                             td { @if st == "issued" {
                                 form method="post" action=(format!("/ra/certificates/{}/{}/revoke", c.issuer, c.serial)) {
                                     input type="hidden" name="csrf" value=(session.csrf_token);
@@ -146,10 +146,10 @@ pub(crate) async fn audit(State(s): State<AppState>, RaUser(session): RaUser, Qu
                 Some(b) => p.error { "Chain BROKEN at entry " (b.seq) ": " (b.problem) },
             }
             table {
-                thead { tr { th { "#" } th { "When (UTC)" } th { "Who" } th { "What" } th { "Subject" } th { "Details" } } }
+                thead { tr { th { "#" } th { "When" } th { "Who" } th { "What" } th { "Subject" } th { "Details" } } }
                 tbody {
                     @for e in &entries {
-                        tr { td { (e.seq) } td { (date(e.at_ms / 1000)) } td { (e.actor) } td { (e.action) } td { (e.subject) } td { code { (e.details) } } }
+                        tr { td { (e.seq) } td { (date(&s, e.at_ms / 1000)) } td { (e.actor) } td { (e.action) } td { (e.subject) } td { code { (e.details) } } }
                     }
                 }
             }

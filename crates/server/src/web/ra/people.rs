@@ -54,7 +54,7 @@ pub(crate) async fn users(State(s): State<AppState>, RaUser(session): RaUser, Qu
                         tr { th { "Mobile" } td { (u.mobile.clone().unwrap_or_default()) } }
                     }
                     h2 { "Cards" }
-                    ul { @for c in &cards { li { a href=(format!("/ra/cards?serial={}", c.serial)) { (c.serial) } " " (c.status) " expires " (c.not_after.map(date).unwrap_or_default()) } } }
+                    ul { @for c in &cards { li { a href=(format!("/ra/cards?serial={}", c.serial)) { (c.serial) } " " (c.status) " expires " (c.not_after.map(|t| date(&s, t)).unwrap_or_default()) } } }
                     p { "Issue a card, or renew one in person: at this desk with " code { "carecert-agent card issue" } " / " code { "card renew --ra" } " (keys are made on the card)." }
                     h2 { "Sponsor authority" }
                     form method="post" action="/ra/sponsors" {
@@ -167,7 +167,7 @@ pub(crate) async fn cards_page(
                         tr { th { "Serial" } td { (v.card.serial) } }
                         tr { th { "Holder UID" } td { (v.card.uid) } }
                         tr { th { "Status" } td id="card-status" { (v.card.status) } }
-                        tr { th { "Expires" } td { (v.card.not_after.map(date).unwrap_or_default()) } }
+                        tr { th { "Expires" } td { (v.card.not_after.map(|t| date(&s, t)).unwrap_or_default()) } }
                         tr { th { "Remote renewals left" } td { (v.remote_renewals_left) } }
                     }
                     h2 { "Unlock face to face" }

@@ -96,7 +96,7 @@ pub(crate) async fn queue(State(s): State<AppState>, RaUser(session): RaUser, Qu
                     tbody {
                         @for r in &rows {
                             tr id=(format!("request-{}", r.id)) {
-                                td { (r.id) } td { (r.epoc) } td { (date(r.created_at)) }
+                                td { (r.id) } td { (r.epoc) } td { (date(&s, r.created_at)) }
                                 td { form method="post" action=(format!("/ra/requests/{}/approve", r.id)) {
                                     input type="hidden" name="csrf" value=(session.csrf_token);
                                     button type="submit" { "Approve" }

@@ -1,0 +1,165 @@
+//! `carecert.toml` with the real binaries: `check-config` on the shipped example and on a
+//! broken file, and a changed helpdesk number reaching the ecmt denial message, the PIN
+//! letter PDF and the portal refusal page of a running `carecert serve --config`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{BIN, Server, text};
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../carecert.example.toml")
+}
+
+fn check(file: &Path, json: bool) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("check-config").arg(file);
+    if json {
+        cmd.arg("--json");
+    }
+    cmd.env_remove("CARECERT_CONFIG").output().unwrap()
+}
+
+#[test]
+fn the_shipped_example_is_valid() {
+    let out = check(&example(), false);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "one-line summary: {stdout}");
+    assert!(stdout.contains("valid") && stdout.contains("Europe/London"), "{stdout}");
+    let json: serde_json::Value = serde_json::from_slice(&check(&example(), true).stdout).unwrap();
+    assert_eq!(json["valid"], true);
+}
+
+#[test]
+fn a_broken_file_names_every_problem_with_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("carecert.toml");
+    std::fs::write(
+        &file,
+        r#"
+[server]
+listen = "127.0.0.1:8443"
+colour = "blue"
+
+[clients]
+download_page = "not a url"
+
+[portal]
+idle_timeout = "-15m"
+"#,
+    )
+    .unwrap();
+    let out = check(&file, false);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let msg = text(&out);
+    for key in ["server.colour", "clients.download_page", "portal.idle_timeout"] {
+        assert!(msg.contains(&format!("{key}: ")), "{key} is not named: {msg}");
+    }
+    assert!(msg.contains("must be positive") && msg.contains("unknown key"), "{msg}");
+
+    let json: serde_json::Value = serde_json::from_slice(&check(&file, true).stdout).unwrap();
+    assert_eq!(json["valid"], false);
+    let keys: Vec<&str> = json["problems"].as_array().unwrap().iter().map(|p| p["key"].as_str().unwrap()).collect();
+    assert_eq!(keys.len(), 3, "{json}");
+    for key in ["server.colour", "clients.download_page", "portal.idle_timeout"] {
+        assert!(keys.contains(&key), "{json}");
+    }
+
+    // serve refuses the same file, naming the same keys, before it touches anything.
+    let data = dir.path().join("data");
+    let serve = Command::new(BIN)
+        .args(["serve", "--dev", "--config"])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(&data)
+        .env_remove("CARECERT_CA_PASSPHRASE")
+        .output()
+        .unwrap();
+    assert_eq!(serve.status.code(), Some(1));
+    let msg = text(&serve);
+    assert!(msg.contains("server.colour") && msg.contains("portal.idle_timeout"), "{msg}");
+    assert!(!data.exists(), "nothing was created");
+}
+
+const GENERAL: &str = "0300 555 0199";
+const PHARMACY: &str = "0300 555 0101";
+const GP: &str = "0300 555 0202";
+
+#[test]
+fn the_helpdesk_numbers_reach_ecmt_the_pin_letter_and_the_portal() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("carecert.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[helpdesk]\nname = \"Community Care Desk\"\nphone = \"{GENERAL}\"\nemail = \"\"\n\n\
+             [helpdesk.phones]\npharmacy = \"{PHARMACY}\"\ngp = \"{GP}\"\n\n[display]\ntime_zone = \"Europe/London\"\n"
+        ),
+    )
+    .unwrap();
+    let server = Server::start_args(&["--config", file.to_str().unwrap()]);
+    let ok = |o: Output| {
+        assert!(o.status.success(), "command failed: {}", text(&o));
+        o
+    };
+
+    // The PIN letter of a pharmacy names the pharmacy line.
+    let epoc = "3330001";
+    ok(server.admin(&["org", "add", "--epoc", epoc, "--name", "Mill Lane Pharmacy", "--kind", "pharmacy"]));
+    let letter = server.path("letter.pdf");
+    let v = ok(server.admin(&["--json", "pin", "issue", "--epoc", epoc, "--out", letter.to_str().unwrap()]));
+    let v: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+    let pin = v["pin"].as_str().unwrap().to_string();
+    let pdf = Command::new("pdftotext").arg(&letter).arg("-").output().expect("pdftotext (poppler-utils)");
+    let pdf = String::from_utf8_lossy(&pdf.stdout).to_string();
+    assert!(pdf.contains(&format!("Community Care Desk ({PHARMACY})")), "letter: {pdf}");
+    // Its dates are local (Europe/London: GMT or BST).
+    assert!(pdf.contains(" GMT") || pdf.contains(" BST"), "letter: {pdf}");
+
+    // A GP's letter names the GP line.
+    ok(server.admin(&["org", "add", "--epoc", "3330002", "--name", "Bridge Surgery", "--kind", "gp"]));
+    let gp_letter = server.path("gp.pdf");
+    ok(server.admin(&["pin", "issue", "--epoc", "3330002", "--out", gp_letter.to_str().unwrap()]));
+    let gp_pdf = Command::new("pdftotext").arg(&gp_letter).arg("-").output().unwrap();
+    assert!(String::from_utf8_lossy(&gp_pdf.stdout).contains(GP));
+
+    // ecmt: a denied request tells the pharmacy to call the pharmacy line.
+    let store = server.path("store");
+    ok(server.ecmt(&store, &["login", "--epoc", epoc], &[("ECMT_PIN", &pin)]));
+    let r = ok(server.ecmt(&store, &["--json", "request", "--accept-policy"], &[]));
+    let r: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    let id = r["id"].as_i64().unwrap().to_string();
+    ok(server.admin(&["request", "deny", &id, "--reason", "unknown system"]));
+    let denied = server.ecmt(&store, &["download", &id], &[]);
+    assert_eq!(denied.status.code(), Some(1));
+    let msg = text(&denied);
+    assert!(msg.contains("unknown system") && msg.contains(PHARMACY), "{msg}");
+    let listed = ok(server.ecmt(&store, &["--json", "requests"], &[]));
+    assert!(text(&listed).contains(PHARMACY), "{}", text(&listed));
+
+    // The portal's refusal page (where an unregistered card lands) names the general line.
+    let page = Command::new("curl")
+        .args(["-s", "--cacert"])
+        .arg(server.root())
+        .arg(format!("{}/portal/refused?msg=your%20smartcard%20is%20not%20registered", server.https))
+        .output()
+        .unwrap();
+    let page = String::from_utf8_lossy(&page.stdout);
+    assert!(page.contains("not registered") && page.contains(&format!("Community Care Desk ({GENERAL})")), "{page}");
+}
+
+#[test]
+fn flags_override_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("carecert.toml");
+    // The file's certificate lifetime is invalid; the flag replaces it, so serve starts.
+    std::fs::write(&file, "[cards]\ncertificate_days = 0\n").unwrap();
+    let out = check(&file, false);
+    assert!(out.status.code() == Some(1) && text(&out).contains("cards.certificate_days"), "{}", text(&out));
+    let server = Server::start_args(&["--config", file.to_str().unwrap(), "--card-certificate-days", "30"]);
+    assert!(server.log().contains("Configuration:"), "{}", server.log());
+    // (`serve --dev` without a file is what every other end-to-end test runs.)
+}
