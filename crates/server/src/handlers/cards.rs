@@ -22,7 +22,11 @@ fn view(v: CardView) -> api::CardStatusView {
     api::CardStatusView {
         serial: v.card.serial,
         uid: v.card.uid,
-        status: v.card.status.to_string(),
+        status: match v.card.status {
+            cards::CardStatus::Active => api::CardStatus::Active,
+            cards::CardStatus::Locked => api::CardStatus::Locked,
+            cards::CardStatus::Cancelled => api::CardStatus::Cancelled,
+        },
         auth_serial: v.card.auth_serial,
         sign_serial: v.card.sign_serial,
         tries_left: v.tries_left,
@@ -95,7 +99,7 @@ pub(crate) async fn send_code(
     Path(serial): Path<String>,
     ApiJson(b): ApiJson<api::UnlockCodeBody>,
 ) -> Result<Json<api::CodeSentView>, ApiError> {
-    let channel: Channel = b.channel.parse()?;
+    let channel: Channel = b.channel.as_str().parse()?;
     Ok(Json(api::CodeSentView { sent_to: s.cards.send_unlock_code(&serial, channel).await? }))
 }
 
@@ -271,7 +275,7 @@ pub(crate) async fn cancel_card(
     Path(serial): Path<String>,
     ApiJson(b): ApiJson<api::CancelCardBody>,
 ) -> Result<StatusCode, ApiError> {
-    let name = b.reason.as_deref().unwrap_or("affiliationChanged");
+    let name = b.reason.map(|r| r.as_str()).unwrap_or("affiliationChanged");
     let reason = pki::RevocationReason::parse(name)
         .ok_or_else(|| ApiError::bad_request("invalid", format!("'{name}' is not an RFC 5280 revocation reason")))?;
     s.cards.cancel_card(&serial, &actor, reason).await?;

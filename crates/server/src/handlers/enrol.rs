@@ -21,9 +21,21 @@ pub(crate) fn org_view(o: &Organisation) -> api::OrganisationView {
     api::OrganisationView {
         epoc: o.epoc.clone(),
         name: o.name.clone(),
-        kind: o.kind.to_string(),
-        status: o.status.to_string(),
-        approval: o.approval.to_string(),
+        kind: match o.kind {
+            store::OrgKind::Pharmacy => api::OrgKind::Pharmacy,
+            store::OrgKind::Gp => api::OrgKind::Gp,
+            store::OrgKind::Dental => api::OrgKind::Dental,
+            store::OrgKind::Ophthalmic => api::OrgKind::Ophthalmic,
+        },
+        status: match o.status {
+            store::OrgStatus::Active => api::OrgStatus::Active,
+            store::OrgStatus::Suspended => api::OrgStatus::Suspended,
+            store::OrgStatus::Closed => api::OrgStatus::Closed,
+        },
+        approval: match o.approval {
+            store::ApprovalPolicy::Automatic => api::Approval::Automatic,
+            store::ApprovalPolicy::RaQueue => api::Approval::RaQueue,
+        },
     }
 }
 
@@ -31,8 +43,18 @@ fn request_view(r: &CertRequest, helpdesk: &str) -> api::RequestView {
     api::RequestView {
         id: r.id,
         epoc: r.epoc.clone(),
-        status: r.status.to_string(),
-        channel: r.channel.to_string(),
+        status: match r.status {
+            store::RequestStatus::Pending => api::RequestStatus::Pending,
+            store::RequestStatus::Approved => api::RequestStatus::Approved,
+            store::RequestStatus::Downloaded => api::RequestStatus::Downloaded,
+            store::RequestStatus::Installed => api::RequestStatus::Installed,
+            store::RequestStatus::Denied => api::RequestStatus::Denied,
+            store::RequestStatus::Cancelled => api::RequestStatus::Cancelled,
+        },
+        channel: match r.channel {
+            store::RequestChannel::Pin => api::RequestChannel::Pin,
+            store::RequestChannel::Certificate => api::RequestChannel::Certificate,
+        },
         created_at: r.created_at,
         decided_at: r.decided_at,
         deny_reason: r.deny_reason.clone(),
@@ -238,8 +260,8 @@ pub(crate) async fn add_org(
     Admin(actor): Admin,
     ApiJson(b): ApiJson<api::NewOrganisationBody>,
 ) -> Result<Response, ApiError> {
-    let kind = parse_enum("kind", &b.kind)?;
-    let approval = parse_enum("approval", b.approval.as_deref().unwrap_or("ra-queue"))?;
+    let kind = parse_enum("kind", b.kind.as_str())?;
+    let approval = parse_enum("approval", b.approval.map(|a| a.as_str()).unwrap_or("ra-queue"))?;
     let org = s.enrol.add_organisation(&b.epoc, &b.name, kind, approval, &actor).await?;
     Ok((StatusCode::CREATED, Json(org_view(&org))).into_response())
 }
@@ -269,8 +291,8 @@ pub(crate) async fn change_org(
     Path(epoc): Path<String>,
     ApiJson(b): ApiJson<api::OrganisationChangeBody>,
 ) -> Result<Json<api::OrganisationView>, ApiError> {
-    let status = b.status.as_deref().map(|v| parse_enum("status", v)).transpose()?;
-    let approval = b.approval.as_deref().map(|v| parse_enum("approval", v)).transpose()?;
+    let status = b.status.map(|v| parse_enum("status", v.as_str())).transpose()?;
+    let approval = b.approval.map(|v| parse_enum("approval", v.as_str())).transpose()?;
     Ok(Json(org_view(&s.enrol.change_organisation(&epoc, status, approval, &actor).await?)))
 }
 
