@@ -1,104 +1,30 @@
 //! The admin API for certificates: issue, show, list and revoke; read and verify the audit
 //! log. Bearer token of an administrator ([`Admin`]).
 
+use api::{
+    AuditEntryBody, AuditQuery, AuditVerifyBody, CaQuery, CertificateBody, IssueBody, IssuedBody, ListQuery,
+    RevokeBody, RevokedBody, SanBody, SanKind,
+};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Admin, ApiJson};
 use crate::state::AppState;
 
-/// Subject of a certificate to issue.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SubjectBody {
-    /// Common name.
-    pub common_name: String,
-    /// Organisation.
-    #[serde(default)]
-    pub organization: Option<String>,
-    /// Organisational unit.
-    #[serde(default)]
-    pub organizational_unit: Option<String>,
-    /// Two-letter country code.
-    #[serde(default)]
-    pub country: Option<String>,
-    /// X.520 serialNumber (an organisation code or user UID).
-    #[serde(default)]
-    pub serial_number: Option<String>,
-}
-
-/// A subject alternative name.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SanBody {
-    /// `dns`, `ip`, `email` or `uri`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The name.
-    pub value: String,
-}
-
-/// Issue a certificate from a CSR.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IssueBody {
-    /// Issuing CA (`systems`, `smartcards`).
-    pub ca: String,
-    /// Profile (`system-client`, `tls-server`, `card-auth`, `card-sign`, `ocsp-responder`).
-    pub profile: String,
-    /// PKCS#10 request, PEM. Only its public key is used.
-    pub csr: String,
-    /// The subject to certify.
-    pub subject: SubjectBody,
-    /// Subject alternative names.
-    #[serde(default)]
-    pub sans: Vec<SanBody>,
-    /// Lifetime in days (default: the profile's).
-    #[serde(default)]
-    pub validity_days: Option<u32>,
-}
-
-/// An issued certificate.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct IssuedBody {
-    /// Serial, upper-case hex.
-    pub serial: String,
-    /// Issuing CA.
-    pub issuer: String,
-    /// Profile.
-    pub profile: String,
-    /// notBefore, Unix seconds.
-    pub not_before: i64,
-    /// notAfter, Unix seconds.
-    pub not_after: i64,
-    /// The certificate, PEM.
-    pub certificate_pem: String,
-    /// The issuing CA chain (not including the root), PEM.
-    pub chain_pem: String,
-}
-
 fn to_san(s: &SanBody) -> Result<pki::cert::San, ApiError> {
     use pki::cert::San;
-    Ok(match s.kind.as_str() {
-        "dns" => San::Dns(s.value.clone()),
-        "ip" => San::Ip(
+    Ok(match s.kind {
+        SanKind::Dns => San::Dns(s.value.clone()),
+        SanKind::Ip => San::Ip(
             s.value
                 .parse()
                 .map_err(|_| ApiError::bad_request("invalid", format!("'{}' is not an IP address", s.value)))?,
         ),
-        "email" => San::Email(s.value.clone()),
-        "uri" => San::Uri(s.value.clone()),
-        other => {
-            return Err(ApiError::bad_request(
-                "invalid",
-                format!("SAN type '{other}' unknown: use dns, ip, email or uri"),
-            ));
-        }
+        SanKind::Email => San::Email(s.value.clone()),
+        SanKind::Uri => San::Uri(s.value.clone()),
     })
 }
 
@@ -112,7 +38,7 @@ pub(crate) async fn issue(
     Admin(actor): Admin,
     ApiJson(body): ApiJson<IssueBody>,
 ) -> Result<Response, ApiError> {
-    let profile = pki::Profile::parse(&body.profile)?;
+    let profile = pki::Profile::parse(body.profile.as_str())?;
     let sans = body.sans.iter().map(to_san).collect::<Result<Vec<_>, _>>()?;
     let subject = pki::SubjectName {
         country: body.subject.country,
@@ -139,7 +65,7 @@ pub(crate) async fn issue(
         Json(IssuedBody {
             serial: issued.serial,
             issuer: issued.issuer,
-            profile: issued.profile.name().into(),
+            profile: wire_enum(issued.profile.name())?,
             not_before: issued.not_before,
             not_after: issued.not_after,
             certificate_pem: pki::cert::to_pem("CERTIFICATE", &issued.der),
@@ -149,69 +75,34 @@ pub(crate) async fn issue(
         .into_response())
 }
 
-/// A stored certificate.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CertificateBody {
-    /// Issuing CA.
-    pub issuer: String,
-    /// Serial, upper-case hex.
-    pub serial: String,
-    /// Profile.
-    pub profile: String,
-    /// Subject.
-    pub subject: String,
-    /// notBefore.
-    pub not_before: i64,
-    /// notAfter.
-    pub not_after: i64,
-    /// `reserved`, `issued` or `revoked`.
-    pub status: String,
-    /// Revocation time.
-    pub revoked_at: Option<i64>,
-    /// Revocation reason.
-    pub revocation_reason: Option<String>,
-    /// The certificate, PEM (absent while reserved).
-    pub certificate_pem: Option<String>,
+/// A stored value of a closed set, as its wire enum (a value the wire does not know means the
+/// database holds something it should not).
+fn wire_enum<T: std::str::FromStr<Err = String>>(text: &str) -> Result<T, ApiError> {
+    text.parse().map_err(|e: String| ApiError::from(store::StoreError::Corrupt(e)))
 }
 
-impl From<store::CertificateRecord> for CertificateBody {
-    fn from(r: store::CertificateRecord) -> Self {
-        let (status, revoked_at, reason) = match r.status {
-            store::CertStatus::Reserved => ("reserved", None, None),
-            store::CertStatus::Issued => ("issued", None, None),
-            store::CertStatus::Revoked { at, reason } => (
-                "revoked",
-                Some(at),
-                Some(pki::RevocationReason::from_code(reason).map(|r| r.name()).unwrap_or("unknown").to_string()),
-            ),
-        };
-        Self {
-            issuer: r.issuer,
-            serial: r.serial,
-            profile: r.profile,
-            subject: r.subject,
-            not_before: r.not_before,
-            not_after: r.not_after,
-            status: status.into(),
-            revoked_at,
-            revocation_reason: reason,
-            certificate_pem: r.der.map(|d| pki::cert::to_pem("CERTIFICATE", &d)),
-        }
-    }
-}
-
-/// Filters for listing certificates.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    /// Issuing CA.
-    pub ca: Option<String>,
-    /// `reserved`, `issued` or `revoked`.
-    pub status: Option<String>,
-    /// Text the subject contains.
-    pub subject: Option<String>,
-    /// At most this many (default 100, at most 10,000).
-    pub limit: Option<i64>,
+fn certificate_body(r: store::CertificateRecord) -> Result<CertificateBody, ApiError> {
+    let (status, revoked_at, reason) = match r.status {
+        store::CertStatus::Reserved => (api::CertStatus::Reserved, None, None),
+        store::CertStatus::Issued => (api::CertStatus::Issued, None, None),
+        store::CertStatus::Revoked { at, reason } => (
+            api::CertStatus::Revoked,
+            Some(at),
+            pki::RevocationReason::from_code(reason).and_then(|r| r.name().parse().ok()),
+        ),
+    };
+    Ok(CertificateBody {
+        issuer: r.issuer,
+        serial: r.serial,
+        profile: wire_enum(&r.profile)?,
+        subject: r.subject,
+        not_before: r.not_before,
+        not_after: r.not_after,
+        status,
+        revoked_at,
+        revocation_reason: reason,
+        certificate_pem: r.der.map(|d| pki::cert::to_pem("CERTIFICATE", &d)),
+    })
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/certificates", tag = "admin", params(ListQuery),
@@ -222,32 +113,16 @@ pub(crate) async fn list(
     _a: Admin,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<CertificateBody>>, ApiError> {
-    if let Some(st) = &q.status
-        && !["reserved", "issued", "revoked"].contains(&st.as_str())
-    {
-        return Err(ApiError::bad_request(
-            "invalid",
-            format!("status '{st}' unknown: use reserved, issued or revoked"),
-        ));
-    }
     let rows = s
         .read
         .certificates(&store::CertificateFilter {
             issuer: q.ca,
-            status: q.status,
+            status: q.status.map(|st| st.as_str().to_string()),
             subject_contains: q.subject,
             limit: q.limit.unwrap_or(100),
         })
         .await?;
-    Ok(Json(rows.into_iter().map(Into::into).collect()))
-}
-
-/// Which CA, when a serial is ambiguous.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct CaQuery {
-    /// Issuing CA.
-    pub ca: Option<String>,
+    Ok(Json(rows.into_iter().map(certificate_body).collect::<Result<_, _>>()?))
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/certificates/{serial}", tag = "admin",
@@ -268,40 +143,13 @@ pub(crate) async fn show(
     }
     match rows.len() {
         0 => Err(ApiError::not_found(format!("no certificate with serial {serial}"))),
-        1 => Ok(Json(rows.remove(0).into())),
+        1 => Ok(Json(certificate_body(rows.remove(0))?)),
         _ => Err(ApiError::new(
             StatusCode::CONFLICT,
             "ambiguous_serial",
             format!("serial {serial} exists under more than one CA: add ?ca=NAME"),
         )),
     }
-}
-
-/// Revoke a certificate.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RevokeBody {
-    /// RFC 5280 reason name (`keyCompromise`, `superseded`, …); default `unspecified`.
-    #[serde(default)]
-    pub reason: Option<String>,
-    /// Issuing CA (only needed when the serial exists under several).
-    #[serde(default)]
-    pub ca: Option<String>,
-}
-
-/// A revocation made.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RevokedBody {
-    /// Issuing CA.
-    pub issuer: String,
-    /// Serial.
-    pub serial: String,
-    /// Reason name.
-    pub reason: String,
-    /// When, Unix seconds.
-    pub revoked_at: i64,
-    /// The first CRL number listing it (already published).
-    pub crl_number: i64,
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/certificates/{serial}/revoke", tag = "admin",
@@ -317,7 +165,7 @@ pub(crate) async fn revoke(
 ) -> Result<Json<RevokedBody>, ApiError> {
     let reason = match &body.reason {
         None => pki::RevocationReason::Unspecified,
-        Some(r) => pki::RevocationReason::parse(r).ok_or_else(|| {
+        Some(r) => pki::RevocationReason::parse(r.as_str()).ok_or_else(|| {
             let names: Vec<_> = pki::RevocationReason::SELECTABLE.iter().map(|r| r.name()).collect();
             ApiError::bad_request("invalid", format!("reason '{r}' unknown: use one of {}", names.join(", ")))
         })?,
@@ -326,32 +174,10 @@ pub(crate) async fn revoke(
     Ok(Json(RevokedBody {
         issuer: r.issuer,
         serial: r.serial,
-        reason: r.reason.name().into(),
+        reason: wire_enum(r.reason.name())?,
         revoked_at: r.revoked_at,
         crl_number: r.crl_number,
     }))
-}
-
-/// Audit paging.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct AuditQuery {
-    /// Entries after this sequence number (default: the newest entries).
-    pub after: Option<i64>,
-    /// At most this many (default 100, at most 1000).
-    pub limit: Option<i64>,
-}
-
-/// An audit entry.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditEntryBody {
-    seq: i64,
-    at_ms: i64,
-    actor: String,
-    action: String,
-    subject: String,
-    details: serde_json::Value,
-    hash: String,
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin", params(AuditQuery),
@@ -381,32 +207,17 @@ pub(crate) async fn audit_list(
     ))
 }
 
-/// The chain check.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditVerifyBody {
-    /// Whether every entry verifies.
-    pub ok: bool,
-    /// Entries checked.
-    pub entries: u64,
-    /// The first entry that does not verify.
-    pub first_broken_seq: Option<i64>,
-    /// What is wrong with it.
-    pub problem: Option<String>,
-}
-
-impl From<store::AuditVerification> for AuditVerifyBody {
-    fn from(v: store::AuditVerification) -> Self {
-        Self {
-            ok: v.first_broken.is_none(),
-            entries: v.entries,
-            first_broken_seq: v.first_broken.as_ref().map(|b| b.seq),
-            problem: v.first_broken.map(|b| b.problem),
-        }
+fn audit_verify_body(v: store::AuditVerification) -> AuditVerifyBody {
+    AuditVerifyBody {
+        ok: v.first_broken.is_none(),
+        entries: v.entries,
+        first_broken_seq: v.first_broken.as_ref().map(|b| b.seq),
+        problem: v.first_broken.map(|b| b.problem),
     }
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/audit/verify", tag = "admin",
     responses((status = 200, body = AuditVerifyBody), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn audit_verify(State(s): State<AppState>, _a: Admin) -> Result<Json<AuditVerifyBody>, ApiError> {
-    Ok(Json(s.read.verify_audit().await?.into()))
+    Ok(Json(audit_verify_body(s.read.verify_audit().await?)))
 }

@@ -9,7 +9,7 @@ use cards::{CardKeyRole, CardView, CardsError, Channel, IssueCard, RenewalKind};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Admin, ApiJson, CardSession};
-use crate::handlers::wire::{CardRecordView, UserDetailsView, UserView, WebAccountCreatedView};
+use crate::handlers::wire::{card_record_view, card_status_view, new_web_account_view, user_view};
 use crate::state::AppState;
 
 fn b64(s: &str) -> Result<Vec<u8>, ApiError> {
@@ -22,11 +22,7 @@ fn view(v: CardView) -> api::CardStatusView {
     api::CardStatusView {
         serial: v.card.serial,
         uid: v.card.uid,
-        status: match v.card.status {
-            cards::CardStatus::Active => api::CardStatus::Active,
-            cards::CardStatus::Locked => api::CardStatus::Locked,
-            cards::CardStatus::Cancelled => api::CardStatus::Cancelled,
-        },
+        status: card_status_view(v.card.status),
         auth_serial: v.card.auth_serial,
         sign_serial: v.card.sign_serial,
         tries_left: v.tries_left,
@@ -187,7 +183,7 @@ pub(crate) async fn abort_renewal(
 
 // ------------------------------------------------------------------------- RA
 
-#[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", request_body = api::NewUserBody, responses((status = 201, body = UserView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", request_body = api::NewUserBody, responses((status = 201, body = api::UserView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn add_user(
     State(s): State<AppState>,
     Admin(actor): Admin,
@@ -206,18 +202,18 @@ pub(crate) async fn add_user(
             &actor,
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(UserView::from(u))).into_response())
+    Ok((StatusCode::CREATED, Json(user_view(u))).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/admin/users/{uid}", tag = "admin", responses((status = 200, body = UserDetailsView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/admin/users/{uid}", tag = "admin", responses((status = 200, body = api::UserCardsView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn show_user(
     State(s): State<AppState>,
     _a: Admin,
     Path(uid): Path<String>,
-) -> Result<Json<UserDetailsView>, ApiError> {
+) -> Result<Json<api::UserCardsView>, ApiError> {
     let u = s.cards.user(&uid).await?;
     let cards = s.read.cards_of(&uid).await?;
-    Ok(Json(UserDetailsView { user: u.into(), cards: cards.into_iter().map(CardRecordView::from).collect() }))
+    Ok(Json(api::UserCardsView { user: user_view(u), cards: cards.into_iter().map(card_record_view).collect() }))
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/cards", tag = "admin", request_body = api::IssueCardBody, responses((status = 201, body = api::IssuedCardView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
@@ -311,12 +307,12 @@ pub(crate) async fn set_batch(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/web-accounts", tag = "admin", request_body = api::NewWebAccountBody, responses((status = 201, body = WebAccountCreatedView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/admin/web-accounts", tag = "admin", request_body = api::NewWebAccountBody, responses((status = 201, body = api::NewWebAccountView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn add_web_account(
     State(s): State<AppState>,
     Admin(actor): Admin,
     ApiJson(b): ApiJson<api::NewWebAccountBody>,
 ) -> Result<Response, ApiError> {
     let a = s.web.add_account(&b.username, &b.name, b.uid.as_deref(), &b.roles, b.password.as_deref(), &actor).await?;
-    Ok((StatusCode::CREATED, Json(WebAccountCreatedView::from(a))).into_response())
+    Ok((StatusCode::CREATED, Json(new_web_account_view(a))).into_response())
 }

@@ -1,13 +1,12 @@
 //! The portal's JSON endpoints the smartcard agent calls: a one-time login ticket for its
 //! card, and the card-presence heartbeat that ends card-bound web sessions.
 
+use api::{PresenceBody, TicketView};
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, CardSession};
-use crate::handlers::wire::TicketView;
 use crate::state::AppState;
 
 /// The agent asks for a one-time login ticket for its card (Bearer card-session token).
@@ -19,13 +18,6 @@ pub(crate) async fn ticket(
     let uid = s.cards.login_identity(&serial).await?;
     let ticket = s.web.issue_ticket(&uid, &serial).await?;
     Ok(axum::Json(TicketView { ticket }))
-}
-
-/// The agent's presence report.
-#[derive(Deserialize, utoipa::ToSchema)]
-pub(crate) struct PresenceBody {
-    /// True: the card is in the reader (heartbeat); false: it was removed.
-    present: bool,
 }
 
 /// The agent's heartbeat (`present: true`) or removal report (`present: false`).
@@ -41,13 +33,4 @@ pub(crate) async fn presence(
         s.web.card_removed(&serial).await?;
     }
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn presence_body_reads_the_flag() {
-        let b: super::PresenceBody = serde_json::from_str(r#"{"present":false}"#).unwrap();
-        assert!(!b.present);
-    }
 }

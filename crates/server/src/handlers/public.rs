@@ -4,14 +4,13 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
+use api::CaInfo;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -27,23 +26,6 @@ pub(crate) async fn healthz(State(s): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "public", responses((status = 200, description = "This document (OpenAPI 3.1, JSON)", content_type = "application/json", body = Object)))]
 pub(crate) async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], crate::openapi::openapi_json())
-}
-
-/// One CA as listed by `GET /ca`.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct CaInfo {
-    /// Name (`root`, `systems`, `smartcards`).
-    name: String,
-    /// Issuing CA, absent for the root.
-    parent: Option<String>,
-    /// Subject DN.
-    subject: String,
-    /// notAfter, Unix seconds.
-    not_after: i64,
-    /// SHA-256 fingerprint of the certificate.
-    sha256: String,
-    /// The certificate, PEM.
-    pem: String,
 }
 
 #[utoipa::path(get, path = "/ca", tag = "public", responses((status = 200, body = [CaInfo])))]
