@@ -614,7 +614,7 @@ impl Enrolment {
             epoc: org.epoc.clone(),
             channel,
             csr_der,
-            spki_sha256: sha256_hex(&verified.spki_der),
+            spki_sha256: sha256_hex(verified.spki_der()),
             policy_version: policy_version.into(),
             requested_by: requested_by.into(),
             renewal_of: renewal_of.clone(),
@@ -689,7 +689,7 @@ impl Enrolment {
             .issue(IssueRequest {
                 ca: self.inner.config.issuing_ca.clone(),
                 profile: Profile::SystemClient,
-                csr: r.csr_der.clone(),
+                csr: VerifiedCsr::parse(&r.csr_der).map_err(ca::CaError::from)?,
                 subject: subject_for(&org),
                 sans: vec![],
                 validity_days: self.inner.config.certificate_days,
@@ -953,7 +953,7 @@ impl Enrolment {
         let sender = self.identify(leaf_der).await?;
         self.check_policy(policy_version, policy_accepted)?;
         let verified = VerifiedCsr::parse(csr).map_err(EnrolError::BadCsr)?;
-        if verified.spki_der == sender.spki_der {
+        if verified.spki_der() == sender.spki_der.as_slice() {
             return Err(EnrolError::KeyReused);
         }
         let actor = format!("cert:{}", sender.serial);

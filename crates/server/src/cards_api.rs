@@ -399,9 +399,15 @@ pub(crate) async fn add_web_account(
     Admin(actor): Admin,
     ApiJson(b): ApiJson<api::NewWebAccountBody>,
 ) -> Result<Response, ApiError> {
+    let roles = b
+        .roles
+        .iter()
+        .map(|r| r.parse::<portal::Role>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::bad_request("invalid", e.to_string()))?;
     let a = s
         .web
-        .add_account(&b.username, &b.name, b.uid.as_deref(), &b.roles, b.password.as_deref(), &actor)
+        .add_account(&b.username, &b.name, b.uid.as_deref(), &roles, b.password.as_deref(), &actor)
         .await
         .map_err(|e| match e {
             portal::PortalError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),

@@ -71,7 +71,7 @@ fn page(status: StatusCode, title: &str, session: Option<&Session>, body: Markup
                             a href="/ra/audit" { "Audit log" }
                         }
                         form.logout method="post" action="/ra/logout" {
-                            span { (s.account.name) " (" (s.role) ") " }
+                            span { (s.account.name) " (" (s.role.as_str()) ") " }
                             input type="hidden" name="csrf" value=(s.csrf_token);
                             button type="submit" { "Log out" }
                         }
