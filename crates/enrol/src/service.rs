@@ -626,7 +626,7 @@ impl Enrolment {
             "request",
             serde_json::json!({
                 "epoc": org.epoc, "channel": channel.as_str(), "policy_version": policy_version,
-                "key": verified.key.name(), "renewal_of": renewal_of,
+                "key": verified.key().name(), "renewal_of": renewal_of,
             }),
         );
         Ok(self.store().insert_request(&req, RequestStatus::Pending, ev).await?)

@@ -1,7 +1,5 @@
 //! Challenges a card signs (login, session keys).
 
-use super::*;
-use crate::audit::{self, AuditEvent};
 use crate::{Cols, Store, StoreError};
 
 impl Store {

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::audit::{self, AuditEvent};
-use crate::{Cols, Store, StoreError};
+use crate::{Store, StoreError};
 use types::{Action, Actor};
 
 impl Store {
