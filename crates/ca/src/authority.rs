@@ -1,4 +1,5 @@
-//! The loaded CA: issuance and revocation.
+//! The loaded CA: loading the hierarchy, revocation, and the periodic work of a node.
+//! Issuance is in `issue.rs`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -6,12 +7,12 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::RwLock;
-use pki::cert::San;
 use pki::ocsp::OcspResponder;
-use pki::{CaIdentity, KeyPair, Profile, RevocationReason, Signer, SubjectName, VerifiedCsr};
-use store::{AuditEvent, CaRecord, CrlRecord, RevokeOutcome, Store};
+use pki::{CaIdentity, KeyPair, RevocationReason, Signer};
+use store::{CaRecord, CrlRecord, RevokeOutcome, Store};
+use types::Action;
 
-use crate::hierarchy::{PUBLIC_URL_SETTING, allowed_profiles, issue_recorded, urls_for};
+use crate::issue::event;
 use crate::ocsp::OcspCache;
 use crate::{CaError, Clock};
 
@@ -43,44 +44,6 @@ impl Default for AuthorityConfig {
             poll_interval: Duration::from_secs(1),
         }
     }
-}
-
-/// A certificate to issue from a PKCS#10 request.
-#[derive(Debug, Clone)]
-pub struct IssueRequest {
-    /// Issuing CA name.
-    pub ca: String,
-    /// Profile.
-    pub profile: Profile,
-    /// The request, PEM or DER. Only its public key is used.
-    pub csr: Vec<u8>,
-    /// The subject, decided by the caller from its records.
-    pub subject: SubjectName,
-    /// Subject alternative names.
-    pub sans: Vec<San>,
-    /// Lifetime override in days.
-    pub validity_days: Option<u32>,
-    /// Who asks (audit).
-    pub actor: String,
-}
-
-/// An issued certificate.
-#[derive(Debug, Clone)]
-pub struct Issued {
-    /// Issuing CA name.
-    pub issuer: String,
-    /// Serial, canonical hex.
-    pub serial: String,
-    /// Profile.
-    pub profile: Profile,
-    /// The certificate.
-    pub der: Vec<u8>,
-    /// The issuing CA's certificates up to, not including, the root.
-    pub chain: Vec<Vec<u8>>,
-    /// notBefore (Unix seconds).
-    pub not_before: i64,
-    /// notAfter (Unix seconds).
-    pub not_after: i64,
 }
 
 /// A revocation to make.
@@ -188,7 +151,7 @@ impl Authority {
         let public_url = match &config.public_url {
             Some(u) => u.trim_end_matches('/').to_string(),
             None => store
-                .setting(PUBLIC_URL_SETTING)
+                .setting(store::settings::PUBLIC_URL)
                 .await?
                 .ok_or_else(|| CaError::Internal("no public URL recorded; run `carecert init` again".into()))?,
         };
@@ -282,93 +245,6 @@ impl Authority {
         self.inner.cas.iter().find(|c| c.record.name == name).ok_or_else(|| CaError::UnknownCa(name.into()))
     }
 
-    pub(crate) fn event(&self, actor: &str, action: &str, subject: &str, details: serde_json::Value) -> AuditEvent {
-        AuditEvent {
-            at_ms: (self.inner.clock.now().unix_timestamp_nanos() / 1_000_000) as i64,
-            actor: actor.into(),
-            action: action.into(),
-            subject: subject.into(),
-            details,
-        }
-    }
-
-    /// Issues a certificate from a PKCS#10 request: the request's signature proves
-    /// possession, only its public key is used, and the profile and `subject` decide the rest.
-    pub async fn issue(&self, req: IssueRequest) -> Result<Issued, CaError> {
-        let result = async {
-            // Cheap checks before the costly signature verification.
-            let ca = self.ca(&req.ca)?;
-            check_profile(&req.ca, req.profile)?;
-            let csr = VerifiedCsr::parse(&req.csr)?;
-            self.issue_checked(ca, req.profile, &csr.spki_der, &req.subject, &req.sans, req.validity_days, &req.actor)
-                .await
-        }
-        .await;
-        if result.is_err() {
-            self.inner.metrics.issue_errors.fetch_add(1, Ordering::Relaxed);
-        }
-        result
-    }
-
-    /// Issues a certificate for a public key whose possession the caller has already
-    /// established (a key generated on a card or by carecert itself).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn issue_for_key(
-        &self,
-        ca: &str,
-        profile: Profile,
-        spki: &[u8],
-        subject: SubjectName,
-        sans: Vec<San>,
-        validity_days: Option<u32>,
-        actor: &str,
-    ) -> Result<Issued, CaError> {
-        let loaded = self.ca(ca)?;
-        check_profile(ca, profile)?;
-        pki::KeyAlgorithm::from_spki(spki)?;
-        self.issue_checked(loaded, profile, spki, &subject, &sans, validity_days, actor).await
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn issue_checked(
-        &self,
-        ca: &LoadedCa,
-        profile: Profile,
-        spki: &[u8],
-        subject: &SubjectName,
-        sans: &[San],
-        validity_days: Option<u32>,
-        actor: &str,
-    ) -> Result<Issued, CaError> {
-        let urls = urls_for(&self.inner.public_url, &ca.record.name);
-        let (template, der) = issue_recorded(
-            &self.inner.store,
-            self.inner.clock.as_ref(),
-            &ca.identity,
-            profile,
-            subject,
-            sans,
-            spki,
-            validity_days,
-            &urls,
-            actor,
-        )
-        .await?;
-        let serial = template.serial.to_hex();
-        // An "unknown" answer cached for this serial (asked about before it existed) is stale now.
-        self.inner.ocsp.forget(&ca.record.name, &serial);
-        self.inner.metrics.issued.fetch_add(1, Ordering::Relaxed);
-        Ok(Issued {
-            issuer: ca.record.name.clone(),
-            serial,
-            profile,
-            der,
-            chain: ca.chain.clone(),
-            not_before: template.not_before.unix_timestamp(),
-            not_after: template.not_after.unix_timestamp(),
-        })
-    }
-
     /// Revokes a certificate: one transaction records it (with its audit entry), then
     /// cached OCSP answers are dropped and a new CRL is published before this returns.
     pub async fn revoke(&self, req: RevokeRequest) -> Result<Revoked, CaError> {
@@ -395,10 +271,11 @@ impl Authority {
             )));
         }
         let now = self.inner.clock.now().unix_timestamp();
-        let event = self.event(
+        let event = event(
+            self.inner.clock.as_ref(),
             &req.actor,
-            "certificate.revoked",
-            &format!("{issuer}/{serial}"),
+            Action::CertificateRevoked,
+            format!("{issuer}/{serial}"),
             serde_json::json!({"reason": req.reason.name()}),
         );
         let outcome = self.inner.store.revoke(&issuer, &serial, req.reason.code(), now, event).await?;
@@ -445,18 +322,5 @@ impl Authority {
             self.inner.seen_revocation_clock.store(clock, Ordering::SeqCst);
         }
         self.refresh_crls().await
-    }
-}
-
-fn check_profile(ca: &str, profile: Profile) -> Result<(), CaError> {
-    let allowed = allowed_profiles(ca);
-    if allowed.contains(&profile) {
-        Ok(())
-    } else {
-        Err(CaError::ProfileNotAllowed {
-            ca: ca.into(),
-            profile: profile.name().into(),
-            allowed: allowed.iter().map(|p| p.name()).collect::<Vec<_>>().join(", "),
-        })
     }
 }

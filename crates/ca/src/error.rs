@@ -8,7 +8,7 @@ pub enum CaError {
     #[error(transparent)]
     BadInput(#[from] pki::PkiError),
     /// No CA of that name.
-    #[error("there is no CA named '{0}': list them with `carecert admin ca list` or GET /ca")]
+    #[error("there is no CA named '{0}': GET /ca lists the CAs (root, systems, smartcards)")]
     UnknownCa(String),
     /// The CA may not issue that profile.
     #[error("CA '{ca}' does not issue '{profile}' certificates (it issues: {allowed})")]

@@ -4,33 +4,11 @@ use std::sync::Arc;
 
 use pki::cert::{CertificateOrder, CertificateTemplate};
 use pki::{CaIdentity, KeyAlgorithm, KeyPair, Profile, PublicationUrls, Serial, Signer, SubjectName};
-use store::{AuditEvent, CaRecord, CompletedCertificate, NewCertificate, Store};
+use store::{CaRecord, Store};
+use types::Action;
 
+use crate::issue::{event, issue_recorded, urls_for};
 use crate::{CaError, Clock};
-
-/// Settings key holding the base URL baked into AIA and CDP extensions.
-pub(crate) const PUBLIC_URL_SETTING: &str = "public_http_url";
-
-/// The profiles each CA issues. The root issues only CAs (and its own responder);
-/// `systems` issues machine and server certificates; `smartcards` issues card certificates.
-pub fn allowed_profiles(ca: &str) -> &'static [Profile] {
-    match ca {
-        "root" => &[Profile::IssuingCa, Profile::OcspResponder],
-        "systems" => &[Profile::SystemClient, Profile::TlsServer, Profile::OcspResponder],
-        "smartcards" => &[Profile::CardAuth, Profile::CardSign, Profile::OcspResponder],
-        _ => &[],
-    }
-}
-
-/// The URLs put into certificates issued by `issuer`.
-pub(crate) fn urls_for(base: &str, issuer: &str) -> PublicationUrls {
-    let base = base.trim_end_matches('/');
-    PublicationUrls {
-        ocsp: Some(format!("{base}/ocsp")),
-        ca_issuers: Some(format!("{base}/ca/{issuer}.cer")),
-        crl: Some(format!("{base}/crl/{issuer}.crl")),
-    }
-}
 
 /// What `carecert init` needs.
 #[derive(Debug, Clone)]
@@ -54,79 +32,6 @@ pub struct InitReport {
     pub cas: Vec<(String, String)>,
 }
 
-fn event(clock: &dyn Clock, actor: &str, action: &str, subject: &str, details: serde_json::Value) -> AuditEvent {
-    AuditEvent {
-        at_ms: (clock.now().unix_timestamp_nanos() / 1_000_000) as i64,
-        actor: actor.to_string(),
-        action: action.to_string(),
-        subject: subject.to_string(),
-        details,
-    }
-}
-
-/// Reserves, signs and stores one certificate (Boulder's order). Used by init and by the
-/// [`Authority`](crate::Authority) for every issuance.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn issue_recorded(
-    store: &Store,
-    clock: &dyn Clock,
-    issuer: &CaIdentity,
-    profile: Profile,
-    subject: &SubjectName,
-    sans: &[pki::cert::San],
-    spki: &[u8],
-    validity_days: Option<u32>,
-    urls: &PublicationUrls,
-    actor: &str,
-) -> Result<(CertificateTemplate, Vec<u8>), CaError> {
-    let spec = profile.spec();
-    let now = clock.now();
-    let order = CertificateOrder {
-        spec: &spec,
-        subject,
-        sans,
-        subject_spki: spki,
-        now,
-        validity_days,
-        issuer_not_after: Some(issuer.not_after),
-        urls,
-    };
-    let template = CertificateTemplate::prepare(&order, Serial::random()?)?;
-    let serial = template.serial.to_hex();
-    store
-        .reserve_certificate(NewCertificate {
-            issuer: issuer.name.clone(),
-            serial: serial.clone(),
-            profile: profile.name().to_string(),
-            subject: template.subject_display.clone(),
-            spki_sha256: sha256_hex(spki),
-            not_before: template.not_before.unix_timestamp(),
-            not_after: template.not_after.unix_timestamp(),
-            created_at: now.unix_timestamp(),
-        })
-        .await?;
-    let der = template.sign(issuer)?;
-    store
-        .complete_certificate(CompletedCertificate {
-            issuer: issuer.name.clone(),
-            serial: serial.clone(),
-            der: der.clone(),
-            event: event(
-                clock,
-                actor,
-                "certificate.issued",
-                &format!("{}/{serial}", issuer.name),
-                serde_json::json!({"profile": profile.name(), "subject": template.subject_display, "not_after": template.not_after.unix_timestamp()}),
-            ),
-        })
-        .await?;
-    Ok((template, der))
-}
-
-pub(crate) fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data))
-}
-
 /// Creates the root CA, the issuing CAs `systems` and `smartcards`, and a delegated OCSP
 /// responder for each issuing CA. Refuses if a CA exists already.
 pub async fn init_hierarchy(store: &Store, clock: &dyn Clock, opts: &InitOptions) -> Result<InitReport, CaError> {
@@ -138,7 +43,7 @@ pub async fn init_hierarchy(store: &Store, clock: &dyn Clock, opts: &InitOptions
             "the CA passphrase must be at least 8 characters".into(),
         )));
     }
-    store.set_setting(PUBLIC_URL_SETTING, opts.public_url.trim_end_matches('/')).await?;
+    store.set_setting(store::settings::PUBLIC_URL, opts.public_url.trim_end_matches('/')).await?;
     let now = clock.now();
     let mut report = InitReport { cas: Vec::new() };
 
@@ -179,7 +84,7 @@ pub async fn init_hierarchy(store: &Store, clock: &dyn Clock, opts: &InitOptions
             event(
                 clock,
                 &opts.actor,
-                "ca.created",
+                Action::CaCreated,
                 "root",
                 serde_json::json!({"subject": template.subject_display, "key": opts.key_algorithm.name()}),
             ),
@@ -220,7 +125,7 @@ pub async fn init_hierarchy(store: &Store, clock: &dyn Clock, opts: &InitOptions
                     crl_number: 0,
                     created_at: now.unix_timestamp(),
                 },
-                event(clock, &opts.actor, "ca.created", name, serde_json::json!({"parent": "root"})),
+                event(clock, &opts.actor, Action::CaCreated, name, serde_json::json!({"parent": "root"})),
             )
             .await?;
         new_responder(store, clock, &ca, &opts.passphrase, &opts.public_url, &opts.organization, &opts.actor).await?;
@@ -264,7 +169,7 @@ pub(crate) async fn new_responder(
             &ca.name,
             &der,
             &key_pem,
-            event(clock, actor, "ca.responder_issued", &ca.name, serde_json::json!({})),
+            event(clock, actor, Action::CaResponderIssued, ca.name.as_str(), serde_json::json!({})),
         )
         .await?;
     Ok(())

@@ -19,11 +19,14 @@ mod authority;
 mod crl;
 mod error;
 mod hierarchy;
+mod issue;
 mod ocsp;
 
-pub use authority::{Authority, AuthorityConfig, IssueRequest, Issued, Metrics, RevokeRequest, Revoked};
-pub use types::{Clock, ManualClock, OffsetClock, SystemClock};
+pub use authority::{Authority, AuthorityConfig, Metrics, RevokeRequest, Revoked};
 pub use crl::bench_crl;
 pub use error::CaError;
-pub use hierarchy::{InitOptions, InitReport, allowed_profiles, init_hierarchy, issue_tls_server_key};
+pub use hierarchy::{InitOptions, InitReport, init_hierarchy, issue_tls_server_key};
+pub use issue::{IssueRequest, Issued, allowed_profiles};
 pub use ocsp::OcspReply;
+pub use pki::VerifiedCsr;
+pub use types::{Clock, ManualClock, OffsetClock, SystemClock};

@@ -46,7 +46,7 @@ fn request(profile: Profile, ca: &str) -> IssueRequest {
     IssueRequest {
         ca: ca.into(),
         profile,
-        csr: csr(),
+        csr: ca::VerifiedCsr::parse(&csr()).unwrap(),
         subject: SubjectName::cn("Pharmacy"),
         sans: vec![],
         validity_days: None,
@@ -196,4 +196,29 @@ async fn init_twice_changes_nothing_and_a_wrong_passphrase_is_named() {
     let err =
         Authority::load(store, b"wrong", Arc::new(ca::SystemClock), AuthorityConfig::default()).await.unwrap_err();
     assert!(err.to_string().contains("passphrase is wrong"), "{err}");
+}
+
+#[test]
+fn unknown_ca_names_only_what_exists() {
+    let m = ca::CaError::UnknownCa("sytems".into()).to_string();
+    assert!(m.contains("'sytems'") && m.contains("GET /ca"), "{m}");
+    assert!(!m.contains("carecert admin ca"), "no such command exists: {m}");
+}
+
+#[tokio::test]
+async fn issuance_takes_a_verified_csr_and_refuses_a_wrong_profile_before_signing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = fresh(&dir).await;
+    let authority = node(store.clone(), Arc::new(ManualClock::new(NOW))).await;
+    // Garbage never becomes an IssueRequest: parsing is the only way to get a VerifiedCsr.
+    assert!(ca::VerifiedCsr::parse(b"not a csr").is_err());
+    let before =
+        store.certificates(&store::CertificateFilter { limit: 1000, ..Default::default() }).await.unwrap().len();
+    let e = authority.issue(request(Profile::CardAuth, "systems")).await.unwrap_err();
+    assert!(matches!(e, ca::CaError::ProfileNotAllowed { .. }), "{e}");
+    let after =
+        store.certificates(&store::CertificateFilter { limit: 1000, ..Default::default() }).await.unwrap().len();
+    assert_eq!(before, after, "nothing reserved");
+    let issued = authority.issue(request(Profile::SystemClient, "systems")).await.unwrap();
+    assert_eq!(issued.issuer, "systems");
 }

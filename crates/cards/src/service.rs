@@ -185,7 +185,7 @@ impl Cards {
             .issue(IssueRequest {
                 ca: self.inner.config.issuing_ca.clone(),
                 profile: role.profile(),
-                csr,
+                csr: ca::VerifiedCsr::parse(&csr).map_err(ca::CaError::from)?,
                 subject: self.subject(user),
                 sans: vec![],
                 validity_days: Some(self.inner.config.certificate_days),

@@ -84,7 +84,7 @@ impl Enrolment {
         let sender = self.identify(leaf_der).await?;
         self.check_policy(policy_version, policy_accepted)?;
         let verified = VerifiedCsr::parse(csr).map_err(EnrolError::BadCsr)?;
-        if verified.spki_der == sender.spki_der {
+        if verified.spki_der() == sender.spki_der.as_slice() {
             return Err(EnrolError::KeyReused);
         }
         let actor = format!("cert:{}", sender.serial);

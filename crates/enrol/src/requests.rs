@@ -111,7 +111,7 @@ impl Enrolment {
             epoc: org.epoc.clone(),
             channel,
             csr_der,
-            spki_sha256: sha256_hex(&verified.spki_der),
+            spki_sha256: sha256_hex(verified.spki_der()),
             policy_version: policy_version.into(),
             requested_by: requested_by.into(),
             renewal_of: renewal_of.clone(),
@@ -123,7 +123,7 @@ impl Enrolment {
             "request",
             serde_json::json!({
                 "epoc": org.epoc, "channel": channel.as_str(), "policy_version": policy_version,
-                "key": verified.key.name(), "renewal_of": renewal_of,
+                "key": verified.key().name(), "renewal_of": renewal_of,
             }),
         );
         Ok(self.store().insert_request(&req, RequestStatus::Pending, ev).await?)
@@ -232,7 +232,7 @@ impl Enrolment {
             .issue(IssueRequest {
                 ca: self.inner.config.issuing_ca.clone(),
                 profile: Profile::SystemClient,
-                csr: r.csr_der.clone(),
+                csr: VerifiedCsr::parse(&r.csr_der).map_err(ca::CaError::from)?,
                 subject: subject_for(&org),
                 sans: vec![],
                 validity_days: self.inner.config.certificate_days,

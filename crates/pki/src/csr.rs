@@ -12,17 +12,32 @@ use crate::{KeyAlgorithm, PkiError};
 pub const MAX_CSR_BYTES: usize = 16 * 1024;
 
 /// A request whose signature verified and whose key passed the policy.
+///
+/// A proof token: the only way to get one is [`VerifiedCsr::parse`], so holding one means
+/// the request was parsed and checked (once). Its fields are read through accessors.
 #[derive(Debug, Clone)]
 pub struct VerifiedCsr {
-    /// The requester's public key (DER SubjectPublicKeyInfo).
-    pub spki_der: Vec<u8>,
-    /// The key's algorithm.
-    pub key: KeyAlgorithm,
-    /// The subject the requester wrote (informational only; never copied).
-    pub requested_subject: String,
+    spki_der: Vec<u8>,
+    key: KeyAlgorithm,
+    requested_subject: String,
 }
 
 impl VerifiedCsr {
+    /// The requester's public key (DER SubjectPublicKeyInfo).
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki_der
+    }
+
+    /// The key's algorithm.
+    pub fn key(&self) -> KeyAlgorithm {
+        self.key
+    }
+
+    /// The subject the requester wrote (informational only; never copied).
+    pub fn requested_subject(&self) -> &str {
+        &self.requested_subject
+    }
+
     /// Parses a CSR given as PEM (`CERTIFICATE REQUEST`) or DER, verifies its self-signature
     /// (proof of possession) and applies the key policy.
     pub fn parse(input: &[u8]) -> Result<Self, PkiError> {
@@ -54,9 +69,9 @@ mod tests {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
         let der = csr_der(&key);
         let v = VerifiedCsr::parse(&der).unwrap();
-        assert_eq!(v.key, KeyAlgorithm::EcdsaP384);
+        assert_eq!(v.key(), KeyAlgorithm::EcdsaP384);
         let pem = crate::cert::to_pem("CERTIFICATE REQUEST", &der);
-        assert_eq!(VerifiedCsr::parse(pem.as_bytes()).unwrap().spki_der, v.spki_der);
+        assert_eq!(VerifiedCsr::parse(pem.as_bytes()).unwrap().spki_der(), v.spki_der());
     }
 
     #[test]

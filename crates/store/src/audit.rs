@@ -7,9 +7,9 @@
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+use sqlx::{Any, AssertSqlSafe, Transaction};
 
-use crate::{Engine, Store, StoreError};
+use crate::{Cols, Engine, Store, StoreError};
 pub use types::AuditEvent;
 
 /// The `prev_hash` of the first entry.
@@ -78,8 +78,8 @@ pub(crate) async fn append(
     // before the head is read, so concurrent appenders queue instead of forking the chain.
     sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1").execute(&mut **tx).await?;
     let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&mut **tx).await?;
-    let mut seq: i64 = head.get(0);
-    let mut prev: String = head.get(1);
+    let mut seq: i64 = head.col("seq")?;
+    let mut prev: String = head.col("hash")?;
     for chunk in events.chunks(200) {
         let mut sql = String::from(
             "INSERT INTO audit_log (seq, at_ms, actor, action, subject, details, prev_hash, hash) VALUES ",
@@ -124,19 +124,20 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| AuditEntry {
-                seq: r.get(0),
-                at_ms: r.get(1),
-                actor: r.get(2),
-                action: r.get(3),
-                subject: r.get(4),
-                details: r.get(5),
-                prev_hash: r.get(6),
-                hash: r.get(7),
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    seq: r.col("seq")?,
+                    at_ms: r.col("at_ms")?,
+                    actor: r.col("actor")?,
+                    action: r.col("action")?,
+                    subject: r.col("subject")?,
+                    details: r.col("details")?,
+                    prev_hash: r.col("prev_hash")?,
+                    hash: r.col("hash")?,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// The newest audit entries, newest first.
@@ -149,7 +150,7 @@ impl Store {
 
     async fn audit_head(&self) -> Result<(i64, String), StoreError> {
         let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(self.pool()).await?;
-        Ok((head.get(0), head.get(1)))
+        Ok((head.col("seq")?, head.col("hash")?))
     }
 
     /// Recomputes the whole chain and reports the first entry that does not verify.

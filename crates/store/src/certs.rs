@@ -2,10 +2,10 @@
 
 use serde::Serialize;
 use sqlx::any::AnyRow;
-use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+use sqlx::{Any, AssertSqlSafe, Transaction};
 
 use crate::audit::{self, AuditEvent};
-use crate::{Store, StoreError};
+use crate::{Cols, Store, StoreError};
 
 /// A CA as stored.
 #[derive(Debug, Clone)]
@@ -170,40 +170,40 @@ const CERT_COLUMNS: &str =
     "issuer, serial, profile, subject, not_before, not_after, status, der, created_at, revoked_at, revocation_reason";
 
 fn cert_from_row(r: &AnyRow) -> Result<CertificateRecord, StoreError> {
-    let status: String = r.get(6);
+    let status: String = r.col("status")?;
     let status = match status.as_str() {
         "reserved" => CertStatus::Reserved,
         "issued" => CertStatus::Issued,
         "revoked" => CertStatus::Revoked {
-            at: r.get::<Option<i64>, _>(9).unwrap_or_default(),
-            reason: r.get::<Option<i32>, _>(10).unwrap_or_default() as u8,
+            at: r.col::<Option<i64>>("revoked_at")?.unwrap_or_default(),
+            reason: r.col::<Option<i32>>("revocation_reason")?.unwrap_or_default() as u8,
         },
         other => return Err(StoreError::Corrupt(format!("certificate status '{other}'"))),
     };
     Ok(CertificateRecord {
-        issuer: r.get(0),
-        serial: r.get(1),
-        profile: r.get(2),
-        subject: r.get(3),
-        not_before: r.get(4),
-        not_after: r.get(5),
+        issuer: r.col("issuer")?,
+        serial: r.col("serial")?,
+        profile: r.col("profile")?,
+        subject: r.col("subject")?,
+        not_before: r.col("not_before")?,
+        not_after: r.col("not_after")?,
         status,
-        der: r.get(7),
-        created_at: r.get(8),
+        der: r.col("der")?,
+        created_at: r.col("created_at")?,
     })
 }
 
-fn ca_from_row(r: &AnyRow) -> CaRecord {
-    CaRecord {
-        name: r.get(0),
-        parent: r.get(1),
-        cert_der: r.get(2),
-        key_ref: r.get(3),
-        responder_cert_der: r.get(4),
-        responder_key_ref: r.get(5),
-        crl_number: r.get(6),
-        created_at: r.get(7),
-    }
+fn ca_from_row(r: &AnyRow) -> Result<CaRecord, StoreError> {
+    Ok(CaRecord {
+        name: r.col("name")?,
+        parent: r.col("parent")?,
+        cert_der: r.col("cert_der")?,
+        key_ref: r.col("key_ref")?,
+        responder_cert_der: r.col("responder_cert_der")?,
+        responder_key_ref: r.col("responder_key_ref")?,
+        crl_number: r.col("crl_number")?,
+        created_at: r.col("created_at")?,
+    })
 }
 
 pub(crate) async fn insert_reservations(
@@ -324,7 +324,7 @@ impl Store {
         )
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.iter().map(ca_from_row).collect())
+        rows.iter().map(ca_from_row).collect()
     }
 
     /// One certificate.
@@ -392,7 +392,7 @@ impl Store {
         let seq: i64 = sqlx::query("UPDATE revocation_clock SET seq = seq + 1 WHERE id = 1 RETURNING seq")
             .fetch_one(&mut *tx)
             .await?
-            .get(0);
+            .col("seq")?;
         let n = sqlx::query(
             "UPDATE certificates SET status = 'revoked', revoked_at = $1, revocation_reason = $2, revocation_seq = $3 WHERE issuer = $4 AND serial = $5 AND status = 'issued'",
         )
@@ -422,7 +422,7 @@ impl Store {
     /// The revocation clock: moves on every revocation, on every node. Caches of
     /// revocation status compare it to know when to drop what they hold.
     pub async fn revocation_clock(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query("SELECT seq FROM revocation_clock WHERE id = 1").fetch_one(self.pool()).await?.get(0))
+        sqlx::query("SELECT seq FROM revocation_clock WHERE id = 1").fetch_one(self.pool()).await?.col("seq")
     }
 
     /// Serials revoked since the clock stood at `after_seq`.
@@ -432,7 +432,7 @@ impl Store {
                 .bind(after_seq)
                 .fetch_all(self.pool())
                 .await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        rows.iter().map(|r| Ok((r.col("issuer")?, r.col("serial")?))).collect()
     }
 
     /// Takes the next CRL number of `issuer` (its own short transaction, before the
@@ -442,7 +442,7 @@ impl Store {
             .bind(issuer)
             .fetch_optional(self.pool())
             .await?;
-        row.map(|r| r.get(0)).ok_or_else(|| StoreError::NotFound(format!("CA '{issuer}'")))
+        row.map(|r| r.col("crl_number")).transpose()?.ok_or_else(|| StoreError::NotFound(format!("CA '{issuer}'")))
     }
 
     /// Everything revoked by `issuer` and not yet expired, for its CRL.
@@ -456,11 +456,11 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                let serial: String = r.get(0);
+                let serial: String = r.col("serial")?;
                 Ok(RevokedRow {
                     serial: hex::decode(&serial).map_err(|_| StoreError::Corrupt(format!("serial '{serial}'")))?,
-                    revoked_at: r.get::<Option<i64>, _>(1).unwrap_or_default(),
-                    reason: r.get::<Option<i32>, _>(2).unwrap_or_default() as u8,
+                    revoked_at: r.col::<Option<i64>>("revoked_at")?.unwrap_or_default(),
+                    reason: r.col::<Option<i32>>("revocation_reason")?.unwrap_or_default() as u8,
                 })
             })
             .collect()
@@ -497,29 +497,33 @@ impl Store {
         .bind(issuer)
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.map(|r| CrlRecord {
-            issuer: r.get(0),
-            crl_number: r.get(1),
-            this_update: r.get(2),
-            next_update: r.get(3),
-            entries: r.get(4),
-            der: r.get(5),
-        }))
+        row.map(|r| {
+            Ok(CrlRecord {
+                issuer: r.col("issuer")?,
+                crl_number: r.col("crl_number")?,
+                this_update: r.col("this_update")?,
+                next_update: r.col("next_update")?,
+                entries: r.col("entries")?,
+                der: r.col("der")?,
+            })
+        })
+        .transpose()
     }
 
     /// The newest CRL number stored for `issuer` (cheap: no CRL body).
     pub async fn latest_crl_number(&self, issuer: &str) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query("SELECT MAX(crl_number) FROM crls WHERE issuer = $1")
+        let row = sqlx::query("SELECT MAX(crl_number) AS n FROM crls WHERE issuer = $1")
             .bind(issuer)
             .fetch_one(self.pool())
             .await?;
-        Ok(row.get::<Option<i64>, _>(0))
+        row.col::<Option<i64>>("n")
     }
 
     /// Counts certificates by status (for metrics).
     pub async fn certificate_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows =
-            sqlx::query("SELECT status, COUNT(*) FROM certificates GROUP BY status").fetch_all(self.pool()).await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM certificates GROUP BY status")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|r| Ok((r.col("status")?, r.col("n")?))).collect()
     }
 }

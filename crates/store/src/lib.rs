@@ -26,8 +26,8 @@ mod web;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Row};
+use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
+use sqlx::{Any, AnyPool, Decode, Row, Type};
 use thiserror::Error;
 
 pub use audit::{AuditEntry, AuditEvent, AuditVerification, GENESIS_HASH};
@@ -74,6 +74,9 @@ pub enum StoreError {
     /// The database holds something it should not (e.g. a bad status value).
     #[error("database content is inconsistent: {0}")]
     Corrupt(String),
+    /// A value the store refuses to record (not one of a closed set).
+    #[error("{0}")]
+    Invalid(String),
     /// The group-commit writer has stopped (the server is shutting down).
     #[error("the database writer has stopped; the server is shutting down")]
     WriterStopped,
@@ -173,7 +176,7 @@ impl Store {
     /// Reads a setting.
     pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(&self.pool).await?;
-        Ok(row.map(|r| r.get::<String, _>(0)))
+        row.map(|r| r.col("value")).transpose()
     }
 
     /// Writes a setting (insert or replace).
@@ -214,7 +217,7 @@ impl Store {
             .bind(token_sha256)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|r| r.get::<String, _>(0)))
+        row.map(|r| r.col("name")).transpose()
     }
 
     /// Appends audit events on their own (events that change no other state, such as a
@@ -225,6 +228,34 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Reading a row's columns by name.
+///
+/// Every row is read through [`Cols::col`]: a column that is missing or holds another type
+/// than the code expects (the schema drifted from the code) is a [`StoreError::Corrupt`],
+/// never a panic, and never a value read from the wrong position.
+pub(crate) trait Cols {
+    /// The column `name`, decoded as `T`.
+    fn col<'r, T: Decode<'r, Any> + Type<Any>>(&'r self, name: &str) -> Result<T, StoreError>;
+
+    /// The column `name`, parsed from its stored text (a closed set such as a status).
+    fn parsed<T: FromStr<Err = String>>(&self, name: &str) -> Result<T, StoreError> {
+        let text: String = self.col(name)?;
+        text.parse().map_err(|e| StoreError::Corrupt(format!("column '{name}': {e}")))
+    }
+}
+
+impl Cols for AnyRow {
+    fn col<'r, T: Decode<'r, Any> + Type<Any>>(&'r self, name: &str) -> Result<T, StoreError> {
+        self.try_get(name).map_err(|e| StoreError::Corrupt(format!("column '{name}': {e}")))
+    }
+}
+
+/// Settings keys (the `settings` table).
+pub mod settings {
+    /// The base URL baked into AIA and CDP extensions, recorded by `carecert init`.
+    pub const PUBLIC_URL: &str = "public_http_url";
 }
 
 /// Appends `rows` tuples of `cols` numbered placeholders (`($1,$2),($3,$4)`) for a

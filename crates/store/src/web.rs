@@ -1,11 +1,11 @@
 //! Web accounts and browser sessions (the RA console and the portal).
 
 use serde::Serialize;
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use types::{Area, Role, Roles, SessionEnd};
 
 use crate::audit::{self, AuditEvent};
-use crate::{Store, StoreError};
+use crate::{Cols, Store, StoreError};
 
 /// A web account.
 #[derive(Debug, Clone, Serialize)]
@@ -16,8 +16,9 @@ pub struct WebAccount {
     pub name: String,
     /// The card UID this person logs in with, if any.
     pub uid: Option<String>,
-    /// Roles (`ra`, `operator`, `portal:<code>` …).
-    pub roles: Vec<String>,
+    /// Roles (`ra`, `operator`, `portal:<code>` …), each exactly one role; stored as a
+    /// JSON list of role texts, so no text can carry a second role in.
+    pub roles: Roles,
     /// Argon2id hash of the password, if password login is allowed.
     #[serde(skip)]
     pub password_hash: Option<String>,
@@ -30,18 +31,26 @@ pub struct WebAccount {
     pub totp_secret: Option<String>,
 }
 
-fn account_from_row(r: &AnyRow) -> WebAccount {
-    let roles: String = r.get(3);
-    WebAccount {
-        username: r.get(0),
-        name: r.get(1),
-        uid: r.get(2),
-        roles: roles.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
-        password_hash: r.get(4),
-        created_at: r.get(5),
-        disabled_at: r.get(6),
-        totp_secret: r.get(7),
-    }
+fn account_from_row(r: &AnyRow) -> Result<WebAccount, StoreError> {
+    let roles: String = r.col("roles")?;
+    let username: String = r.col("username")?;
+    let roles: Roles = serde_json::from_str(&roles)
+        .map_err(|e| StoreError::Corrupt(format!("roles of web account '{username}': {e}")))?;
+    Ok(WebAccount {
+        username,
+        name: r.col("name")?,
+        uid: r.col("uid")?,
+        roles,
+        password_hash: r.col("password_hash")?,
+        created_at: r.col("created_at")?,
+        disabled_at: r.col("disabled_at")?,
+        totp_secret: r.col("totp_secret")?,
+    })
+}
+
+/// The stored form of a set of roles: a JSON list of role texts.
+fn roles_json(roles: &Roles) -> Result<String, StoreError> {
+    serde_json::to_string(roles).map_err(|e| StoreError::Corrupt(format!("roles: {e}")))
 }
 
 /// A browser session as stored.
@@ -49,10 +58,10 @@ fn account_from_row(r: &AnyRow) -> WebAccount {
 pub struct WebSession {
     /// Account.
     pub username: String,
-    /// `portal` or `ra`.
-    pub area: String,
+    /// The web area.
+    pub area: Area,
     /// The role chosen at login.
-    pub role: String,
+    pub role: Role,
     /// Anti-CSRF token for this session's forms.
     pub csrf_token: String,
     /// The card it was opened with, if any.
@@ -64,7 +73,7 @@ pub struct WebSession {
     /// Ended.
     pub ended_at: Option<i64>,
     /// Why it ended.
-    pub end_reason: Option<String>,
+    pub end_reason: Option<SessionEnd>,
 }
 
 const ACCOUNT_COLUMNS: &str = "username, name, uid, roles, password_hash, created_at, disabled_at, totp_secret";
@@ -79,7 +88,7 @@ impl Store {
         .bind(a.username.clone())
         .bind(a.name.clone())
         .bind(a.uid.clone())
-        .bind(a.roles.join(","))
+        .bind(roles_json(&a.roles)?)
         .bind(a.password_hash.clone())
         .bind(a.created_at)
         .bind(a.totp_secret.clone())
@@ -103,7 +112,7 @@ impl Store {
                 .bind(username)
                 .fetch_optional(self.pool())
                 .await?;
-        Ok(row.as_ref().map(account_from_row))
+        row.as_ref().map(account_from_row).transpose()
     }
 
     /// Starts a browser session.
@@ -112,8 +121,8 @@ impl Store {
         &self,
         token_sha256: &str,
         username: &str,
-        area: &str,
-        role: &str,
+        area: Area,
+        role: &Role,
         csrf_token: &str,
         card_serial: Option<&str>,
         now: i64,
@@ -126,8 +135,8 @@ impl Store {
         )
         .bind(token_sha256)
         .bind(username)
-        .bind(area)
-        .bind(role)
+        .bind(area.as_str())
+        .bind(role.as_str())
         .bind(csrf_token)
         .bind(card_serial)
         .bind(now)
@@ -147,17 +156,24 @@ impl Store {
         .bind(token_sha256)
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.map(|r| WebSession {
-            username: r.get(0),
-            area: r.get(1),
-            role: r.get(2),
-            csrf_token: r.get(3),
-            card_serial: r.get(4),
-            last_seen: r.get(5),
-            expires_at: r.get(6),
-            ended_at: r.get(7),
-            end_reason: r.get(8),
-        }))
+        row.map(|r| {
+            let role: String = r.col("role")?;
+            let end_reason: Option<String> = r.col("end_reason")?;
+            Ok(WebSession {
+                username: r.col("username")?,
+                area: r.parsed("area")?,
+                role: role.parse().map_err(|e| StoreError::Corrupt(format!("column 'role': {e}")))?,
+                csrf_token: r.col("csrf_token")?,
+                card_serial: r.col("card_serial")?,
+                last_seen: r.col("last_seen")?,
+                expires_at: r.col("expires_at")?,
+                ended_at: r.col("ended_at")?,
+                end_reason: end_reason
+                    .map(|e| e.parse().map_err(|e| StoreError::Corrupt(format!("column 'end_reason': {e}"))))
+                    .transpose()?,
+            })
+        })
+        .transpose()
     }
 
     /// Records activity on a live session.
@@ -175,7 +191,7 @@ impl Store {
         &self,
         token_sha256: &str,
         now: i64,
-        reason: &str,
+        reason: SessionEnd,
         event: AuditEvent,
     ) -> Result<bool, StoreError> {
         let sql = "UPDATE web_sessions SET ended_at = $1, end_reason = $2 WHERE token_sha256 = $3 AND ended_at IS NULL";
@@ -188,11 +204,11 @@ impl Store {
         sql: &'static str,
         key: &str,
         now: i64,
-        reason: &str,
+        reason: SessionEnd,
         event: AuditEvent,
     ) -> Result<u64, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let n = sqlx::query(sql).bind(now).bind(reason).bind(key).execute(&mut *tx).await?.rows_affected();
+        let n = sqlx::query(sql).bind(now).bind(reason.as_str()).bind(key).execute(&mut *tx).await?.rows_affected();
         if n > 0 {
             audit::append(&mut tx, self.engine(), &[event]).await?;
         }
@@ -211,7 +227,7 @@ impl Store {
         weeks: i64,
     ) -> Result<Vec<i64>, StoreError> {
         self.per_week(
-            "SELECT (not_after - $1) / 604800 AS week, COUNT(*) FROM certificates WHERE status = 'issued' AND not_after >= $1 AND not_after < $2 AND ($3 = '' OR issuer = $3) GROUP BY (not_after - $1) / 604800",
+            "SELECT (not_after - $1) / 604800 AS week, COUNT(*) AS n FROM certificates WHERE status = 'issued' AND not_after >= $1 AND not_after < $2 AND ($3 = '' OR issuer = $3) GROUP BY (not_after - $1) / 604800",
             now,
             weeks,
             Some(issuer.unwrap_or("")),
@@ -222,7 +238,7 @@ impl Store {
     /// Cards not cancelled whose certificates expire in each of the `weeks` weeks from `now`.
     pub async fn cards_expiring_per_week(&self, now: i64, weeks: i64) -> Result<Vec<i64>, StoreError> {
         self.per_week(
-            "SELECT (not_after - $1) / 604800 AS week, COUNT(*) FROM cards WHERE status <> 'cancelled' AND not_after >= $1 AND not_after < $2 GROUP BY (not_after - $1) / 604800",
+            "SELECT (not_after - $1) / 604800 AS week, COUNT(*) AS n FROM cards WHERE status <> 'cancelled' AND not_after >= $1 AND not_after < $2 GROUP BY (not_after - $1) / 604800",
             now,
             weeks,
             None,
@@ -245,7 +261,7 @@ impl Store {
         let rows = q.fetch_all(self.pool()).await?;
         let mut out = vec![0; weeks.max(0) as usize];
         for r in rows {
-            let (w, n): (i64, i64) = (r.get(0), r.get(1));
+            let (w, n): (i64, i64) = (r.col("week")?, r.col("n")?);
             if let Some(slot) = usize::try_from(w).ok().and_then(|w| out.get_mut(w)) {
                 *slot = n;
             }
@@ -255,8 +271,8 @@ impl Store {
 
     /// How many cards are locked.
     pub async fn locked_cards(&self) -> Result<i64, StoreError> {
-        let r = sqlx::query("SELECT COUNT(*) FROM cards WHERE status = 'locked'").fetch_one(self.pool()).await?;
-        Ok(r.get(0))
+        let r = sqlx::query("SELECT COUNT(*) AS n FROM cards WHERE status = 'locked'").fetch_one(self.pool()).await?;
+        r.col("n")
     }
 }
 
@@ -276,7 +292,7 @@ impl Store {
         &self,
         card_serial: &str,
         now: i64,
-        reason: &str,
+        reason: SessionEnd,
         event: AuditEvent,
     ) -> Result<u64, StoreError> {
         let sql = "UPDATE web_sessions SET ended_at = $1, end_reason = $2 WHERE card_serial = $3 AND ended_at IS NULL";
@@ -289,13 +305,13 @@ impl Store {
             .bind(token_sha256)
             .fetch_optional(self.pool())
             .await?;
-        Ok(row.and_then(|r| r.get::<Option<i64>, _>(0)))
+        Ok(row.map(|r| r.col::<Option<i64>>("card_seen")).transpose()?.flatten())
     }
 
     /// Sets the role of a session (the user picked one).
-    pub async fn set_web_session_role(&self, token_sha256: &str, role: &str) -> Result<(), StoreError> {
+    pub async fn set_web_session_role(&self, token_sha256: &str, role: &Role) -> Result<(), StoreError> {
         sqlx::query("UPDATE web_sessions SET role = $1 WHERE token_sha256 = $2 AND ended_at IS NULL")
-            .bind(role)
+            .bind(role.as_str())
             .bind(token_sha256)
             .execute(self.pool())
             .await?;
@@ -309,7 +325,7 @@ impl Store {
                 .bind(uid)
                 .fetch_optional(self.pool())
                 .await?;
-        Ok(row.as_ref().map(account_from_row))
+        row.as_ref().map(account_from_row).transpose()
     }
 }
 
@@ -357,7 +373,7 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(Some((row.get(0), row.get(1))))
+        Ok(Some((row.col("username")?, row.col("card_serial")?)))
     }
 }
 

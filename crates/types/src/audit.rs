@@ -299,6 +299,9 @@ mod tests {
             serde_json::json!({}),
         );
         assert_eq!(e.at_ms, 1_700_000_000_000);
-        assert_eq!((e.actor.as_str(), e.action.as_str(), e.subject.as_str()), ("ra:bob", "request.approved", "request/7"));
+        assert_eq!(
+            (e.actor.as_str(), e.action.as_str(), e.subject.as_str()),
+            ("ra:bob", "request.approved", "request/7")
+        );
     }
 }

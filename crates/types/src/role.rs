@@ -293,9 +293,19 @@ mod tests {
 
     #[test]
     fn smuggling_and_padding_are_refused_naming_the_allowed_roles() {
-        for bad in
-            ["clinician,ra", "ra ", " ra", "", "RA", "ra,operator", "portal:", "portal:a,ra", "portal:ra ", "portal: ra", "admin"]
-        {
+        for bad in [
+            "clinician,ra",
+            "ra ",
+            " ra",
+            "",
+            "RA",
+            "ra,operator",
+            "portal:",
+            "portal:a,ra",
+            "portal:ra ",
+            "portal: ra",
+            "admin",
+        ] {
             let e = bad.parse::<Role>().unwrap_err();
             let m = e.to_string();
             assert!(m.contains("ra, operator or portal:NAME"), "{bad:?}: {m}");

@@ -295,7 +295,10 @@ mod tests {
                 }
             }
         }
-        assert_eq!(Denied.transition(Approved).unwrap_err().to_string(), "a request that is denied cannot become approved");
+        assert_eq!(
+            Denied.transition(Approved).unwrap_err().to_string(),
+            "a request that is denied cannot become approved"
+        );
         assert!(Installed.is_final() && Denied.is_final() && Cancelled.is_final() && !Pending.is_final());
         assert_eq!(RequestStatus::states_before(Installed), vec![Approved, Downloaded]);
     }

@@ -52,7 +52,7 @@ pub(crate) async fn issue(
         .issue(ca::IssueRequest {
             ca: body.ca,
             profile,
-            csr: body.csr.into_bytes(),
+            csr: ca::VerifiedCsr::parse(body.csr.as_bytes()).map_err(ca::CaError::from)?,
             subject,
             sans,
             validity_days: body.validity_days,

@@ -313,6 +313,12 @@ pub(crate) async fn add_web_account(
     Admin(actor): Admin,
     ApiJson(b): ApiJson<api::NewWebAccountBody>,
 ) -> Result<Response, ApiError> {
-    let a = s.web.add_account(&b.username, &b.name, b.uid.as_deref(), &b.roles, b.password.as_deref(), &actor).await?;
+    let roles = b
+        .roles
+        .iter()
+        .map(|r| r.parse::<portal::Role>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::bad_request("invalid", e.to_string()))?;
+    let a = s.web.add_account(&b.username, &b.name, b.uid.as_deref(), &roles, b.password.as_deref(), &actor).await?;
     Ok((StatusCode::CREATED, Json(new_web_account_view(a))).into_response())
 }

@@ -62,7 +62,7 @@ pub(crate) fn page(status: StatusCode, shell: Shell<'_>, title: &str, body: Mark
                                 a href="/ra/audit" { "Audit log" }
                             }
                             form.logout method="post" action="/ra/logout" {
-                                span { (s.account.name) " (" (s.role) ") " }
+                                span { (s.account.name) " (" (s.role.as_str()) ") " }
                                 input type="hidden" name="csrf" value=(s.csrf_token);
                                 button type="submit" { "Log out" }
                             }

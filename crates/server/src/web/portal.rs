@@ -147,7 +147,7 @@ async fn role_page(State(s): State<AppState>, PortalUser(sess, _): PortalUser) -
             form method="post" action="/portal/role" {
                 input type="hidden" name="csrf" value=(sess.csrf_token);
                 @for r in sess.account.roles.iter().filter(|r| Area::Portal.admits(r)) {
-                    p { label { input type="radio" name="role" value=(r) required; " " (r.trim_start_matches("portal:")) } }
+                    p { label { input type="radio" name="role" value=(r.as_str()) required; " " (r.trim_start_matches("portal:")) } }
                 }
                 button type="submit" { "Continue" }
             }
@@ -305,7 +305,13 @@ async fn register_uid(State(s): State<AppState>, PortalForm(sess, _token, f): Po
     if f.uid.is_empty() || !f.uid.bytes().all(|b| b.is_ascii_digit()) {
         return Redirect::to("/portal/admin/uids?msg=A%20UID%20is%20digits%20only").into_response();
     }
-    let role = format!("portal:{}", f.role.trim().trim_start_matches("portal:"));
+    // Exactly one portal role: `clinician,ra`, `ra ` and ` ra` are refused, not split or trimmed.
+    let role = match format!("portal:{}", f.role.strip_prefix("portal:").unwrap_or(&f.role)).parse::<portal::Role>() {
+        Ok(r) => r,
+        Err(e) => {
+            return Redirect::to(&format!("/portal/admin/uids?msg={}", urlencode(&e.to_string()))).into_response();
+        }
+    };
     let actor = format!("web:{}", sess.account.username);
     match s.web.add_account(&f.username, &f.name, Some(&f.uid), &[role], None, &actor).await {
         Ok(a) => Redirect::to(&format!(

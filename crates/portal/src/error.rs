@@ -1,0 +1,56 @@
+//! What can go wrong in the web identity service.
+
+use thiserror::Error;
+
+/// What can go wrong. Login failures never say whether the account exists.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum PortalError {
+    /// Wrong user name or password.
+    #[error("the user name or the password is not right")]
+    LoginFailed,
+    /// The second factor is missing or wrong.
+    #[error("enter the current 6-digit code from your authenticator app (each code works once)")]
+    SecondFactor,
+    /// The account may not use this area or role.
+    #[error("your account has no role for this part of carecert: ask an administrator")]
+    NoRole,
+    /// The session is missing, ended or timed out.
+    #[error("{0}")]
+    SessionEnded(String),
+    /// The card's UID is not registered to a portal user.
+    #[error(
+        "your smartcard (UID {0}) is not registered for this portal: ask a portal administrator to register it, or call the helpdesk"
+    )]
+    NotRegistered(String),
+    /// The ticket is unknown, used or expired.
+    #[error("the login ticket is not valid (used, expired or forged): log in with your card again")]
+    BadTicket,
+    /// Form tampering or a cross-site request.
+    #[error("the form has expired or did not come from this site: reload the page and try again")]
+    Csrf,
+    /// Bad input.
+    #[error("{0}")]
+    BadInput(String),
+    /// A role that is not exactly one known role.
+    #[error(transparent)]
+    BadRole(#[from] types::RoleError),
+    /// Conflict.
+    #[error("{0}")]
+    Conflict(String),
+    /// Storage.
+    #[error(transparent)]
+    Store(store::StoreError),
+    /// Inside.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<store::StoreError> for PortalError {
+    fn from(e: store::StoreError) -> Self {
+        match e {
+            store::StoreError::Conflict(m) => PortalError::Conflict(m),
+            other => PortalError::Store(other),
+        }
+    }
+}

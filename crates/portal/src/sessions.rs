@@ -1,0 +1,233 @@
+//! Password login, browser sessions (idle timeout, absolute lifetime), roles chosen for a
+//! session, logout and the anti-CSRF check.
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
+use store::WebAccount;
+use types::{Action, Actor, Area, Role, SessionEnd};
+
+use crate::accounts::totp;
+use crate::{PortalError, Web, random_hex, sha};
+
+/// A session just opened.
+#[derive(Debug, Clone)]
+pub struct Login {
+    /// Cookie value (only its hash is stored).
+    pub token: String,
+    /// The role chosen.
+    pub role: Role,
+}
+
+/// A live session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The account.
+    pub account: WebAccount,
+    /// The role in use.
+    pub role: Role,
+    /// The anti-CSRF token of this session's forms.
+    pub csrf_token: String,
+    /// The card the session was opened with.
+    pub card_serial: Option<String>,
+}
+
+/// What the user is told when a session has ended for `reason`.
+fn ended_message(reason: SessionEnd) -> &'static str {
+    match reason {
+        SessionEnd::Idle => "your session ended after a period without activity: log in again",
+        SessionEnd::CardRemoved => "your session ended because the smartcard was removed: insert it and log in again",
+        SessionEnd::Logout => "you have logged out",
+    }
+}
+
+impl Web {
+    /// Password login to `area`. `role` picks one of the account's roles for the area (the
+    /// first that fits when `None`).
+    pub async fn password_login(
+        &self,
+        area: Area,
+        username: &str,
+        password: &str,
+        second_factor: Option<&str>,
+        role: Option<&str>,
+    ) -> Result<Login, PortalError> {
+        let account = self.store.web_account(username).await?;
+        let hash = account.as_ref().and_then(|a| a.password_hash.clone());
+        let typed = password.to_string();
+        let ok = tokio::task::spawn_blocking(move || {
+            // An unknown account still costs one Argon2 verification.
+            let h = hash.unwrap_or_else(|| {
+                "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$ZmFrZWhhc2hmYWtlaGFzaGZha2VoYXNoZmFrZWhhc2g"
+                    .into()
+            });
+            PasswordHash::new(&h)
+                .map(|p| Argon2::default().verify_password(typed.as_bytes(), &p).is_ok())
+                .unwrap_or(false)
+        })
+        .await
+        .map_err(|e| PortalError::Internal(e.to_string()))?;
+        let account = match account {
+            Some(a) if ok && a.disabled_at.is_none() => a,
+            _ => {
+                let actor = Actor::Web(username.to_string());
+                let ev = self.event(
+                    &actor,
+                    Action::WebLoginFailed,
+                    actor.to_string(),
+                    serde_json::json!({"area": area.as_str()}),
+                );
+                self.store.record(&[ev]).await?;
+                return Err(PortalError::LoginFailed);
+            }
+        };
+        if area == Area::Ra {
+            // The RA console: a password is never enough on its own.
+            let secret = account.totp_secret.as_deref().ok_or(PortalError::SecondFactor)?;
+            let code = second_factor.map(str::trim).filter(|c| !c.is_empty()).ok_or(PortalError::SecondFactor)?;
+            let step = totp(secret, &account.username)?
+                .check(code, self.now().max(0) as u64)
+                .ok_or_else(|| PortalError::SecondFactor)?;
+            if !self.store.use_totp_step(&account.username, step as i64).await? {
+                return Err(PortalError::SecondFactor);
+            }
+        }
+        let role = role.map(|r| r.parse::<Role>().map_err(|_| PortalError::NoRole)).transpose()?;
+        self.open(area, &account, role.as_ref(), None).await
+    }
+
+    /// Opens a session for an authenticated account (password or card).
+    pub async fn open(
+        &self,
+        area: Area,
+        account: &WebAccount,
+        role: Option<&Role>,
+        card: Option<&str>,
+    ) -> Result<Login, PortalError> {
+        let role = match role {
+            Some(r) if account.roles.contains(r) && area.admits(r) => r.clone(),
+            Some(_) => return Err(PortalError::NoRole),
+            None => account.roles.iter().find(|r| area.admits(r)).cloned().ok_or(PortalError::NoRole)?,
+        };
+        let token = random_hex()?;
+        let csrf = random_hex()?;
+        let now = self.now();
+        let actor = Actor::Web(account.username.clone());
+        let ev = self.event(
+            &actor,
+            Action::WebLogin,
+            actor.to_string(),
+            serde_json::json!({"area": area.as_str(), "role": role, "card": card}),
+        );
+        self.store
+            .insert_web_session(
+                &sha(&token),
+                &account.username,
+                area,
+                &role,
+                &csrf,
+                card,
+                now,
+                now + self.config.max_age.as_secs() as i64,
+                ev,
+            )
+            .await?;
+        Ok(Login { token, role })
+    }
+
+    /// The live session behind a cookie: ends it (and says why) when it idled out or expired.
+    pub async fn session(&self, area: Area, token: &str) -> Result<Session, PortalError> {
+        let ended = |m: &str| PortalError::SessionEnded(m.into());
+        if token.is_empty() || token.len() > 128 {
+            return Err(ended("you are not logged in"));
+        }
+        let key = sha(token);
+        let s = self.store.web_session(&key).await?.ok_or_else(|| ended("you are not logged in"))?;
+        if s.area != area {
+            return Err(ended("you are not logged in"));
+        }
+        if let Some(reason) = s.end_reason.filter(|_| s.ended_at.is_some()) {
+            return Err(ended(ended_message(reason)));
+        }
+        let now = self.now();
+        let idle = self.config.idle_timeout.as_secs() as i64;
+        if now - s.last_seen >= idle || now >= s.expires_at {
+            self.end(&key, &s.username, SessionEnd::Idle).await?;
+            return Err(ended(ended_message(SessionEnd::Idle)));
+        }
+        self.store.touch_web_session(&key, now).await?;
+        let account = self.store.web_account(&s.username).await?.ok_or_else(|| ended("you are not logged in"))?;
+        Ok(Session { account, role: s.role, csrf_token: s.csrf_token, card_serial: s.card_serial })
+    }
+
+    pub(crate) async fn end(&self, key: &str, username: &str, reason: SessionEnd) -> Result<(), PortalError> {
+        let actor = Actor::Web(username.to_string());
+        let ev = self.event(
+            &actor,
+            Action::WebSessionEnded,
+            actor.to_string(),
+            serde_json::json!({"reason": reason.as_str()}),
+        );
+        self.store.end_web_session(key, self.now(), reason, ev).await?;
+        Ok(())
+    }
+
+    /// Logout.
+    pub async fn logout(&self, token: &str) -> Result<(), PortalError> {
+        let key = sha(token);
+        if let Some(s) = self.store.web_session(&key).await? {
+            self.end(&key, &s.username, SessionEnd::Logout).await?;
+        }
+        Ok(())
+    }
+
+    /// The user picks one of their portal roles for the session.
+    pub async fn choose_role(&self, token: &str, role: &str) -> Result<(), PortalError> {
+        let s = self.session(Area::Portal, token).await?;
+        let role: Role = role.parse().map_err(|_| PortalError::NoRole)?;
+        if !s.account.roles.contains(&role) || !Area::Portal.admits(&role) {
+            return Err(PortalError::NoRole);
+        }
+        self.store.set_web_session_role(&sha(token), &role).await?;
+        Ok(())
+    }
+
+    /// Whether the session behind `token` is still live, for the page's event stream (it
+    /// does not count as activity): ends it when idle too long. Card sessions whose agent
+    /// missed its heartbeat for `heartbeat_grace` seconds are ended.
+    pub async fn still_live(&self, token: &str, heartbeat_grace: i64) -> Result<bool, PortalError> {
+        let key = sha(token);
+        let Some(s) = self.store.web_session(&key).await? else { return Ok(false) };
+        if s.ended_at.is_some() {
+            return Ok(false);
+        }
+        let idle = self.config.idle_timeout.as_secs() as i64;
+        if self.now() - s.last_seen >= idle || self.now() >= s.expires_at {
+            self.end(&key, &s.username, SessionEnd::Idle).await?;
+            return Ok(false);
+        }
+        if let Some(card) = &s.card_serial {
+            let seen = self.store.card_seen(&key).await?.unwrap_or(0);
+            if self.now() - seen > heartbeat_grace {
+                let ev = self.event(
+                    &Actor::Card(card.clone()),
+                    Action::WebSessionEnded,
+                    Actor::Web(s.username.clone()).to_string(),
+                    serde_json::json!({"reason": "agent heartbeat missed"}),
+                );
+                self.store.end_web_session(&key, self.now(), SessionEnd::CardRemoved, ev).await?;
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Checks a form's anti-CSRF token against the session's (constant time).
+    pub fn check_csrf(&self, session: &Session, form_token: &str) -> Result<(), PortalError> {
+        use subtle::ConstantTimeEq;
+        if bool::from(session.csrf_token.as_bytes().ct_eq(form_token.as_bytes())) {
+            Ok(())
+        } else {
+            Err(PortalError::Csrf)
+        }
+    }
+}

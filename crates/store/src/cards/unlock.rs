@@ -1,0 +1,101 @@
+//! One-time unlock codes.
+
+use super::*;
+use crate::audit::{self, AuditEvent};
+use crate::{Cols, Store, StoreError};
+
+impl Store {
+    /// Stores a new unlock code, retiring older unused ones of the card.
+    pub async fn insert_unlock_code(
+        &self,
+        serial: &str,
+        channel: &str,
+        code_hash: &str,
+        now: i64,
+        expires_at: i64,
+        event: AuditEvent,
+    ) -> Result<i64, StoreError> {
+        let channel: Channel = channel.parse().map_err(StoreError::Invalid)?;
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE unlock_codes SET used_at = $1 WHERE card_serial = $2 AND used_at IS NULL")
+            .bind(now)
+            .bind(serial)
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query(
+            "INSERT INTO unlock_codes (card_serial, channel, code_hash, tries, created_at, expires_at) VALUES ($1, $2, $3, 0, $4, $5) RETURNING id",
+        )
+        .bind(serial)
+        .bind(channel.as_str())
+        .bind(code_hash)
+        .bind(now)
+        .bind(expires_at)
+        .fetch_one(&mut *tx)
+        .await?;
+        audit::append(&mut tx, self.engine(), &[event]).await?;
+        tx.commit().await?;
+        row.col("id")
+    }
+
+    /// The newest unlock code of a card.
+    pub async fn latest_unlock_code(&self, serial: &str) -> Result<Option<UnlockCode>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, channel, code_hash, tries, expires_at, used_at FROM unlock_codes WHERE card_serial = $1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(serial)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(UnlockCode {
+                id: r.col("id")?,
+                channel: r.parsed("channel")?,
+                code_hash: r.col("code_hash")?,
+                tries: r.col("tries")?,
+                expires_at: r.col("expires_at")?,
+                used_at: r.col("used_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Counts a wrong code (conditional on it being unused); returns the new count.
+    pub async fn count_wrong_code(&self, id: i64, event: AuditEvent) -> Result<i64, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE unlock_codes SET tries = tries + 1 WHERE id = $1 AND used_at IS NULL")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query("SELECT tries FROM unlock_codes WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
+        audit::append(&mut tx, self.engine(), &[event]).await?;
+        tx.commit().await?;
+        row.col("tries")
+    }
+
+    /// Uses a code: marks it used (only if unused) and unlocks the card, in one transaction.
+    /// False when the code was used already.
+    pub async fn use_unlock_code(
+        &self,
+        id: i64,
+        serial: &str,
+        now: i64,
+        events: &[AuditEvent],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let n = sqlx::query("UPDATE unlock_codes SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE cards SET status = 'active', failed_passcodes = 0 WHERE serial = $1 AND status IN ('active', 'locked')")
+            .bind(serial)
+            .execute(&mut *tx)
+            .await?;
+        audit::append(&mut tx, self.engine(), events).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
