@@ -73,7 +73,8 @@ async fn typed_calls_send_the_contract_and_read_the_answers() {
     assert_eq!((e.status(), e.code()), (Some(404), Some("not_found")));
     assert_eq!(e.to_string(), "no certificate with serial 0A");
 
-    let q = api::ListQuery { status: Some(api::CertStatus::Revoked), subject: Some("A & B".into()), ..Default::default() };
+    let q =
+        api::ListQuery { status: Some(api::CertStatus::Revoked), subject: Some("A & B".into()), ..Default::default() };
     assert!(c.certificates(&q).await.unwrap().is_empty());
 
     let seen = seen.lock().unwrap();
@@ -83,5 +84,9 @@ async fn typed_calls_send_the_contract_and_read_the_answers() {
     assert!(seen[1].to_ascii_lowercase().contains("authorization: bearer tok"), "{}", seen[1]);
     assert!(seen[1].ends_with(r#"{"reason":"stopped"}"#), "{}", seen[1]);
     assert!(seen[2].starts_with("GET /api/v1/admin/certificates/0A?ca=systems HTTP/1.1"), "{}", seen[2]);
-    assert!(seen[3].starts_with("GET /api/v1/admin/certificates?status=revoked&subject=A+%26+B HTTP/1.1"), "{}", seen[3]);
+    assert!(
+        seen[3].starts_with("GET /api/v1/admin/certificates?status=revoked&subject=A+%26+B HTTP/1.1"),
+        "{}",
+        seen[3]
+    );
 }

@@ -152,14 +152,7 @@ impl StatusFilter {
 }
 
 fn org_line(o: &api::OrganisationView) -> String {
-    format!(
-        "{:<10} {:<10} {:<10} {:<9} {}",
-        o.epoc,
-        o.kind.as_str(),
-        o.status.as_str(),
-        o.approval.as_str(),
-        o.name
-    )
+    format!("{:<10} {:<10} {:<10} {:<9} {}", o.epoc, o.kind.as_str(), o.status.as_str(), o.approval.as_str(), o.name)
 }
 
 pub(super) async fn org(c: &Client, cmd: OrgCmd, json_out: bool) -> Result<()> {
