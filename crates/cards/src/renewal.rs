@@ -125,7 +125,10 @@ impl Cards {
     ) -> Result<Issued, CardsError> {
         let r = self.renewal_for(session_card, renewal_id).await?;
         if r.status != "started" {
-            return Err(CardsError::RenewalRefused(RenewalProblem::Over { id: renewal_id, status: r.status }));
+            return Err(CardsError::RenewalRefused(RenewalProblem::Over {
+                id: renewal_id,
+                status: r.status.to_string(),
+            }));
         }
         let already = match role {
             CardKeyRole::Auth => &r.new_auth_serial,

@@ -6,8 +6,8 @@
 
 mod admin;
 mod bench;
-mod notify;
 mod config;
+mod notify;
 mod paths;
 mod serve;
 

@@ -326,12 +326,8 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     write_ca_files(&authority, &data_dir)?;
     let tls = tls_files(&authority, &settings, &data_dir).await?;
 
-    let enrolment = enrol::Enrolment::new(
-        store.clone(),
-        authority.clone(),
-        authority.clock().clone(),
-        settings.enrol_config(),
-    );
+    let enrolment =
+        enrol::Enrolment::new(store.clone(), authority.clone(), authority.clock().clone(), settings.enrol_config());
     let cards = cards::Cards::new(
         store.clone(),
         authority.clone(),

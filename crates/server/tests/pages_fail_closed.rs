@@ -24,7 +24,12 @@ async fn server(dir: &tempfile::TempDir) -> (axum::Router, String, String) {
     let authority = ca::Authority::load(store.clone(), PASS, Arc::new(ca::SystemClock), ca::AuthorityConfig::default())
         .await
         .unwrap();
-    let enrolment = enrol::Enrolment::new(store.clone(), authority.clone(), authority.clock().clone(), enrol::EnrolConfig::default());
+    let enrolment = enrol::Enrolment::new(
+        store.clone(),
+        authority.clone(),
+        authority.clock().clone(),
+        enrol::EnrolConfig::default(),
+    );
     let cards = cards::Cards::new(
         store.clone(),
         authority.clone(),
@@ -34,7 +39,7 @@ async fn server(dir: &tempfile::TempDir) -> (axum::Router, String, String) {
     )
     .unwrap();
     let web = portal::Web::new(store.clone(), authority.clock().clone(), portal::WebConfig::default());
-    web.add_account("ra.one", "RA One", Some("4242"), &["ra".to_string()], None, "test").await.unwrap();
+    web.add_account("ra.one", "RA One", Some("4242"), &[portal::Role::Ra], None, "test").await.unwrap();
     let ticket = web.issue_ticket("4242", "CARD-1").await.unwrap();
     let (login, _) = web.redeem_ticket(portal::Area::Ra, &ticket).await.unwrap();
     let state = server::AppState::new(authority, enrolment, cards, web);

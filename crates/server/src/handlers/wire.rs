@@ -49,7 +49,7 @@ pub(crate) fn new_web_account_view(a: portal::NewAccount) -> api::NewWebAccountV
         username: a.account.username,
         name: a.account.name,
         uid: a.account.uid,
-        roles: a.account.roles,
+        roles: a.account.roles.iter().map(|r| r.as_str().to_string()).collect(),
         totp_uri: a.totp_uri,
         totp_secret: a.totp_secret,
     }
