@@ -5,7 +5,7 @@ use crate::{Client, Error};
 
 const ADMIN: [&str; 3] = ["api", "v1", "admin"];
 
-fn admin<'a, const N: usize>(tail: [&'a str; N]) -> Vec<&'a str> {
+fn admin<const N: usize>(tail: [&str; N]) -> Vec<&str> {
     ADMIN.iter().copied().chain(tail).collect()
 }
 

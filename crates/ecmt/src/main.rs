@@ -413,7 +413,7 @@ async fn status(e: &Ecmt, json_out: bool) -> Result<()> {
         }
     }
     match update {
-        Err(err) => Err(err.into()),
+        Err(err) => Err(err),
         Ok(_) => Ok(()),
     }
 }
