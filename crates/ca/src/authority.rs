@@ -207,8 +207,9 @@ impl Authority {
         Ok(authority)
     }
 
-    /// The database behind this authority.
-    pub fn store(&self) -> &Store {
+    /// The database behind this authority. Crate-private: the domains and the HTTP layer are
+    /// given their own store handles when they are built, never this one.
+    pub(crate) fn store(&self) -> &Store {
         &self.inner.store
     }
 

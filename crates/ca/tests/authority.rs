@@ -134,7 +134,7 @@ async fn a_revocation_on_one_node_reaches_the_other_nodes_ocsp_within_a_second()
     let (store_a, url) = fresh(&dir).await;
     let store_b = Store::open(&url).await.unwrap();
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(NOW));
-    let a = node(store_a, clock.clone()).await;
+    let a = node(store_a.clone(), clock.clone()).await;
     let b = node(store_b, clock.clone()).await;
     let _m = b.spawn_maintenance();
     let issued = a.issue(request(Profile::SystemClient, "systems")).await.unwrap();
@@ -176,7 +176,7 @@ async fn a_revocation_on_one_node_reaches_the_other_nodes_ocsp_within_a_second()
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(b.crl("systems").unwrap().crl_number >= revoked.crl_number);
-    let rec = a.store().certificate("systems", &issued.serial).await.unwrap().unwrap();
+    let rec = store_a.certificate("systems", &issued.serial).await.unwrap().unwrap();
     assert!(matches!(rec.status, CertStatus::Revoked { reason: 1, .. }));
 }
 

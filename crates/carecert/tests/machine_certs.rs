@@ -95,8 +95,8 @@ fn pin_letter_to_gate_backup_restore_and_revocation() {
     assert_eq!(code, 202, "gate: {body}\n{}", server.log());
     assert!(body.contains(epoc) && body.contains(&serial), "{body}");
     // Without a certificate: refused (TLS allows it; the gate does not).
-    let (_, code, body) = gate(&server, None);
-    assert_eq!(code, 401, "{body}");
+    let (rc, code, body) = gate(&server, None);
+    assert_eq!(code, 401, "curl exit {rc}: {body}\n{}", server.log());
     // A second download after install is refused with what to do instead.
     let again = server.ecmt(&store, &["download", &id], &[]);
     assert!(!again.status.success());

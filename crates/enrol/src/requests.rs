@@ -172,7 +172,7 @@ impl Enrolment {
     }
 
     /// The lifecycle's guard: `r` may move to `to` only if the state machine allows it from
-    /// its state ([`RequestStatus::can_become`]) and the use case does (`from`). Refused with
+    /// its state ([`RequestStatus::transition`]) and the use case does (`from`). Refused with
     /// [`EnrolError::WrongState`], before anything is issued or recorded.
     pub(crate) fn check_move(
         &self,
@@ -181,10 +181,10 @@ impl Enrolment {
         to: RequestStatus,
         wanted: &str,
     ) -> Result<(), EnrolError> {
-        if !from.contains(&r.status) || !r.status.can_become(to) {
+        if !from.contains(&r.status) {
             return Err(self.wrong_state(r, wanted));
         }
-        Ok(())
+        r.status.transition(to).map(|_| ()).map_err(|_| self.wrong_state(r, wanted))
     }
 
     /// Moves `r` to `to` through the guard and records it only if the row is still in a

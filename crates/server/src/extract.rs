@@ -40,6 +40,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 "too_large",
                 format!("the request body is larger than {MAX_JSON_BYTES} bytes"),
             )),
+            // Well-formed JSON whose values are not allowed (an unknown enum value, a wrong
+            // type): the input is invalid, not malformed.
+            Err(JsonRejection::JsonDataError(e)) => {
+                Err(ApiError::bad_request("invalid", format!("the JSON body is not valid: {}", e.body_text())))
+            }
             Err(e) => {
                 Err(ApiError::bad_request("malformed_json", format!("the JSON body is not valid: {}", e.body_text())))
             }

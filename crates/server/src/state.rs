@@ -37,9 +37,14 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State for the given authority and domain services.
-    pub fn new(authority: Authority, enrol: enrol::Enrolment, cards: cards::Cards, web: portal::Web) -> Self {
-        let read = store::StoreRead::new(authority.store().clone());
+    /// State for the given authority, read-only store handle and domain services.
+    pub fn new(
+        authority: Authority,
+        read: store::StoreRead,
+        enrol: enrol::Enrolment,
+        cards: cards::Cards,
+        web: portal::Web,
+    ) -> Self {
         Self {
             authority,
             enrol,

@@ -39,10 +39,10 @@ async fn server(dir: &tempfile::TempDir) -> (axum::Router, String, String) {
     )
     .unwrap();
     let web = portal::Web::new(store.clone(), authority.clock().clone(), portal::WebConfig::default());
-    web.add_account("ra.one", "RA One", Some("4242"), &[portal::Role::Ra], None, "test").await.unwrap();
+    web.add_account("ra.one", "RA One", Some("4242"), &[portal::Role::Ra], None, "admin:test").await.unwrap();
     let ticket = web.issue_ticket("4242", "CARD-1").await.unwrap();
     let (login, _) = web.redeem_ticket(portal::Area::Ra, &ticket).await.unwrap();
-    let state = server::AppState::new(authority, enrolment, cards, web);
+    let state = server::AppState::new(authority, store::StoreRead::new(store.clone()), enrolment, cards, web);
     (server::https_router(state), format!("__Host-carecert_ra={}", login.token), url)
 }
 

@@ -233,9 +233,12 @@ pub(crate) async fn renew(
               (status = 403, description = "Refused certificate", body = ErrorBody)))]
 pub(crate) async fn gate(
     State(s): State<AppState>,
-    ClientLeaf(leaf): ClientLeaf,
+    leaf: Result<ClientLeaf, ApiError>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    // The body is read before a missing certificate is refused: answering while the client
+    // is still sending would reset its HTTP/2 stream instead of giving it the 401.
+    let ClientLeaf(leaf) = leaf?;
     let sender = s.enrol.identify(&leaf).await.map_err(GateRefusal)?;
     tracing::info!(epoc = %sender.organisation.epoc, serial = %sender.serial, bytes = body.len(), "message accepted");
     Ok((
