@@ -207,12 +207,6 @@ impl Authority {
         Ok(authority)
     }
 
-    /// The database behind this authority. Crate-private: the domains and the HTTP layer are
-    /// given their own store handles when they are built, never this one.
-    pub(crate) fn store(&self) -> &Store {
-        &self.inner.store
-    }
-
     /// The clock.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.inner.clock

@@ -1,5 +1,6 @@
 //! The authority against a real SQLite database: issuance order, validity under an injected
 //! clock, and revocation seen by a second node.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed assumption is a failed test
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,6 +2,7 @@
 //! engines, messengers that hand each message to the test (the SMTP and gateway adapters are
 //! tested in `carecert`), and an injected clock. The card side
 //! (PKCS#11) is the agent's; here the card's keys are software keys.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed assumption is a failed test
 
 use std::sync::Arc;
 

@@ -336,7 +336,8 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         &passphrase,
     )?;
     let web = portal::Web::new(store.clone(), authority.clock().clone(), settings.web_config());
-    let mut state = server::AppState::new(authority.clone(), store::StoreRead::new(store.clone()), enrolment, cards, web);
+    let mut state =
+        server::AppState::new(authority.clone(), store::StoreRead::new(store.clone()), enrolment, cards, web);
     state.agent_url = settings.agent_url.clone();
     state.access = settings.access();
     let bound =

@@ -1,5 +1,6 @@
 //! The CA core end to end: the real `carecert` binary, checked with openssl, curl,
 //! sqlite3 and pkilint.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed assumption is a failed test
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! `carecert.toml` with the real binaries: `check-config` on the shipped example and on a
 //! broken file, and a changed helpdesk number reaching the ecmt denial message, the PIN
 //! letter PDF and the portal refusal page of a running `carecert serve --config`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed assumption is a failed test
 
 mod common;
 

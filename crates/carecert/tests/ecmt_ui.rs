@@ -6,6 +6,7 @@
 //! wrong password first) → Quit. Then: "UPDATE REQUIRED" on Welcome and the server refusing
 //! the logon of a too-old client on the Logon screen.
 //! And: without a terminal `ecmt ui` refuses.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed assumption is a failed test
 
 mod common;
 

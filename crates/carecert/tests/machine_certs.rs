@@ -4,6 +4,7 @@
 //! files (curl) → backup → wipe → restore → accepted again → revoked → refused. Then the
 //! one-step `ecmt renew` with automatic approval and renewal over mutual TLS with no PIN,
 //! and bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed assumption is a failed test
 
 mod common;
 

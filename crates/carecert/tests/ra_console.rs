@@ -2,6 +2,7 @@
 //! request queue (approve, deny with a reason), the audit log with its verification state,
 //! cookie flags, CSRF and cross-origin refusal, oversized forms, idle timeout, logout.
 //! (Browser tests in Chromium live in web-tests/.)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed assumption is a failed test
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! registers a smartcard UID with `role=clinician,ra` (or `ra ` or ` ra`) is refused with a
 //! message naming the allowed roles, and no account is created — roles are single values
 //! and are stored as a list, so no text can carry a second role (here: the RA role) in.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed assumption is a failed test
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Smartcards end to end with the real binaries: `carecert serve` (SQLite, SMTP relay and
 //! SMS gateway pointed at receivers in this test), `carecert-agent` on SoftHSM2 tokens,
 //! and the real tools (`pkcs11-tool`, `openssl verify`, `openssl ocsp`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed assumption is a failed test
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The client against a canned HTTP server: what it sends (method, path, bearer, body)
 //! and how it reads answers (typed bodies, 204, refusals).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed assumption is a failed test
 
 use std::sync::{Arc, Mutex};
 

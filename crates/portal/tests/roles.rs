@@ -1,6 +1,7 @@
 //! Roles on both engines: a role is exactly one role, so `clinician,ra`, `ra ` and ` ra`
 //! are refused with a message naming the allowed roles and no account is created; roles
 //! are stored as a list of role texts; the migration converts comma-joined lists.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed assumption is a failed test
 
 use std::sync::Arc;
 

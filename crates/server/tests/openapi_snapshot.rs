@@ -7,6 +7,7 @@
 //!   anywhere in the crate (instead of `routes!()` in `openapi.rs`) fails unless it is a
 //!   page of the HTML wing (`/ra…`, `/portal…`).
 //! - `every_response_with_a_body_has_a_schema`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed assumption is a failed test
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,6 @@
 //! Pages fail closed: when a database query fails, the RA console shows an error page with a
 //! 5xx status and a clear message — never a dashboard of zeros.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed assumption is a failed test
 
 use std::sync::Arc;
 

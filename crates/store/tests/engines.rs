@@ -2,6 +2,7 @@
 //! server (CARECERT_TEST_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres).
 //! PostgreSQL tests fail — never skip — when the server cannot be reached, unless
 //! CARECERT_SKIP_PG=1 is set on purpose.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed assumption is a failed test
 
 use store::{AuditEvent, CertStatus, CompletedCertificate, CrlRecord, NewCertificate, RevokeOutcome, Store};
 

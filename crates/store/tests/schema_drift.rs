@@ -1,6 +1,7 @@
 //! Rows are read by column name through one helper: a column that is missing or holds
 //! another type (the schema drifted from the code) is an error naming the column, never a panic and never a
 //! value read from the wrong position. Run on both engines.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed assumption is a failed test
 
 use store::{Release, Store, StoreError};
 use testkit::{Engine, database, on_both_engines};

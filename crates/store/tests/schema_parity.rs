@@ -6,6 +6,7 @@
 //! engine only fails here.
 //!
 //! PostgreSQL must be reachable (the test fails, never skips) unless CARECERT_SKIP_PG=1.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed assumption is a failed test
 
 use std::collections::BTreeMap;
 

@@ -9,6 +9,8 @@
 //! Used only as a dev-dependency; it must never be a dependency of a shipped crate.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// Test support: a failed setup is a failed test, so it may unwrap, expect and panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -7,6 +7,7 @@
 //! The lock is checked through this crate and, from another process, with `pkcs11-tool`.
 //! (The script also clears the token's CKF_CLOCK_ON_TOKEN flag: cryptoki 0.12 cannot parse
 //! opencryptoki's clock and would make the token invisible; see the script.)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed assumption is a failed test
 
 use std::collections::HashMap;
 use std::path::Path;

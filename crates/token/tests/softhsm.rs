@@ -10,6 +10,7 @@
 //! the child really ran the scenario ("1 passed").
 //!
 //! A missing tool fails the test with the Debian package to install; nothing is skipped.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed assumption is a failed test
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -219,9 +219,10 @@ pub(crate) async fn cancel(
               (status = 403, description = "Certificate revoked, expired, unknown, or organisation not active", body = ErrorBody)))]
 pub(crate) async fn renew(
     State(s): State<AppState>,
-    ClientLeaf(leaf): ClientLeaf,
+    leaf: Result<ClientLeaf, ApiError>,
     ApiJson(b): ApiJson<api::NewRequestBody>,
 ) -> Result<Response, ApiError> {
+    let ClientLeaf(leaf) = leaf?; // after the body: see `gate`
     let bundle = s.enrol.renew_with_certificate(&leaf, b.csr.as_bytes(), &b.policy_version, b.policy_accepted).await?;
     Ok((StatusCode::CREATED, Json(bundle_view(&bundle))).into_response())
 }
