@@ -39,6 +39,9 @@ fn main() {
             api::SponsorBody,
             api::CardBatchBody,
             api::NewWebAccountBody,
+            api::IssueBody,
+            api::RevokeBody,
+            api::PresenceBody,
         );
     });
 }
