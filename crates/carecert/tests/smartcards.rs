@@ -678,6 +678,27 @@ fn portal_smartcard_login_roles_and_card_removal_within_a_second() {
     ]);
     assert!(code == 303 && head.contains("/portal/refused"), "{head}");
 
+    // The agent stops without a removal report (killed, or its network cut) and no page holds
+    // an event stream open: the next page request, not only the stream, ends the session once
+    // the heartbeat is overdue.
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    std::thread::sleep(Duration::from_secs(portal::DEFAULT_HEARTBEAT_GRACE_SECS + 2));
+    let (code, head, _) = get("/portal/");
+    assert!(code == 303 && head.contains("logged-out"), "a page after the heartbeat stopped: {head}");
+    // The agent is back: a new ticket, a new session.
+    let mut daemon = agent_daemon(&desk, port, &origin, "123456");
+    let (code, _, body) = curl(&["-X", "POST", "-H", &format!("Origin: {origin}"), &format!("{agent_url}/v1/ticket")]);
+    assert_eq!(code, 200, "{body}");
+    let ticket = serde_json::from_str::<serde_json::Value>(&body).unwrap()["ticket"].as_str().unwrap().to_string();
+    let (code, head, _) = post("/portal/login/card", &format!("ticket={ticket}"));
+    assert!(code == 303 && head.contains("/portal/role"), "{head}");
+    let (_, _, page) = get("/portal/role");
+    let i = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = page[i..i + 64].to_string();
+    let (code, _, _) = post("/portal/role", &format!("csrf={csrf}&role=portal%3Aclinician"));
+    assert_eq!(code, 303);
+
     // The page's event stream; the card is pulled; the stream says "ended" within a second.
     let mut sse = Command::new("curl")
         .args(["-s", "-N", "--cacert", root.to_str().unwrap(), "-b", jar.to_str().unwrap(), &base("/portal/events")])

@@ -31,6 +31,9 @@ pub use error::PortalError;
 pub use sessions::{Login, Session};
 pub use types::{Area, Role, RoleError, Roles};
 
+/// How long a card-bound session survives without a presence report from the agent.
+pub const DEFAULT_HEARTBEAT_GRACE_SECS: u64 = 10;
+
 /// Session timing.
 #[derive(Debug, Clone)]
 pub struct WebConfig {
@@ -38,11 +41,19 @@ pub struct WebConfig {
     pub idle_timeout: Duration,
     /// A session ends this long after login in any case.
     pub max_age: Duration,
+    /// A session opened with a card through the agent ends when the agent has not reported
+    /// the card present for this long (the agent reports every few seconds; see
+    /// ARCHITECTURE.md, "Card presence").
+    pub heartbeat_grace: Duration,
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
-        Self { idle_timeout: Duration::from_secs(15 * 60), max_age: Duration::from_secs(12 * 3600) }
+        Self {
+            idle_timeout: Duration::from_secs(15 * 60),
+            max_age: Duration::from_secs(12 * 3600),
+            heartbeat_grace: Duration::from_secs(DEFAULT_HEARTBEAT_GRACE_SECS),
+        }
     }
 }
 

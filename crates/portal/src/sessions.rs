@@ -154,6 +154,9 @@ impl Web {
             self.end(&key, &s.username, SessionEnd::Idle).await?;
             return Err(ended(ended_message(SessionEnd::Idle)));
         }
+        if self.heartbeat_missed(&key, &s.username, s.card_serial.as_deref()).await? {
+            return Err(ended(ended_message(SessionEnd::CardRemoved)));
+        }
         self.store.touch_web_session(&key, now).await?;
         let account = self.store.web_account(&s.username).await?.ok_or_else(|| ended("you are not logged in"))?;
         Ok(Session { account, role: s.role, csrf_token: s.csrf_token, card_serial: s.card_serial })
@@ -192,9 +195,9 @@ impl Web {
     }
 
     /// Whether the session behind `token` is still live, for the page's event stream (it
-    /// does not count as activity): ends it when idle too long. Card sessions whose agent
-    /// missed its heartbeat for `heartbeat_grace` seconds are ended.
-    pub async fn still_live(&self, token: &str, heartbeat_grace: i64) -> Result<bool, PortalError> {
+    /// does not count as activity): ends it when idle too long, or when it is bound to a card
+    /// whose agent missed its heartbeat (the same rule as every page request).
+    pub async fn still_live(&self, token: &str) -> Result<bool, PortalError> {
         let key = sha(token);
         let Some(s) = self.store.web_session(&key).await? else { return Ok(false) };
         if s.ended_at.is_some() {
@@ -205,19 +208,27 @@ impl Web {
             self.end(&key, &s.username, SessionEnd::Idle).await?;
             return Ok(false);
         }
-        if let Some(card) = &s.card_serial {
-            let seen = self.store.card_seen(&key).await?.unwrap_or(0);
-            if self.now() - seen > heartbeat_grace {
-                let ev = self.event(
-                    &Actor::Card(card.clone()),
-                    Action::WebSessionEnded,
-                    Actor::Web(s.username.clone()).to_string(),
-                    serde_json::json!({"reason": "agent heartbeat missed"}),
-                );
-                self.store.end_web_session(&key, self.now(), SessionEnd::CardRemoved, ev).await?;
-                return Ok(false);
-            }
+        Ok(!self.heartbeat_missed(&key, &s.username, s.card_serial.as_deref()).await?)
+    }
+
+    /// For a session opened through the agent with a card: true (and the session ended as
+    /// "card removed") when the agent has not reported the card present for longer than
+    /// [`WebConfig::heartbeat_grace`](crate::WebConfig). Checked on every page request, not
+    /// only by the event stream, so a stopped agent or a pulled card ends the session even
+    /// when no page is open.
+    async fn heartbeat_missed(&self, key: &str, username: &str, card: Option<&str>) -> Result<bool, PortalError> {
+        let Some(card) = card else { return Ok(false) };
+        let seen = self.store.card_seen(key).await?.unwrap_or(0);
+        if self.now() - seen <= self.config.heartbeat_grace.as_secs() as i64 {
+            return Ok(false);
         }
+        let ev = self.event(
+            &Actor::Card(card.to_string()),
+            Action::WebSessionEnded,
+            Actor::Web(username.to_string()).to_string(),
+            serde_json::json!({"reason": "agent heartbeat missed"}),
+        );
+        self.store.end_web_session(key, self.now(), SessionEnd::CardRemoved, ev).await?;
         Ok(true)
     }
 

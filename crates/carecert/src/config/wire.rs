@@ -35,7 +35,11 @@ impl Settings {
 
     /// Portal and RA-console sessions.
     pub fn web_config(&self) -> portal::WebConfig {
-        portal::WebConfig { idle_timeout: self.idle_timeout, max_age: self.web_session_lifetime }
+        portal::WebConfig {
+            idle_timeout: self.idle_timeout,
+            max_age: self.web_session_lifetime,
+            ..portal::WebConfig::default()
+        }
     }
 
     /// Who may reach the server.

@@ -25,9 +25,6 @@ use crate::web::forms::{
 };
 use crate::web::layout::{APP_JS, Shell, portal_headers, security_headers};
 
-/// A card session whose agent has not reported the card for this long is ended.
-const HEARTBEAT_GRACE_SECS: i64 = 10;
-
 /// The portal's routes, with its security headers (the script may talk to the agent at
 /// `agent_url`).
 pub(crate) fn router(agent_url: &str) -> Router<AppState> {
@@ -234,7 +231,7 @@ fn async_stream(s: AppState, token: String) -> impl futures_core::Stream<Item = 
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Event, Infallible>>(2);
     tokio::spawn(async move {
         loop {
-            let live = s.web.still_live(&token, HEARTBEAT_GRACE_SECS).await.unwrap_or(false);
+            let live = s.web.still_live(&token).await.unwrap_or(false);
             if !live {
                 let _ = tx.send(Ok(Event::default().event("ended").data("session ended"))).await;
                 return;
