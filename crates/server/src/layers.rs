@@ -72,13 +72,14 @@ impl HttpBody for SharedBody {
     }
 }
 
-/// A response body that holds the request body until it is dropped (after the last frame).
-struct KeepRequest {
+/// A response body that holds what is left of the request body until it is dropped (after the
+/// last frame has been sent).
+struct KeepRequest<T> {
     inner: Body,
-    _request: Arc<Mutex<Body>>,
+    _request: T,
 }
 
-impl HttpBody for KeepRequest {
+impl<T: Send + Unpin + 'static> HttpBody for KeepRequest<T> {
     type Data = Bytes;
     type Error = axum::Error;
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
@@ -92,11 +93,19 @@ impl HttpBody for KeepRequest {
     }
 }
 
+/// How much of a request body the server reads and discards, after answering early, so that
+/// the client finishes sending and then reads the answer.
+const DRAIN_BYTES: usize = 16 * 1024 * 1024;
+/// How long it waits for that.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Over HTTP/2, a handler that answers before reading the whole request body (a body over the
-/// size limit: 413; a refusal decided by the headers) would drop the body first, and the h2
-/// layer then cancels the stream (`RST_STREAM(CANCEL)`), so the client sees a reset instead of
-/// the answer. Keeping the request body alive until the response has been sent makes the
-/// reset a `NO_ERROR` after a complete response (RFC 9113 §8.1), and clients read the 413.
+/// size limit: 413; a refusal decided by the headers) drops the body first, and the h2 layer
+/// then cancels the stream (`RST_STREAM(CANCEL)`) while the client is still sending: the
+/// client reports a reset instead of the answer. So the rest of the body is read and discarded
+/// first (at most [`DRAIN_BYTES`], for at most [`DRAIN_TIME`]), then the answer is sent; if the
+/// client sends even more, what is left is kept until the answer has been sent, so the stream
+/// ends with `RST_STREAM(NO_ERROR)` after a complete answer (RFC 9113 §8.1), never `CANCEL`.
 pub(crate) async fn h2_body_outlives_response(req: Request, next: Next) -> Response {
     if req.version() != Version::HTTP_2 {
         return next.run(req).await;
@@ -104,6 +113,29 @@ pub(crate) async fn h2_body_outlives_response(req: Request, next: Next) -> Respo
     let (parts, body) = req.into_parts();
     let shared = Arc::new(Mutex::new(body));
     let req = Request::from_parts(parts, Body::new(SharedBody(shared.clone())));
-    let (parts, body) = next.run(req).await.into_parts();
-    Response::from_parts(parts, Body::new(KeepRequest { inner: body, _request: shared }))
+    let (parts, inner) = next.run(req).await.into_parts();
+    // The handler is done: what is left of its body is ours.
+    let rest = std::mem::replace(&mut *shared.lock(), Body::empty());
+    if rest.is_end_stream() {
+        return Response::from_parts(parts, inner);
+    }
+    let mut stream = rest.into_data_stream();
+    let mut drained = 0usize;
+    let deadline = tokio::time::sleep(DRAIN_TIME);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            chunk = tokio_stream::StreamExt::next(&mut stream) => match chunk {
+                Some(Ok(b)) => {
+                    drained += b.len();
+                    if drained > DRAIN_BYTES {
+                        break;
+                    }
+                }
+                _ => return Response::from_parts(parts, inner),
+            },
+            _ = &mut deadline => break,
+        }
+    }
+    Response::from_parts(parts, Body::new(KeepRequest { inner, _request: stream }))
 }

@@ -163,7 +163,14 @@ mod tests {
         assert_eq!(notice("msg=second_factor").msg.as_deref(), msg_text("second_factor"));
         assert!(notice("msg=Your%20card%20is%20locked%20call%20us").msg.is_none());
         assert!(notice("done=approved&id=42%20call%20us").done.is_none());
-        assert!(notice("done=sponsor_granted&uid=7&org=RA1%20call").done.is_none());
+        assert_eq!(
+            notice("done=sponsor_granted&uid=7&org=RA1").done.as_deref(),
+            Some("7 may now unlock cards of RA1.")
+        );
+        assert_eq!(
+            notice("done=sponsor_granted&uid=7&org=RA1%20call%20us").done.as_deref(),
+            Some("Sponsor authority granted.")
+        );
         assert_eq!(
             notice("done=revoked&serial=0A1B&reason=keyCompromise&crl=3").done.as_deref(),
             Some("Certificate 0A1B revoked (keyCompromise); CRL 3 lists it.")
