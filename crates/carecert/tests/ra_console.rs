@@ -176,10 +176,12 @@ fn ra_console_queue_audit_and_form_protection() {
     login(&b, "correct%20horse%20battery", &totp_code(&secret, 30));
     let (_, _, page) = b.req("GET", "/ra/", None, None);
     let csrf = csrf_of(&page);
-    let (code, _, _) = b.req("POST", "/ra/logout", Some(&format!("csrf={csrf}")), None);
-    assert_eq!(code, 303);
-    let (code, head, _) = b.req("GET", "/ra/", None, None);
+    let (code, head, _) = b.req("POST", "/ra/logout", Some(&format!("csrf={csrf}")), None);
     assert!(code == 303 && head.contains("msg=logged_out"), "{head}");
+    let (code, head, _) = b.req("GET", "/ra/", None, None);
+    // The logout deleted the cookie (its removal carries Secure and Path=/), so the console
+    // sees no session at all.
+    assert!(code == 303 && head.contains("msg=session_ended"), "{head}");
 }
 
 #[test]
