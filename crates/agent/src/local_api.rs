@@ -130,7 +130,15 @@ async fn ticket(State(shared): State<Shared>, headers: HeaderMap) -> Response {
             }
             (StatusCode::OK, axum::Json(api::TicketView { ticket })).into_response()
         }
-        Ok(Err(e)) => (StatusCode::FORBIDDEN, axum::Json(error_body("refused", format!("{e:#}")))).into_response(),
+        Ok(Err(e)) => {
+            // The server's refusal code (e.g. `not_registered`) goes to the page, which shows
+            // its own fixed text for it; anything else is a plain refusal.
+            let code = match e.downcast_ref::<client::Error>() {
+                Some(client::Error::Refused { code, .. }) => code.clone(),
+                _ => "refused".to_string(),
+            };
+            (StatusCode::FORBIDDEN, axum::Json(error_body(&code, format!("{e:#}")))).into_response()
+        }
         Err(e) => {
             (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(error_body("internal", e.to_string()))).into_response()
         }

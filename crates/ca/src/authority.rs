@@ -31,7 +31,12 @@ pub struct AuthorityConfig {
     pub ocsp_refresh: Duration,
     /// How often this node looks for revocations made by other nodes.
     pub poll_interval: Duration,
+    /// Most OCSP answers kept in memory (answers for known certificates only; 0 keeps none).
+    pub ocsp_cache_entries: usize,
 }
+
+/// Default bound of the OCSP answer cache.
+pub const DEFAULT_OCSP_CACHE_ENTRIES: usize = 100_000;
 
 impl Default for AuthorityConfig {
     fn default() -> Self {
@@ -42,6 +47,7 @@ impl Default for AuthorityConfig {
             ocsp_validity: Duration::from_secs(24 * 3600),
             ocsp_refresh: Duration::from_secs(3600),
             poll_interval: Duration::from_secs(1),
+            ocsp_cache_entries: DEFAULT_OCSP_CACHE_ENTRIES,
         }
     }
 }
@@ -190,6 +196,7 @@ impl Authority {
             cas.push(LoadedCa { identity, responder, chain, record: r, crl_lock: tokio::sync::Mutex::new(-1) });
         }
         let clock_now = store.revocation_clock().await?;
+        let ocsp = OcspCache::new(config.ocsp_cache_entries);
         let authority = Authority {
             inner: Arc::new(Inner {
                 store,
@@ -197,7 +204,7 @@ impl Authority {
                 config,
                 public_url,
                 cas,
-                ocsp: OcspCache::default(),
+                ocsp,
                 crls: RwLock::new(HashMap::new()),
                 seen_revocation_clock: AtomicI64::new(clock_now),
                 metrics: Metrics::default(),
@@ -215,6 +222,11 @@ impl Authority {
     /// Counters.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// How many OCSP answers this node holds in memory.
+    pub fn ocsp_cache_len(&self) -> usize {
+        self.inner.ocsp.len()
     }
 
     /// The base URL in AIA / CDP.
@@ -316,6 +328,8 @@ impl Authority {
             }
             self.inner.seen_revocation_clock.store(clock, Ordering::SeqCst);
         }
+        let now = self.inner.clock.now().unix_timestamp();
+        self.inner.ocsp.evict_expired(now, self.inner.config.ocsp_refresh.as_secs() as i64);
         self.refresh_crls().await
     }
 }

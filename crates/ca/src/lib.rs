@@ -22,7 +22,7 @@ mod hierarchy;
 mod issue;
 mod ocsp;
 
-pub use authority::{Authority, AuthorityConfig, Metrics, RevokeRequest, Revoked};
+pub use authority::{Authority, AuthorityConfig, DEFAULT_OCSP_CACHE_ENTRIES, Metrics, RevokeRequest, Revoked};
 pub use crl::bench_crl;
 pub use error::CaError;
 pub use hierarchy::{InitOptions, InitReport, init_hierarchy, issue_tls_server_key};

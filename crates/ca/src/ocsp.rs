@@ -33,17 +33,74 @@ mod bytes_like {
     pub type Bytes = std::sync::Arc<[u8]>;
 }
 
-/// Signed responses by certificate.
-#[derive(Debug, Default)]
+impl Cached {
+    fn fresh(&self, now: i64, refresh: i64) -> bool {
+        now < self.signed_at + refresh && now < self.next_update
+    }
+}
+
+/// Signed responses by certificate, for certificates this CA knows (`good` or `revoked`):
+/// answers for unknown serials are never kept, so the key space an outsider can fill is the
+/// set of real certificates. Bounded: when full, expired answers go first, then the oldest
+/// tenth by signing time (an answer is re-signed every `ocsp_refresh` anyway, so the oldest
+/// are the next to expire). Maintenance also drops expired answers every tick.
+#[derive(Debug)]
 pub(crate) struct OcspCache {
     map: RwLock<HashMap<Key, Arc<Cached>>>,
+    capacity: usize,
 }
 
 impl OcspCache {
+    /// A cache of at most `capacity` answers (0: keep nothing).
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self { map: RwLock::new(HashMap::new()), capacity }
+    }
+
     pub(crate) fn forget(&self, issuer: &str, serial: &str) {
         self.map.write().retain(|k, _| !(k.issuer == issuer && k.serial == serial));
     }
+
+    /// How many answers are held.
+    pub(crate) fn len(&self) -> usize {
+        self.map.read().len()
+    }
+
+    /// Drops every answer that may no longer be served.
+    pub(crate) fn evict_expired(&self, now: i64, refresh: i64) {
+        if self.map.read().values().any(|c| !c.fresh(now, refresh)) {
+            self.map.write().retain(|_, c| c.fresh(now, refresh));
+        }
+    }
+
+    fn insert(&self, key: Key, value: Arc<Cached>, now: i64, refresh: i64) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut map = self.map.write();
+        if map.len() >= self.capacity && !map.contains_key(&key) {
+            map.retain(|_, c| c.fresh(now, refresh));
+            if map.len() >= self.capacity {
+                let mut signed: Vec<i64> = map.values().map(|c| c.signed_at).collect();
+                let evict = (self.capacity / 10).max(1).min(signed.len());
+                let (_, cut, _) = signed.select_nth_unstable(evict - 1);
+                let cut = *cut;
+                let mut left = evict;
+                map.retain(|_, c| {
+                    if left > 0 && c.signed_at <= cut {
+                        left -= 1;
+                        false
+                    } else {
+                        true
+                    }
+                });
+            }
+        }
+        map.insert(key, value);
+    }
 }
+
+/// How long a relying party may keep an `unknown` answer (seconds).
+const UNKNOWN_MAX_AGE: i64 = 60;
 
 /// An OCSP reply ready to send.
 #[derive(Debug, Clone)]
@@ -87,8 +144,7 @@ impl Authority {
         });
         if let Some(k) = &key
             && let Some(hit) = self.inner.ocsp.map.read().get(k)
-            && now < hit.signed_at + refresh
-            && now < hit.next_update
+            && hit.fresh(now, refresh)
         {
             self.inner.metrics.ocsp_cached.fetch_add(1, Ordering::Relaxed);
             return Ok(OcspReply { der: hit.der.clone(), max_age: Some((hit.signed_at + refresh - now).max(0)) });
@@ -115,11 +171,19 @@ impl Authority {
             })?
             .into();
         self.inner.metrics.ocsp_signed.fetch_add(1, Ordering::Relaxed);
-        if let Some(k) = key {
-            self.inner.ocsp.map.write().insert(k, Arc::new(Cached { der: der.clone(), signed_at: now, next_update }));
-            return Ok(OcspReply { der, max_age: Some(refresh) });
+        // Only answers about certificates this CA issued are kept: an `unknown` answer is
+        // signed afresh each time (it costs CPU, never memory).
+        let known = answers.iter().all(|a| a.status != OcspStatus::Unknown);
+        match key {
+            Some(k) if known => {
+                let cached = Arc::new(Cached { der: der.clone(), signed_at: now, next_update });
+                self.inner.ocsp.insert(k, cached, now, refresh);
+                Ok(OcspReply { der, max_age: Some(refresh) })
+            }
+            // Unknown today, perhaps issued in a minute: relying parties may keep it briefly.
+            Some(_) => Ok(OcspReply { der, max_age: Some(UNKNOWN_MAX_AGE.min(refresh)) }),
+            None => Ok(OcspReply { der, max_age: None }),
         }
-        Ok(OcspReply { der, max_age: None })
     }
 
     async fn status_of(&self, issuer: &str, serial: &str) -> Result<OcspStatus, CaError> {

@@ -293,6 +293,7 @@ fn set<T>(slot: &mut T, value: Option<T>) {
 pub async fn serve(args: ServeArgs) -> Result<()> {
     init_logging(args.log_format);
     let settings = settings_for(&args)?;
+    raise_open_files(&settings.limits);
     let data_dir = paths::data_dir(settings.data_dir.as_deref())?;
     paths::ensure_private_dir(&data_dir)?;
     let dev_pass = data_dir.join("ca-passphrase");
@@ -315,7 +316,11 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         fresh_token = Some(create_admin_token(&store, &data_dir, "admin").await?);
     }
 
-    let config = AuthorityConfig { public_url: settings.public_url.clone(), ..Default::default() };
+    let config = AuthorityConfig {
+        public_url: settings.public_url.clone(),
+        ocsp_cache_entries: settings.ocsp_cache_entries,
+        ..Default::default()
+    };
     let clock: Arc<dyn ca::Clock> = if args.clock_offset_days != 0 {
         tracing::warn!(days = args.clock_offset_days, "the service clock is offset for testing");
         Arc::new(ca::OffsetClock(args.clock_offset_days * 86_400))
@@ -340,6 +345,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         server::AppState::new(authority.clone(), store::StoreRead::new(store.clone()), enrolment, cards, web);
     state.agent_url = settings.agent_url.clone();
     state.access = settings.access();
+    state.limits = settings.limits.clone();
     let bound =
         server::bind(state, &server::ServerConfig { listen: settings.listen, http_listen: settings.http_listen, tls })
             .await?;
@@ -368,6 +374,26 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     maintenance.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Raises the open-file soft limit to the hard limit: every connection is a descriptor, and
+/// the usual soft limit (1024) is below the connection cap. Warns when the cap cannot fit.
+fn raise_open_files(limits: &server::Limits) {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => {
+            let needed = 2 * limits.max_connections as u64 + 256;
+            if n < needed {
+                tracing::warn!(
+                    open_files = n,
+                    needed,
+                    "the open-file limit is below what limits.max_connections needs on two listeners; lower limits.max_connections or raise the hard limit (LimitNOFILE=)"
+                );
+            } else {
+                tracing::debug!(open_files = n, "open-file limit");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
 }
 
 /// Where unlock codes go: SMTP and the text gateway when configured; in `--dev` without

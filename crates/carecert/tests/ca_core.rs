@@ -368,10 +368,30 @@ fn ca_files_openapi_and_metrics_are_served() {
             .and_then(|v| v.parse().ok())
             .unwrap()
     };
-    let before = issued(&String::from_utf8(get(format!("{}/metrics", s.https))).unwrap());
+    // Metrics need the admin token: without it, 401 and no counts.
+    let (status, body) = {
+        let out = Command::new("curl")
+            .args(["-s", "-w", "\n%{http_code}", "--cacert"])
+            .arg(s.root())
+            .arg(format!("{}/metrics", s.https))
+            .output()
+            .unwrap();
+        let t = String::from_utf8_lossy(&out.stdout).to_string();
+        let (b, c) = t.rsplit_once('\n').unwrap();
+        (c.to_string(), b.to_string())
+    };
+    assert_eq!(status, "401", "{body}");
+    assert!(!body.contains("carecert_certificates_issued_total"), "{body}");
+    let metrics_text = || {
+        let (code, body) = s.api("GET", "/metrics", None, "");
+        assert_eq!(code, 200, "{body}");
+        body
+    };
+    let before = issued(&metrics_text());
     s.issue("m", "systems", "system-client", &[]);
-    let metrics = String::from_utf8(get(format!("{}/metrics", s.https))).unwrap();
+    let metrics = metrics_text();
     assert_eq!(issued(&metrics), before + 1, "{metrics}");
+    assert!(metrics.contains("carecert_ocsp_cache_entries "), "{metrics}");
     // Admin API and metrics are not on the plain HTTP listener.
     let out = Command::new("curl")
         .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])

@@ -145,7 +145,7 @@ fn the_helpdesk_numbers_reach_ecmt_the_pin_letter_and_the_portal() {
     let page = Command::new("curl")
         .args(["-s", "--cacert"])
         .arg(server.root())
-        .arg(format!("{}/portal/refused?msg=your%20smartcard%20is%20not%20registered", server.https))
+        .arg(format!("{}/portal/refused?msg=not_registered", server.https))
         .output()
         .unwrap();
     let page = String::from_utf8_lossy(&page.stdout);

@@ -20,6 +20,10 @@ use crate::{CaIdentity, PkiError, RevocationReason, Signer};
 pub const MAX_OCSP_REQUEST_BYTES: usize = 8 * 1024;
 /// Most certificates asked about in one request.
 pub const MAX_OCSP_REQUEST_ITEMS: usize = 32;
+/// Longest certificate serial asked about, in octets (RFC 5280 §4.1.2.2: "Conforming CAs
+/// MUST NOT use serialNumber values longer than 20 octets"); a DER sign octet (a leading
+/// zero) is not counted. Longer serials cannot be ours: the request is malformed.
+pub const MAX_SERIAL_OCTETS: usize = 20;
 /// Longest nonce echoed (RFC 8954 §2.1: 1 to 32 octets).
 pub const MAX_NONCE_BYTES: usize = 32;
 
@@ -81,6 +85,16 @@ pub fn parse_request(der: &[u8]) -> Result<ParsedOcspRequest, PkiError> {
     }
     if list.len() > MAX_OCSP_REQUEST_ITEMS {
         return Err(PkiError::TooLarge { what: "OCSP request list", size: list.len(), limit: MAX_OCSP_REQUEST_ITEMS });
+    }
+    for r in list.iter() {
+        let bytes = r.req_cert.serial_number.as_bytes();
+        let magnitude = bytes.strip_prefix(&[0u8]).unwrap_or(bytes);
+        if magnitude.len() > MAX_SERIAL_OCTETS {
+            return Err(PkiError::malformed(
+                "OCSP request",
+                format!("a serial of {} octets (at most {MAX_SERIAL_OCTETS} allowed)", magnitude.len()),
+            ));
+        }
     }
     let queries = list
         .iter()

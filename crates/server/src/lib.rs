@@ -11,7 +11,11 @@
 //!   (every domain error becomes one HTTP status, there and only there);
 //! - the JSON wing `handlers/`, registered in one route table (`openapi.rs`) through
 //!   `utoipa_axum`'s `OpenApiRouter`, so no JSON route exists without its OpenAPI operation;
-//! - the HTML wing `web/` (one page shell, shared session and form extractors).
+//! - the HTML wing `web/` (one page shell, shared session and form extractors);
+//! - the guards before any handler: `listen.rs` (both accept loops: allow-list, connection
+//!   caps, handshake/header/idle timeouts), `ratelimit.rs` (per-source rates on the
+//!   unauthenticated endpoints), `layers.rs` (security headers on every answer; HTTP/2 bodies
+//!   kept until the answer is sent, so a 413 is read, not reset).
 //!
 //! This crate must never contain SQL or policy, and never write to the store except through
 //! a domain service. Peer certificates from the TLS handshake reach handlers as a request
@@ -22,7 +26,11 @@
 mod error;
 mod extract;
 mod handlers;
+mod layers;
+mod limits;
+mod listen;
 mod openapi;
+mod ratelimit;
 mod state;
 mod tls;
 mod web;
@@ -34,6 +42,10 @@ use std::time::Duration;
 use axum::Router;
 
 pub use error::{ApiError, ErrorBody, ServerError};
+pub use limits::{
+    DEFAULT_CARD_RATE, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_LOGIN_RATE, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_CONNECTIONS_PER_SOURCE, DEFAULT_RATE_SOURCES, DEFAULT_TLS_HANDSHAKE_TIMEOUT, Limits, Rate,
+};
 pub use openapi::openapi_json;
 pub use state::{Access, AppState};
 pub use tls::{ClientCertificates, PeerAddr, TlsFiles};
@@ -52,17 +64,24 @@ pub struct ServerConfig {
 /// The HTTPS application: every described API route, then the pages.
 pub fn https_router(state: AppState) -> Router {
     let (api, _doc) = openapi::all_routes().split_for_parts();
+    let limiter = ratelimit::RateLimiter::new(&state.limits);
     api.merge(web::router(&state.agent_url))
         .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(limiter, ratelimit::rate_limit))
         .layer(axum::middleware::from_fn_with_state(state.access.clone(), state::admit))
         .layer(axum::middleware::map_request(state::host_from_authority))
+        .layer(axum::middleware::from_fn(layers::https_headers))
+        .layer(axum::middleware::from_fn(layers::h2_body_outlives_response))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
 /// The plain-HTTP application: the public endpoints only.
 pub fn http_router(state: AppState) -> Router {
     let (public, _doc) = openapi::public_routes().split_for_parts();
-    public.with_state(state)
+    public
+        .with_state(state)
+        .layer(axum::middleware::from_fn(layers::http_headers))
+        .layer(axum::middleware::from_fn(layers::h2_body_outlives_response))
 }
 
 /// Bound listeners, ready to serve.
@@ -87,13 +106,24 @@ impl Bound {
     /// (at most 10 seconds).
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let https = tls::serve_tls(self.https, self.tls, https_router(self.state.clone()), stop_rx.clone());
-        let mut http_stop = stop_rx.clone();
-        let http = axum::serve(self.http, http_router(self.state))
-            .with_graceful_shutdown(async move {
-                let _ = http_stop.wait_for(|s| *s).await;
-            })
-            .into_future();
+        let limits = Arc::new(self.state.limits.clone());
+        let access = self.state.access.clone();
+        let https = listen::serve(
+            self.https,
+            listen::Transport::Tls(tokio_rustls::TlsAcceptor::from(self.tls)),
+            https_router(self.state.clone()),
+            limits.clone(),
+            access.clone(),
+            stop_rx.clone(),
+        );
+        let http = listen::serve(
+            self.http,
+            listen::Transport::Plain,
+            http_router(self.state),
+            limits,
+            access,
+            stop_rx.clone(),
+        );
         let https_task = tokio::spawn(https);
         let http_task = tokio::spawn(http);
         shutdown.await;

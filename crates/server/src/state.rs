@@ -33,6 +33,8 @@ pub struct AppState {
     pub agent_url: String,
     /// Which environment this deployment is, and who may reach it.
     pub access: Access,
+    /// Connection timeouts and caps, and per-source request rates.
+    pub limits: crate::limits::Limits,
     pub(crate) tokens: Arc<Mutex<HashMap<String, (String, std::time::Instant)>>>,
 }
 
@@ -53,6 +55,7 @@ impl AppState {
             read,
             agent_url: "http://127.0.0.1:8477".into(),
             access: Access::default(),
+            limits: crate::limits::Limits::default(),
             tokens: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -69,7 +72,17 @@ pub struct Access {
     pub allow: Vec<ipnet::IpNet>,
 }
 
-/// Refuses, on a test deployment, every address outside its allow-list.
+impl Access {
+    /// Whether this deployment talks to `ip` at all: a live one to everyone, a test one only
+    /// to its allow-list (an IPv4-mapped IPv6 peer is checked as the IPv4 address it is).
+    pub fn admits(&self, ip: std::net::IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        !self.test || self.allow.iter().any(|n| n.contains(&ip))
+    }
+}
+
+/// Refuses, on a test deployment, every address outside its allow-list. The accept loops
+/// already close such connections before TLS; this is the second line.
 pub(crate) async fn admit(
     axum::extract::State(access): axum::extract::State<Access>,
     req: axum::extract::Request,
@@ -77,8 +90,7 @@ pub(crate) async fn admit(
 ) -> axum::response::Response {
     if access.test {
         let ip = req.extensions().get::<PeerAddr>().map(|p| p.0.ip());
-        let allowed = ip.is_some_and(|ip| access.allow.iter().any(|n| n.contains(&ip)));
-        if !allowed {
+        if !ip.is_some_and(|ip| access.admits(ip)) {
             return ApiError::new(
                 axum::http::StatusCode::FORBIDDEN,
                 "address_not_allowed",

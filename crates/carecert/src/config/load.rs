@@ -18,7 +18,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(key: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(key: &str, message: impl Into<String>) -> Self {
         Self { key: key.to_string(), message: message.into() }
     }
 }
@@ -94,6 +94,10 @@ pub struct Settings {
     pub smtp_from: String,
     /// Text gateway URL.
     pub text_gateway: Option<String>,
+    /// Connection timeouts and caps, per-source rates.
+    pub limits: server::Limits,
+    /// Most OCSP answers held in memory.
+    pub ocsp_cache_entries: usize,
 }
 
 /// Reads and parses `path` (call [`Config::validate`] next; see [`parse`]).
@@ -295,6 +299,14 @@ impl Config {
         let text_gateway =
             self.text_gateway.url.as_ref().and_then(|u| p.url("text_gateway.url", u, &["http", "https"]));
 
+        let limits = match self.limits.check() {
+            Ok(l) => Some(l),
+            Err(more) => {
+                p.0.extend(more);
+                None
+            }
+        };
+
         let problems = p.0;
         match (
             listen,
@@ -305,6 +317,7 @@ impl Config {
             (pin_validity, pin_max_failures, pin_lockout, enrol_session_lifetime),
             (idle_timeout, web_session_lifetime),
             (card_certificate_days, max_wrong_passcodes, unlock_code_lifetime, unlock_code_tries),
+            limits,
         ) {
             (
                 Some(listen),
@@ -320,6 +333,7 @@ impl Config {
                     Some(unlock_code_lifetime),
                     Some(unlock_code_tries),
                 ),
+                Some((limits, ocsp_cache_entries)),
             ) if problems.is_empty() => Ok(Settings {
                 public_url,
                 listen,
@@ -352,6 +366,8 @@ impl Config {
                 smtp,
                 smtp_from: self.smtp.from.clone(),
                 text_gateway,
+                limits,
+                ocsp_cache_entries,
             }),
             _ => Err(problems),
         }

@@ -14,12 +14,14 @@
 
 pub mod command;
 mod duration;
+mod limits;
 mod load;
 mod wire;
 
 use serde::{Deserialize, Serialize};
 
 pub use duration::DurationText;
+pub use limits::LimitsSection;
 pub use load::{Problem, Settings, load};
 
 /// Default HTTPS listen address.
@@ -100,6 +102,8 @@ pub struct Config {
     pub smtp: SmtpSection,
     /// The HTTP gateway for SMS and text-to-voice unlock codes.
     pub text_gateway: TextGatewaySection,
+    /// Connection timeouts and caps, per-source rates, the OCSP cache bound.
+    pub limits: LimitsSection,
 }
 
 /// `[server]`.

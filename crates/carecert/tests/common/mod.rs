@@ -94,6 +94,11 @@ impl Server {
         }
     }
 
+    /// The server process's id (e.g. to read /proc/PID/status).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }

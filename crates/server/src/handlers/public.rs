@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::Admin;
 use crate::state::AppState;
 
 #[utoipa::path(get, path = "/healthz", tag = "public", responses((status = 200, description = "The server and its database answer", content_type = "text/plain", body = String), (status = 503, description = "The database does not answer", content_type = "text/plain", body = String)))]
@@ -124,8 +125,10 @@ pub(crate) async fn ocsp_get(State(s): State<AppState>, Path(request): Path<Stri
     }
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "public", responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String)))]
-pub(crate) async fn metrics(State(s): State<AppState>) -> Response {
+/// Counters of this node, for the operator's Prometheus: an admin bearer token is required (the
+/// counts are reconnaissance for anyone else). HTTPS only.
+#[utoipa::path(get, path = "/metrics", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String), (status = 401, description = "No or unknown admin token", body = ErrorBody)))]
+pub(crate) async fn metrics(State(s): State<AppState>, _admin: Admin) -> Response {
     let m = s.authority.metrics();
     let mut out = String::new();
     let mut counter = |name: &str, help: &str, v: u64| {
@@ -149,6 +152,11 @@ pub(crate) async fn metrics(State(s): State<AppState>) -> Response {
     counter("carecert_ocsp_cached_total", "OCSP responses served from memory.", m.ocsp_cached.load(Ordering::Relaxed));
     counter("carecert_ocsp_signed_total", "OCSP responses signed on demand.", m.ocsp_signed.load(Ordering::Relaxed));
     counter("carecert_crls_published_total", "CRLs published by this node.", m.crls_published.load(Ordering::Relaxed));
+    let _ = writeln!(
+        out,
+        "# HELP carecert_ocsp_cache_entries OCSP answers held in memory.\n# TYPE carecert_ocsp_cache_entries gauge\ncarecert_ocsp_cache_entries {}",
+        s.authority.ocsp_cache_len()
+    );
     if let Ok(counts) = s.read.certificate_counts().await {
         let _ = writeln!(
             out,

@@ -46,6 +46,14 @@ pub(crate) fn session_cookie(name: &'static str, token: String) -> Cookie<'stati
     Cookie::build((name, token)).path("/").secure(true).http_only(true).same_site(SameSite::Strict).build()
 }
 
+/// The cookie that deletes a session cookie: the same name and attributes (browsers ignore a
+/// `__Host-` cookie without `Secure` and `Path=/`), empty, expired.
+pub(crate) fn removal_cookie(name: &'static str) -> Cookie<'static> {
+    let mut c = session_cookie(name, String::new());
+    c.make_removal();
+    c
+}
+
 /// The form that redeems a one-time login ticket from the card agent.
 #[derive(Deserialize)]
 pub(crate) struct TicketForm {
@@ -60,26 +68,13 @@ pub(crate) struct CsrfForm {
     pub(crate) csrf: String,
 }
 
-/// The outcome messages a page shows after a redirect (`?msg=` refusal, `?done=` success).
-#[derive(Deserialize)]
-pub(crate) struct Msg {
-    #[serde(default)]
-    pub(crate) msg: Option<String>,
-    #[serde(default)]
-    pub(crate) done: Option<String>,
-}
-
-/// A search: text, status, and the outcome messages.
+/// A search: text and status. (A page's outcome lines come from [`crate::web::notice`].)
 #[derive(Deserialize)]
 pub(crate) struct Search {
     #[serde(default)]
     pub(crate) q: Option<String>,
     #[serde(default)]
     pub(crate) status: Option<String>,
-    #[serde(default)]
-    pub(crate) msg: Option<String>,
-    #[serde(default)]
-    pub(crate) done: Option<String>,
 }
 
 /// A logged-in RA or operator.
@@ -92,9 +87,7 @@ impl FromRequestParts<AppState> for RaUser {
         let token = jar.get(RA_COOKIE).map(|c| c.value().to_string()).unwrap_or_default();
         match state.web.session(Area::Ra, &token).await {
             Ok(s) => Ok(RaUser(s)),
-            Err(PortalError::SessionEnded(m)) => {
-                Err(Redirect::to(&format!("/ra/login?msg={}", urlencode(&m))).into_response())
-            }
+            Err(PortalError::SessionEnded(_)) => Err(Redirect::to("/ra/login?msg=session_ended").into_response()),
             Err(e) => Err(error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())),
         }
     }
@@ -170,8 +163,8 @@ impl FromRequestParts<AppState> for PortalUser {
         let token = jar.get(PORTAL_COOKIE).map(|c| c.value().to_string()).unwrap_or_default();
         match state.web.session(Area::Portal, &token).await {
             Ok(sess) => Ok(PortalUser(sess, token)),
-            Err(PortalError::SessionEnded(m)) => {
-                Err(Redirect::to(&format!("/portal/logged-out?msg={}", urlencode(&m))).into_response())
+            Err(PortalError::SessionEnded(_)) => {
+                Err(Redirect::to("/portal/logged-out?msg=session_ended").into_response())
             }
             Err(e) => Err((StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response()),
         }

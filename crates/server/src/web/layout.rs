@@ -97,6 +97,18 @@ pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
     page(status, Shell::Ra(None), "Sorry", html! { p.error { (message) } p { a href="/ra/login" { "Log in" } } })
 }
 
+/// A console form's refusal, shown at once with the service's reason (never through the URL),
+/// and a way back to the page the form was on.
+pub(crate) fn form_refused(session: &Session, e: impl Into<ApiError>, back: &str) -> Response {
+    let e = e.into();
+    page(
+        e.status,
+        Shell::Ra(Some(session)),
+        "Not done",
+        html! { p.error role="alert" { (e.message) } p { a href=(back) { "Back" } } },
+    )
+}
+
 /// The page for a request the service could not complete (the database did not answer, the
 /// CA failed): the status and the message `error.rs` gives the error — never an empty or
 /// zero answer in its place.
@@ -110,11 +122,24 @@ pub(crate) fn date(s: &AppState, t: i64) -> String {
     enrol::local_date(t, &s.enrol.config().time_zone, true)
 }
 
-/// The Content-Security-Policy of a page that runs the page script, which talks to the local
-/// agent at `agent_url`.
+/// The CSP source of an inline stylesheet: its SHA-256 (no `'unsafe-inline'` anywhere).
+fn style_hash(css: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(css.as_bytes())))
+}
+
+/// `style-src` of every page: the two stylesheets, by hash.
+fn style_src() -> String {
+    format!("style-src {} {}", style_hash(RA_CSS), style_hash(PORTAL_CSS))
+}
+
+/// The Content-Security-Policy of a page that runs the page script (`/portal/app.js`, no
+/// inline script), which talks to the local agent at `agent_url`.
 pub(crate) fn scripted_csp(agent_url: &str) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!(
-        "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self' {agent_url}; form-action 'self'; frame-ancestors 'none'"
+        "default-src 'none'; script-src 'self'; {}; connect-src 'self' {agent_url}; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        style_src()
     ))
     .ok()
 }
@@ -136,10 +161,12 @@ impl Clone for SecurityHeaders {
 
 /// The RA console's headers: no script at all.
 pub(crate) fn ra_headers() -> SecurityHeaders {
+    let csp = format!(
+        "default-src 'none'; {}; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        style_src()
+    );
     SecurityHeaders {
-        csp: HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'",
-        ),
+        csp: HeaderValue::from_str(&csp).unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'")),
         referrer: true,
     }
 }

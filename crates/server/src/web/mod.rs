@@ -8,6 +8,7 @@ use crate::state::AppState;
 
 pub(crate) mod forms;
 pub(crate) mod layout;
+pub(crate) mod notice;
 pub(crate) mod portal;
 pub(crate) mod ra;
 

@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -20,10 +20,11 @@ use serde::Deserialize;
 use crate::state::AppState;
 use crate::tls::ClientCertificates;
 use crate::web::forms::{
-    MAX_FORM_BYTES, PORTAL_COOKIE as COOKIE, PortalForm, PortalUser, TicketForm, has_csrf, same_origin, session_cookie,
-    urlencode,
+    MAX_FORM_BYTES, PORTAL_COOKIE as COOKIE, PortalForm, PortalUser, TicketForm, has_csrf, removal_cookie, same_origin,
+    session_cookie,
 };
 use crate::web::layout::{APP_JS, Shell, portal_headers, security_headers};
+use crate::web::notice::{Notice, code_of};
 
 /// The portal's routes, with its security headers (the script may talk to the agent at
 /// `agent_url`).
@@ -66,13 +67,7 @@ fn cookie(token: String) -> Cookie<'static> {
     session_cookie(COOKIE, token)
 }
 
-#[derive(Deserialize)]
-struct Msg {
-    #[serde(default)]
-    msg: Option<String>,
-}
-
-async fn login_page(State(s): State<AppState>, Query(q): Query<Msg>) -> Response {
+async fn login_page(State(s): State<AppState>, q: Notice) -> Response {
     page(
         "Log in",
         html! {
@@ -117,7 +112,7 @@ async fn password_login(
     }
     match s.web.password_login(Area::Portal, &f.username, &f.password, None, None).await {
         Ok(l) => (jar.add(cookie(l.token)), Redirect::to("/portal/")).into_response(),
-        Err(e) => Redirect::to(&format!("/portal/login?msg={}", urlencode(&e.to_string()))).into_response(),
+        Err(e) => Redirect::to(&format!("/portal/login?msg={}", code_of(e))).into_response(),
     }
 }
 
@@ -133,7 +128,7 @@ async fn card_login(
     match s.web.redeem_ticket(Area::Portal, &f.ticket).await {
         Ok((l, roles)) if roles.len() > 1 => (jar.add(cookie(l.token)), Redirect::to("/portal/role")).into_response(),
         Ok((l, _)) => (jar.add(cookie(l.token)), Redirect::to("/portal/")).into_response(),
-        Err(e) => Redirect::to(&format!("/portal/refused?msg={}", urlencode(&e.to_string()))).into_response(),
+        Err(e) => Redirect::to(&format!("/portal/refused?msg={}", code_of(e))).into_response(),
     }
 }
 
@@ -190,11 +185,10 @@ async fn logout(
     PortalForm(_sess, token, _f): PortalForm<RoleForm>,
 ) -> Response {
     let _ = s.web.logout(&token).await;
-    (jar.remove(Cookie::build(COOKIE).path("/")), Redirect::to("/portal/logged-out?msg=You%20have%20logged%20out."))
-        .into_response()
+    (jar.add(removal_cookie(COOKIE)), Redirect::to("/portal/logged-out?msg=logged_out")).into_response()
 }
 
-async fn logged_out(State(s): State<AppState>, Query(q): Query<Msg>) -> Response {
+async fn logged_out(State(s): State<AppState>, q: Notice) -> Response {
     page(
         "Logged out",
         html! {
@@ -206,7 +200,7 @@ async fn logged_out(State(s): State<AppState>, Query(q): Query<Msg>) -> Response
     )
 }
 
-async fn refused(State(s): State<AppState>, Query(q): Query<Msg>) -> Response {
+async fn refused(State(s): State<AppState>, q: Notice) -> Response {
     page(
         "Login refused",
         html! {
@@ -251,16 +245,8 @@ pub(crate) async fn app_js() -> Response {
     resp
 }
 
-#[derive(Deserialize)]
-struct UidMsg {
-    #[serde(default)]
-    done: Option<String>,
-    #[serde(default)]
-    msg: Option<String>,
-}
-
 /// Portal administrators register a smartcard UID to a portal user (no email to a helpdesk).
-async fn uids_page(State(s): State<AppState>, PortalUser(sess, _): PortalUser, Query(q): Query<UidMsg>) -> Response {
+async fn uids_page(State(s): State<AppState>, PortalUser(sess, _): PortalUser, q: Notice) -> Response {
     if sess.role != "portal:admin" {
         return (StatusCode::FORBIDDEN, "registering UIDs needs the portal administrator role").into_response();
     }
@@ -299,25 +285,31 @@ async fn register_uid(State(s): State<AppState>, PortalForm(sess, _token, f): Po
     if sess.role != "portal:admin" {
         return (StatusCode::FORBIDDEN, "registering UIDs needs the portal administrator role").into_response();
     }
-    if f.uid.is_empty() || !f.uid.bytes().all(|b| b.is_ascii_digit()) {
-        return Redirect::to("/portal/admin/uids?msg=A%20UID%20is%20digits%20only").into_response();
+    if f.uid.is_empty() || f.uid.len() > 20 || !f.uid.bytes().all(|b| b.is_ascii_digit()) {
+        return uid_refused(&s, StatusCode::BAD_REQUEST, "A UID is digits only (at most 20).");
     }
     // Exactly one portal role: `clinician,ra`, `ra ` and ` ra` are refused, not split or trimmed.
     let role = match format!("portal:{}", f.role.strip_prefix("portal:").unwrap_or(&f.role)).parse::<portal::Role>() {
         Ok(r) => r,
-        Err(e) => {
-            return Redirect::to(&format!("/portal/admin/uids?msg={}", urlencode(&e.to_string()))).into_response();
-        }
+        Err(e) => return uid_refused(&s, StatusCode::BAD_REQUEST, &e.to_string()),
     };
     let actor = format!("web:{}", sess.account.username);
     match s.web.add_account(&f.username, &f.name, Some(&f.uid), &[role], None, &actor).await {
-        Ok(a) => Redirect::to(&format!(
-            "/portal/admin/uids?done={}",
-            urlencode(&format!("UID {} registered to {}.", f.uid, a.account.name))
-        ))
-        .into_response(),
-        Err(e) => Redirect::to(&format!("/portal/admin/uids?msg={}", urlencode(&e.to_string()))).into_response(),
+        Ok(_) => Redirect::to(&format!("/portal/admin/uids?done=uid_registered&uid={}", f.uid)).into_response(),
+        Err(e) => {
+            let e = crate::error::ApiError::from(e);
+            uid_refused(&s, e.status, &e.message)
+        }
     }
+}
+
+/// The UID form's refusal, shown at once with the reason (never through the URL).
+fn uid_refused(s: &AppState, status: StatusCode, message: &str) -> Response {
+    let body: Markup = html! {
+        p.error role="alert" { (message) }
+        p { a href="/portal/admin/uids" { "Back" } }
+    };
+    crate::web::layout::page(status, Shell::Portal { script: false, agent_url: &s.agent_url }, "Not registered", body)
 }
 
 /// Login with the card's authentication certificate that the browser presented in the TLS
@@ -332,16 +324,16 @@ async fn certificate_login(
         return (StatusCode::FORBIDDEN, "this form was sent from another site").into_response();
     }
     let Some(leaf) = certs.and_then(|axum::Extension(c)| c.0.first().map(|c| c.as_ref().to_vec())) else {
-        return Redirect::to("/portal/refused?msg=Your%20browser%20did%20not%20present%20a%20smartcard%20certificate%3A%20use%20Smartcard%20login%20with%20the%20carecert%20agent").into_response();
+        return Redirect::to("/portal/refused?msg=no_certificate").into_response();
     };
     let result = async {
-        let (_serial, uid) = s.cards.card_for_certificate(&leaf).await.map_err(|e| e.to_string())?;
-        s.web.open_for_uid(Area::Portal, &uid).await.map_err(|e| e.to_string())
+        let (_serial, uid) = s.cards.card_for_certificate(&leaf).await.map_err(code_of)?;
+        s.web.open_for_uid(Area::Portal, &uid).await.map_err(code_of)
     }
     .await;
     match result {
         Ok((l, roles)) if roles.len() > 1 => (jar.add(cookie(l.token)), Redirect::to("/portal/role")).into_response(),
         Ok((l, _)) => (jar.add(cookie(l.token)), Redirect::to("/portal/")).into_response(),
-        Err(m) => Redirect::to(&format!("/portal/refused?msg={}", urlencode(&m))).into_response(),
+        Err(code) => Redirect::to(&format!("/portal/refused?msg={code}")).into_response(),
     }
 }

@@ -6,9 +6,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 
+use crate::error::ApiError;
 use crate::state::AppState;
 use crate::web::forms::{RaForm, RaUser, Search, has_csrf, urlencode};
-use crate::web::layout::{date, failure_page};
+use crate::web::layout::{date, failure_page, form_refused};
+use crate::web::notice::Notice;
 use crate::web::ra::ra_page as page;
 
 has_csrf!(RevokeForm);
@@ -17,6 +19,7 @@ pub(crate) async fn certificates(
     State(s): State<AppState>,
     RaUser(session): RaUser,
     Query(q): Query<Search>,
+    notice: Notice,
 ) -> Response {
     let store = &s.read;
     let text = q.q.clone().unwrap_or_default();
@@ -43,8 +46,7 @@ pub(crate) async fn certificates(
         "Certificates",
         Some(&session),
         html! {
-            @if let Some(d) = q.done { p.ok role="status" { (d) } }
-            @if let Some(m) = q.msg { p.error role="alert" { (m) } }
+            (notice)
             form method="get" action="/ra/certificates" {
                 label { "Organisation (EPOC or name), subject or serial " input name="q" value=(text); } " "
                 label { "Status " select name="status" {
@@ -91,8 +93,11 @@ pub(crate) async fn revoke_certificate(
     RaForm(session, f): RaForm<RevokeForm>,
 ) -> Response {
     let Some(reason) = pki::RevocationReason::parse(&f.reason) else {
-        return Redirect::to(&format!("/ra/certificates?msg={}", urlencode("choose a revocation reason")))
-            .into_response();
+        return form_refused(
+            &session,
+            ApiError::bad_request("invalid", "choose a revocation reason"),
+            "/ra/certificates",
+        );
     };
     let req = ca::RevokeRequest {
         ca: Some(issuer),
@@ -102,18 +107,14 @@ pub(crate) async fn revoke_certificate(
     };
     match s.authority.revoke(req).await {
         Ok(r) => Redirect::to(&format!(
-            "/ra/certificates?q={}&done={}",
+            "/ra/certificates?q={}&done=revoked&serial={}&reason={}&crl={}",
             urlencode(&serial),
-            urlencode(&format!(
-                "Certificate {} revoked ({}); CRL {} lists it.",
-                r.serial,
-                r.reason.name(),
-                r.crl_number
-            ))
+            urlencode(&r.serial),
+            r.reason.name(),
+            r.crl_number
         ))
         .into_response(),
-        Err(e) => Redirect::to(&format!("/ra/certificates?q={}&msg={}", urlencode(&serial), urlencode(&e.to_string())))
-            .into_response(),
+        Err(e) => form_refused(&session, e, &format!("/ra/certificates?q={}", urlencode(&serial))),
     }
 }
 

@@ -2,21 +2,21 @@
 //! authenticator code) and out.
 
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
-use axum_extra::extract::cookie::Cookie;
 use maud::html;
 use portal::{Area, PortalError};
 use serde::Deserialize;
 
 use crate::state::AppState;
-use crate::web::forms::{CsrfForm, Msg, RA_COOKIE, RaForm, TicketForm, check_form, session_cookie, urlencode};
+use crate::web::forms::{CsrfForm, RA_COOKIE, RaForm, TicketForm, check_form, removal_cookie, session_cookie};
 use crate::web::layout::{error_page, scripted_csp};
+use crate::web::notice::{Notice, code_of};
 use crate::web::ra::ra_page as page;
 
-pub(crate) async fn login_page(State(s): State<AppState>, Query(q): Query<Msg>) -> Response {
+pub(crate) async fn login_page(State(s): State<AppState>, q: Notice) -> Response {
     let mut resp = page(
         StatusCode::OK,
         "Log in",
@@ -60,7 +60,7 @@ pub(crate) async fn card_login(
             let c = session_cookie(RA_COOKIE, l.token);
             (jar.add(c), Redirect::to("/ra/")).into_response()
         }
-        Err(e) => Redirect::to(&format!("/ra/login?msg={}", urlencode(&e.to_string()))).into_response(),
+        Err(e) => Redirect::to(&format!("/ra/login?msg={}", code_of(e))).into_response(),
     }
 }
 
@@ -87,7 +87,7 @@ pub(crate) async fn login(
             (jar.add(c), Redirect::to("/ra/")).into_response()
         }
         Err(e @ (PortalError::LoginFailed | PortalError::NoRole | PortalError::SecondFactor)) => {
-            Redirect::to(&format!("/ra/login?msg={}", urlencode(&e.to_string()))).into_response()
+            Redirect::to(&format!("/ra/login?msg={}", code_of(e))).into_response()
         }
         Err(e) => error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     }
@@ -101,6 +101,5 @@ pub(crate) async fn logout(
     if let Some(c) = jar.get(RA_COOKIE) {
         let _ = s.web.logout(c.value()).await;
     }
-    (jar.remove(Cookie::build(RA_COOKIE).path("/")), Redirect::to("/ra/login?msg=You%20have%20logged%20out."))
-        .into_response()
+    (jar.add(removal_cookie(RA_COOKIE)), Redirect::to("/ra/login?msg=logged_out")).into_response()
 }

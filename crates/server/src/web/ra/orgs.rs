@@ -1,19 +1,21 @@
 //! Organisations (add, PIN letters) and client releases (minimum versions).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 
+use crate::error::ApiError;
 use crate::state::AppState;
-use crate::web::forms::{CsrfForm, Msg, RaForm, RaUser, Search, has_csrf, urlencode};
-use crate::web::layout::failure_page;
+use crate::web::forms::{CsrfForm, RaForm, RaUser, has_csrf, urlencode};
+use crate::web::layout::{failure_page, form_refused};
+use crate::web::notice::Notice;
 use crate::web::ra::ra_page as page;
 
 has_csrf!(OrgForm, ReleaseForm);
 
-pub(crate) async fn orgs(State(s): State<AppState>, RaUser(session): RaUser, Query(q): Query<Msg>) -> Response {
+pub(crate) async fn orgs(State(s): State<AppState>, RaUser(session): RaUser, notice: Notice) -> Response {
     let list = match s.enrol.organisations().await {
         Ok(l) => l,
         Err(e) => return failure_page(e),
@@ -23,8 +25,7 @@ pub(crate) async fn orgs(State(s): State<AppState>, RaUser(session): RaUser, Que
         "Organisations",
         Some(&session),
         html! {
-            @if let Some(d) = q.done { p.ok role="status" { (d) } }
-            @if let Some(m) = q.msg { p.error role="alert" { (m) } }
+            (notice)
             table {
                 thead { tr { th { "EPOC" } th { "Name" } th { "Kind" } th { "Status" } th { "Approval" } th { "PIN letter" } } }
                 tbody {
@@ -66,14 +67,13 @@ pub(crate) async fn add_org(State(s): State<AppState>, RaForm(session, f): RaFor
     let actor = format!("ra:{}", session.account.username);
     let result = match (f.kind.parse(), f.approval.parse()) {
         (Ok(kind), Ok(approval)) => {
-            s.enrol.add_organisation(&f.epoc, &f.name, kind, approval, &actor).await.map_err(|e| e.to_string())
+            s.enrol.add_organisation(&f.epoc, &f.name, kind, approval, &actor).await.map_err(ApiError::from)
         }
-        _ => Err("choose a kind and an approval policy from the lists".to_string()),
+        _ => Err(ApiError::bad_request("invalid", "choose a kind and an approval policy from the lists")),
     };
     match result {
-        Ok(o) => Redirect::to(&format!("/ra/orgs?done={}", urlencode(&format!("Added {} ({}).", o.name, o.epoc))))
-            .into_response(),
-        Err(m) => Redirect::to(&format!("/ra/orgs?msg={}", urlencode(&m))).into_response(),
+        Ok(o) => Redirect::to(&format!("/ra/orgs?done=org_added&epoc={}", urlencode(&o.epoc))).into_response(),
+        Err(e) => form_refused(&session, e, "/ra/orgs"),
     }
 }
 
@@ -94,11 +94,11 @@ pub(crate) async fn pin_letter(
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             resp
         }
-        Err(e) => Redirect::to(&format!("/ra/orgs?msg={}", urlencode(&e.to_string()))).into_response(),
+        Err(e) => form_refused(&session, e, "/ra/orgs"),
     }
 }
 
-pub(crate) async fn releases(State(s): State<AppState>, RaUser(session): RaUser, Query(q): Query<Search>) -> Response {
+pub(crate) async fn releases(State(s): State<AppState>, RaUser(session): RaUser, notice: Notice) -> Response {
     let mut all = Vec::new();
     for product in ["ecmt", "carecert-agent"] {
         match s.enrol.releases(product).await {
@@ -111,8 +111,7 @@ pub(crate) async fn releases(State(s): State<AppState>, RaUser(session): RaUser,
         "Releases and minimum versions",
         Some(&session),
         html! {
-            @if let Some(d) = q.done { p.ok role="status" { (d) } }
-            @if let Some(m) = q.msg { p.error role="alert" { (m) } }
+            (notice)
             table {
                 thead { tr { th { "Product" } th { "Version" } th { "Minimum" } th { "Download" } th { "Notes" } } }
                 tbody { @for r in &all { tr { td { (r.product) } td { (r.version) } td { @if r.minimum { "yes" } } td { (r.url) } td { (r.notes) } } } }
@@ -150,10 +149,11 @@ pub(crate) async fn add_release(State(s): State<AppState>, RaForm(session, f): R
     let actor = format!("ra:{}", session.account.username);
     match s.enrol.add_release(&f.product, &f.version, f.minimum.is_some(), &f.url, &f.sha256, &f.notes, &actor).await {
         Ok(r) => Redirect::to(&format!(
-            "/ra/releases?done={}",
-            urlencode(&format!("Registered {} {}.", r.product, r.version))
+            "/ra/releases?done=release_added&product={}&version={}",
+            urlencode(&r.product),
+            urlencode(&r.version)
         ))
         .into_response(),
-        Err(e) => Redirect::to(&format!("/ra/releases?msg={}", urlencode(&e.to_string()))).into_response(),
+        Err(e) => form_refused(&session, e, "/ra/releases"),
     }
 }

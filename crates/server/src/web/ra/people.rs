@@ -7,9 +7,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 
+use crate::error::ApiError;
 use crate::state::AppState;
 use crate::web::forms::{CsrfForm, RaForm, RaUser, has_csrf, urlencode};
-use crate::web::layout::{date, failure_page};
+use crate::web::layout::{date, failure_page, form_refused};
+use crate::web::notice::Notice;
 use crate::web::ra::ra_page as page;
 
 has_csrf!(UserForm, SponsorForm, DocumentsForm);
@@ -18,13 +20,14 @@ has_csrf!(UserForm, SponsorForm, DocumentsForm);
 pub(crate) struct UserQuery {
     #[serde(default)]
     uid: Option<String>,
-    #[serde(default)]
-    msg: Option<String>,
-    #[serde(default)]
-    done: Option<String>,
 }
 
-pub(crate) async fn users(State(s): State<AppState>, RaUser(session): RaUser, Query(q): Query<UserQuery>) -> Response {
+pub(crate) async fn users(
+    State(s): State<AppState>,
+    RaUser(session): RaUser,
+    Query(q): Query<UserQuery>,
+    notice: Notice,
+) -> Response {
     let found = match q.uid.as_deref().filter(|u| !u.is_empty()) {
         Some(uid) => match s.cards.user(uid).await {
             Ok(u) => match s.read.cards_of(uid).await {
@@ -41,8 +44,7 @@ pub(crate) async fn users(State(s): State<AppState>, RaUser(session): RaUser, Qu
         "People",
         Some(&session),
         html! {
-            @if let Some(d) = q.done { p.ok role="status" { (d) } }
-            @if let Some(m) = q.msg { p.error role="alert" { (m) } }
+            (notice)
             form method="get" action="/ra/users" { label { "UID " input name="uid" value=(q.uid.clone().unwrap_or_default()); } " " button type="submit" { "Find" } }
             @match found {
                 None => {},
@@ -101,9 +103,8 @@ pub(crate) async fn add_user(State(s): State<AppState>, RaForm(session, f): RaFo
         .add_user(&f.uid, &f.name, email.as_deref(), mobile.as_deref(), None, &[], &f.organisation, &actor)
         .await
     {
-        Ok(u) => Redirect::to(&format!("/ra/users?uid={}&done={}", urlencode(&u.uid), urlencode("Registered.")))
-            .into_response(),
-        Err(e) => Redirect::to(&format!("/ra/users?msg={}", urlencode(&e.to_string()))).into_response(),
+        Ok(u) => Redirect::to(&format!("/ra/users?uid={}&done=user_registered", urlencode(&u.uid))).into_response(),
+        Err(e) => form_refused(&session, e, "/ra/users"),
     }
 }
 
@@ -119,13 +120,12 @@ pub(crate) async fn grant_sponsor(State(s): State<AppState>, RaForm(session, f):
     let actor = format!("ra:{}", session.account.username);
     match s.cards.grant_sponsor(&f.uid, &f.organisation, &actor).await {
         Ok(()) => Redirect::to(&format!(
-            "/ra/users?uid={}&done={}",
+            "/ra/users?uid={}&done=sponsor_granted&org={}",
             urlencode(&f.uid),
-            urlencode(&format!("{} may now unlock cards of {}.", f.uid, f.organisation))
+            urlencode(&f.organisation)
         ))
         .into_response(),
-        Err(e) => Redirect::to(&format!("/ra/users?uid={}&msg={}", urlencode(&f.uid), urlencode(&e.to_string())))
-            .into_response(),
+        Err(e) => form_refused(&session, e, &format!("/ra/users?uid={}", urlencode(&f.uid))),
     }
 }
 
@@ -133,16 +133,13 @@ pub(crate) async fn grant_sponsor(State(s): State<AppState>, RaForm(session, f):
 pub(crate) struct CardQuery {
     #[serde(default)]
     serial: Option<String>,
-    #[serde(default)]
-    msg: Option<String>,
-    #[serde(default)]
-    done: Option<String>,
 }
 
 pub(crate) async fn cards_page(
     State(s): State<AppState>,
     RaUser(session): RaUser,
     Query(q): Query<CardQuery>,
+    notice: Notice,
 ) -> Response {
     let found = match q.serial.as_deref().filter(|x| !x.is_empty()) {
         Some(serial) => Some(s.cards.view(serial).await.map_err(|e| e.to_string())),
@@ -153,8 +150,7 @@ pub(crate) async fn cards_page(
         "Cards",
         Some(&session),
         html! {
-            @if let Some(d) = q.done { p.ok role="status" { (d) } }
-            @if let Some(m) = q.msg { p.error role="alert" { (m) } }
+            (notice)
             form method="get" action="/ra/cards" {
                 label { "Card serial " input name="serial" value=(q.serial.clone().unwrap_or_default()); } " "
                 button type="submit" { "Find" }
@@ -201,12 +197,11 @@ pub(crate) async fn unlock_card(
     RaForm(session, f): RaForm<DocumentsForm>,
 ) -> Response {
     if f.documents.trim().is_empty() {
-        return Redirect::to(&format!(
-            "/ra/cards?serial={}&msg={}",
-            urlencode(&serial),
-            urlencode("record the identity documents checked")
-        ))
-        .into_response();
+        return form_refused(
+            &session,
+            ApiError::bad_request("invalid", "record the identity documents checked"),
+            &format!("/ra/cards?serial={}", urlencode(&serial)),
+        );
     }
     match s.cards.ra_unlock(&serial, &format!("ra:{}", session.account.username), &f.documents).await {
         Ok(u) => page(
@@ -219,8 +214,7 @@ pub(crate) async fn unlock_card(
                 p { a href=(format!("/ra/cards?serial={}", urlencode(&u.card_serial))) { "Back to the card" } }
             },
         ),
-        Err(e) => Redirect::to(&format!("/ra/cards?serial={}&msg={}", urlencode(&serial), urlencode(&e.to_string())))
-            .into_response(),
+        Err(e) => form_refused(&session, e, &format!("/ra/cards?serial={}", urlencode(&serial))),
     }
 }
 
@@ -231,13 +225,7 @@ pub(crate) async fn cancel_card(
 ) -> Response {
     let actor = format!("ra:{}", session.account.username);
     match s.cards.cancel_card(&serial, &actor, pki::RevocationReason::AffiliationChanged).await {
-        Ok(()) => Redirect::to(&format!(
-            "/ra/cards?serial={}&done={}",
-            urlencode(&serial),
-            urlencode("Card cancelled; its certificates are revoked.")
-        ))
-        .into_response(),
-        Err(e) => Redirect::to(&format!("/ra/cards?serial={}&msg={}", urlencode(&serial), urlencode(&e.to_string())))
-            .into_response(),
+        Ok(()) => Redirect::to(&format!("/ra/cards?serial={}&done=card_cancelled", urlencode(&serial))).into_response(),
+        Err(e) => form_refused(&session, e, &format!("/ra/cards?serial={}", urlencode(&serial))),
     }
 }

@@ -1,6 +1,6 @@
 //! The dashboard and the queue of machine-certificate requests waiting for the RA.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
@@ -8,8 +8,9 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::web::forms::{CsrfForm, Msg, RaForm, RaUser, has_csrf, urlencode};
-use crate::web::layout::{date, failure_page};
+use crate::web::forms::{CsrfForm, RaForm, RaUser, has_csrf};
+use crate::web::layout::{date, failure_page, form_refused};
+use crate::web::notice::Notice;
 use crate::web::ra::ra_page as page;
 
 has_csrf!(DenyForm);
@@ -70,7 +71,7 @@ fn chart(a: &[i64], b: &[i64]) -> Markup {
     }
 }
 
-pub(crate) async fn queue(State(s): State<AppState>, RaUser(session): RaUser, Query(q): Query<Msg>) -> Response {
+pub(crate) async fn queue(State(s): State<AppState>, RaUser(session): RaUser, notice: Notice) -> Response {
     let rows = match s
         .enrol
         .list_requests(&store::RequestFilter {
@@ -88,8 +89,7 @@ pub(crate) async fn queue(State(s): State<AppState>, RaUser(session): RaUser, Qu
         "Requests waiting for the RA",
         Some(&session),
         html! {
-            @if let Some(d) = q.done { p.ok role="status" { (d) } }
-            @if let Some(m) = q.msg { p.error role="alert" { (m) } }
+            (notice)
             @if rows.is_empty() { p { "No request is waiting." } } @else {
                 table {
                     thead { tr { th { "Request ID" } th { "EPOC" } th { "Created" } th { "Approve" } th { "Deny" } } }
@@ -130,12 +130,8 @@ pub(crate) async fn approve(
 ) -> Response {
     let actor = format!("ra:{}", session.account.username);
     match s.enrol.approve(id, &actor).await {
-        Ok(r) => Redirect::to(&format!(
-            "/ra/requests?done={}",
-            urlencode(&format!("Request {id} approved: certificate {} issued.", r.serial.unwrap_or_default()))
-        ))
-        .into_response(),
-        Err(e) => Redirect::to(&format!("/ra/requests?msg={}", urlencode(&e.to_string()))).into_response(),
+        Ok(_) => Redirect::to(&format!("/ra/requests?done=approved&id={id}")).into_response(),
+        Err(e) => form_refused(&session, e, "/ra/requests"),
     }
 }
 
@@ -146,9 +142,7 @@ pub(crate) async fn deny(
 ) -> Response {
     let actor = format!("ra:{}", session.account.username);
     match s.enrol.deny(id, &actor, &f.reason).await {
-        Ok(_) => {
-            Redirect::to(&format!("/ra/requests?done={}", urlencode(&format!("Request {id} denied.")))).into_response()
-        }
-        Err(e) => Redirect::to(&format!("/ra/requests?msg={}", urlencode(&e.to_string()))).into_response(),
+        Ok(_) => Redirect::to(&format!("/ra/requests?done=denied&id={id}")).into_response(),
+        Err(e) => form_refused(&session, e, "/ra/requests"),
     }
 }

@@ -9,7 +9,8 @@ if (button) {
     try {
       const r = await fetch(agent + "/v1/ticket", { method: "POST" });
       const body = await r.json();
-      if (!r.ok) { location.href = "/portal/refused?msg=" + encodeURIComponent(body.message || "the agent refused"); return; }
+      // The page says why in its own words: the URL carries only the refusal's code.
+      if (!r.ok) { location.href = "/portal/refused?msg=" + encodeURIComponent(body.error || "refused"); return; }
       document.getElementById("ticket").value = body.ticket;
       document.getElementById("card-login").submit();
     } catch (e) {
@@ -19,5 +20,5 @@ if (button) {
 }
 if (document.getElementById("welcome") || document.querySelector("form[action='/portal/role']")) {
   const es = new EventSource("/portal/events");
-  es.addEventListener("ended", () => { es.close(); location.href = "/portal/logged-out?msg=" + encodeURIComponent("Your session has ended (the card was removed, you were idle, or you logged out elsewhere)."); });
+  es.addEventListener("ended", () => { es.close(); location.href = "/portal/logged-out?msg=ended"; });
 }

@@ -1,0 +1,141 @@
+//! Layers on every answer of a listener: the security headers every response carries, and
+//! the HTTP/2 request body kept until the response is sent.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Version, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use http_body::{Frame, SizeHint};
+use parking_lot::Mutex;
+
+/// HSTS: a year; browsers then never try this host over plain HTTP.
+fn hsts() -> HeaderValue {
+    HeaderValue::from_static("max-age=31536000")
+}
+
+/// The policy of anything that is not a page (JSON, OCSP, CRLs, certificates): nothing may
+/// load or frame it.
+fn api_csp() -> HeaderValue {
+    HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'")
+}
+
+fn set_default(h: &mut HeaderMap, name: HeaderName, value: HeaderValue) {
+    if !h.contains_key(&name) {
+        h.insert(name, value);
+    }
+}
+
+fn common(h: &mut HeaderMap) {
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // Pages set their own (stricter, script- and style-aware) policy and referrer policy.
+    set_default(h, header::CONTENT_SECURITY_POLICY, api_csp());
+    set_default(h, header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+}
+
+/// Every HTTPS answer: HSTS, `nosniff`, a Content-Security-Policy and a Referrer-Policy.
+pub(crate) async fn https_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(header::STRICT_TRANSPORT_SECURITY, hsts());
+    common(h);
+    resp
+}
+
+/// Every plain-HTTP answer: `nosniff`, a Content-Security-Policy and a Referrer-Policy (HSTS
+/// means nothing over plain HTTP).
+pub(crate) async fn http_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    common(resp.headers_mut());
+    resp
+}
+
+/// The request body, shared between the handler and the response.
+struct SharedBody(Arc<Mutex<Body>>);
+
+impl HttpBody for SharedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let mut b = self.0.lock();
+        Pin::new(&mut *b).poll_frame(cx)
+    }
+    fn is_end_stream(&self) -> bool {
+        self.0.lock().is_end_stream()
+    }
+    fn size_hint(&self) -> SizeHint {
+        self.0.lock().size_hint()
+    }
+}
+
+/// A response body that holds what is left of the request body until it is dropped (after the
+/// last frame has been sent).
+struct KeepRequest<T> {
+    inner: Body,
+    _request: T,
+}
+
+impl<T: Send + Unpin + 'static> HttpBody for KeepRequest<T> {
+    type Data = Bytes;
+    type Error = axum::Error;
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// How much of a request body the server reads and discards, after answering early, so that
+/// the client finishes sending and then reads the answer.
+const DRAIN_BYTES: usize = 16 * 1024 * 1024;
+/// How long it waits for that.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Over HTTP/2, a handler that answers before reading the whole request body (a body over the
+/// size limit: 413; a refusal decided by the headers) drops the body first, and the h2 layer
+/// then cancels the stream (`RST_STREAM(CANCEL)`) while the client is still sending: the
+/// client reports a reset instead of the answer. So the rest of the body is read and discarded
+/// first (at most [`DRAIN_BYTES`], for at most [`DRAIN_TIME`]), then the answer is sent; if the
+/// client sends even more, what is left is kept until the answer has been sent, so the stream
+/// ends with `RST_STREAM(NO_ERROR)` after a complete answer (RFC 9113 §8.1), never `CANCEL`.
+pub(crate) async fn h2_body_outlives_response(req: Request, next: Next) -> Response {
+    if req.version() != Version::HTTP_2 {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let shared = Arc::new(Mutex::new(body));
+    let req = Request::from_parts(parts, Body::new(SharedBody(shared.clone())));
+    let (parts, inner) = next.run(req).await.into_parts();
+    // The handler is done: what is left of its body is ours.
+    let rest = std::mem::replace(&mut *shared.lock(), Body::empty());
+    if rest.is_end_stream() {
+        return Response::from_parts(parts, inner);
+    }
+    let mut stream = rest.into_data_stream();
+    let mut drained = 0usize;
+    let deadline = tokio::time::sleep(DRAIN_TIME);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            chunk = tokio_stream::StreamExt::next(&mut stream) => match chunk {
+                Some(Ok(b)) => {
+                    drained += b.len();
+                    if drained > DRAIN_BYTES {
+                        break;
+                    }
+                }
+                _ => return Response::from_parts(parts, inner),
+            },
+            _ = &mut deadline => break,
+        }
+    }
+    Response::from_parts(parts, Body::new(KeepRequest { inner, _request: stream }))
+}
