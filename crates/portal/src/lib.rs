@@ -17,6 +17,7 @@
 mod accounts;
 mod card;
 mod error;
+mod gate;
 mod sessions;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use types::{Action, Actor, Clock};
 
 pub use accounts::NewAccount;
 pub use error::PortalError;
+pub use gate::HashGate;
 pub use sessions::{Login, Session};
 pub use types::{Area, Role, RoleError, Roles};
 
@@ -38,11 +40,26 @@ pub struct WebConfig {
     pub idle_timeout: Duration,
     /// A session ends this long after login in any case.
     pub max_age: Duration,
+    /// Failed password logins (wrong password or wrong code) before an account name locks.
+    pub max_failures: i64,
+    /// The first lock's length; each further lock doubles it ...
+    pub lockout: Duration,
+    /// ... up to this.
+    pub max_lockout: Duration,
+    /// Bounds the Argon2 work (shared with the enrolment service).
+    pub hash_gate: HashGate,
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
-        Self { idle_timeout: Duration::from_secs(15 * 60), max_age: Duration::from_secs(12 * 3600) }
+        Self {
+            idle_timeout: Duration::from_secs(15 * 60),
+            max_age: Duration::from_secs(12 * 3600),
+            max_failures: 20,
+            lockout: Duration::from_secs(15 * 60),
+            max_lockout: Duration::from_secs(24 * 3600),
+            hash_gate: HashGate::default(),
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use axum::{Form, Router};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::Cookie;
 use maud::{Markup, html};
-use portal::Area;
+use portal::{Area, PortalError};
 use serde::Deserialize;
 
 use crate::state::AppState;
@@ -120,6 +120,9 @@ async fn password_login(
     }
     match s.web.password_login(Area::Portal, &f.username, &f.password, None, None).await {
         Ok(l) => (jar.add(cookie(l.token)), Redirect::to("/portal/")).into_response(),
+        Err(e @ (PortalError::Busy | PortalError::Store(_) | PortalError::Internal(_))) => {
+            (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response()
+        }
         Err(e) => Redirect::to(&format!("/portal/login?msg={}", urlencode(&e.to_string()))).into_response(),
     }
 }
