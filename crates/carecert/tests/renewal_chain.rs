@@ -100,10 +100,10 @@ fn renewal_window_once_per_certificate_and_key_compromise_revokes_the_successor(
         let o = common::ocsp(&server, &issuer, cert, &[]);
         assert!(o.contains(": good"), "{serial} is good before: {o}");
     }
-    ok(server.admin(&["cert", "revoke", &s1, "--reason", "key-compromise"]));
+    ok(server.admin(&["cert", "revoke", &s1, "--reason", "keyCompromise"]));
     for (serial, cert) in [(&s1, &s1_cert), (&s2, &s2_cert)] {
         let o = common::ocsp(&server, &issuer, cert, &[]);
-        assert!(o.contains(": revoked") && o.contains("Key Compromise"), "{serial}: {o}");
+        assert!(o.contains(": revoked") && o.contains("keyCompromise"), "{serial}: {o}");
     }
     // Each revocation is audited; the successor's names what it was renewed from.
     let audit = text(&ok(server.admin(&["--json", "audit", "list", "--limit", "50"])));
