@@ -287,9 +287,17 @@ impl Authority {
         );
         let outcome = self.inner.store.revoke(&issuer, &serial, req.reason.code(), now, event).await?;
         match outcome {
-            RevokeOutcome::Revoked { seq } => {
+            RevokeOutcome::Revoked { seq, successors } => {
                 self.inner.ocsp.forget(&issuer, &serial);
                 self.inner.metrics.revoked.fetch_add(1, Ordering::Relaxed);
+                // Key compromise also revoked the certificates renewed from this one.
+                for (i, s) in &successors {
+                    self.inner.ocsp.forget(i, s);
+                    self.inner.metrics.revoked.fetch_add(1, Ordering::Relaxed);
+                    if i != &issuer {
+                        self.publish_crl_covering(i, seq).await?;
+                    }
+                }
                 let crl_number = self.publish_crl_covering(&issuer, seq).await?;
                 Ok(Revoked { issuer, serial, reason: req.reason, revoked_at: now, crl_number })
             }

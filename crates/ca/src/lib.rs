@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 mod authority;
+mod checkpoint;
 mod crl;
 mod error;
 mod hierarchy;
@@ -23,10 +24,11 @@ mod issue;
 mod ocsp;
 
 pub use authority::{Authority, AuthorityConfig, DEFAULT_OCSP_CACHE_ENTRIES, Metrics, RevokeRequest, Revoked};
+pub use checkpoint::{AuditCheckpoint, CHECKPOINT_SIGNER};
 pub use crl::bench_crl;
 pub use error::CaError;
 pub use hierarchy::{InitOptions, InitReport, init_hierarchy, issue_tls_server_key};
 pub use issue::{IssueRequest, Issued, allowed_profiles};
 pub use ocsp::OcspReply;
 pub use pki::VerifiedCsr;
-pub use types::{Clock, ManualClock, OffsetClock, SystemClock};
+pub use types::{CHECKPOINT_FORMAT, Clock, ManualClock, OffsetClock, SystemClock, checkpoint_message};

@@ -8,6 +8,19 @@ use lettre::message::Mailbox;
 use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::{AsyncTransport, Message, Tokio1Executor};
 
+/// How the SMTP connection is secured (`[smtp] tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// STARTTLS, required: a relay that does not offer it is refused; the relay's certificate
+    /// is checked against the system's trust store and its name.
+    StartTls,
+    /// Implicit TLS from the first byte (usually port 465).
+    Wrapper,
+    /// Plaintext: only in a test environment or with `serve --dev` (the configuration refuses it
+    /// otherwise).
+    Plain,
+}
+
 /// Email over SMTP.
 #[derive(Clone)]
 pub struct SmtpMailer {
@@ -16,12 +29,17 @@ pub struct SmtpMailer {
 }
 
 impl SmtpMailer {
-    /// Plain SMTP to `host:port` (a relay on the local network or a test server); `from`
-    /// is the sender address.
-    pub fn new(host: &str, port: u16, from: &str) -> anyhow::Result<Self> {
+    /// SMTP to `host:port`, secured as `tls` says; `from` is the sender address.
+    pub fn new(host: &str, port: u16, from: &str, tls: SmtpTls) -> anyhow::Result<Self> {
         let from = from.parse().map_err(|e| anyhow::anyhow!("sender address '{from}': {e}"))?;
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).port(port).build();
-        Ok(Self { transport, from })
+        let builder = match tls {
+            SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)
+                .map_err(|e| anyhow::anyhow!("SMTP relay '{host}': {e}"))?,
+            SmtpTls::Wrapper => AsyncSmtpTransport::<Tokio1Executor>::relay(host)
+                .map_err(|e| anyhow::anyhow!("SMTP relay '{host}': {e}"))?,
+            SmtpTls::Plain => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+        };
+        Ok(Self { transport: builder.port(port).build(), from })
     }
 }
 
@@ -193,13 +211,23 @@ mod tests {
     #[tokio::test]
     async fn the_mailer_speaks_smtp_and_refuses_other_channels() {
         let (port, mut mail) = smtp_server().await;
-        let mailer = SmtpMailer::new("127.0.0.1", port, "carecert <noreply@carecert.test>").unwrap();
+        let mailer = SmtpMailer::new("127.0.0.1", port, "carecert <noreply@carecert.test>", SmtpTls::Plain).unwrap();
         mailer.send(Channel::Email, "alice@nhs.net", "carecert card unlock code", "code is 12345678").await.unwrap();
         let text = mail.recv().await.unwrap();
         assert!(text.contains("alice@nhs.net") && text.contains("code is 12345678"), "{text}");
         let e = mailer.send(Channel::Sms, "+447700900123", "s", "t").await.unwrap_err();
         assert!(matches!(e, CardsError::Delivery { .. }), "{e}");
-        assert!(SmtpMailer::new("127.0.0.1", port, "not an address").is_err());
+        assert!(SmtpMailer::new("127.0.0.1", port, "not an address", SmtpTls::Plain).is_err());
+    }
+
+    #[tokio::test]
+    async fn starttls_is_required_a_relay_without_it_gets_nothing() {
+        // The test relay offers no STARTTLS: the mailer refuses to send the code in clear.
+        let (port, mut mail) = smtp_server().await;
+        let mailer = SmtpMailer::new("127.0.0.1", port, "carecert <noreply@carecert.test>", SmtpTls::StartTls).unwrap();
+        let e = mailer.send(Channel::Email, "alice@nhs.net", "unlock", "code is 12345678").await.unwrap_err();
+        assert!(matches!(e, CardsError::Delivery { .. }), "{e}");
+        assert!(mail.try_recv().is_err(), "no message went out in clear");
     }
 
     #[tokio::test]

@@ -63,9 +63,13 @@ pub struct ServeArgs {
     /// Log format
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
-    /// SMTP relay for card unlock codes, HOST:PORT (plain SMTP on the local network)
+    /// SMTP relay for card unlock codes, HOST:PORT (STARTTLS required unless --smtp-tls says otherwise)
     #[arg(long, env = "CARECERT_SMTP")]
     pub smtp: Option<String>,
+    /// SMTP transport security: starttls, tls, or none (none: test environment or --dev only)
+    /// [default: starttls; with --dev: none]
+    #[arg(long, value_parser = ["starttls", "tls", "none"], env = "CARECERT_SMTP_TLS")]
+    pub smtp_tls: Option<String>,
     /// Sender address of unlock-code emails [default: carecert <noreply@carecert.invalid>]
     #[arg(long, env = "CARECERT_SMTP_FROM")]
     pub smtp_from: Option<String>,
@@ -279,6 +283,8 @@ fn settings_for(args: &ServeArgs) -> Result<Settings> {
     }
     set(&mut cfg.smtp.relay, args.smtp.clone().map(Some));
     set(&mut cfg.smtp.from, args.smtp_from.clone());
+    set(&mut cfg.smtp.tls, args.smtp_tls.clone().map(Some));
+    cfg.dev = args.dev;
     set(&mut cfg.text_gateway.url, args.text_gateway.clone().map(Some));
     cfg.validate().map_err(|p| listing("the configuration (file, environment and flags) has problems".into(), p))
 }
@@ -331,8 +337,12 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     write_ca_files(&authority, &data_dir)?;
     let tls = tls_files(&authority, &settings, &data_dir).await?;
 
-    let enrolment =
-        enrol::Enrolment::new(store.clone(), authority.clone(), authority.clock().clone(), settings.enrol_config());
+    // One bound on Argon2 work for the node: enrolment logons and web logins share it.
+    let permits = settings.hash_permits();
+    let wait = settings.logins.password_hash_wait;
+    let enrol_config =
+        enrol::EnrolConfig { hash_gate: enrol::HashGate::new(permits.clone(), wait), ..settings.enrol_config() };
+    let enrolment = enrol::Enrolment::new(store.clone(), authority.clone(), authority.clock().clone(), enrol_config);
     let cards = cards::Cards::new(
         store.clone(),
         authority.clone(),
@@ -340,7 +350,8 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         cards_config(&settings, args.dev)?,
         &passphrase,
     )?;
-    let web = portal::Web::new(store.clone(), authority.clock().clone(), settings.web_config());
+    let web_config = portal::WebConfig { hash_gate: portal::HashGate::new(permits, wait), ..settings.web_config() };
+    let web = portal::Web::new(store.clone(), authority.clock().clone(), web_config);
     let mut state =
         server::AppState::new(authority.clone(), store::StoreRead::new(store.clone()), enrolment, cards, web);
     state.agent_url = settings.agent_url.clone();
@@ -350,6 +361,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         server::bind(state, &server::ServerConfig { listen: settings.listen, http_listen: settings.http_listen, tls })
             .await?;
     let maintenance = authority.spawn_maintenance();
+    let purge = spawn_purge(store.clone(), authority.clock().clone(), settings.logins.forget_after);
 
     let https = bound.https_addr();
     let http = bound.http_addr();
@@ -372,6 +384,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     }
     bound.serve(shutdown_signal()).await;
     maintenance.abort();
+    purge.abort();
     tracing::info!("stopped");
     Ok(())
 }
@@ -396,12 +409,36 @@ fn raise_open_files(limits: &server::Limits) {
     }
 }
 
+/// Every minute: forget quiet attempt counts (EPOC PINs, web logins) and delete portal
+/// tickets, web sessions and ecmt sessions that expired or ended `forget_after` ago, so
+/// unauthenticated requests cannot grow these tables without bound.
+fn spawn_purge(
+    store: Store,
+    clock: Arc<dyn ca::Clock>,
+    forget_after: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = clock.now().unix_timestamp();
+            match store.purge_expired(now, forget_after.as_secs() as i64).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "purged expired attempt counts, tickets and sessions"),
+                Err(e) => tracing::warn!(error = %e, "purging expired rows failed; retrying in a minute"),
+            }
+        }
+    })
+}
+
 /// Where unlock codes go: SMTP and the text gateway when configured; in `--dev` without
 /// them, a dev outbox that logs instead of sending.
 fn cards_config(settings: &Settings, dev: bool) -> Result<cards::CardsConfig> {
     let mut cfg = settings.cards_config();
     if let Some((host, port)) = &settings.smtp {
-        cfg.mailer = Some(Arc::new(crate::notify::SmtpMailer::new(host, *port, &settings.smtp_from)?));
+        cfg.mailer =
+            Some(Arc::new(crate::notify::SmtpMailer::new(host, *port, &settings.smtp_from, settings.smtp_tls)?));
     }
     if let Some(url) = &settings.text_gateway {
         cfg.texter = Some(Arc::new(crate::notify::HttpTextGateway::new(url)?));

@@ -164,3 +164,32 @@ fn flags_override_the_file() {
     assert!(server.log().contains("Configuration:"), "{}", server.log());
     // (`serve --dev` without a file is what every other end-to-end test runs.)
 }
+
+#[test]
+fn plaintext_smtp_and_an_http_text_gateway_are_refused_outside_test_and_dev() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("carecert.toml");
+    let body = "[smtp]\nrelay = \"smtp.example.nhs.uk:25\"\ntls = \"none\"\n\n[text_gateway]\nurl = \"http://sms.example.nhs.uk/send\"\n";
+    std::fs::write(&file, body).unwrap();
+    let out = check(&file, false);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let msg = text(&out);
+    assert!(msg.contains("smtp.tls: ") && msg.contains("in clear") && msg.contains("starttls"), "{msg}");
+    assert!(msg.contains("text_gateway.url: ") && msg.contains("https://"), "{msg}");
+    // serve refuses it too, before it starts (without --dev: a live deployment).
+    let serve = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env_remove("CARECERT_CA_PASSPHRASE")
+        .output()
+        .unwrap();
+    assert!(!serve.status.success() && text(&serve).contains("smtp.tls"), "{}", text(&serve));
+    // The same file in a test environment is accepted; STARTTLS (the default) is accepted anywhere.
+    std::fs::write(&file, format!("[access]\nenvironment = \"test\"\nallow = [\"127.0.0.1/32\"]\n\n{body}")).unwrap();
+    let out = check(&file, false);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    std::fs::write(&file, "[smtp]\nrelay = \"smtp.example.nhs.uk:587\"\n").unwrap();
+    assert_eq!(check(&file, false).status.code(), Some(0));
+}

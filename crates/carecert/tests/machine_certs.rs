@@ -186,7 +186,12 @@ fn pin_letter_to_gate_backup_restore_and_revocation() {
 
 #[test]
 fn one_step_renew_then_renewal_over_mutual_tls_without_a_pin() {
-    let server = Server::start();
+    // Renewal with the certificate right after issue: a window of the whole lifetime (the
+    // default, the last third, is tested in renewal_chain.rs).
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = cfg_dir.path().join("carecert.toml");
+    std::fs::write(&cfg, "[enrolment]\nrenewal_window_percent = 100\n").unwrap();
+    let server = Server::start_args(&["--config", cfg.to_str().unwrap()]);
     let store = server.path("store");
     let epoc = "3330001";
     ok(server.admin(&[

@@ -40,6 +40,11 @@ impl Client {
         self.get(&admin(["audit", "verify"])).await
     }
 
+    /// `POST /api/v1/admin/audit/checkpoints`: the chain's head, signed.
+    pub async fn audit_checkpoint(&self) -> Result<api::AuditCheckpointBody, Error> {
+        self.post_empty(&admin(["audit", "checkpoints"])).await
+    }
+
     /// `POST /api/v1/admin/organisations`.
     pub async fn add_organisation(&self, body: &api::NewOrganisationBody) -> Result<api::OrganisationView, Error> {
         self.post(&admin(["organisations"]), body).await

@@ -25,6 +25,27 @@ pub enum EnrolError {
         /// Human form.
         until: String,
     },
+    /// Too many logons are being checked at once (the password-hash work is bounded).
+    #[error("the service is busy checking other logons: wait a few seconds and try again")]
+    Busy,
+    /// Renewal with the current certificate is allowed only near its end.
+    #[error(
+        "certificate {serial} cannot be renewed yet: renewal opens on {opens} (UTC), in the last part of its lifetime. Try again then, or ask for a new PIN letter if the key was lost"
+    )]
+    RenewalNotYet {
+        /// The certificate.
+        serial: String,
+        /// When the window opens (human form).
+        opens: String,
+    },
+    /// The certificate was renewed once already.
+    #[error(
+        "certificate {serial} was already renewed once: renew with the newest certificate, or log on with a PIN letter (call the helpdesk if you did not renew it)"
+    )]
+    AlreadyRenewed {
+        /// The certificate.
+        serial: String,
+    },
     /// The client is below the minimum supported version.
     #[error(
         "{product} {version} is no longer supported (the minimum is {minimum}): download the current version from {download_page}"

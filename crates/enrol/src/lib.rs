@@ -38,7 +38,7 @@ pub use pin::EnrolmentPin;
 pub use pins::IssuedPin;
 pub use releases::{ClientVersionCheck, UpdateCheck};
 pub use requests::{CertificateBundle, request_message};
-pub use service::{EnrolConfig, Enrolment};
+pub use service::{EnrolConfig, Enrolment, HashGate};
 pub use sessions::{LoggedIn, SessionContext};
 pub use store::{
     ApprovalPolicy, CertRequest, OrgKind, OrgStatus, Organisation, Release, RequestChannel, RequestStatus,

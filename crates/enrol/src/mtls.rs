@@ -17,6 +17,8 @@ pub struct Sender {
     pub issuer: String,
     /// Serial.
     pub serial: String,
+    /// notBefore (Unix seconds).
+    pub not_before: i64,
     /// notAfter (Unix seconds).
     pub not_after: i64,
     /// The certificate's public key (DER SPKI).
@@ -66,6 +68,7 @@ impl Enrolment {
             organisation: org,
             issuer: rec.issuer,
             serial: info.serial,
+            not_before: rec.not_before,
             not_after: rec.not_after,
             spki_der: info.spki_der,
         })
@@ -74,6 +77,11 @@ impl Enrolment {
     /// Renewal with the current certificate (mutual TLS, no PIN): a new request for a new
     /// key, approved at once (the holder proved itself with a valid certificate), issued
     /// and returned. The old certificate stays valid until it expires or is revoked.
+    ///
+    /// Only inside the renewal window (the last `renewal_window_percent` of the certificate's
+    /// lifetime) and **once** per certificate: the claim is stored with the request, in one
+    /// transaction, so a superseded certificate (or a stolen copy of its key) cannot renew
+    /// again. Revoking a certificate for key compromise also revokes its successors.
     pub async fn renew_with_certificate(
         &self,
         leaf_der: &[u8],
@@ -82,13 +90,19 @@ impl Enrolment {
         policy_accepted: bool,
     ) -> Result<CertificateBundle, EnrolError> {
         let sender = self.identify(leaf_der).await?;
+        let lifetime = sender.not_after - sender.not_before;
+        let pct = i64::from(self.inner.config.renewal_window_percent.clamp(1, 100));
+        let opens = sender.not_after - lifetime * pct / 100;
+        if self.now() < opens {
+            return Err(EnrolError::RenewalNotYet { serial: sender.serial.clone(), opens: utc_minute(opens) });
+        }
         self.check_policy(policy_version, policy_accepted)?;
         let verified = VerifiedCsr::parse(csr).map_err(EnrolError::BadCsr)?;
         if verified.spki_der() == sender.spki_der.as_slice() {
             return Err(EnrolError::KeyReused);
         }
         let actor = format!("cert:{}", sender.serial);
-        let id = self
+        let inserted = self
             .insert_request(
                 &sender.organisation,
                 &verified,
@@ -98,11 +112,23 @@ impl Enrolment {
                 &actor,
                 Some(sender.serial.clone()),
             )
-            .await?;
+            .await;
+        let id = match inserted {
+            Err(EnrolError::Conflict(m)) if m.contains("already renewed") => {
+                return Err(EnrolError::AlreadyRenewed { serial: sender.serial });
+            }
+            other => other?,
+        };
         let r = self.approve(id, "policy:renewal-with-certificate").await?;
         let bundle = self.bundle(&r).await?;
         // The answer carries the certificate: that is the download and the install.
         self.install_request(r, &actor).await?;
         Ok(bundle)
     }
+}
+
+/// `YYYY-MM-DD HH:MM` (UTC).
+fn utc_minute(unix: i64) -> String {
+    let d = time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!("{:04}-{:02}-{:02} {:02}:{:02}", d.year(), d.month() as u8, d.day(), d.hour(), d.minute())
 }

@@ -1,12 +1,12 @@
 //! Logon with EPOC + PIN, the lockout, sessions and logout.
 
 use base64::Engine as _;
-use store::{EnrolSession, Organisation};
+use store::{AttemptLimit, AttemptRule, EnrolSession, Organisation, Reservation};
 
 use crate::EnrolError;
 use crate::orgs::valid_epoc;
 use crate::pin::{EnrolmentPin, decoy_hash, verify_secret};
-use crate::service::{Enrolment, sha256_hex};
+use crate::service::{Enrolment, HashGate, sha256_hex};
 
 /// A successful logon.
 #[derive(Debug, Clone)]
@@ -44,32 +44,36 @@ impl Enrolment {
         let failed = EnrolError::LoginFailed { max: cfg.max_failures, lock_minutes: cfg.lockout.as_secs() as i64 / 60 };
         let epoc = epoc.trim();
         let typed = EnrolmentPin::normalise(pin);
+        // A turn at the Argon2 work first: a busy node answers 503 without taking a try.
+        let permit = cfg.hash_gate.enter().await?;
         if !valid_epoc(epoc) || typed.is_empty() || typed.len() > 64 {
-            let _ = verify_secret(&typed, decoy_hash());
+            HashGate::run(permit, move || verify_secret(&typed, decoy_hash())).await?;
             return Err(failed);
         }
         let now = self.now();
-        let state = self.store().login_failures(epoc).await?;
-        if state.locked_until > now {
-            return Err(self.locked_out(state.locked_until));
-        }
+        // The try is taken before the PIN is checked (one conditional update): N concurrent
+        // guesses take N tries, and none is judged once the EPOC is locked.
+        let lock = cfg.lockout.as_secs() as i64;
+        let rule = AttemptRule { max: cfg.max_failures, lock_seconds: lock, max_lock_seconds: lock };
+        let locks_on_failure = match self.store().reserve_attempt(AttemptLimit::EpocPin, epoc, now, rule).await? {
+            Reservation::Locked { until } => return Err(self.locked_out(until)),
+            Reservation::Granted { locked_until, .. } => locked_until,
+        };
         let org = self.store().organisation(epoc).await?;
         let pins = match &org {
             Some(_) => self.store().active_pins(epoc, now).await?,
             None => Vec::new(),
         };
-        // Argon2 is slow on purpose: run it off the async workers.
+        // Argon2 is slow on purpose: run it off the async workers, bounded by the gate.
         let hashes: Vec<String> = pins.iter().map(|p| p.pin_hash.clone()).collect();
-        let typed_c = typed.clone();
-        let matched = tokio::task::spawn_blocking(move || {
+        let matched = HashGate::run(permit, move || {
             if hashes.is_empty() {
-                let _ = verify_secret(&typed_c, decoy_hash());
+                let _ = verify_secret(&typed, decoy_hash());
                 return false;
             }
-            hashes.iter().any(|h| verify_secret(&typed_c, h))
+            hashes.iter().any(|h| verify_secret(&typed, h))
         })
-        .await
-        .map_err(|e| EnrolError::Internal(e.to_string()))?;
+        .await?;
         let Some(org) = org.filter(|_| matched) else {
             let ev = self.event(
                 &format!("org:{epoc}"),
@@ -77,12 +81,18 @@ impl Enrolment {
                 &format!("org:{epoc}"),
                 serde_json::json!({"client": format!("{product} {version}")}),
             );
-            let state = self
-                .store()
-                .record_login_failure(epoc, now, cfg.max_failures, cfg.lockout.as_secs() as i64, ev)
-                .await?;
-            if state.locked_until > now {
-                return Err(self.locked_out(state.locked_until));
+            let mut events = vec![ev];
+            if locks_on_failure > now {
+                events.push(self.event(
+                    "system",
+                    "enrol.locked_out",
+                    &format!("org:{epoc}"),
+                    serde_json::json!({ "until": locks_on_failure }),
+                ));
+            }
+            self.store().record(&events).await?;
+            if locks_on_failure > now {
+                return Err(self.locked_out(locks_on_failure));
             }
             return Err(failed);
         };

@@ -9,9 +9,25 @@ pub enum PortalError {
     /// Wrong user name or password.
     #[error("the user name or the password is not right")]
     LoginFailed,
-    /// The second factor is missing or wrong.
-    #[error("enter the current 6-digit code from your authenticator app (each code works once)")]
+    /// RA console: the user name, the password or the authenticator code is wrong — one
+    /// answer for all three, so the form never confirms a right password.
+    #[error(
+        "the user name, the password or the authenticator code is not right: enter the current 6-digit code from your authenticator app (each code works once)"
+    )]
     SecondFactor,
+    /// Too many failed logins for this account name.
+    #[error(
+        "too many failed logins for this account: logins are refused until {until} (UTC). Wait, or ask an administrator"
+    )]
+    Locked {
+        /// Unix seconds.
+        until_unix: i64,
+        /// Human form.
+        until: String,
+    },
+    /// Too many logins are being checked at once.
+    #[error("the service is busy checking other logins: wait a few seconds and try again")]
+    Busy,
     /// The account may not use this area or role.
     #[error("your account has no role for this part of carecert: ask an administrator")]
     NoRole,

@@ -17,6 +17,7 @@
 mod accounts;
 mod card;
 mod error;
+mod gate;
 mod sessions;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use types::{Action, Actor, Clock};
 
 pub use accounts::NewAccount;
 pub use error::PortalError;
+pub use gate::HashGate;
 pub use sessions::{Login, Session};
 pub use types::{Area, Role, RoleError, Roles};
 
@@ -45,6 +47,14 @@ pub struct WebConfig {
     /// the card present for this long (the agent reports every few seconds; see
     /// ARCHITECTURE.md, "Card presence").
     pub heartbeat_grace: Duration,
+    /// Failed password logins (wrong password or wrong code) before an account name locks.
+    pub max_failures: i64,
+    /// The first lock's length; each further lock doubles it ...
+    pub lockout: Duration,
+    /// ... up to this.
+    pub max_lockout: Duration,
+    /// Bounds the Argon2 work (shared with the enrolment service).
+    pub hash_gate: HashGate,
 }
 
 impl Default for WebConfig {
@@ -53,6 +63,10 @@ impl Default for WebConfig {
             idle_timeout: Duration::from_secs(15 * 60),
             max_age: Duration::from_secs(12 * 3600),
             heartbeat_grace: Duration::from_secs(DEFAULT_HEARTBEAT_GRACE_SECS),
+            max_failures: 20,
+            lockout: Duration::from_secs(15 * 60),
+            max_lockout: Duration::from_secs(24 * 3600),
+            hash_gate: HashGate::default(),
         }
     }
 }

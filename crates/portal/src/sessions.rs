@@ -3,11 +3,20 @@
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
-use store::WebAccount;
+use store::{AttemptLimit, AttemptRule, Reservation, WebAccount};
 use types::{Action, Actor, Area, Role, SessionEnd};
 
 use crate::accounts::totp;
-use crate::{PortalError, Web, random_hex, sha};
+use crate::{HashGate, PortalError, Web, random_hex, sha};
+
+/// The refusal while an account name is locked.
+fn locked(until: i64) -> PortalError {
+    let d = time::OffsetDateTime::from_unix_timestamp(until).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    PortalError::Locked {
+        until_unix: until,
+        until: format!("{:04}-{:02}-{:02} {:02}:{:02}", d.year(), d.month() as u8, d.day(), d.hour(), d.minute()),
+    }
+}
 
 /// A session just opened.
 #[derive(Debug, Clone)]
@@ -43,6 +52,12 @@ fn ended_message(reason: SessionEnd) -> &'static str {
 impl Web {
     /// Password login to `area`. `role` picks one of the account's roles for the area (the
     /// first that fits when `None`).
+    ///
+    /// The try is taken **before** anything is verified (one conditional update per account
+    /// name, so N concurrent guesses take N tries); in the RA console a wrong password, an
+    /// unknown account and a right password with a wrong or replayed code get one answer;
+    /// every failure is audited (a wrong code as `web.second_factor_failed`); a success
+    /// clears the count.
     pub async fn password_login(
         &self,
         area: Area,
@@ -51,10 +66,29 @@ impl Web {
         second_factor: Option<&str>,
         role: Option<&str>,
     ) -> Result<Login, PortalError> {
-        let account = self.store.web_account(username).await?;
+        let refused = if area == Area::Ra { PortalError::SecondFactor } else { PortalError::LoginFailed };
+        let permit = self.config.hash_gate.enter().await?;
+        let name = username.trim();
+        let now = self.now();
+        let lock = self.config.lockout.as_secs() as i64;
+        let rule = AttemptRule {
+            max: self.config.max_failures,
+            lock_seconds: lock,
+            max_lock_seconds: (self.config.max_lockout.as_secs() as i64).max(lock),
+        };
+        let valid_name = !name.is_empty() && name.len() <= 64;
+        let locks_on_failure = if !valid_name {
+            0
+        } else {
+            match self.store.reserve_attempt(AttemptLimit::WebLogin, name, now, rule).await? {
+                Reservation::Locked { until } => return Err(locked(until)),
+                Reservation::Granted { locked_until, .. } => locked_until,
+            }
+        };
+        let account = if valid_name { self.store.web_account(name).await? } else { None };
         let hash = account.as_ref().and_then(|a| a.password_hash.clone());
         let typed = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || {
+        let ok = HashGate::run(permit, move || {
             // An unknown account still costs one Argon2 verification.
             let h = hash.unwrap_or_else(|| {
                 "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$ZmFrZWhhc2hmYWtlaGFzaGZha2VoYXNoZmFrZWhhc2g"
@@ -64,33 +98,49 @@ impl Web {
                 .map(|p| Argon2::default().verify_password(typed.as_bytes(), &p).is_ok())
                 .unwrap_or(false)
         })
-        .await
-        .map_err(|e| PortalError::Internal(e.to_string()))?;
+        .await?;
+        let actor = Actor::Web(name.to_string());
+        let fail = |action: Action, why: &str| {
+            let mut events = vec![self.event(
+                &actor,
+                action,
+                actor.to_string(),
+                serde_json::json!({"area": area.as_str(), "why": why}),
+            )];
+            if locks_on_failure > now {
+                events.push(self.event(
+                    &Actor::System,
+                    Action::WebLoginLocked,
+                    actor.to_string(),
+                    serde_json::json!({"until": locks_on_failure}),
+                ));
+            }
+            events
+        };
         let account = match account {
             Some(a) if ok && a.disabled_at.is_none() => a,
             _ => {
-                let actor = Actor::Web(username.to_string());
-                let ev = self.event(
-                    &actor,
-                    Action::WebLoginFailed,
-                    actor.to_string(),
-                    serde_json::json!({"area": area.as_str()}),
-                );
-                self.store.record(&[ev]).await?;
-                return Err(PortalError::LoginFailed);
+                self.store.record(&fail(Action::WebLoginFailed, "password")).await?;
+                return Err(if locks_on_failure > now { locked(locks_on_failure) } else { refused });
             }
         };
         if area == Area::Ra {
             // The RA console: a password is never enough on its own.
-            let secret = account.totp_secret.as_deref().ok_or(PortalError::SecondFactor)?;
-            let code = second_factor.map(str::trim).filter(|c| !c.is_empty()).ok_or(PortalError::SecondFactor)?;
-            let step = totp(secret, &account.username)?
-                .check(code, self.now().max(0) as u64)
-                .ok_or_else(|| PortalError::SecondFactor)?;
-            if !self.store.use_totp_step(&account.username, step as i64).await? {
-                return Err(PortalError::SecondFactor);
+            let code = second_factor.map(str::trim).unwrap_or_default();
+            let step = match account.totp_secret.as_deref() {
+                Some(secret) if !code.is_empty() => totp(secret, &account.username)?.check(code, now.max(0) as u64),
+                _ => None,
+            };
+            let accepted = match step {
+                Some(step) => self.store.use_totp_step(&account.username, step as i64).await?,
+                None => false,
+            };
+            if !accepted {
+                self.store.record(&fail(Action::WebSecondFactorFailed, "code")).await?;
+                return Err(if locks_on_failure > now { locked(locks_on_failure) } else { refused });
             }
         }
+        self.store.clear_attempts(AttemptLimit::WebLogin, name).await?;
         let role = role.map(|r| r.parse::<Role>().map_err(|_| PortalError::NoRole)).transpose()?;
         self.open(area, &account, role.as_ref(), None).await
     }

@@ -143,6 +143,9 @@ impl From<enrol::EnrolError> for ApiError {
         match e {
             E::LoginFailed { .. } => Self::new(StatusCode::UNAUTHORIZED, "login_failed", msg),
             E::LockedOut { .. } => Self::new(StatusCode::TOO_MANY_REQUESTS, "locked_out", msg),
+            E::Busy => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", msg),
+            E::RenewalNotYet { .. } => Self::new(StatusCode::CONFLICT, "renewal_not_yet", msg),
+            E::AlreadyRenewed { .. } => Self::new(StatusCode::CONFLICT, "already_renewed", msg),
             E::ClientTooOld { .. } => Self::new(StatusCode::UPGRADE_REQUIRED, "client_too_old", msg),
             E::SessionInvalid => Self::new(StatusCode::UNAUTHORIZED, "session_invalid", msg),
             E::UnknownOrganisation(_) => Self::new(StatusCode::NOT_FOUND, "unknown_organisation", msg),
@@ -205,7 +208,9 @@ impl From<portal::PortalError> for ApiError {
         let msg = e.to_string();
         match e {
             E::LoginFailed => Self::new(StatusCode::UNAUTHORIZED, "login_failed", msg),
-            E::SecondFactor => Self::new(StatusCode::UNAUTHORIZED, "second_factor", msg),
+            E::SecondFactor => Self::new(StatusCode::UNAUTHORIZED, "login_failed", msg),
+            E::Locked { .. } => Self::new(StatusCode::TOO_MANY_REQUESTS, "locked_out", msg),
+            E::Busy => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", msg),
             E::NoRole => Self::new(StatusCode::FORBIDDEN, "no_role", msg),
             E::SessionEnded(_) => Self::new(StatusCode::UNAUTHORIZED, "session_ended", msg),
             E::NotRegistered(_) => Self::new(StatusCode::FORBIDDEN, "not_registered", msg),

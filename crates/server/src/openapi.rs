@@ -62,6 +62,7 @@ pub(crate) fn json_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::revoke))
         .routes(routes!(admin::audit_list))
         .routes(routes!(admin::audit_verify))
+        .routes(routes!(admin::audit_checkpoint))
         .routes(routes!(enrol::add_org, enrol::list_orgs))
         .routes(routes!(enrol::show_org, enrol::change_org))
         .routes(routes!(enrol::issue_pin))

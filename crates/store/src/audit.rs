@@ -148,7 +148,8 @@ impl Store {
         Ok(v)
     }
 
-    async fn audit_head(&self) -> Result<(i64, String), StoreError> {
+    /// The head: the last sequence number and its hash.
+    pub async fn audit_head(&self) -> Result<(i64, String), StoreError> {
         let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(self.pool()).await?;
         Ok((head.col("seq")?, head.col("hash")?))
     }

@@ -104,6 +104,9 @@ pub struct CertificateRecord {
     pub created_at: i64,
 }
 
+/// RFC 5280 reason code keyCompromise.
+const KEY_COMPROMISE: u8 = 1;
+
 /// What a revocation did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RevokeOutcome {
@@ -111,6 +114,9 @@ pub enum RevokeOutcome {
     Revoked {
         /// The new revocation clock value.
         seq: i64,
+        /// Certificates revoked with it: for key compromise, every certificate renewed from
+        /// it over mutual TLS, transitively (issuer, serial).
+        successors: Vec<(String, String)>,
     },
     /// Was already revoked (nothing changed).
     AlreadyRevoked {
@@ -414,9 +420,54 @@ impl Store {
                 Some(_) => RevokeOutcome::NotIssued,
             });
         }
-        audit::append(&mut tx, self.engine, &[event]).await?;
+        // Key compromise: the key may have renewed itself (`cert_requests.renewal_of`), so
+        // every certificate renewed from this one, and from those, goes too — in this same
+        // transaction, each with its own audit entry.
+        let mut successors = vec![];
+        let mut events = vec![];
+        if reason == KEY_COMPROMISE {
+            let mut todo = vec![(issuer.to_string(), serial.to_string())];
+            while let Some((from_issuer, from_serial)) = todo.pop() {
+                let rows = sqlx::query(
+                    "SELECT c.issuer, c.serial FROM cert_requests r JOIN certificates c ON c.issuer = r.issuer AND c.serial = r.serial WHERE r.renewal_of = $1 AND r.issuer = $2 AND c.status = 'issued'",
+                )
+                .bind(from_serial.clone())
+                .bind(from_issuer.clone())
+                .fetch_all(&mut *tx)
+                .await?;
+                for r in rows {
+                    let (i, s): (String, String) = (r.col("issuer")?, r.col("serial")?);
+                    let n = sqlx::query(
+                        "UPDATE certificates SET status = 'revoked', revoked_at = $1, revocation_reason = $2, revocation_seq = $3 WHERE issuer = $4 AND serial = $5 AND status = 'issued'",
+                    )
+                    .bind(at)
+                    .bind(i32::from(reason))
+                    .bind(seq)
+                    .bind(i.clone())
+                    .bind(s.clone())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if n == 1 {
+                        events.push(AuditEvent {
+                            subject: format!("{i}/{s}"),
+                            details: serde_json::json!({
+                                "reason": "keyCompromise",
+                                "renewed_from": format!("{from_issuer}/{from_serial}"),
+                                "cascade_of": format!("{issuer}/{serial}"),
+                            }),
+                            ..event.clone()
+                        });
+                        successors.push((i.clone(), s.clone()));
+                        todo.push((i, s));
+                    }
+                }
+            }
+        }
+        events.insert(0, event);
+        audit::append(&mut tx, self.engine, &events).await?;
         tx.commit().await?;
-        Ok(RevokeOutcome::Revoked { seq })
+        Ok(RevokeOutcome::Revoked { seq, successors })
     }
 
     /// The revocation clock: moves on every revocation, on every node. Caches of

@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod attempts;
 mod audit;
 mod cards;
 mod certs;
@@ -30,6 +31,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
 use sqlx::{Any, AnyPool, Decode, Row, Type};
 use thiserror::Error;
 
+pub use attempts::{AttemptLimit, AttemptRule, Reservation};
 pub use audit::{AuditEntry, AuditEvent, AuditVerification, GENESIS_HASH};
 pub use cards::{Card, CardChange, CardRenewal, CardStatus, IdentityCheck, UnlockCode, User};
 pub use certs::{

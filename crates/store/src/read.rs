@@ -82,4 +82,9 @@ impl StoreRead {
     pub async fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
         self.0.verify_audit().await
     }
+
+    /// The audit head: the last sequence number and its hash.
+    pub async fn audit_head(&self) -> Result<(i64, String), StoreError> {
+        self.0.audit_head().await
+    }
 }

@@ -69,8 +69,14 @@ pub fn database(engine: Engine, dir: &tempfile::TempDir) -> Option<(String, DbGu
                 "cannot create a PostgreSQL test database at {admin}: {} — start PostgreSQL or set CARECERT_TEST_PG_URL (CARECERT_SKIP_PG=1 skips on purpose)",
                 String::from_utf8_lossy(&out.stderr)
             );
-            let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin.clone());
-            Some((format!("{base}/{name}"), DbGuard(Some((admin, name)))))
+            // Keep the query (`?sslmode=verify-full&sslrootcert=/path/ca.pem`): the database name
+            // is the last path segment before it.
+            let (path, query) = match admin.split_once('?') {
+                Some((p, q)) => (p.to_string(), format!("?{q}")),
+                None => (admin.clone(), String::new()),
+            };
+            let base = path.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(path.clone());
+            Some((format!("{base}/{name}{query}"), DbGuard(Some((admin, name)))))
         }
     }
 }

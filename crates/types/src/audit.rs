@@ -202,6 +202,12 @@ actions! {
     WebLogin = "web.login",
     /// A web login failed.
     WebLoginFailed = "web.login_failed",
+    /// A password login gave the right password and a wrong or replayed second-factor code.
+    WebSecondFactorFailed = "web.second_factor_failed",
+    /// Too many failed web logins: the account name is locked for a while.
+    WebLoginLocked = "web.login_locked",
+    /// A signed checkpoint of the audit chain's head was made.
+    AuditCheckpoint = "audit.checkpoint",
     /// A browser session ended.
     WebSessionEnded = "web.session_ended",
 }
@@ -251,6 +257,16 @@ impl AuditEvent {
     ) -> Self {
         Self { at_ms, actor: actor.to_string(), action: action.as_str().to_string(), subject: subject.into(), details }
     }
+}
+
+/// The format name of a signed audit checkpoint.
+pub const CHECKPOINT_FORMAT: &str = "carecert-audit-checkpoint/v1";
+
+/// The bytes an audit checkpoint's signature covers: the format name first (domain
+/// separation: these bytes can never be read as a certificate, CRL or OCSP answer), then
+/// the head's sequence number, its hash and the signing time.
+pub fn checkpoint_message(seq: i64, head_hash: &str, at_ms: i64) -> Vec<u8> {
+    format!("{CHECKPOINT_FORMAT}\nseq={seq}\nhead={head_hash}\nat_ms={at_ms}\n").into_bytes()
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ mod ids;
 mod role;
 mod status;
 
-pub use audit::{Action, Actor, AuditEvent, InvalidActor};
+pub use audit::{Action, Actor, AuditEvent, CHECKPOINT_FORMAT, InvalidActor, checkpoint_message};
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use ids::{CardSerial, CertSerial, Epoc, InvalidId, RenewalId, RequestId, Uid, Username};
 pub use role::{PortalRole, Role, RoleError, Roles};

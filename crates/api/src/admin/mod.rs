@@ -201,4 +201,28 @@ pub struct AuditVerifyBody {
     pub first_broken_seq: Option<i64>,
     /// What is wrong with it.
     pub problem: Option<String>,
+    /// The head's sequence number (the newest entry, as the head row says).
+    #[serde(default)]
+    pub head_seq: i64,
+}
+
+/// A signed checkpoint of the audit chain's head (format `carecert-audit-checkpoint/v1`):
+/// whoever keeps one can later show that the log was cut below it, or rewritten, with
+/// `carecert admin audit verify --since FILE`. The signature (base64, DER ECDSA or PKCS#1
+/// v1.5) is by the CA named in `signer` over the bytes of `types::checkpoint_message`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditCheckpointBody {
+    /// Always `carecert-audit-checkpoint/v1`.
+    pub format: String,
+    /// The head's sequence number.
+    pub seq: i64,
+    /// The head's hash (hex SHA-256): the hash of entry `seq`.
+    pub head_hash: String,
+    /// When it was signed, Unix milliseconds.
+    pub at_ms: i64,
+    /// The CA whose key signed it (its certificate is the one the verifier pins).
+    pub signer: String,
+    /// The signature, base64.
+    pub signature: String,
 }

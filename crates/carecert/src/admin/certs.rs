@@ -1,9 +1,8 @@
-//! `carecert admin cert|audit`: issue, show, list and revoke certificates; list and verify
-//! the audit log.
+//! `carecert admin cert`: issue, show, list and revoke certificates.
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use api::{CertStatus, Profile, RevocationReason};
 use clap::Subcommand;
 use client::Client;
@@ -87,22 +86,6 @@ pub(super) enum CertCmd {
         /// Issuing CA, if the serial is ambiguous
         #[arg(long)]
         ca: Option<String>,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub(super) enum AuditCmd {
-    /// Show the newest audit entries.
-    List {
-        /// How many
-        #[arg(long, default_value_t = 20)]
-        limit: i64,
-    },
-    /// Recompute the hash chain and report the first broken entry (exit code 1 if broken).
-    Verify {
-        /// Read the database directly instead of asking the server (sqlite://… or postgres://…)
-        #[arg(long)]
-        database: Option<String>,
     },
 }
 
@@ -220,64 +203,4 @@ pub(super) async fn cert(client: &Client, cmd: CertCmd, json_out: bool) -> Resul
         }
     }
     Ok(())
-}
-
-pub(super) async fn audit(client: &Client, cmd: AuditCmd, json_out: bool) -> Result<()> {
-    match cmd {
-        AuditCmd::List { limit } => {
-            let v = client.audit(&api::AuditQuery { after: None, limit: Some(limit) }).await.answer()?;
-            print(json_out, &v, |v| {
-                let mut t = String::new();
-                for e in v {
-                    t.push_str(&format!(
-                        "{:>6} {} {:<14} {:<26} {} {}\n",
-                        e.seq,
-                        date(e.at_ms / 1000),
-                        e.actor,
-                        e.action,
-                        e.subject,
-                        e.details
-                    ));
-                }
-                t.trim_end().to_string()
-            });
-        }
-        AuditCmd::Verify { .. } => {
-            let v = client.verify_audit().await.answer()?;
-            report_verify(json_out, &v);
-            if !v.ok {
-                bail!("the audit chain is broken");
-            }
-        }
-    }
-    Ok(())
-}
-
-/// `audit verify --database URL`: the chain check on the database itself, no server.
-pub(super) async fn verify_database(url: &str, json_out: bool) -> Result<()> {
-    let store = store::Store::open(url).await.context("opening the database")?;
-    let v = store.verify_audit().await?;
-    let out = api::AuditVerifyBody {
-        ok: v.first_broken.is_none(),
-        entries: v.entries,
-        first_broken_seq: v.first_broken.as_ref().map(|b| b.seq),
-        problem: v.first_broken.map(|b| b.problem),
-    };
-    report_verify(json_out, &out);
-    if out.ok { Ok(()) } else { Err(anyhow!("the audit chain is broken")) }
-}
-
-fn report_verify(json_out: bool, v: &api::AuditVerifyBody) {
-    print(json_out, v, |v| {
-        if v.ok {
-            format!("Audit chain OK: {} entries verified.", v.entries)
-        } else {
-            format!(
-                "Audit chain BROKEN at entry {}: {} ({} entries before it verified).",
-                v.first_broken_seq.unwrap_or_default(),
-                v.problem.as_deref().unwrap_or_default(),
-                v.entries
-            )
-        }
-    });
 }

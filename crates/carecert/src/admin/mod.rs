@@ -12,6 +12,7 @@ use clap::{Args, Subcommand};
 
 use crate::paths;
 
+mod audit;
 mod cards;
 mod certs;
 mod enrol;
@@ -46,9 +47,9 @@ enum What {
     /// Certificates: issue, show, list, revoke.
     #[command(subcommand)]
     Cert(certs::CertCmd),
-    /// The audit log: list, verify.
+    /// The audit log: list, verify, signed checkpoints.
     #[command(subcommand)]
-    Audit(certs::AuditCmd),
+    Audit(audit::AuditCmd),
     /// Organisations: add, list, show, set.
     #[command(subcommand)]
     Org(enrol::OrgCmd),
@@ -110,13 +111,18 @@ fn connect(args: &AdminArgs) -> Result<client::Client> {
 /// Runs one admin command.
 pub async fn run(args: AdminArgs) -> Result<()> {
     let json_out = args.json;
-    if let What::Audit(certs::AuditCmd::Verify { database: Some(url) }) = &args.what {
-        return certs::verify_database(url, json_out).await;
+    // The root certificate checkpoints are verified with (the one the operator pins).
+    let root = match &args.ca_file {
+        Some(f) => f.clone(),
+        None => paths::data_dir(args.data_dir.as_deref())?.join("ca/root.pem"),
+    };
+    if let What::Audit(audit::AuditCmd::Verify { database: Some(url), since }) = &args.what {
+        return audit::verify_database(url, since.as_deref(), &root, json_out).await;
     }
     let client = connect(&args)?;
     match args.what {
         What::Cert(c) => certs::cert(&client, c, json_out).await,
-        What::Audit(c) => certs::audit(&client, c, json_out).await,
+        What::Audit(c) => audit::audit(&client, c, &root, json_out).await,
         What::Org(c) => enrol::org(&client, c, json_out).await,
         What::Pin(c) => enrol::pin(&client, c, json_out).await,
         What::Request(c) => enrol::request(&client, c, json_out).await,

@@ -92,12 +92,18 @@ pub struct Settings {
     pub smtp: Option<(String, u16)>,
     /// Sender of unlock-code emails.
     pub smtp_from: String,
+    /// How the SMTP connection is secured.
+    pub smtp_tls: crate::notify::SmtpTls,
     /// Text gateway URL.
     pub text_gateway: Option<String>,
     /// Connection timeouts and caps, per-source rates.
     pub limits: server::Limits,
     /// Most OCSP answers held in memory.
     pub ocsp_cache_entries: usize,
+    /// Renewal window of machine certificates (percent of the lifetime left).
+    pub renewal_window_percent: u8,
+    /// `[logins]`.
+    pub logins: super::LoginSettings,
 }
 
 /// Reads and parses `path` (call [`Config::validate`] next; see [`parse`]).
@@ -193,6 +199,21 @@ impl Config {
             (Some(_), None) => p.fail("server.tls_key", "must be set when server.tls_cert is"),
             (None, Some(_)) => p.fail("server.tls_cert", "must be set when server.tls_key is"),
         };
+        // PostgreSQL on another host: the connection must be TLS with the server verified.
+        if let Some(db) =
+            s.database.as_deref().filter(|d| d.starts_with("postgres://") || d.starts_with("postgresql://"))
+        {
+            let remote = url::Url::parse(db)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .is_some_and(|h| !matches!(h.trim_matches(['[', ']']), "" | "localhost" | "127.0.0.1" | "::1"));
+            if remote && !db.contains("sslmode=verify-full") {
+                p.push(
+                    "server.database",
+                    "a PostgreSQL server on another host must be reached over verified TLS: add ?sslmode=verify-full&sslrootcert=/path/to/its-ca.pem to the URL",
+                );
+            }
+        }
         let mut tls_names = vec![];
         for n in &s.tls_names {
             if !n.contains('.') || n.starts_with('.') || n.ends_with('.') {
@@ -296,8 +317,40 @@ impl Config {
             }
         });
         p.nonempty("smtp.from", &self.smtp.from);
-        let text_gateway =
-            self.text_gateway.url.as_ref().and_then(|u| p.url("text_gateway.url", u, &["http", "https"]));
+        // Unlock codes travel over these two: encrypted, except in a test environment or --dev.
+        let plaintext_ok = self.dev || test_environment;
+        let smtp_tls = match self.smtp.tls.as_deref() {
+            None if self.dev => crate::notify::SmtpTls::Plain,
+            None | Some("starttls") => crate::notify::SmtpTls::StartTls,
+            Some("tls") => crate::notify::SmtpTls::Wrapper,
+            Some("none") if plaintext_ok => crate::notify::SmtpTls::Plain,
+            Some("none") => {
+                p.push(
+                    "smtp.tls",
+                    "\"none\" sends unlock codes over the network in clear: use \"starttls\" or \"tls\" (plaintext is allowed only with access.environment = \"test\" or serve --dev)",
+                );
+                crate::notify::SmtpTls::Plain
+            }
+            Some(other) => {
+                p.push("smtp.tls", format!("'{other}' is none of \"starttls\", \"tls\" or \"none\""));
+                crate::notify::SmtpTls::StartTls
+            }
+        };
+        let gateway_schemes: &[&str] = if plaintext_ok { &["https", "http"] } else { &["https"] };
+        let text_gateway = self.text_gateway.url.as_ref().and_then(|u| p.url("text_gateway.url", u, gateway_schemes));
+
+        let renewal_window_percent = match u8::try_from(e.renewal_window_percent) {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => {
+                p.push("enrolment.renewal_window_percent", "must be between 1 and 100");
+                33
+            }
+        };
+        let mut login_problems = vec![];
+        let logins = self.logins.check(&mut login_problems);
+        for (k, m) in login_problems {
+            p.push(&k, m);
+        }
 
         let limits = match self.limits.check() {
             Ok(l) => Some(l),
@@ -365,9 +418,12 @@ impl Config {
                 unlock_email_domains,
                 smtp,
                 smtp_from: self.smtp.from.clone(),
+                smtp_tls,
                 text_gateway,
                 limits,
                 ocsp_cache_entries,
+                renewal_window_percent,
+                logins,
             }),
             _ => Err(problems),
         }

@@ -16,6 +16,7 @@ pub mod command;
 mod duration;
 mod limits;
 mod load;
+mod logins;
 mod wire;
 
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 pub use duration::DurationText;
 pub use limits::LimitsSection;
 pub use load::{Problem, Settings, load};
+pub use logins::{LoginSettings, LoginsSection};
 
 /// Default HTTPS listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
@@ -57,6 +59,9 @@ pub const DEFAULT_PIN_VALIDITY: &str = "14d";
 pub const DEFAULT_PIN_MAX_FAILURES: i64 = 5;
 /// Default PIN lockout.
 pub const DEFAULT_PIN_LOCKOUT: &str = "15m";
+/// Default share of a machine certificate's lifetime (percent, the last third) in which it
+/// may renew itself over mutual TLS.
+pub const DEFAULT_RENEWAL_WINDOW_PERCENT: i64 = 33;
 /// Default enrolment (ecmt) session lifetime.
 pub const DEFAULT_ENROL_SESSION_LIFETIME: &str = "8h";
 /// Default idle timeout of portal and RA-console sessions.
@@ -104,6 +109,12 @@ pub struct Config {
     pub text_gateway: TextGatewaySection,
     /// Connection timeouts and caps, per-source rates, the OCSP cache bound.
     pub limits: LimitsSection,
+    /// Limits on logons with a secret (Argon2 work, web login lockout, purging).
+    pub logins: LoginsSection,
+    /// `serve --dev` (not a key of the file): plaintext SMTP and an `http://` text gateway
+    /// are allowed, as in a test environment.
+    #[serde(skip)]
+    pub dev: bool,
 }
 
 /// `[server]`.
@@ -257,6 +268,9 @@ pub struct EnrolmentSection {
     pub pin_lockout: DurationText,
     /// How long an ecmt session lasts.
     pub session_lifetime: DurationText,
+    /// Renewal with the current certificate (mutual TLS) opens when this share of the
+    /// certificate's lifetime, in percent, is left.
+    pub renewal_window_percent: i64,
 }
 
 impl Default for EnrolmentSection {
@@ -266,6 +280,7 @@ impl Default for EnrolmentSection {
             pin_max_failures: DEFAULT_PIN_MAX_FAILURES,
             pin_lockout: DEFAULT_PIN_LOCKOUT.into(),
             session_lifetime: DEFAULT_ENROL_SESSION_LIFETIME.into(),
+            renewal_window_percent: DEFAULT_RENEWAL_WINDOW_PERCENT,
         }
     }
 }
@@ -322,11 +337,15 @@ pub struct SmtpSection {
     pub relay: Option<String>,
     /// Sender address.
     pub from: String,
+    /// Transport security: `starttls` (required: a relay that does not offer it is refused),
+    /// `tls` (implicit TLS, usually port 465) or `none` (plaintext: only in a test environment
+    /// or with `serve --dev`). Unset: `starttls`, or `none` with `--dev`.
+    pub tls: Option<String>,
 }
 
 impl Default for SmtpSection {
     fn default() -> Self {
-        Self { relay: None, from: DEFAULT_SMTP_FROM.into() }
+        Self { relay: None, from: DEFAULT_SMTP_FROM.into(), tls: None }
     }
 }
 

@@ -16,8 +16,14 @@ impl Settings {
             helpdesk_by_kind: self.helpdesk_by_kind.clone(),
             download_page: self.download_page.clone(),
             time_zone: self.time_zone.clone(),
+            renewal_window_percent: self.renewal_window_percent,
             ..Default::default()
         }
+    }
+
+    /// The one semaphore bounding Argon2 work on this node (enrolment and portal share it).
+    pub fn hash_permits(&self) -> std::sync::Arc<tokio::sync::Semaphore> {
+        std::sync::Arc::new(tokio::sync::Semaphore::new(self.logins.password_hash_concurrency))
     }
 
     /// Smartcards, without the message delivery (the caller adds the mailer and texter).
@@ -38,7 +44,10 @@ impl Settings {
         portal::WebConfig {
             idle_timeout: self.idle_timeout,
             max_age: self.web_session_lifetime,
-            ..portal::WebConfig::default()
+            max_failures: self.logins.web_max_failures,
+            lockout: self.logins.web_lockout,
+            max_lockout: self.logins.web_max_lockout,
+            ..Default::default()
         }
     }
 

@@ -2,8 +2,8 @@
 //! log. Bearer token of an administrator ([`Admin`]).
 
 use api::{
-    AuditEntryBody, AuditQuery, AuditVerifyBody, CaQuery, CertificateBody, IssueBody, IssuedBody, ListQuery,
-    RevokeBody, RevokedBody, SanBody, SanKind,
+    AuditCheckpointBody, AuditEntryBody, AuditQuery, AuditVerifyBody, CaQuery, CertificateBody, IssueBody, IssuedBody,
+    ListQuery, RevokeBody, RevokedBody, SanBody, SanKind,
 };
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -213,6 +213,7 @@ fn audit_verify_body(v: store::AuditVerification) -> AuditVerifyBody {
         entries: v.entries,
         first_broken_seq: v.first_broken.as_ref().map(|b| b.seq),
         problem: v.first_broken.map(|b| b.problem),
+        head_seq: v.head_seq,
     }
 }
 
@@ -220,4 +221,21 @@ fn audit_verify_body(v: store::AuditVerification) -> AuditVerifyBody {
     responses((status = 200, body = AuditVerifyBody), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn audit_verify(State(s): State<AppState>, _a: Admin) -> Result<Json<AuditVerifyBody>, ApiError> {
     Ok(Json(audit_verify_body(s.read.verify_audit().await?)))
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/audit/checkpoints", tag = "admin",
+    responses((status = 201, description = "The audit chain's head, signed by the root CA", body = AuditCheckpointBody),
+              (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn audit_checkpoint(State(s): State<AppState>, Admin(actor): Admin) -> Result<Response, ApiError> {
+    use base64::Engine as _;
+    let c = s.authority.audit_checkpoint(&actor).await?;
+    let body = AuditCheckpointBody {
+        format: ca::CHECKPOINT_FORMAT.into(),
+        seq: c.seq,
+        head_hash: c.head_hash,
+        at_ms: c.at_ms,
+        signer: c.signer,
+        signature: base64::engine::general_purpose::STANDARD.encode(&c.signature),
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }

@@ -14,7 +14,7 @@ use axum::{Form, Router};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::Cookie;
 use maud::{Markup, html};
-use portal::Area;
+use portal::{Area, PortalError};
 use serde::Deserialize;
 
 use crate::state::AppState;
@@ -23,7 +23,7 @@ use crate::web::forms::{
     MAX_FORM_BYTES, PORTAL_COOKIE as COOKIE, PortalForm, PortalUser, TicketForm, has_csrf, removal_cookie, same_origin,
     session_cookie,
 };
-use crate::web::layout::{APP_JS, Shell, portal_headers, security_headers};
+use crate::web::layout::{APP_JS, Shell, error_page, portal_headers, security_headers};
 use crate::web::notice::{Notice, code_of};
 
 /// The portal's routes, with its security headers (the script may talk to the agent at
@@ -112,6 +112,9 @@ async fn password_login(
     }
     match s.web.password_login(Area::Portal, &f.username, &f.password, None, None).await {
         Ok(l) => (jar.add(cookie(l.token)), Redirect::to("/portal/")).into_response(),
+        Err(e @ (PortalError::Busy | PortalError::Store(_) | PortalError::Internal(_))) => {
+            error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
+        }
         Err(e) => Redirect::to(&format!("/portal/login?msg={}", code_of(e))).into_response(),
     }
 }

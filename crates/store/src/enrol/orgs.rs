@@ -4,7 +4,6 @@ use super::*;
 use crate::audit::{self, AuditEvent};
 use crate::{Cols, Store, StoreError};
 use sqlx::any::AnyRow;
-use types::{Action, Actor};
 
 fn failures_from_row(r: &AnyRow) -> Result<LoginFailures, StoreError> {
     Ok(LoginFailures { failures: r.col("failures")?, locked_until: r.col("locked_until")? })
@@ -139,49 +138,6 @@ impl Store {
             .fetch_optional(self.pool())
             .await?;
         Ok(row.as_ref().map(failures_from_row).transpose()?.unwrap_or_default())
-    }
-
-    /// Counts a failed login; the `max`-th consecutive failure locks `epoc` until
-    /// `now + lock_seconds` and starts the count again. Returns the new state.
-    pub async fn record_login_failure(
-        &self,
-        epoc: &str,
-        now: i64,
-        max: i64,
-        lock_seconds: i64,
-        event: AuditEvent,
-    ) -> Result<LoginFailures, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "INSERT INTO login_failures (epoc, failures, locked_until) VALUES ($1, 1, 0) ON CONFLICT (epoc) DO UPDATE SET failures = login_failures.failures + 1",
-        )
-        .bind(epoc)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE login_failures SET failures = 0, locked_until = $2 WHERE epoc = $1 AND failures >= $3")
-            .bind(epoc)
-            .bind(now + lock_seconds)
-            .bind(max)
-            .execute(&mut *tx)
-            .await?;
-        let row = sqlx::query("SELECT failures, locked_until FROM login_failures WHERE epoc = $1")
-            .bind(epoc)
-            .fetch_one(&mut *tx)
-            .await?;
-        let state = failures_from_row(&row)?;
-        let mut events = vec![event];
-        if state.locked_until > now && state.failures == 0 {
-            events.push(AuditEvent::at(
-                now * 1000,
-                &Actor::System,
-                Action::EnrolLockedOut,
-                Actor::Org(epoc.to_string()).to_string(),
-                serde_json::json!({ "until": state.locked_until }),
-            ));
-        }
-        audit::append(&mut tx, self.engine(), &events).await?;
-        tx.commit().await?;
-        Ok(state)
     }
 
     /// Starts a session (and clears the failure count) in one transaction.

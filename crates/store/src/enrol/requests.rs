@@ -30,6 +30,22 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let id: i64 = row.col("id")?;
+        if let Some(serial) = &req.renewal_of {
+            // Once per certificate: the claim and the request commit together, or neither.
+            let claimed = sqlx::query(
+                "INSERT INTO certificate_renewals (serial, request_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (serial) DO NOTHING",
+            )
+            .bind(serial.clone())
+            .bind(id)
+            .bind(req.created_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if claimed == 0 {
+                tx.rollback().await?;
+                return Err(StoreError::Conflict(format!("certificate {serial} was already renewed")));
+            }
+        }
         let mut event = event;
         event.subject = format!("request/{id}");
         audit::append(&mut tx, self.engine(), &[event]).await?;

@@ -86,9 +86,12 @@ pub(crate) async fn login(
             let c = session_cookie(RA_COOKIE, l.token);
             (jar.add(c), Redirect::to("/ra/")).into_response()
         }
-        Err(e @ (PortalError::LoginFailed | PortalError::NoRole | PortalError::SecondFactor)) => {
-            Redirect::to(&format!("/ra/login?msg={}", code_of(e))).into_response()
-        }
+        Err(
+            e @ (PortalError::LoginFailed
+            | PortalError::NoRole
+            | PortalError::SecondFactor
+            | PortalError::Locked { .. }),
+        ) => Redirect::to(&format!("/ra/login?msg={}", code_of(e))).into_response(),
         Err(e) => error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     }
 }
