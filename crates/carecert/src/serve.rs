@@ -335,6 +335,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         cards_config(&settings, args.dev)?,
         &passphrase,
     )?;
+    let purge = cards.spawn_purge();
     let web = portal::Web::new(store.clone(), authority.clock().clone(), settings.web_config());
     let mut state =
         server::AppState::new(authority.clone(), store::StoreRead::new(store.clone()), enrolment, cards, web);
@@ -366,6 +367,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     }
     bound.serve(shutdown_signal()).await;
     maintenance.abort();
+    purge.abort();
     tracing::info!("stopped");
     Ok(())
 }

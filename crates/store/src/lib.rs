@@ -31,7 +31,7 @@ use sqlx::{Any, AnyPool, Decode, Row, Type};
 use thiserror::Error;
 
 pub use audit::{AuditEntry, AuditEvent, AuditVerification, GENESIS_HASH};
-pub use cards::{Card, CardChange, CardRenewal, CardStatus, IdentityCheck, UnlockCode, User};
+pub use cards::{Card, CardChange, CardRenewal, CardStatus, IdentityCheck, RateLimit, Refusal, UnlockCode, User};
 pub use certs::{
     CaRecord, CertStatus, CertificateFilter, CertificateRecord, CompletedCertificate, CrlRecord, NewCertificate,
     RevokeOutcome, RevokedRow,
