@@ -912,3 +912,149 @@ fn nobody_unauthenticated_locks_a_card_and_an_enrolled_workstation_still_does() 
     let audit = text(&s.admin(&["audit", "list", "--limit", "500"]));
     assert_eq!(audit.matches("card.passcode_wrong").count(), 3, "only the workstation's failures are audited: {audit}");
 }
+
+/// `curl` with the workstation's certificate (mutual TLS); returns (status, headers, body).
+fn from_workstation(desk: &Desk, path: &str, body: Option<&str>) -> (u16, String, String) {
+    let s = &desk.server;
+    let (cert, key) = desk.workstation.clone().unwrap();
+    let root = s.root();
+    let url = format!("{}{path}", s.https);
+    let mut args = vec!["--cacert", root.to_str().unwrap(), "--cert", cert.to_str().unwrap(), "--key"];
+    args.push(key.to_str().unwrap());
+    args.extend(["-X", "POST"]);
+    if let Some(b) = body {
+        args.extend(["-H", "Content-Type: application/json", "--data-binary", b]);
+    }
+    args.push(&url);
+    curl(&args)
+}
+
+/// Issue 10, done-when 2 (unlock codes) against the real server on `database`: a code is
+/// refused for a card that is not locked; sending is throttled per card (429, Retry-After);
+/// of 30 concurrent unlock attempts with wrong codes, and the right code sent after them, at
+/// most 3 are judged and the right one is refused (the code is used up).
+fn unlock_codes_hold_under_concurrency_on(database: Option<String>) {
+    let (smtp_port, mail) = smtp_server();
+    let smtp = format!("127.0.0.1:{smtp_port}");
+    let server = Server::start_db_args(database, &["--smtp", &smtp, "--unlock-email-domain", "nhs.net"]);
+    let mut desk = Desk::new(server);
+    desk.enrol_workstation("4440077");
+    let s = &desk.server;
+    let o = s.admin(&["user", "add", "--uid", "77", "--name", "Dr Race", "--email", "race@nhs.net", "--organisation", "RA1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // A card whose keys are software keys, issued through the RA API (no reader needed here).
+    let (_, auth_csr) = s.openssl_csr("race-auth", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let (_, sign_csr) = s.openssl_csr("race-sign", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let body = serde_json::json!({
+        "uid": "77", "card_serial": "RACE77", "documents": "passport", "so_pin": "12345678",
+        "auth_csr": std::fs::read_to_string(&auth_csr).unwrap(), "sign_csr": std::fs::read_to_string(&sign_csr).unwrap(),
+        "agent_version": "1.0.0",
+    });
+    let (code, resp) = s.api("POST", "/api/v1/admin/cards", Some(body.to_string().as_bytes()), "application/json");
+    assert_eq!(code, 201, "{resp}");
+    let email = serde_json::json!({"channel": "email"}).to_string();
+
+    // Not locked: no code is sent, none is accepted.
+    let (code, _, body) = anonymous(s, "POST", "/api/v1/cards/RACE77/unlock-codes", Some(&email));
+    assert!(code == 409 && body.contains("not locked"), "{code} {body}");
+    let (code, _, body) = anonymous(s, "POST", "/api/v1/cards/RACE77/unlock", Some(r#"{"code":"12345678"}"#));
+    assert!(code == 409 && body.contains("not locked"), "{code} {body}");
+
+    // Three wrong passcodes reported by the enrolled workstation lock it.
+    for _ in 0..3 {
+        let (code, _, body) = from_workstation(&desk, "/api/v1/cards/RACE77/challenges", None);
+        assert_eq!(code, 200, "{body}");
+        let nonce = serde_json::from_str::<serde_json::Value>(&body).unwrap()["nonce"].as_str().unwrap().to_string();
+        let report = serde_json::json!({"nonce": nonce}).to_string();
+        let (code, _, body) = from_workstation(&desk, "/api/v1/cards/RACE77/passcode-failures", Some(&report));
+        assert!(code == 200 && body.contains("\"counted\":true"), "{code} {body}");
+    }
+    let (_, _, body) = anonymous(s, "GET", "/api/v1/cards/RACE77", None);
+    assert!(body.contains("\"locked\""), "{body}");
+
+    // A code is sent; the per-card burst (2) is then used up by a second send: 429.
+    let (code, _, body) = anonymous(s, "POST", "/api/v1/cards/RACE77/unlock-codes", Some(&email));
+    assert_eq!(code, 200, "{body}");
+    let (code, _, _) = anonymous(s, "POST", "/api/v1/cards/RACE77/unlock-codes", Some(&email));
+    assert_eq!(code, 200);
+    let (code, head, body) = anonymous(s, "POST", "/api/v1/cards/RACE77/unlock-codes", Some(&email));
+    assert!(code == 429 && head.to_ascii_lowercase().contains("retry-after:"), "{code} {head} {body}");
+    let _first = mail.recv_timeout(Duration::from_secs(10)).expect("the first code");
+    let right = code_in(&mail.recv_timeout(Duration::from_secs(10)).expect("the second code (the valid one)"));
+
+    // 30 wrong codes at once, the right one 300 ms later.
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(31));
+    let attempts: Vec<_> = (0..31)
+        .map(|i| {
+            let barrier = barrier.clone();
+            let root = s.root();
+            let url = format!("{}/api/v1/cards/RACE77/unlock", s.https);
+            let guess = if i == 30 {
+                right.clone()
+            } else if format!("{i:08}") == right {
+                "99999999".into()
+            } else {
+                format!("{i:08}")
+            };
+            std::thread::spawn(move || {
+                barrier.wait();
+                if i == 30 {
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+                let body = serde_json::json!({"code": guess}).to_string();
+                let (code, _, body) = curl(&[
+                    "--cacert",
+                    root.to_str().unwrap(),
+                    "-H",
+                    "Content-Type: application/json",
+                    "--data-binary",
+                    &body,
+                    &url,
+                ]);
+                (i, code, body)
+            })
+        })
+        .collect();
+    let (mut judged, mut unjudged) = (0, 0);
+    for a in attempts {
+        let (i, code, body) = a.join().unwrap();
+        assert_ne!(code, 200, "attempt {i} unlocked the card: {body}");
+        if body.contains("not right") {
+            judged += 1;
+        } else if body.contains("too many wrong codes") {
+            unjudged += 1;
+        } else {
+            panic!("attempt {i}: {code} {body}");
+        }
+        if i == 30 {
+            assert!(body.contains("too many wrong codes"), "the right code after three wrong ones is refused: {body}");
+        }
+    }
+    eprintln!("31 concurrent unlock attempts: {judged} judged, {unjudged} refused unjudged");
+    assert_eq!((judged, unjudged), (3, 28), "exactly the code's 3 tries were judged");
+    let (_, _, body) = anonymous(s, "GET", "/api/v1/cards/RACE77", None);
+    assert!(body.contains("\"locked\""), "{body}");
+}
+
+#[test]
+fn unlock_codes_hold_under_concurrency_on_sqlite() {
+    unlock_codes_hold_under_concurrency_on(None);
+}
+
+#[test]
+fn unlock_codes_hold_under_concurrency_on_postgresql() {
+    if std::env::var("CARECERT_SKIP_PG").as_deref() == Ok("1") {
+        eprintln!("CARECERT_SKIP_PG=1: skipped on purpose");
+        return;
+    }
+    let admin =
+        std::env::var("CARECERT_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("carecert_unlock_{}", std::process::id());
+    let out = Command::new("psql").args([admin.as_str(), "-qc", &format!("CREATE DATABASE {name}")]).output().unwrap();
+    assert!(out.status.success(), "PostgreSQL must be reachable at {admin}: {}", text(&out));
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    unlock_codes_hold_under_concurrency_on(Some(url));
+    let _ = Command::new("psql")
+        .args([admin.as_str(), "-qc", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")])
+        .output();
+}

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use cards::{CardKeyRole, CardView, CardsError, Channel, IssueCard, RenewalKind};
+use cards::{CardKeyRole, CardView, Channel, IssueCard, RenewalKind};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Admin, ApiJson, CardCaller, CardSession};
