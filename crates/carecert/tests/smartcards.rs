@@ -894,6 +894,7 @@ fn nobody_unauthenticated_locks_a_card_and_an_enrolled_workstation_still_does() 
 
     // The holder on an enrolled workstation logs in: the flood was not theirs.
     desk.enrol_workstation("4440055");
+    let s = &desk.server;
     let out = desk.ok(Some(&card), &["login"], &[("CARECERT_PASSCODE", "555555")]);
     assert!(out.contains("Logged in"), "{out}");
     let out = desk.ok(Some(&card), &["--json", "card", "status", "--details"], &[("CARECERT_PASSCODE", "555555")]);
