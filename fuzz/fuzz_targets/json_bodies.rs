@@ -26,6 +26,7 @@ fn main() {
             api::DenyBody,
             api::NewReleaseBody,
             api::CardLoginBody,
+            api::PasscodeFailureBody,
             api::UnlockCodeBody,
             api::UnlockBody,
             api::SponsorUnlockBody,

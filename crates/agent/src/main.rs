@@ -49,6 +49,14 @@ struct Cli {
     /// Which card, when more than one is inserted (its serial)
     #[arg(long, global = true, env = "CARECERT_CARD")]
     card: Option<String>,
+    /// The workstation's machine certificate (PEM, with its chain), presented over mutual
+    /// TLS: an enrolled workstation's wrong passcodes count toward the card's lock, others
+    /// only slow down further tries
+    #[arg(long, global = true, env = "CARECERT_CLIENT_CERT", requires = "client_key")]
+    client_cert: Option<PathBuf>,
+    /// The private key of --client-cert (PEM)
+    #[arg(long, global = true, env = "CARECERT_CLIENT_KEY", requires = "client_cert")]
+    client_key: Option<PathBuf>,
     /// Print JSON instead of text
     #[arg(long, global = true)]
     json: bool,
@@ -81,8 +89,15 @@ enum Command {
 
 #[derive(Subcommand)]
 enum CardCmd {
-    /// The card in the reader and what carecert knows about it.
-    Status,
+    /// The card in the reader and whether it can be used; with --details, logs in with the
+    /// passcode and shows everything carecert knows about it.
+    Status {
+        /// Log in (passcode) and show the holder's view: tries left, expiry, renewals
+        #[arg(long)]
+        details: bool,
+        #[command(flatten)]
+        passcode: PasscodeArgs,
+    },
     /// Change the passcode (6 to 8 digits).
     ChangePasscode {
         #[command(flatten)]
@@ -256,8 +271,17 @@ async fn run(cli: Cli) -> Result<()> {
             .ok_or_else(|| anyhow!("pass the carecert root certificate with --ca-file (or CARECERT_CA_FILE)"))?;
         b = b.root_pem(std::fs::read(&ca).with_context(|| format!("cannot read {}", ca.display()))?);
     }
+    if let (Some(cert), Some(key)) = (&cli.client_cert, &cli.client_key) {
+        let mut pem = std::fs::read(cert).with_context(|| format!("cannot read {}", cert.display()))?;
+        pem.push(b'\n');
+        pem.extend(std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?);
+        b = b.identity_pem(pem);
+    }
     let client = b.build().map_err(|e| match e {
         client::Error::Setup(client::SetupError::BadRoot(src)) => anyhow!("--ca-file is not a PEM certificate: {src}"),
+        client::Error::Setup(client::SetupError::BadIdentity(src)) => {
+            anyhow!("--client-cert and --client-key are not a PEM certificate and its key: {src}")
+        }
         other => other.into(),
     })?;
     let agent = Agent { client, module_path: cli.module.clone(), card: cli.card.clone(), json: cli.json };
@@ -270,14 +294,23 @@ async fn run(cli: Cli) -> Result<()> {
                 format!("Logged in with card {}. {}", s.card.serial, s.card.message)
             });
         }
-        Command::Card(CardCmd::Status) => {
+        Command::Card(CardCmd::Status { details: false, .. }) => {
             let module = agent.module()?;
             let info = module.find(agent.card.as_deref())?;
-            let view = agent.client.card_status(&info.serial).await?;
-            agent.say(json!({"card": info.serial, "label": info.label, "server": view}), || {
+            let state = agent.client.card_status(&info.serial).await?;
+            agent.say(json!({"card": info.serial, "label": info.label, "server": state}), || {
+                format!("Card {} ({}): {}. {}", info.serial, info.label, state.status, state.message)
+            });
+        }
+        Command::Card(CardCmd::Status { details: true, passcode }) => {
+            let module = agent.module()?;
+            let card = agent.open_card(&module)?;
+            let view = agent.login(&card, &passcode).await?.card;
+            let label = card.info().label.clone();
+            agent.say(json!({"card": view.serial, "label": label, "server": view}), || {
                 format!(
-                    "Card {} ({}): {}, {} passcode tries left. {}",
-                    info.serial, info.label, view.status, view.tries_left, view.message
+                    "Card {} ({label}): {}, {} passcode tries left. {}",
+                    view.serial, view.status, view.tries_left, view.message
                 )
             });
         }

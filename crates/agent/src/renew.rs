@@ -28,7 +28,7 @@ pub(crate) async fn renew(
     let (renewal, token) = if ra {
         let admin = admin_token.ok_or_else(|| anyhow!("an RA renewal needs the RA's admin token (--admin-token)"))?;
         let documents = documents.ok_or_else(|| anyhow!("record the identity documents checked (--documents)"))?;
-        let view = agent.client.card_status(&serial).await?;
+        let view = agent.client.with_bearer(&admin).card(&serial).await?;
         let pass = secret(passcode.passcode_file.as_ref(), "CARECERT_PASSCODE", "Card passcode: ")?;
         card.login(&pass)?;
         agent.reconcile(&card, &view)?;

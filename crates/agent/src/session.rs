@@ -20,6 +20,17 @@ pub(crate) struct RenewalNote {
     pub(crate) token: String,
 }
 
+/// The card's own PIN-counter flags, when it reports any (SoftHSM2 never does).
+fn pin_flags(card: &Card) -> Option<api::TokenPinFlags> {
+    let i = card.status().ok()?;
+    let f = api::TokenPinFlags {
+        count_low: i.user_pin_count_low,
+        final_try: i.user_pin_final_try,
+        locked: i.user_pin_locked,
+    };
+    (f != api::TokenPinFlags::default()).then_some(f)
+}
+
 /// Where the note of card `serial`'s renewal is kept.
 pub(crate) fn state_file(serial: &str) -> PathBuf {
     dirs::state_dir()
@@ -30,38 +41,55 @@ pub(crate) fn state_file(serial: &str) -> PathBuf {
 }
 
 impl Agent {
-    /// Logs in to the card and to carecert: refuses a locked card first; reports a wrong
-    /// passcode; on success signs a challenge and opens a card session.
+    /// Logs in to the card and to carecert: refuses a locked card first (the card is not
+    /// asked); takes a login challenge; on a wrong passcode reports it with that challenge
+    /// (and the card's own PIN flags); on the right one signs the challenge with the card's
+    /// authentication key and opens a card session, sending the PIN flags the card had
+    /// before. Leftovers of an interrupted renewal are then cleaned up (or, when carecert had
+    /// completed it, the pending key is the one carecert knows: the challenge is signed again
+    /// with it and the pending objects promoted).
     pub(crate) async fn login(&self, card: &Card, passcode: &PasscodeArgs) -> Result<api::CardSessionView> {
         let serial = card.info().serial.clone();
         self.abort_interrupted(&serial).await;
-        let view = self.client.card_status(&serial).await?;
-        if matches!(view.status, api::CardStatus::Locked | api::CardStatus::Cancelled) {
-            bail!("{}", view.message);
+        let state = self.client.card_status(&serial).await?;
+        if matches!(state.status, api::CardStatus::Locked | api::CardStatus::Cancelled) {
+            bail!("{}", state.message);
         }
+        let before = pin_flags(card);
+        let ch = self.client.login_challenge(&serial).await?;
         let pass = secret(passcode.passcode_file.as_ref(), "CARECERT_PASSCODE", "Card passcode: ")?;
         match card.login(&pass) {
-            // Logged in: private objects are visible, so leftovers can be cleaned up.
-            Ok(()) => self.reconcile(card, &view)?,
+            Ok(()) => {}
             Err(TokenError::WrongPasscode) | Err(TokenError::Locked) => {
-                let f = self.client.passcode_failed(&serial).await?;
+                let body = api::PasscodeFailureBody { nonce: ch.nonce, token_flags: pin_flags(card) };
+                let f = self.client.passcode_failed(&serial, &body).await?;
                 bail!("{}", f.message);
             }
             Err(e) => return Err(e.into()),
         }
-        let ch = self.client.login_challenge(&serial).await?;
-        let sig = card.sign(CardKeyRole::Auth, false, ch.nonce.as_bytes())?;
-        let s = self
-            .client
-            .open_card_session(
-                &serial,
-                &api::CardLoginBody {
-                    nonce: ch.nonce,
-                    signature: base64::engine::general_purpose::STANDARD.encode(sig),
-                    agent_version: VERSION.into(),
-                },
-            )
-            .await?;
+        let sr: &str = &serial;
+        let open = |nonce: String, pending: bool| async move {
+            let sig = card.sign(CardKeyRole::Auth, pending, nonce.as_bytes())?;
+            let body = api::CardLoginBody {
+                nonce,
+                signature: base64::engine::general_purpose::STANDARD.encode(sig),
+                agent_version: VERSION.into(),
+                token_flags: before,
+            };
+            Ok::<_, anyhow::Error>(self.client.open_card_session(sr, &body).await)
+        };
+        let s = match open(ch.nonce, false).await? {
+            Err(e)
+                if e.code() == Some("card_signature")
+                    && card.certificate(CardKeyRole::Auth, true).ok().flatten().is_some() =>
+            {
+                // carecert completed a renewal whose new key is still pending on the card.
+                let ch = self.client.login_challenge(&serial).await?;
+                open(ch.nonce, true).await??
+            }
+            other => other?,
+        };
+        self.reconcile(card, &s.card)?;
         Ok(s)
     }
 

@@ -33,6 +33,46 @@ pub struct CardStatusView {
     pub message: String,
 }
 
+/// What anyone may learn about a card before logging in (`GET /api/v1/cards/{serial}`):
+/// whether it can be used. The holder, the passcode count and the certificates need a card
+/// session (`GET /api/v1/cards/{serial}/details`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CardStateView {
+    /// Token serial.
+    pub serial: String,
+    /// `active` (usable), `locked`, `cancelled`.
+    pub status: CardStatus,
+    /// What to do, for a person.
+    pub message: String,
+}
+
+/// The token's own PIN-counter flags (`C_GetTokenInfo`), sent when the token has them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenPinFlags {
+    /// CKF_USER_PIN_COUNT_LOW.
+    #[serde(default)]
+    pub count_low: bool,
+    /// CKF_USER_PIN_FINAL_TRY.
+    #[serde(default)]
+    pub final_try: bool,
+    /// CKF_USER_PIN_LOCKED.
+    #[serde(default)]
+    pub locked: bool,
+}
+
+/// `POST /api/v1/cards/{serial}/passcode-failures`: the challenge the wrong passcode was
+/// typed for (it is used up).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasscodeFailureBody {
+    /// The login challenge this workstation was given for the card.
+    pub nonce: String,
+    /// The token's PIN flags after the wrong passcode, if it has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_flags: Option<TokenPinFlags>,
+}
+
 /// A challenge to sign.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ChallengeView {
@@ -50,6 +90,9 @@ pub struct CardLoginBody {
     pub signature: String,
     /// The agent's version.
     pub agent_version: String,
+    /// The token's PIN flags as they were before this passcode, if it has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_flags: Option<TokenPinFlags>,
 }
 
 /// A card session.
@@ -66,8 +109,14 @@ pub struct CardSessionView {
 pub struct PasscodeFailureView {
     /// The card is now locked.
     pub locked: bool,
-    /// Tries left.
-    pub tries_left: i64,
+    /// The failure counted toward the lock (an enrolled workstation reported it).
+    pub counted: bool,
+    /// Tries left (only for a counted failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tries_left: Option<i64>,
+    /// Seconds before this workstation may try this card again (an uncounted failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u64>,
     /// For a person.
     pub message: String,
 }

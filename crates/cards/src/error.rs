@@ -76,6 +76,22 @@ pub enum CardsError {
         /// Why.
         detail: String,
     },
+    /// Too many requests: the caller may try again after `retry_after`.
+    #[error("{what}: try again in {} seconds", retry_after.as_secs().max(1))]
+    Throttled {
+        /// What was limited.
+        what: Throttle,
+        /// When the next request is allowed.
+        retry_after: std::time::Duration,
+    },
+    /// Every Argon2 worker stayed busy longer than the configured wait.
+    #[error("the service is busy checking other codes: try again in a few seconds")]
+    Busy,
+    /// Unlock codes are for locked cards only.
+    #[error(
+        "card {0} is not locked: unlock codes are sent and accepted only for a locked card; log in with the passcode instead"
+    )]
+    NotLocked(String),
     /// Other bad input.
     #[error(transparent)]
     BadInput(InputProblem),
@@ -99,6 +115,37 @@ impl From<store::StoreError> for CardsError {
             store::StoreError::Conflict(m) => CardsError::Conflict(ConflictProblem::Stored(m)),
             other => CardsError::Store(other),
         }
+    }
+}
+
+/// What a [`CardsError::Throttled`] limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Throttle {
+    /// Login challenges for this card from this source.
+    CardFromSource,
+    /// Login challenges for this card from unenrolled workstations.
+    Card,
+    /// Login challenges from this source.
+    Source,
+    /// The back-off after wrong passcodes reported by an unenrolled workstation.
+    Backoff,
+    /// Unlock codes sent for this card.
+    CodesForCard,
+    /// Unlock codes sent to this address or number.
+    CodesToDestination,
+}
+
+impl std::fmt::Display for Throttle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Throttle::CardFromSource => "too many login attempts for this card from this workstation",
+            Throttle::Card => "too many login attempts for this card from workstations that are not enrolled",
+            Throttle::Source => "too many login attempts from this workstation",
+            Throttle::Backoff => "a wrong passcode was entered on a workstation that is not enrolled, so further tries are slowed down",
+            Throttle::CodesForCard => "unlock codes for this card were sent recently",
+            Throttle::CodesToDestination => "unlock codes were sent to this address recently",
+        })
     }
 }
 
@@ -297,6 +344,11 @@ pub enum InputProblem {
     /// The logon challenge is not valid for this card.
     #[error("the challenge is unknown, used or expired: log in again")]
     Challenge,
+    /// The passcode-failure report names no challenge issued to this caller.
+    #[error(
+        "the report names no unused login challenge issued to this workstation for this card: ask for a challenge before the passcode is tried"
+    )]
+    FailureChallenge,
     /// The card's signature does not verify.
     #[error("the card's signature does not verify: is this the right card?")]
     CardSignature,

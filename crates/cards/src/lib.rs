@@ -35,10 +35,12 @@ mod users;
 
 pub use error::{
     CardsError, ChannelProblem, CodeProblem, ConflictProblem, InputProblem, RaNeeded, RenewalProblem, SponsorProblem,
+    Throttle,
 };
 pub use lifecycle::{CardView, IssueCard, IssuedCard};
 pub use messenger::{Channel, Messenger, Outbox, SendFuture};
 pub use renewal::RenewalKind;
-pub use service::{CardKeyRole, Cards, CardsConfig};
+pub use service::{CardKeyRole, CardLimits, Cards, CardsConfig, Limit};
+pub use sessions::{CardState, PasscodeFailure, Source, TokenFlags};
 pub use store::{Card, CardStatus, User};
 pub use unlock::Unlocked;

@@ -37,6 +37,76 @@ pub struct CardsConfig {
     pub mailer: Option<Arc<dyn Messenger>>,
     /// SMS and text-to-voice delivery.
     pub texter: Option<Arc<dyn Messenger>>,
+    /// Rate limits, back-off and the Argon2 bound.
+    pub limits: CardLimits,
+}
+
+/// One rate limit: `burst` requests at once, then one more every `interval`, and at most
+/// `per_hour` in any hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// Requests allowed at once.
+    pub burst: i64,
+    /// One more request every this long.
+    pub interval: Duration,
+    /// At most this many per hour.
+    pub per_hour: i64,
+}
+
+impl Limit {
+    pub(crate) fn row(&self, key: String, card_serial: Option<&str>) -> store::RateLimit {
+        store::RateLimit {
+            key,
+            card_serial: card_serial.map(str::to_string),
+            burst: self.burst.max(1),
+            interval_ms: i64::try_from(self.interval.as_millis()).unwrap_or(i64::MAX / 4),
+            per_hour: self.per_hour.max(1),
+        }
+    }
+}
+
+/// The limits that keep unauthenticated callers from locking cards, sending codes without
+/// end or exhausting the Argon2 workers (issue 10). Defaults suit one holder per card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardLimits {
+    /// Login challenges for one card from one source (address or workstation).
+    pub challenges_per_card_source: Limit,
+    /// Login challenges for one card from all unenrolled sources together (enrolled
+    /// workstations are not held back by them).
+    pub challenges_per_card: Limit,
+    /// Login challenges from one source, for all cards.
+    pub challenges_per_source: Limit,
+    /// First back-off after an unverified wrong passcode (doubles with each one).
+    pub backoff_base: Duration,
+    /// Longest back-off.
+    pub backoff_max: Duration,
+    /// Unlock codes sent for one card.
+    pub code_sends_per_card: Limit,
+    /// Unlock codes sent to one address or number.
+    pub code_sends_per_destination: Limit,
+    /// Argon2 computations at once (0: twice the available cores).
+    pub argon2_workers: usize,
+    /// How long a request waits for an Argon2 worker before it is answered "busy".
+    pub argon2_wait: Duration,
+    /// How often expired challenges, codes and limit rows are deleted.
+    pub purge_interval: Duration,
+}
+
+impl Default for CardLimits {
+    fn default() -> Self {
+        Self {
+            challenges_per_card_source: Limit { burst: 5, interval: Duration::from_secs(5), per_hour: 60 },
+            challenges_per_card: Limit { burst: 10, interval: Duration::from_secs(3), per_hour: 120 },
+            challenges_per_source: Limit { burst: 30, interval: Duration::from_secs(1), per_hour: 600 },
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(15 * 60),
+            code_sends_per_card: Limit { burst: 2, interval: Duration::from_secs(5 * 60), per_hour: 5 },
+            code_sends_per_destination: Limit { burst: 3, interval: Duration::from_secs(5 * 60), per_hour: 10 },
+            argon2_workers: 0,
+            argon2_wait: Duration::from_secs(2),
+            purge_interval: Duration::from_secs(60),
+        }
+    }
 }
 
 impl std::fmt::Debug for CardsConfig {
@@ -59,6 +129,7 @@ impl Default for CardsConfig {
             helpdesk: "the carecert helpdesk (0300 123 4567)".into(),
             mailer: None,
             texter: None,
+            limits: CardLimits::default(),
         }
     }
 }
@@ -94,6 +165,7 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: CardsConfig,
     pub(crate) seal: SealingKey,
+    pub(crate) argon2: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Cards {
@@ -114,7 +186,12 @@ impl Cards {
         seal_secret: &[u8],
     ) -> Result<Self, CardsError> {
         let seal = SealingKey::derive(seal_secret, "card-so-pin").map_err(|e| CardsError::Internal(e.to_string()))?;
-        Ok(Self { inner: Arc::new(Inner { store, authority, clock, config, seal }) })
+        let workers = match config.limits.argon2_workers {
+            0 => 2 * std::thread::available_parallelism().map(usize::from).unwrap_or(1),
+            n => n,
+        };
+        let argon2 = Arc::new(tokio::sync::Semaphore::new(workers));
+        Ok(Self { inner: Arc::new(Inner { store, authority, clock, config, seal, argon2 }) })
     }
 
     /// The rules in force.
@@ -128,6 +205,48 @@ impl Cards {
 
     pub(crate) fn now(&self) -> i64 {
         self.inner.clock.now().unix_timestamp()
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        i64::try_from(self.inner.clock.now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+    }
+
+    /// Runs Argon2 work `f` on the blocking pool, at most `argon2_workers` at once; a request
+    /// that waits longer than `argon2_wait` for a worker is answered [`CardsError::Busy`].
+    pub(crate) async fn argon2<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, CardsError> {
+        let wait = self.inner.config.limits.argon2_wait;
+        let permit = tokio::time::timeout(wait, self.inner.argon2.clone().acquire_owned())
+            .await
+            .map_err(|_| CardsError::Busy)?
+            .map_err(|e| CardsError::Internal(e.to_string()))?;
+        tokio::task::spawn_blocking(move || {
+            let out = f();
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|e| CardsError::Internal(e.to_string()))
+    }
+
+    /// Deletes expired challenges, expired unlock codes and idle limit rows every
+    /// `purge_interval` (called from `carecert serve`).
+    pub fn spawn_purge(&self) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(this.inner.config.limits.purge_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match this.store().purge_card_rows(this.now_ms()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(rows = n, "purged expired card challenges, codes and limits"),
+                    Err(e) => tracing::warn!(error = %e, "purging card rows failed; retrying at the next tick"),
+                }
+            }
+        })
     }
 
     pub(crate) fn event(&self, actor: &str, action: &str, subject: &str, details: serde_json::Value) -> AuditEvent {

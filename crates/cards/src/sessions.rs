@@ -1,10 +1,19 @@
 //! The passcode count, challenges, card sessions and who a card logs in as.
+//!
+//! Locking (issue 10): a login challenge is issued to a [`Source`] at a limited rate; a
+//! wrong-passcode report must name an unused challenge issued to the same source, and uses
+//! it. Reports from an enrolled workstation (mutual TLS) count toward the lock; any other
+//! report only slows that source down for that card (exponential back-off). The card's own
+//! PIN counter, when the token has one, is reported by the agent and followed.
+
+use std::net::IpAddr;
+use std::time::Duration;
 
 use pki::CertificateInfo;
 use store::{CardChange, CardStatus};
 
 use crate::CardsError;
-use crate::error::{InputProblem, RaNeeded};
+use crate::error::{InputProblem, RaNeeded, Throttle};
 use crate::lifecycle::CardView;
 use crate::service::Cards;
 
@@ -16,30 +25,181 @@ fn check_passcode_rule(p: &str) -> Result<(), CardsError> {
     }
 }
 
+/// Who asks for a login challenge or reports a wrong passcode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// An enrolled workstation, identified over mutual TLS by its machine certificate: the
+    /// certificate's serial.
+    Workstation(String),
+    /// Anyone else, by network address (IPv6 by its /64 prefix).
+    Address(IpAddr),
+}
+
+impl Source {
+    /// The text the limits and challenges are keyed by.
+    pub fn key(&self) -> String {
+        match self {
+            Source::Workstation(serial) => format!("cert:{serial}"),
+            Source::Address(ip) => match ip {
+                IpAddr::V4(v4) => format!("ip:{v4}"),
+                IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                    Some(v4) => format!("ip:{v4}"),
+                    None => {
+                        let s = v6.segments();
+                        format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+                    }
+                },
+            },
+        }
+    }
+
+    /// Reports from this source count toward the card's lock.
+    pub fn verified(&self) -> bool {
+        matches!(self, Source::Workstation(_))
+    }
+}
+
+/// The token's own PIN-counter flags, as the agent read them from `C_GetTokenInfo`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TokenFlags {
+    /// CKF_USER_PIN_COUNT_LOW: a wrong passcode was counted since the last right one.
+    pub count_low: bool,
+    /// CKF_USER_PIN_FINAL_TRY: one more wrong passcode locks the card.
+    pub final_try: bool,
+    /// CKF_USER_PIN_LOCKED: the card has locked its passcode.
+    pub locked: bool,
+}
+
+impl TokenFlags {
+    fn text(&self) -> String {
+        let mut v = vec![];
+        for (on, name) in [(self.count_low, "count_low"), (self.final_try, "final_try"), (self.locked, "locked")] {
+            if on {
+                v.push(name);
+            }
+        }
+        v.join(",")
+    }
+}
+
+/// What a wrong-passcode report did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasscodeFailure {
+    /// Counted toward the lock (an enrolled workstation reported it): tries left.
+    Counted {
+        /// Tries left before the card locks.
+        left: i64,
+    },
+    /// The card is now locked.
+    Locked,
+    /// Not counted (the workstation is not enrolled): this source's next challenge for this
+    /// card waits this long.
+    Throttled {
+        /// The back-off.
+        retry_after: Duration,
+    },
+}
+
+impl PasscodeFailure {
+    /// What to tell the person at the keyboard.
+    pub fn message(&self, serial: &str) -> String {
+        match self {
+            PasscodeFailure::Counted { left } => CardsError::WrongPasscode { left: *left }.to_string(),
+            PasscodeFailure::Locked => CardsError::Locked(serial.into()).to_string(),
+            PasscodeFailure::Throttled { retry_after } => format!(
+                "wrong passcode. This workstation is not enrolled, so the card is not locked, but tries from here are slowed down: wait {} seconds before the next one",
+                retry_after.as_secs().max(1)
+            ),
+        }
+    }
+}
+
+/// What anyone may learn about a card before logging in: whether it can be used.
+#[derive(Debug, Clone)]
+pub struct CardState {
+    /// The card.
+    pub serial: String,
+    /// Active, locked or cancelled.
+    pub status: CardStatus,
+    /// What to do, for a person (no holder, tries or dates).
+    pub message: String,
+}
+
 impl Cards {
     // ---------------------------------------------------------------- passcode lock
 
-    /// The agent reports a wrong passcode; the 3rd in a row locks the card.
-    pub async fn passcode_failed(&self, serial: &str) -> Result<CardsError, CardsError> {
+    /// What the agent needs before a login: whether the card can be used. Nothing about the
+    /// holder, the passcode count or the certificates (that needs a card session).
+    pub async fn state(&self, serial: &str) -> Result<CardState, CardsError> {
+        let card = self.card(serial).await?;
+        let message = match card.status {
+            CardStatus::Active => format!("card {serial} can be used: log in with its passcode"),
+            CardStatus::Locked => CardsError::Locked(serial.into()).to_string(),
+            CardStatus::Cancelled => CardsError::Cancelled(serial.into()).to_string(),
+        };
+        Ok(CardState { serial: card.serial, status: card.status, message })
+    }
+
+    fn backoff(&self, failures: i64) -> i64 {
+        let l = &self.inner.config.limits;
+        let base = i64::try_from(l.backoff_base.as_millis()).unwrap_or(i64::MAX / 4);
+        let max = i64::try_from(l.backoff_max.as_millis()).unwrap_or(i64::MAX / 4);
+        let shift = u32::try_from((failures - 1).clamp(0, 30)).unwrap_or(30);
+        base.saturating_mul(1_i64 << shift).min(max)
+    }
+
+    /// The agent reports a wrong passcode, naming the login challenge it was given for this
+    /// card (which is used up). From an enrolled workstation it counts toward the lock (the
+    /// `max_wrong_passcodes`-th in a row locks; a token that says it locked itself locks the
+    /// card at once); from anyone else it only backs off that source's next challenge.
+    pub async fn passcode_failed(
+        &self,
+        serial: &str,
+        nonce: &str,
+        source: &Source,
+        flags: Option<TokenFlags>,
+    ) -> Result<PasscodeFailure, CardsError> {
         let card = self.card(serial).await?;
         self.usable(&card)?;
-        let ev = self.event(
-            &format!("card:{serial}"),
-            "card.passcode_wrong",
-            &format!("card:{serial}"),
-            serde_json::json!({}),
-        );
+        let src = source.key();
+        if !self.store().consume_login_challenge(nonce, serial, &src, self.now()).await? {
+            return Err(CardsError::BadInput(InputProblem::FailureChallenge));
+        }
+        let Source::Workstation(workstation) = source else {
+            let (failures, until) =
+                self.store().add_backoff(&format!("pair:{serial}|{src}"), serial, self.now_ms(), |n| self.backoff(n)).await?;
+            tracing::info!(card = serial, source = %src, failures, "unverified wrong passcode: source backed off");
+            let ms = u64::try_from(until - self.now_ms()).unwrap_or(0);
+            return Ok(PasscodeFailure::Throttled { retry_after: Duration::from_millis(ms) });
+        };
+        let actor = format!("card:{serial}");
+        if let Some(f) = flags {
+            self.store().set_token_flags(serial, &f.text()).await?;
+            if f.locked {
+                let change = CardChange { status: Some(CardStatus::Locked), ..Default::default() };
+                let ev = self.event(
+                    "system",
+                    "card.locked",
+                    &actor,
+                    serde_json::json!({"by": "token", "workstation": workstation}),
+                );
+                self.store().update_card(serial, &[CardStatus::Active], &change, None, &[ev]).await?;
+                return Ok(PasscodeFailure::Locked);
+            }
+        }
+        let ev = self.event(&actor, "card.passcode_wrong", &actor, serde_json::json!({"workstation": workstation}));
         let after = self.store().count_wrong_passcode(serial, self.inner.config.max_wrong_passcodes, &[ev]).await?;
         Ok(match after.status {
-            CardStatus::Locked => CardsError::Locked(serial.into()),
-            _ => CardsError::WrongPasscode {
+            CardStatus::Locked => PasscodeFailure::Locked,
+            _ => PasscodeFailure::Counted {
                 left: (self.inner.config.max_wrong_passcodes - after.failed_passcodes).max(0),
             },
         })
     }
 
-    /// The agent reports a right passcode: the count starts again. Refused for a locked card
-    /// (the lock holds even if the token itself does not count).
+    /// The agent reports a right passcode: the count starts again, and every source's
+    /// back-off for this card ends. Refused for a locked card (the lock holds even if the
+    /// token itself does not count).
     pub async fn passcode_ok(&self, serial: &str) -> Result<(), CardsError> {
         let card = self.card(serial).await?;
         self.usable(&card)?;
@@ -47,6 +207,7 @@ impl Cards {
             let change = CardChange { failed_passcodes: Some(0), ..Default::default() };
             self.store().update_card(serial, &[CardStatus::Active], &change, None, &[]).await?;
         }
+        self.store().reset_limits(serial, "pair:").await?;
         Ok(())
     }
 
@@ -74,11 +235,31 @@ impl Cards {
 
     // ---------------------------------------------------------------- card sessions
 
-    /// A challenge for the card itself to sign after its passcode was entered (2 minutes).
-    pub async fn login_challenge(&self, serial: &str) -> Result<String, CardsError> {
+    /// A challenge for the card itself to sign after its passcode was entered (2 minutes),
+    /// issued to `source` at a limited rate: per card and source, per card from unenrolled
+    /// sources together, and per source; a source backed off after a wrong passcode waits.
+    pub async fn login_challenge(&self, serial: &str, source: &Source) -> Result<String, CardsError> {
+        let l = &self.inner.config.limits;
+        let src = source.key();
+        let mut limits = vec![l.challenges_per_card_source.row(format!("pair:{serial}|{src}"), Some(serial))];
+        let mut what = vec![Throttle::CardFromSource];
+        if !source.verified() {
+            limits.push(l.challenges_per_card.row(format!("card:{serial}"), Some(serial)));
+            what.push(Throttle::Card);
+        }
+        limits.push(l.challenges_per_source.row(format!("source:{src}"), None));
+        what.push(Throttle::Source);
+        if let Some(r) = self.store().take_limits(&limits, self.now_ms()).await? {
+            let what = if r.blocked { Throttle::Backoff } else { what.get(r.index).copied().unwrap_or(Throttle::Source) };
+            let ms = u64::try_from(r.wait_ms).unwrap_or(1000);
+            return Err(CardsError::Throttled { what, retry_after: Duration::from_millis(ms) });
+        }
         let card = self.card(serial).await?;
         self.usable(&card)?;
-        self.new_challenge(serial, "card-login", 120).await
+        let nonce = Self::random_hex()?;
+        let now = self.now();
+        self.store().insert_login_challenge(&nonce, serial, &src, now, now + 120).await?;
+        Ok(nonce)
     }
 
     /// The card proved itself (passcode entered, challenge signed with its authentication
@@ -90,6 +271,7 @@ impl Cards {
         nonce: &str,
         signature: &[u8],
         agent_version: &str,
+        flags: Option<TokenFlags>,
     ) -> Result<(String, CardView), CardsError> {
         let card = self.card(serial).await?;
         self.check_agent(&card.batch, agent_version).await?;
@@ -108,6 +290,9 @@ impl Cards {
         let info = CertificateInfo::parse(&rec).map_err(|e| CardsError::Internal(e.to_string()))?;
         pki::verify_signature(&info.spki_der, nonce.as_bytes(), signature)
             .map_err(|_| CardsError::BadInput(InputProblem::CardSignature))?;
+        if let Some(f) = flags {
+            self.follow_token(&card, f).await?;
+        }
         self.passcode_ok(serial).await?;
         let token = self.new_session(serial, 8 * 3600).await?;
         let ev = self.event(
@@ -118,6 +303,33 @@ impl Cards {
         );
         self.store().record(&[ev]).await?;
         Ok((token, self.view(serial).await?))
+    }
+
+    /// The card's own PIN counter, read by the agent before the passcode it has just proved:
+    /// the card's authority. A card that says it is locked is locked here too; a card on its
+    /// final try after wrong passcodes carecert never saw reported (someone tried passcodes
+    /// around the agent) is locked, so an unlock (code, sponsor, RA) is needed.
+    async fn follow_token(&self, card: &store::Card, f: TokenFlags) -> Result<(), CardsError> {
+        let serial = &card.serial;
+        self.store().set_token_flags(serial, &f.text()).await?;
+        if !(f.locked || f.final_try) {
+            return Ok(());
+        }
+        let seen = card.failed_passcodes + self.store().card_backoff_failures(serial).await?;
+        let unseen = f.final_try && seen < self.inner.config.max_wrong_passcodes - 1;
+        let actor = format!("card:{serial}");
+        if f.locked || unseen {
+            let change = CardChange { status: Some(CardStatus::Locked), ..Default::default() };
+            let ev = self.event(
+                "system",
+                "card.locked",
+                &actor,
+                serde_json::json!({"by": "token", "flags": f.text(), "failures_seen": seen}),
+            );
+            self.store().update_card(serial, &[CardStatus::Active], &change, None, &[ev]).await?;
+            return Err(CardsError::Locked(serial.clone()));
+        }
+        Ok(())
     }
 
     /// A card session opened by the RA (face to face, already authenticated) for an RA renewal.

@@ -6,7 +6,7 @@ use pki::{CertificateInfo, Profile};
 use store::{Card, CardChange, CardStatus, IdentityCheck};
 
 use crate::CardsError;
-use crate::error::{ChannelProblem, CodeProblem, InputProblem, SponsorProblem};
+use crate::error::{ChannelProblem, CodeProblem, InputProblem, SponsorProblem, Throttle};
 use crate::messenger::Channel;
 use crate::service::Cards;
 
@@ -36,12 +36,20 @@ fn mask(to: &str) -> String {
 impl Cards {
     // ---------------------------------------------------------------- unlock
 
-    /// Sends a one-time unlock code by `channel`. Returns where it went (masked).
-    pub async fn send_unlock_code(&self, serial: &str, channel: Channel) -> Result<String, CardsError> {
+    /// The card, if it is locked (codes are sent and accepted for locked cards only).
+    async fn locked_card(&self, serial: &str) -> Result<Card, CardsError> {
         let card = self.card(serial).await?;
-        if card.status == CardStatus::Cancelled {
-            return Err(CardsError::Cancelled(serial.into()));
+        match card.status {
+            CardStatus::Locked => Ok(card),
+            CardStatus::Cancelled => Err(CardsError::Cancelled(serial.into())),
+            CardStatus::Active => Err(CardsError::NotLocked(serial.into())),
         }
+    }
+
+    /// Sends a one-time unlock code by `channel` for a locked card, at a limited rate per
+    /// card and per destination. Returns where it went (masked).
+    pub async fn send_unlock_code(&self, serial: &str, channel: Channel) -> Result<String, CardsError> {
+        let card = self.locked_card(serial).await?;
         let user = self.user(&card.uid).await?;
         let cfg = &self.inner.config;
         let (to, messenger) = match channel {
@@ -70,18 +78,27 @@ impl Cards {
             }
         };
         let messenger = messenger.ok_or(CardsError::ChannelUnavailable(ChannelProblem::NotConfigured(channel)))?;
+        let l = &cfg.limits;
+        let dest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(to.to_ascii_lowercase().as_bytes()));
+        let limits = [
+            l.code_sends_per_card.row(format!("send:{serial}"), None),
+            l.code_sends_per_destination.row(format!("dest:{dest}"), None),
+        ];
+        if let Some(r) = self.store().take_limits(&limits, self.now_ms()).await? {
+            let what = if r.index == 0 { Throttle::CodesForCard } else { Throttle::CodesToDestination };
+            let ms = u64::try_from(r.wait_ms).unwrap_or(1000);
+            return Err(CardsError::Throttled { what, retry_after: std::time::Duration::from_millis(ms) });
+        }
         let n = u32::from_be_bytes(pki::random_bytes::<4>().map_err(|e| CardsError::Internal(e.to_string()))?);
         let code = format!("{:08}", n % 100_000_000);
         let salt_bytes: [u8; 16] = pki::random_bytes().map_err(|e| CardsError::Internal(e.to_string()))?;
         let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| CardsError::Internal(e.to_string()))?;
-        // Argon2 is slow on purpose: run it off the async workers.
+        // Argon2 is slow on purpose: run it off the async workers, a bounded number at once.
         let secret = code.clone();
-        let hash = tokio::task::spawn_blocking(move || {
-            Argon2::default().hash_password(secret.as_bytes(), &salt).map(|h| h.to_string())
-        })
-        .await
-        .map_err(|e| CardsError::Internal(e.to_string()))?
-        .map_err(|e| CardsError::Internal(e.to_string()))?;
+        let hash = self
+            .argon2(move || Argon2::default().hash_password(secret.as_bytes(), &salt).map(|h| h.to_string()))
+            .await?
+            .map_err(|e| CardsError::Internal(e.to_string()))?;
         let now = self.now();
         let minutes = cfg.code_validity.as_secs() / 60;
         let ev = self.event(
@@ -101,42 +118,43 @@ impl Cards {
         Ok(mask(&to))
     }
 
-    /// Unlocks with a one-time code (10 minutes, single use, 3 tries).
+    /// Unlocks a locked card with a one-time code (10 minutes, single use, 3 tries). A try
+    /// is reserved in the database before the code is checked, so concurrent attempts can
+    /// never judge more than the allowed number.
     pub async fn unlock_with_code(&self, serial: &str, code: &str) -> Result<Unlocked, CardsError> {
-        let card = self.card(serial).await?;
-        if card.status == CardStatus::Cancelled {
-            return Err(CardsError::Cancelled(serial.into()));
-        }
+        let card = self.locked_card(serial).await?;
         let refused = CardsError::CodeRefused;
-        let c = self.store().latest_unlock_code(serial).await?.ok_or(refused(CodeProblem::NotSent))?;
         let now = self.now();
-        if c.used_at.is_some() {
-            return Err(refused(CodeProblem::Used));
-        }
-        if now >= c.expires_at {
-            return Err(refused(CodeProblem::Expired));
-        }
-        if c.tries >= self.inner.config.code_tries {
-            return Err(refused(CodeProblem::TooManyTries));
-        }
+        let max = self.inner.config.code_tries;
+        let Some(c) = self.store().reserve_code_try(serial, max, now).await? else {
+            // No try left to take: say why, from the newest code as it is now.
+            let c = self.store().latest_unlock_code(serial).await?.ok_or(refused(CodeProblem::NotSent))?;
+            return Err(refused(if c.used_at.is_some() {
+                CodeProblem::Used
+            } else if now >= c.expires_at {
+                CodeProblem::Expired
+            } else {
+                CodeProblem::TooManyTries
+            }));
+        };
         let typed = code.trim().to_string();
         let h = c.code_hash.clone();
-        let ok = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&h)
-                .map(|p| Argon2::default().verify_password(typed.as_bytes(), &p).is_ok())
-                .unwrap_or(false)
-        })
-        .await
-        .map_err(|e| CardsError::Internal(e.to_string()))?;
+        let ok = self
+            .argon2(move || {
+                PasswordHash::new(&h)
+                    .map(|p| Argon2::default().verify_password(typed.as_bytes(), &p).is_ok())
+                    .unwrap_or(false)
+            })
+            .await?;
         if !ok {
             let ev = self.event(
                 &format!("card:{serial}"),
                 "card.unlock_code_wrong",
                 &format!("card:{serial}"),
-                serde_json::json!({}),
+                serde_json::json!({"try": c.tries}),
             );
-            let tries = self.store().count_wrong_code(c.id, ev).await?;
-            let left = (self.inner.config.code_tries - tries).max(0);
+            self.store().record(&[ev]).await?;
+            let left = (max - c.tries).max(0);
             return Err(refused(if left > 0 { CodeProblem::Wrong { left } } else { CodeProblem::NoTriesLeft }));
         }
         let ev = self.event(
@@ -148,6 +166,7 @@ impl Cards {
         if !self.store().use_unlock_code(c.id, serial, now, &[ev]).await? {
             return Err(refused(CodeProblem::Used));
         }
+        self.store().reset_limits(serial, "pair:").await?;
         self.release_so_pin(&card)
     }
 
@@ -222,6 +241,7 @@ impl Cards {
             serde_json::json!({"by": "sponsor", "sponsor": sponsor_card.uid}),
         );
         self.store().update_card(serial, &[CardStatus::Active, CardStatus::Locked], &change, None, &[ev]).await?;
+        self.store().reset_limits(serial, "pair:").await?;
         self.release_so_pin(&card)
     }
 
@@ -255,6 +275,7 @@ impl Cards {
         self.store()
             .update_card(serial, &[CardStatus::Active, CardStatus::Locked], &change, Some(&check), &[ev])
             .await?;
+        self.store().reset_limits(serial, "pair:").await?;
         self.release_so_pin(&card)
     }
 }

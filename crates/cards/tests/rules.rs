@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use ca::{Authority, AuthorityConfig, InitOptions, ManualClock};
 use cards::{
-    CardKeyRole, CardStatus, Cards, CardsConfig, CardsError, Channel, InputProblem, IssueCard, Messenger, RenewalKind,
-    RenewalProblem, SendFuture,
+    CardKeyRole, CardStatus, Cards, CardsConfig, CardsError, Channel, CodeProblem, InputProblem, IssueCard, Messenger,
+    PasscodeFailure, RenewalKind, RenewalProblem, SendFuture, Source, Throttle,
 };
 use pki::RevocationReason;
 use tokio::sync::mpsc;
@@ -71,6 +71,27 @@ async fn world(engine: Engine) -> Option<World> {
     Some(World { _dir: dir, _db: guard, clock, cards, store, mail, texts })
 }
 
+/// An enrolled workstation (its reports count toward the lock).
+fn desk() -> Source {
+    Source::Workstation("0A1B".into())
+}
+
+/// Anyone on the network (its reports only back it off).
+fn stranger() -> Source {
+    Source::Address("203.0.113.9".parse().unwrap())
+}
+
+/// A wrong passcode typed for a fresh challenge and reported by `source`.
+async fn wrong_from(w: &World, serial: &str, source: &Source) -> Result<PasscodeFailure, CardsError> {
+    let n = w.cards.login_challenge(serial, source).await?;
+    w.cards.passcode_failed(serial, &n, source, None).await
+}
+
+/// A wrong passcode reported by an enrolled workstation.
+async fn wrong(w: &World, serial: &str) -> PasscodeFailure {
+    wrong_from(w, serial, &desk()).await.unwrap()
+}
+
 fn csr() -> (pki::KeyPair, Vec<u8>) {
     let k = pki::KeyPair::generate(pki::KeyAlgorithm::EcdsaP256).unwrap();
     let c = k.csr_der("card").unwrap();
@@ -124,9 +145,9 @@ async fn cert_status(w: &World, serial: &str) -> store::CertStatus {
 async fn three_wrong_passcodes_lock_and_every_unlock_path_unlocks(engine: Engine) {
     let Some(mut w) = world(engine).await else { return };
     issue(&w, "101", "CARD101", "alice@nhs.net").await;
-    assert!(matches!(w.cards.passcode_failed("CARD101").await.unwrap(), CardsError::WrongPasscode { left: 2 }));
-    assert!(matches!(w.cards.passcode_failed("CARD101").await.unwrap(), CardsError::WrongPasscode { left: 1 }));
-    assert!(matches!(w.cards.passcode_failed("CARD101").await.unwrap(), CardsError::Locked(_)));
+    assert_eq!(wrong(&w, "CARD101").await, PasscodeFailure::Counted { left: 2 });
+    assert_eq!(wrong(&w, "CARD101").await, PasscodeFailure::Counted { left: 1 });
+    assert_eq!(wrong(&w, "CARD101").await, PasscodeFailure::Locked);
     assert_eq!(w.cards.card("CARD101").await.unwrap().status, CardStatus::Locked);
     // Locked holds: a right passcode is refused and renewal says unlock first.
     assert!(matches!(w.cards.passcode_ok("CARD101").await.unwrap_err(), CardsError::Locked(_)));
@@ -145,25 +166,27 @@ async fn three_wrong_passcodes_lock_and_every_unlock_path_unlocks(engine: Engine
     let u = w.cards.unlock_with_code("CARD101", &code).await.unwrap();
     assert_eq!(u.so_pin, "so-CARD101-pin");
     assert_eq!(w.cards.card("CARD101").await.unwrap().status, CardStatus::Active);
-    let e = w.cards.unlock_with_code("CARD101", &code).await.unwrap_err().to_string();
-    assert!(e.contains("used already"), "a code is single use: {e}");
+    let e = w.cards.unlock_with_code("CARD101", &code).await.unwrap_err();
+    assert!(matches!(e, CardsError::NotLocked(_)), "codes only for locked cards: {e}");
 
     // SMS: through the text messenger.
     for _ in 0..3 {
-        let _ = w.cards.passcode_failed("CARD101").await.unwrap();
+        let _ = wrong(&w, "CARD101").await;
     }
+    let e = w.cards.unlock_with_code("CARD101", &code).await.unwrap_err().to_string();
+    assert!(e.contains("used already"), "a code is single use: {e}");
     w.cards.send_unlock_code("CARD101", Channel::Sms).await.unwrap();
     let sms = w.texts.recv().await.unwrap();
     assert_eq!(sms["channel"], "sms");
     assert_eq!(sms["to"], "+447700900123");
-    w.cards.unlock_with_code("CARD101", &code_in(sms["text"].as_str().unwrap())).await.unwrap();
     // Voice only where the landline is marked for it.
     let e = w.cards.send_unlock_code("CARD101", Channel::Voice).await.unwrap_err().to_string();
     assert!(e.contains("text-to-voice"), "{e}");
+    w.cards.unlock_with_code("CARD101", &code_in(sms["text"].as_str().unwrap())).await.unwrap();
 
     // RA face to face.
     for _ in 0..3 {
-        let _ = w.cards.passcode_failed("CARD101").await.unwrap();
+        let _ = wrong(&w, "CARD101").await;
     }
     w.cards.ra_unlock("CARD101", "ra:bob", "driving licence").await.unwrap();
     assert_eq!(w.cards.card("CARD101").await.unwrap().status, CardStatus::Active);
@@ -176,6 +199,9 @@ async fn three_wrong_passcodes_lock_and_every_unlock_path_unlocks(engine: Engine
 async fn one_time_codes_expire_refuse_brute_force_and_other_domains(engine: Engine) {
     let Some(mut w) = world(engine).await else { return };
     issue(&w, "102", "CARD102", "bob@example.com").await;
+    for _ in 0..3 {
+        let _ = wrong(&w, "CARD102").await;
+    }
     let e = w.cards.send_unlock_code("CARD102", Channel::Email).await.unwrap_err().to_string();
     assert!(e.contains("example.com") && e.contains("nhs.net"), "domain not on the allow-list: {e}");
     // SMS code, expired after 10 minutes.
@@ -202,7 +228,7 @@ async fn a_sponsor_with_authority_unlocks_and_others_are_refused(engine: Engine)
     issue(&w, "201", "LOCKED1", "u@nhs.net").await;
     let (sponsor_key, sponsor_cert) = issue(&w, "202", "SPONSOR1", "s@nhs.net").await;
     for _ in 0..3 {
-        let _ = w.cards.passcode_failed("LOCKED1").await.unwrap();
+        let _ = wrong(&w, "LOCKED1").await;
     }
     let sign = |n: &str| pki::Signer::sign(&sponsor_key, n.as_bytes()).unwrap();
     // No authority yet.
@@ -218,7 +244,7 @@ async fn a_sponsor_with_authority_unlocks_and_others_are_refused(engine: Engine)
     let sig = pki::Signer::sign(&foreign_key, n.as_bytes()).unwrap();
     let e = w.cards.sponsor_unlock("LOCKED1", &n, &foreign_cert, &sig).await.unwrap_err().to_string();
     assert!(e.contains("not issued by this service"), "{e}");
-    assert!(matches!(w.cards.login_challenge("FOREIGN1").await.unwrap_err(), CardsError::UnknownCard(_)));
+    assert!(matches!(w.cards.login_challenge("FOREIGN1", &desk()).await.unwrap_err(), CardsError::UnknownCard(_)));
     // Replayed challenge refused; a signature by another key refused.
     let e = w.cards.sponsor_unlock("LOCKED1", &n, &sponsor_cert, &sign(&n)).await.unwrap_err().to_string();
     assert!(e.contains("used or expired"), "{e}");
@@ -342,7 +368,7 @@ async fn agent_version_cancellation_and_bad_input(engine: Engine) {
     for s in [card.auth_serial.unwrap(), card.sign_serial.unwrap()] {
         assert!(matches!(cert_status(&w, &s).await, store::CertStatus::Revoked { .. }));
     }
-    assert!(matches!(w.cards.passcode_failed("CANCEL1").await.unwrap_err(), CardsError::Cancelled(_)));
+    assert!(matches!(wrong_from(&w, "CANCEL1", &desk()).await.unwrap_err(), CardsError::Cancelled(_)));
     assert!(matches!(w.cards.send_unlock_code("CANCEL1", Channel::Sms).await.unwrap_err(), CardsError::Cancelled(_)));
     assert!(w.cards.check_passcode("12345").is_err() && w.cards.check_passcode("123456789").is_err());
     assert!(w.cards.check_passcode("12a456").is_err() && w.cards.check_passcode("123456").is_ok());
@@ -357,7 +383,7 @@ async fn an_ra_unlock_needs_the_documents_checked(engine: Engine) {
     let Some(w) = world(engine).await else { return };
     issue(&w, "601", "DOCS1", "d@nhs.net").await;
     for _ in 0..3 {
-        let _ = w.cards.passcode_failed("DOCS1").await.unwrap();
+        let _ = wrong(&w, "DOCS1").await;
     }
     let before = audit(&w).await.len();
     for documents in ["", "   "] {
@@ -426,7 +452,147 @@ async fn a_card_session_acts_only_on_its_own_cards_renewals(engine: Engine) {
     assert_eq!(w.cards.complete_renewal("MINE1", id).await.unwrap().remote_renewals, 1);
 }
 
+/// Issue 10: nobody unauthenticated locks a card. 100 reports and challenge requests from a
+/// stranger never lock it; the stranger is backed off and rate-limited; reports need a
+/// challenge issued to the reporter; the holder at an enrolled workstation is unaffected and
+/// its three wrong passcodes still lock the card.
+async fn strangers_only_throttle_and_enrolled_workstations_lock(engine: Engine) {
+    let Some(w) = world(engine).await else { return };
+    issue(&w, "701", "FLOOD1", "f@nhs.net").await;
+    // A report needs a challenge issued to this source for this card, and uses it.
+    let e = w.cards.passcode_failed("FLOOD1", "00ff", &desk(), None).await.unwrap_err();
+    assert!(matches!(e, CardsError::BadInput(InputProblem::FailureChallenge)), "{e}");
+    let n = w.cards.login_challenge("FLOOD1", &desk()).await.unwrap();
+    let e = w.cards.passcode_failed("FLOOD1", &n, &stranger(), None).await.unwrap_err();
+    assert!(matches!(e, CardsError::BadInput(InputProblem::FailureChallenge)), "another source's challenge: {e}");
+    let (mut throttled, mut refused, mut backed_off) = (0, 0, 0);
+    for _ in 0..100 {
+        match wrong_from(&w, "FLOOD1", &stranger()).await {
+            Ok(PasscodeFailure::Throttled { retry_after }) => {
+                assert_eq!(retry_after.as_secs(), 2, "first unverified failure: the base back-off");
+                throttled += 1;
+            }
+            Ok(other) => panic!("an unverified report was counted: {other:?}"),
+            Err(CardsError::Throttled { what, retry_after }) => {
+                assert!(retry_after.as_millis() > 0);
+                backed_off += usize::from(what == Throttle::Backoff);
+                refused += 1;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(throttled, 1, "after the first unverified failure the stranger waits (the clock stands still)");
+    assert_eq!(refused, 99);
+    assert!(backed_off >= 1, "the back-off is what refuses the stranger");
+    let card = w.cards.card("FLOOD1").await.unwrap();
+    assert_eq!((card.status, card.failed_passcodes), (CardStatus::Active, 0), "nothing counted");
+    // A second stranger (another address) has its own back-off, starting short.
+    let other = Source::Address("2001:db8:5:6::7".parse().unwrap());
+    assert!(matches!(wrong_from(&w, "FLOOD1", &other).await.unwrap(), PasscodeFailure::Throttled { .. }));
+    // Later: the back-off doubles with each failure.
+    w.clock.advance(3);
+    let PasscodeFailure::Throttled { retry_after } = wrong_from(&w, "FLOOD1", &stranger()).await.unwrap() else {
+        panic!("not throttled")
+    };
+    assert_eq!(retry_after.as_secs(), 4, "second failure: 2 s doubled");
+    // The holder at an enrolled workstation logs in (the stranger's flood is not theirs) and
+    // a signed login ends every back-off for the card.
+    let n = w.cards.login_challenge("FLOOD1", &desk()).await.unwrap();
+    let e = w.cards.login_challenge("FLOOD1", &stranger()).await.unwrap_err();
+    assert!(matches!(e, CardsError::Throttled { what: Throttle::Backoff, .. }), "{e}");
+    w.cards.passcode_failed("FLOOD1", &n, &desk(), None).await.unwrap();
+    w.cards.passcode_ok("FLOOD1").await.unwrap();
+    w.cards.login_challenge("FLOOD1", &stranger()).await.unwrap();
+    // Three wrong passcodes at the enrolled workstation still lock it.
+    assert_eq!(wrong(&w, "FLOOD1").await, PasscodeFailure::Counted { left: 2 });
+    assert_eq!(wrong(&w, "FLOOD1").await, PasscodeFailure::Counted { left: 1 });
+    assert_eq!(wrong(&w, "FLOOD1").await, PasscodeFailure::Locked);
+    // A token that says it locked itself, reported by an enrolled workstation, locks at once.
+    issue(&w, "702", "SELF1", "s@nhs.net").await;
+    let n = w.cards.login_challenge("SELF1", &desk()).await.unwrap();
+    let flags = cards::TokenFlags { locked: true, ..Default::default() };
+    assert_eq!(w.cards.passcode_failed("SELF1", &n, &desk(), Some(flags)).await.unwrap(), PasscodeFailure::Locked);
+    // ... but from a stranger the same claim only backs the stranger off.
+    issue(&w, "703", "SELF2", "t@nhs.net").await;
+    let n = w.cards.login_challenge("SELF2", &stranger()).await.unwrap();
+    let r = w.cards.passcode_failed("SELF2", &n, &stranger(), Some(flags)).await.unwrap();
+    assert!(matches!(r, PasscodeFailure::Throttled { .. }));
+    assert_eq!(w.cards.card("SELF2").await.unwrap().status, CardStatus::Active);
+    // The status anyone may read says only whether the card can be used.
+    let st = w.cards.state("FLOOD1").await.unwrap();
+    assert_eq!(st.status, CardStatus::Locked);
+    assert!(!st.message.contains("701") && !st.message.contains("tries"), "{}", st.message);
+}
+
+/// Challenges are rate-limited per card and source: a burst, then 429 with a wait.
+async fn challenges_are_rate_limited_per_card_and_source(engine: Engine) {
+    let Some(w) = world(engine).await else { return };
+    issue(&w, "711", "RATE1", "r@nhs.net").await;
+    for _ in 0..5 {
+        w.cards.login_challenge("RATE1", &stranger()).await.unwrap();
+    }
+    let e = w.cards.login_challenge("RATE1", &stranger()).await.unwrap_err();
+    let CardsError::Throttled { what, retry_after } = e else { panic!("{e}") };
+    assert_eq!((what, retry_after.as_secs()), (Throttle::CardFromSource, 5));
+    // Another source, and an enrolled workstation, still get challenges.
+    w.cards.login_challenge("RATE1", &Source::Address("198.51.100.1".parse().unwrap())).await.unwrap();
+    w.cards.login_challenge("RATE1", &desk()).await.unwrap();
+    w.clock.advance(5);
+    w.cards.login_challenge("RATE1", &stranger()).await.unwrap();
+    // Expired challenges are purged.
+    w.clock.advance(3600);
+    let before = w.store.purge_card_rows((NOW + 3605) * 1000).await.unwrap();
+    assert!(before >= 8, "expired challenges and idle limits deleted: {before}");
+}
+
+/// M2: unlock-code tries are taken before the code is checked: of 20 concurrent attempts at
+/// most 3 are judged, and the right code sent after them is refused; codes are sent and
+/// accepted only for locked cards; sending is rate-limited.
+async fn unlock_code_tries_hold_under_concurrency(engine: Engine) {
+    let Some(mut w) = world(engine).await else { return };
+    issue(&w, "801", "RACE1", "race@nhs.net").await;
+    let e = w.cards.send_unlock_code("RACE1", Channel::Email).await.unwrap_err();
+    assert!(matches!(e, CardsError::NotLocked(_)), "not locked: {e}");
+    for _ in 0..3 {
+        let _ = wrong(&w, "RACE1").await;
+    }
+    w.cards.send_unlock_code("RACE1", Channel::Email).await.unwrap();
+    let code = code_in(w.mail.recv().await.unwrap()["text"].as_str().unwrap());
+    let attempts: Vec<_> = (0..20)
+        .map(|i| {
+            let cards = w.cards.clone();
+            let c = if code == format!("{i:08}") { "99999999".to_string() } else { format!("{i:08}") };
+            tokio::spawn(async move { cards.unlock_with_code("RACE1", &c).await })
+        })
+        .collect();
+    let mut judged = 0;
+    let mut unjudged = 0;
+    for a in attempts {
+        match a.await.unwrap() {
+            Err(CardsError::CodeRefused(CodeProblem::Wrong { .. } | CodeProblem::NoTriesLeft)) => judged += 1,
+            Err(CardsError::CodeRefused(CodeProblem::TooManyTries)) => unjudged += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((judged, unjudged), (3, 17), "exactly the allowed tries were judged");
+    let e = w.cards.unlock_with_code("RACE1", &code).await.unwrap_err();
+    assert!(matches!(e, CardsError::CodeRefused(CodeProblem::TooManyTries)), "the right code after them: {e}");
+    assert_eq!(w.cards.card("RACE1").await.unwrap().status, CardStatus::Locked);
+    // Sending is limited per card: the burst of 2 is used by the next send.
+    w.cards.send_unlock_code("RACE1", Channel::Email).await.unwrap();
+    let e = w.cards.send_unlock_code("RACE1", Channel::Sms).await.unwrap_err();
+    assert!(matches!(e, CardsError::Throttled { what: Throttle::CodesForCard, .. }), "{e}");
+    // A code for a card that is no longer locked is refused.
+    let fresh = code_in(w.mail.recv().await.unwrap()["text"].as_str().unwrap());
+    w.cards.ra_unlock("RACE1", "ra:bob", "passport").await.unwrap();
+    let e = w.cards.unlock_with_code("RACE1", &fresh).await.unwrap_err();
+    assert!(matches!(e, CardsError::NotLocked(_)), "{e}");
+}
+
 on_both_engines!(
+    strangers_only_throttle_and_enrolled_workstations_lock,
+    challenges_are_rate_limited_per_card_and_source,
+    unlock_code_tries_hold_under_concurrency,
     three_wrong_passcodes_lock_and_every_unlock_path_unlocks,
     one_time_codes_expire_refuse_brute_force_and_other_domains,
     a_sponsor_with_authority_unlocks_and_others_are_refused,

@@ -350,6 +350,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         cards_config(&settings, args.dev)?,
         &passphrase,
     )?;
+    let card_purge = cards.spawn_purge();
     let web_config = portal::WebConfig { hash_gate: portal::HashGate::new(permits, wait), ..settings.web_config() };
     let web = portal::Web::new(store.clone(), authority.clock().clone(), web_config);
     let mut state =
@@ -385,6 +386,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     bound.serve(shutdown_signal()).await;
     maintenance.abort();
     purge.abort();
+    card_purge.abort();
     tracing::info!("stopped");
     Ok(())
 }

@@ -108,6 +108,8 @@ struct Desk {
     server: Server,
     conf: PathBuf,
     state: PathBuf,
+    /// The workstation's machine certificate and key (an enrolled workstation), if any.
+    workstation: Option<(PathBuf, PathBuf)>,
 }
 
 impl Desk {
@@ -121,7 +123,23 @@ impl Desk {
             format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", tokens.display());
         std::fs::write(&conf, text).unwrap();
         let state = server.path("state");
-        Desk { server, conf, state }
+        Desk { server, conf, state, workstation: None }
+    }
+
+    /// Enrols this desk's workstation: an organisation with automatic approval, a PIN
+    /// letter, `ecmt renew` (the real client) installs its machine certificate; the agent
+    /// then presents it over mutual TLS (--client-cert/--client-key).
+    fn enrol_workstation(&mut self, epoc: &str) {
+        let s = &self.server;
+        let o = s.admin(&["org", "add", "--epoc", epoc, "--name", "Desk Pharmacy", "--kind", "gp", "--approval", "automatic"]);
+        assert!(o.status.success(), "{}", text(&o));
+        let o = s.admin(&["--json", "pin", "issue", "--epoc", epoc]);
+        assert!(o.status.success(), "{}", text(&o));
+        let pin = serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["pin"].as_str().unwrap().to_string();
+        let store = s.path("workstation");
+        let o = s.ecmt(&store, &["renew", "--epoc", epoc, "--accept-policy"], &[("ECMT_PIN", &pin)]);
+        assert!(o.status.success(), "ecmt renew: {}", text(&o));
+        self.workstation = Some((store.join("cert.pem"), store.join("key.pem")));
     }
 
     /// `carecert-agent …` on SoftHSM2 with this test's token directory.
@@ -138,6 +156,9 @@ impl Desk {
         if let Some(c) = card {
             cmd.args(["--card", c]);
         }
+        if let Some((cert, key)) = &self.workstation {
+            cmd.arg("--client-cert").arg(cert).arg("--client-key").arg(key);
+        }
         cmd.args(args).env("SOFTHSM2_CONF", &self.conf).env("XDG_STATE_HOME", &self.state);
         for k in [
             "CARECERT_PASSCODE",
@@ -146,6 +167,8 @@ impl Desk {
             "CARECERT_UNLOCK_CODE",
             "CARECERT_CARD",
             "CARECERT_SPONSOR_PASSCODE",
+            "CARECERT_CLIENT_CERT",
+            "CARECERT_CLIENT_KEY",
         ] {
             cmd.env_remove(k);
         }
@@ -242,7 +265,9 @@ fn card_lifecycle_with_the_agent_on_softhsm() {
         "--card-certificate-days",
         "60",
     ]);
-    let desk = Desk::new(server);
+    let mut desk = Desk::new(server);
+    // The desk is an enrolled workstation: its wrong passcodes count toward the lock.
+    desk.enrol_workstation("4440001");
     let s = &desk.server;
     let admin = |args: &[&str]| {
         let o = s.admin(args);
@@ -311,7 +336,7 @@ fn card_lifecycle_with_the_agent_on_softhsm() {
     desk.ok(Some(&card), &["card", "unlock", "--code", &code], &[("CARECERT_NEW_PASSCODE", "246810")]);
     desk.ok(Some(&card), &["login"], &[("CARECERT_PASSCODE", "246810")]);
     let o = desk.agent(Some(&card), &["card", "unlock", "--code", &code], &[("CARECERT_NEW_PASSCODE", "135790")]);
-    assert!(!o.status.success() && text(&o).contains("used already"), "a code works once: {}", text(&o));
+    assert!(!o.status.success() && text(&o).contains("not locked"), "codes only for locked cards: {}", text(&o));
 
     // Unlock by SMS through the gateway.
     let lock2 = |c: &str, right: &str| {
@@ -322,6 +347,8 @@ fn card_lifecycle_with_the_agent_on_softhsm() {
         assert!(text(&o).contains("locked"), "{}", text(&o));
     };
     lock2(&card, "246810");
+    let o = desk.agent(Some(&card), &["card", "unlock", "--code", &code], &[("CARECERT_NEW_PASSCODE", "135790")]);
+    assert!(!o.status.success() && text(&o).contains("used already"), "a code works once: {}", text(&o));
     desk.ok(Some(&card), &["card", "unlock", "--via", "sms"], &[]);
     let sms = texts.recv_timeout(Duration::from_secs(10)).expect("the SMS");
     assert_eq!(sms["to"], "+447700900012");
@@ -495,7 +522,7 @@ fn renewal_survives_a_pulled_card_and_a_server_failure() {
     // 3. A retry succeeds, and the remote count was not used by the failures.
     desk.ok(Some(&card), &["card", "renew"], &pass);
     assert_ne!(common::serial_of(&desk.card_cert(&card, "01", "f-a3")), old_auth);
-    let status = desk.ok(Some(&card), &["--json", "card", "status"], &[]);
+    let status = desk.ok(Some(&card), &["--json", "card", "status", "--details"], &pass);
     assert!(status.contains("\"remote_renewals_left\":1"), "{status}");
 }
 
@@ -802,4 +829,254 @@ fn a_browser_holding_the_card_certificate_logs_in_with_tls_client_authentication
     ok(&["card", "cancel", "TLSCARD1"]);
     let (code, head, _) = login(true);
     assert!(code == 303 && head.contains("/portal/refused"), "{head}");
+}
+
+/// `curl` against the cards API without any client certificate (an unauthenticated caller);
+/// returns (status, headers, body).
+fn anonymous(server: &Server, method: &str, path: &str, body: Option<&str>) -> (u16, String, String) {
+    let root = server.root();
+    let url = format!("{}{path}", server.https);
+    let mut args = vec!["--cacert", root.to_str().unwrap(), "-X", method];
+    if let Some(b) = body {
+        args.extend(["-H", "Content-Type: application/json", "--data-binary", b]);
+    }
+    args.push(&url);
+    curl(&args)
+}
+
+/// Issue 10, done-when 1: 100 unauthenticated challenge requests and passcode-failure reports
+/// for a card leave it usable by its holder (the agent with the right passcode logs in) and
+/// get the attacking source 429s with Retry-After; the status anyone may read shows no UID
+/// and no tries; a real wrong passcode typed three times through the agent on an enrolled
+/// workstation (mutual TLS with its machine certificate) still locks the card.
+#[test]
+fn nobody_unauthenticated_locks_a_card_and_an_enrolled_workstation_still_does() {
+    let server = Server::start();
+    let mut desk = Desk::new(server);
+    let o = desk.server.admin(&["user", "add", "--uid", "55", "--name", "Dr Flood Target", "--organisation", "RA1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let card = issue(&desk, "55", "555555");
+    let s = &desk.server;
+
+    // Before login, anyone learns only whether the card can be used.
+    let (code, _, body) = anonymous(s, "GET", &format!("/api/v1/cards/{card}"), None);
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["message", "serial", "status"], "no UID, no tries, no dates: {body}");
+    assert!(!body.contains("55\"") && !body.contains("tries"), "{body}");
+    let (code, _, _) = anonymous(s, "GET", &format!("/api/v1/cards/{card}/details"), None);
+    assert_eq!(code, 401, "the full view needs a card session");
+
+    // The flood: 100 challenge requests, each followed by a failure report (naming the
+    // challenge when one was given, a made-up one otherwise).
+    let (mut got, mut limited, mut with_retry_after, mut counted) = (0, 0, 0, 0);
+    for _ in 0..100 {
+        let (code, head, body) = anonymous(s, "POST", &format!("/api/v1/cards/{card}/challenges"), None);
+        let nonce = match code {
+            200 => {
+                got += 1;
+                serde_json::from_str::<serde_json::Value>(&body).unwrap()["nonce"].as_str().unwrap().to_string()
+            }
+            429 => {
+                limited += 1;
+                with_retry_after += usize::from(head.to_ascii_lowercase().contains("retry-after:"));
+                "00".repeat(32)
+            }
+            other => panic!("challenge: {other} {body}"),
+        };
+        let report = serde_json::json!({"nonce": nonce}).to_string();
+        let (code, _, body) = anonymous(s, "POST", &format!("/api/v1/cards/{card}/passcode-failures"), Some(&report));
+        match code {
+            200 => {
+                let f: serde_json::Value = serde_json::from_str(&body).unwrap();
+                assert_eq!((f["locked"].as_bool(), f["counted"].as_bool()), (Some(false), Some(false)), "{body}");
+                counted += usize::from(f["counted"].as_bool() == Some(true));
+            }
+            400 => assert!(body.contains("challenge"), "{body}"),
+            other => panic!("report: {other} {body}"),
+        }
+    }
+    eprintln!("flood: {got} challenges issued, {limited} refused with 429 ({with_retry_after} with Retry-After)");
+    // The back-off doubles from 2 s: over the few seconds the flood takes, at most a handful
+    // of challenges are issued.
+    assert!(got <= 4 && limited >= 96, "the source is throttled: {got} issued, {limited} refused");
+    assert_eq!(with_retry_after, limited, "every 429 says when to retry");
+    assert_eq!(counted, 0);
+    let (_, _, body) = anonymous(s, "GET", &format!("/api/v1/cards/{card}"), None);
+    assert!(body.contains("\"active\""), "still usable: {body}");
+
+    // An agent on an unenrolled workstation (the same address): its wrong passcode is not
+    // counted, and it is told so.
+    let o = desk.agent(Some(&card), &["login"], &[("CARECERT_PASSCODE", "999999")]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("not enrolled") || text(&o).contains("slowed down"), "{}", text(&o));
+
+    // The holder on an enrolled workstation logs in: the flood was not theirs.
+    desk.enrol_workstation("4440055");
+    let s = &desk.server;
+    let out = desk.ok(Some(&card), &["login"], &[("CARECERT_PASSCODE", "555555")]);
+    assert!(out.contains("Logged in"), "{out}");
+    let out = desk.ok(Some(&card), &["--json", "card", "status", "--details"], &[("CARECERT_PASSCODE", "555555")]);
+    assert!(out.contains("\"uid\":\"55\"") && out.contains("\"tries_left\":3"), "after login the holder sees all: {out}");
+
+    // Three real wrong passcodes through the agent on the enrolled workstation lock it.
+    for expect in ["2 tries left", "1 try left", "locked"] {
+        let o = desk.agent(Some(&card), &["login"], &[("CARECERT_PASSCODE", "999999")]);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(text(&o).contains(expect), "expected '{expect}': {}", text(&o));
+    }
+    let o = desk.agent(Some(&card), &["login"], &[("CARECERT_PASSCODE", "555555")]);
+    assert!(!o.status.success() && text(&o).contains("locked"), "{}", text(&o));
+    let (_, _, body) = anonymous(s, "GET", &format!("/api/v1/cards/{card}"), None);
+    assert!(body.contains("\"locked\""), "{body}");
+    let audit = text(&s.admin(&["audit", "list", "--limit", "500"]));
+    assert_eq!(audit.matches("card.passcode_wrong").count(), 3, "only the workstation's failures are audited: {audit}");
+}
+
+/// `curl` with the workstation's certificate (mutual TLS); returns (status, headers, body).
+fn from_workstation(desk: &Desk, path: &str, body: Option<&str>) -> (u16, String, String) {
+    let s = &desk.server;
+    let (cert, key) = desk.workstation.clone().unwrap();
+    let root = s.root();
+    let url = format!("{}{path}", s.https);
+    let mut args = vec!["--cacert", root.to_str().unwrap(), "--cert", cert.to_str().unwrap(), "--key"];
+    args.push(key.to_str().unwrap());
+    args.extend(["-X", "POST"]);
+    if let Some(b) = body {
+        args.extend(["-H", "Content-Type: application/json", "--data-binary", b]);
+    }
+    args.push(&url);
+    curl(&args)
+}
+
+/// Issue 10, done-when 2 (unlock codes) against the real server on `database`: a code is
+/// refused for a card that is not locked; sending is throttled per card (429, Retry-After);
+/// of 30 concurrent unlock attempts with wrong codes, and the right code sent after them, at
+/// most 3 are judged and the right one is refused (the code is used up).
+fn unlock_codes_hold_under_concurrency_on(database: Option<String>) {
+    let (smtp_port, mail) = smtp_server();
+    let smtp = format!("127.0.0.1:{smtp_port}");
+    let server = Server::start_db_args(database, &["--smtp", &smtp, "--unlock-email-domain", "nhs.net"]);
+    let mut desk = Desk::new(server);
+    desk.enrol_workstation("4440077");
+    let s = &desk.server;
+    let o = s.admin(&["user", "add", "--uid", "77", "--name", "Dr Race", "--email", "race@nhs.net", "--organisation", "RA1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // A card whose keys are software keys, issued through the RA API (no reader needed here).
+    let (_, auth_csr) = s.openssl_csr("race-auth", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let (_, sign_csr) = s.openssl_csr("race-sign", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let body = serde_json::json!({
+        "uid": "77", "card_serial": "RACE77", "documents": "passport", "so_pin": "12345678",
+        "auth_csr": std::fs::read_to_string(&auth_csr).unwrap(), "sign_csr": std::fs::read_to_string(&sign_csr).unwrap(),
+        "agent_version": "1.0.0",
+    });
+    let (code, resp) = s.api("POST", "/api/v1/admin/cards", Some(body.to_string().as_bytes()), "application/json");
+    assert_eq!(code, 201, "{resp}");
+    let email = serde_json::json!({"channel": "email"}).to_string();
+
+    // Not locked: no code is sent, none is accepted.
+    let (code, _, body) = anonymous(s, "POST", "/api/v1/cards/RACE77/unlock-codes", Some(&email));
+    assert!(code == 409 && body.contains("not locked"), "{code} {body}");
+    let (code, _, body) = anonymous(s, "POST", "/api/v1/cards/RACE77/unlock", Some(r#"{"code":"12345678"}"#));
+    assert!(code == 409 && body.contains("not locked"), "{code} {body}");
+
+    // Three wrong passcodes reported by the enrolled workstation lock it.
+    for _ in 0..3 {
+        let (code, _, body) = from_workstation(&desk, "/api/v1/cards/RACE77/challenges", None);
+        assert_eq!(code, 200, "{body}");
+        let nonce = serde_json::from_str::<serde_json::Value>(&body).unwrap()["nonce"].as_str().unwrap().to_string();
+        let report = serde_json::json!({"nonce": nonce}).to_string();
+        let (code, _, body) = from_workstation(&desk, "/api/v1/cards/RACE77/passcode-failures", Some(&report));
+        assert!(code == 200 && body.contains("\"counted\":true"), "{code} {body}");
+    }
+    let (_, _, body) = anonymous(s, "GET", "/api/v1/cards/RACE77", None);
+    assert!(body.contains("\"locked\""), "{body}");
+
+    // A code is sent; the per-card burst (2) is then used up by a second send: 429.
+    let (code, _, body) = anonymous(s, "POST", "/api/v1/cards/RACE77/unlock-codes", Some(&email));
+    assert_eq!(code, 200, "{body}");
+    let (code, _, _) = anonymous(s, "POST", "/api/v1/cards/RACE77/unlock-codes", Some(&email));
+    assert_eq!(code, 200);
+    let (code, head, body) = anonymous(s, "POST", "/api/v1/cards/RACE77/unlock-codes", Some(&email));
+    assert!(code == 429 && head.to_ascii_lowercase().contains("retry-after:"), "{code} {head} {body}");
+    let _first = mail.recv_timeout(Duration::from_secs(10)).expect("the first code");
+    let right = code_in(&mail.recv_timeout(Duration::from_secs(10)).expect("the second code (the valid one)"));
+
+    // 30 wrong codes at once, the right one 300 ms later.
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(31));
+    let attempts: Vec<_> = (0..31)
+        .map(|i| {
+            let barrier = barrier.clone();
+            let root = s.root();
+            let url = format!("{}/api/v1/cards/RACE77/unlock", s.https);
+            let guess = if i == 30 {
+                right.clone()
+            } else if format!("{i:08}") == right {
+                "99999999".into()
+            } else {
+                format!("{i:08}")
+            };
+            std::thread::spawn(move || {
+                barrier.wait();
+                if i == 30 {
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+                let body = serde_json::json!({"code": guess}).to_string();
+                let (code, _, body) = curl(&[
+                    "--cacert",
+                    root.to_str().unwrap(),
+                    "-H",
+                    "Content-Type: application/json",
+                    "--data-binary",
+                    &body,
+                    &url,
+                ]);
+                (i, code, body)
+            })
+        })
+        .collect();
+    let (mut judged, mut unjudged) = (0, 0);
+    for a in attempts {
+        let (i, code, body) = a.join().unwrap();
+        assert_ne!(code, 200, "attempt {i} unlocked the card: {body}");
+        if body.contains("not right") {
+            judged += 1;
+        } else if body.contains("too many wrong codes") {
+            unjudged += 1;
+        } else {
+            panic!("attempt {i}: {code} {body}");
+        }
+        if i == 30 {
+            assert!(body.contains("too many wrong codes"), "the right code after three wrong ones is refused: {body}");
+        }
+    }
+    eprintln!("31 concurrent unlock attempts: {judged} judged, {unjudged} refused unjudged");
+    assert_eq!((judged, unjudged), (3, 28), "exactly the code's 3 tries were judged");
+    let (_, _, body) = anonymous(s, "GET", "/api/v1/cards/RACE77", None);
+    assert!(body.contains("\"locked\""), "{body}");
+}
+
+#[test]
+fn unlock_codes_hold_under_concurrency_on_sqlite() {
+    unlock_codes_hold_under_concurrency_on(None);
+}
+
+#[test]
+fn unlock_codes_hold_under_concurrency_on_postgresql() {
+    if std::env::var("CARECERT_SKIP_PG").as_deref() == Ok("1") {
+        eprintln!("CARECERT_SKIP_PG=1: skipped on purpose");
+        return;
+    }
+    let admin =
+        std::env::var("CARECERT_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("carecert_unlock_{}", std::process::id());
+    let out = Command::new("psql").args([admin.as_str(), "-qc", &format!("CREATE DATABASE {name}")]).output().unwrap();
+    assert!(out.status.success(), "PostgreSQL must be reachable at {admin}: {}", text(&out));
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    unlock_codes_hold_under_concurrency_on(Some(url));
+    let _ = Command::new("psql")
+        .args([admin.as_str(), "-qc", &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")])
+        .output();
 }

@@ -114,6 +114,11 @@ impl Client {
         self.post(&admin(["cards"]), body).await
     }
 
+    /// `GET /api/v1/admin/cards/{serial}`: everything carecert knows about a card.
+    pub async fn card(&self, serial: &str) -> Result<api::CardStatusView, Error> {
+        self.get(&admin(["cards", serial])).await
+    }
+
     /// `POST /api/v1/admin/cards/{serial}/unlock`: RA unlock, identity checked.
     pub async fn ra_unlock(&self, serial: &str, body: &api::IdentityCheckBody) -> Result<api::UnlockedView, Error> {
         self.post(&admin(["cards", serial, "unlock"]), body).await

@@ -12,14 +12,24 @@ impl Client {
         [CARDS[0], CARDS[1], CARDS[2], serial, tail]
     }
 
-    /// `GET /api/v1/cards/{serial}`: what carecert knows about a card.
-    pub async fn card_status(&self, serial: &str) -> Result<api::CardStatusView, Error> {
+    /// `GET /api/v1/cards/{serial}`: whether the card can be used (before login).
+    pub async fn card_status(&self, serial: &str) -> Result<api::CardStateView, Error> {
         self.get(&[CARDS[0], CARDS[1], CARDS[2], serial]).await
     }
 
-    /// `POST /api/v1/cards/{serial}/passcode-failures`: a wrong passcode was entered.
-    pub async fn passcode_failed(&self, serial: &str) -> Result<api::PasscodeFailureView, Error> {
-        self.post_empty(&Self::card_path(serial, "passcode-failures")).await
+    /// `GET /api/v1/cards/{serial}/details` (card session): everything the holder may see.
+    pub async fn card_details(&self, serial: &str) -> Result<api::CardStatusView, Error> {
+        self.get(&Self::card_path(serial, "details")).await
+    }
+
+    /// `POST /api/v1/cards/{serial}/passcode-failures`: a wrong passcode was entered for the
+    /// challenge `body.nonce` (which is used up).
+    pub async fn passcode_failed(
+        &self,
+        serial: &str,
+        body: &api::PasscodeFailureBody,
+    ) -> Result<api::PasscodeFailureView, Error> {
+        self.post(&Self::card_path(serial, "passcode-failures"), body).await
     }
 
     /// `POST /api/v1/cards/{serial}/challenges`: a login challenge.

@@ -34,6 +34,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// Message for a person.
     pub message: String,
+    /// Seconds after which the client may try again (sent as `Retry-After`), for 429 and 503.
+    pub retry_after: Option<u64>,
 }
 
 /// What can stop the server from starting.
@@ -57,7 +59,11 @@ pub enum ServerError {
 impl ApiError {
     /// Builds an error.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), retry_after: None }
+    }
+    /// The same error, telling the client to try again after `seconds` (`Retry-After`).
+    pub fn retry_after(self, seconds: u64) -> Self {
+        Self { retry_after: Some(seconds.max(1)), ..self }
     }
     pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
@@ -76,7 +82,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody { error: self.code, message: self.message })).into_response()
+        let mut r = (self.status, Json(ErrorBody { error: self.code, message: self.message })).into_response();
+        if let Some(s) = self.retry_after {
+            r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(s));
+        }
+        r
     }
 }
 
@@ -190,6 +200,14 @@ impl From<cards::CardsError> for ApiError {
             E::RenewalRefused(_) => Self::new(StatusCode::CONFLICT, "renewal_refused", msg),
             E::WrongCard => Self::new(StatusCode::FORBIDDEN, "wrong_card", msg),
             E::Delivery { .. } => Self::new(StatusCode::BAD_GATEWAY, "delivery_failed", msg),
+            E::Throttled { retry_after, .. } => {
+                // Whole seconds, rounded up, so a client that waits exactly this long is let in.
+                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", msg).retry_after(secs)
+            }
+            E::Busy => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", msg).retry_after(2),
+            E::NotLocked(_) => Self::new(StatusCode::CONFLICT, "card_not_locked", msg),
+            E::BadInput(cards::InputProblem::CardSignature) => Self::bad_request("card_signature", msg),
             E::BadInput(_) => Self::bad_request("invalid", msg),
             E::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", msg),
             E::Ca(c) => c.into(),

@@ -15,9 +15,9 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use sha2::Digest;
 
-use crate::error::{ApiError, CardSessionRefusal};
+use crate::error::{ApiError, CardSessionRefusal, GateRefusal};
 use crate::state::AppState;
-use crate::tls::ClientCertificates;
+use crate::tls::{ClientCertificates, PeerAddr};
 
 /// Largest JSON body the API reads.
 pub const MAX_JSON_BYTES: usize = 64 * 1024;
@@ -143,5 +143,29 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientLeaf {
                     "this endpoint needs mutual TLS: present your system's certificate (curl --cert cert.pem --key key.pem)",
                 )
             })
+    }
+}
+
+/// Who asks for a card's login challenge or reports a wrong passcode: an enrolled workstation
+/// when the request came over mutual TLS with a machine certificate that enrolment's
+/// `identify` accepts (system-client profile, issued, in validity, organisation active) —
+/// a certificate it refuses is refused here too (403), never silently downgraded — or else
+/// the peer's network address.
+pub(crate) struct CardCaller(pub(crate) cards::Source);
+
+impl FromRequestParts<AppState> for CardCaller {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let leaf = parts.extensions.get::<ClientCertificates>().and_then(|c| c.0.first().map(|c| c.as_ref().to_vec()));
+        if let Some(leaf) = leaf {
+            let sender = state.enrol.identify(&leaf).await.map_err(GateRefusal)?;
+            return Ok(CardCaller(cards::Source::Workstation(sender.serial)));
+        }
+        let ip = parts
+            .extensions
+            .get::<PeerAddr>()
+            .map(|p| p.0.ip())
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        Ok(CardCaller(cards::Source::Address(ip)))
     }
 }

@@ -78,7 +78,8 @@ pub(crate) fn json_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(cards::ra_renewal))
         .routes(routes!(cards::add_sponsor))
         .routes(routes!(cards::set_batch))
-        .routes(routes!(cards::add_web_account));
+        .routes(routes!(cards::add_web_account))
+        .routes(routes!(cards::show_card));
     let ecmt = OpenApiRouter::new()
         .routes(routes!(enrol::login))
         .routes(routes!(enrol::logout))
@@ -91,6 +92,7 @@ pub(crate) fn json_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(enrol::renew));
     let agent = OpenApiRouter::new()
         .routes(routes!(cards::card_status))
+        .routes(routes!(cards::card_details))
         .routes(routes!(cards::login_challenge))
         .routes(routes!(cards::open_session))
         .routes(routes!(cards::passcode_failed))

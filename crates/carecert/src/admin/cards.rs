@@ -183,7 +183,7 @@ pub(super) async fn card(c: &Client, cmd: CardCmd, json_out: bool) -> Result<()>
             });
         }
         CardCmd::Status { serial } => {
-            let v = c.card_status(&serial).await.answer()?;
+            let v = c.card(&serial).await.answer()?;
             print(json_out, &v, |v| format!("Card {} {}: {}", v.serial, v.status, v.message));
         }
         CardCmd::Batch { batch, min_agent_version } => {

@@ -88,6 +88,8 @@ pub struct Settings {
     pub unlock_code_tries: i64,
     /// Email domains for unlock codes (lower case).
     pub unlock_email_domains: Vec<String>,
+    /// Card rate limits, back-off and the Argon2 bound.
+    pub card_limits: cards::CardLimits,
     /// SMTP relay host and port.
     pub smtp: Option<(String, u16)>,
     /// Sender of unlock-code emails.
@@ -300,6 +302,7 @@ impl Config {
         let max_wrong_passcodes = p.count("cards.max_wrong_passcodes", c.max_wrong_passcodes);
         let unlock_code_lifetime = p.duration("cards.unlock_code_lifetime", &c.unlock_code_lifetime);
         let unlock_code_tries = p.count("cards.unlock_code_tries", c.unlock_code_tries);
+        let card_limits = p.card_limits(&c.limits);
         let mut unlock_email_domains = vec![];
         for d in &c.unlock_email_domains {
             if !d.contains('.') || d.contains('@') || d.contains(char::is_whitespace) {
@@ -371,6 +374,7 @@ impl Config {
             (idle_timeout, web_session_lifetime),
             (card_certificate_days, max_wrong_passcodes, unlock_code_lifetime, unlock_code_tries),
             limits,
+            card_limits,
         ) {
             (
                 Some(listen),
@@ -387,6 +391,7 @@ impl Config {
                     Some(unlock_code_tries),
                 ),
                 Some((limits, ocsp_cache_entries)),
+                Some(card_limits),
             ) if problems.is_empty() => Ok(Settings {
                 public_url,
                 listen,
@@ -416,6 +421,7 @@ impl Config {
                 unlock_code_lifetime,
                 unlock_code_tries,
                 unlock_email_domains,
+                card_limits,
                 smtp,
                 smtp_from: self.smtp.from.clone(),
                 smtp_tls,
@@ -477,6 +483,44 @@ impl Checker {
 
     fn count(&mut self, key: &str, value: i64) -> Option<i64> {
         if value >= 1 { Some(value) } else { self.fail(key, "must be at least 1") }
+    }
+
+    fn limit(&mut self, key: &str, l: &super::LimitSection) -> Option<cards::Limit> {
+        let burst = self.count(&format!("{key}.burst"), l.burst);
+        let per_hour = self.count(&format!("{key}.per_hour"), l.per_hour);
+        let interval = self.duration(&format!("{key}.interval"), &l.interval);
+        Some(cards::Limit { burst: burst?, interval: interval?, per_hour: per_hour? })
+    }
+
+    fn card_limits(&mut self, l: &super::CardLimitsSection) -> Option<cards::CardLimits> {
+        let k = "cards.limits";
+        let challenges_per_card_source =
+            self.limit(&format!("{k}.challenges_per_card_source"), &l.challenges_per_card_source);
+        let challenges_per_card = self.limit(&format!("{k}.challenges_per_card"), &l.challenges_per_card);
+        let challenges_per_source = self.limit(&format!("{k}.challenges_per_source"), &l.challenges_per_source);
+        let backoff_base = self.duration(&format!("{k}.backoff_base"), &l.backoff_base);
+        let backoff_max = self.duration(&format!("{k}.backoff_max"), &l.backoff_max);
+        let code_sends_per_card = self.limit(&format!("{k}.code_sends_per_card"), &l.code_sends_per_card);
+        let code_sends_per_destination =
+            self.limit(&format!("{k}.code_sends_per_destination"), &l.code_sends_per_destination);
+        let argon2_workers = match usize::try_from(l.argon2_workers) {
+            Ok(n) if n <= 1024 => Some(n),
+            _ => self.fail(&format!("{k}.argon2_workers"), "must be 0 (twice the cores) to 1024"),
+        };
+        let argon2_wait = self.duration(&format!("{k}.argon2_wait"), &l.argon2_wait);
+        let purge_interval = self.duration(&format!("{k}.purge_interval"), &l.purge_interval);
+        Some(cards::CardLimits {
+            challenges_per_card_source: challenges_per_card_source?,
+            challenges_per_card: challenges_per_card?,
+            challenges_per_source: challenges_per_source?,
+            backoff_base: backoff_base?,
+            backoff_max: backoff_max?,
+            code_sends_per_card: code_sends_per_card?,
+            code_sends_per_destination: code_sends_per_destination?,
+            argon2_workers: argon2_workers?,
+            argon2_wait: argon2_wait?,
+            purge_interval: purge_interval?,
+        })
     }
 }
 

@@ -315,6 +315,71 @@ pub struct CardsSection {
     pub unlock_code_tries: i64,
     /// Email domains unlock codes may be sent to.
     pub unlock_email_domains: Vec<String>,
+    /// Rate limits, back-off and the Argon2 bound (`[cards.limits]`).
+    pub limits: CardLimitsSection,
+}
+
+/// One rate limit in the file: a burst, then one more every `interval`, at most `per_hour`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSection {
+    /// Requests allowed at once.
+    pub burst: i64,
+    /// One more request every this long.
+    pub interval: DurationText,
+    /// At most this many per hour.
+    pub per_hour: i64,
+}
+
+impl From<cards::Limit> for LimitSection {
+    fn from(l: cards::Limit) -> Self {
+        Self { burst: l.burst, interval: DurationText::seconds(l.interval.as_secs()), per_hour: l.per_hour }
+    }
+}
+
+/// `[cards.limits]`: what keeps unauthenticated callers from locking cards, sending codes
+/// without end, or tying up the Argon2 workers. Defaults: `cards::CardLimits::default()`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CardLimitsSection {
+    /// Login challenges for one card from one source (address or enrolled workstation).
+    pub challenges_per_card_source: LimitSection,
+    /// Login challenges for one card from all unenrolled sources together.
+    pub challenges_per_card: LimitSection,
+    /// Login challenges from one source, all cards.
+    pub challenges_per_source: LimitSection,
+    /// First back-off after a wrong passcode from an unenrolled workstation (doubles each time).
+    pub backoff_base: DurationText,
+    /// Longest back-off.
+    pub backoff_max: DurationText,
+    /// Unlock codes sent for one card.
+    pub code_sends_per_card: LimitSection,
+    /// Unlock codes sent to one address or number.
+    pub code_sends_per_destination: LimitSection,
+    /// Argon2 computations at once (0: twice the available cores).
+    pub argon2_workers: i64,
+    /// How long a request waits for an Argon2 worker before it is answered 503 "busy".
+    pub argon2_wait: DurationText,
+    /// How often expired challenges, codes and idle limit rows are deleted.
+    pub purge_interval: DurationText,
+}
+
+impl Default for CardLimitsSection {
+    fn default() -> Self {
+        let d = cards::CardLimits::default();
+        Self {
+            challenges_per_card_source: d.challenges_per_card_source.into(),
+            challenges_per_card: d.challenges_per_card.into(),
+            challenges_per_source: d.challenges_per_source.into(),
+            backoff_base: DurationText::seconds(d.backoff_base.as_secs()),
+            backoff_max: DurationText::seconds(d.backoff_max.as_secs()),
+            code_sends_per_card: d.code_sends_per_card.into(),
+            code_sends_per_destination: d.code_sends_per_destination.into(),
+            argon2_workers: i64::try_from(d.argon2_workers).unwrap_or(0),
+            argon2_wait: DurationText::seconds(d.argon2_wait.as_secs()),
+            purge_interval: DurationText::seconds(d.purge_interval.as_secs()),
+        }
+    }
 }
 
 impl Default for CardsSection {
@@ -325,6 +390,7 @@ impl Default for CardsSection {
             unlock_code_lifetime: DEFAULT_UNLOCK_CODE_LIFETIME.into(),
             unlock_code_tries: DEFAULT_UNLOCK_CODE_TRIES,
             unlock_email_domains: vec![DEFAULT_UNLOCK_EMAIL_DOMAIN.into()],
+            limits: CardLimitsSection::default(),
         }
     }
 }

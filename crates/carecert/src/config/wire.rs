@@ -35,6 +35,7 @@ impl Settings {
             certificate_days: self.card_certificate_days,
             email_domains: self.unlock_email_domains.clone(),
             helpdesk: self.helpdesk.clone(),
+            limits: self.card_limits.clone(),
             ..Default::default()
         }
     }

@@ -39,6 +39,16 @@ impl Server {
         s
     }
 
+    /// `carecert serve --dev` on the given database URL (SQLite if None) with extra arguments.
+    pub fn start_db_args(database: Option<String>, extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let extra = extra.iter().map(|s| s.to_string()).collect();
+        let mut s = Server { https: String::new(), http: String::new(), data, dir, database, extra, child: None };
+        s.launch();
+        s
+    }
+
     /// `carecert serve --dev` on SQLite with extra arguments.
     pub fn start_args(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();

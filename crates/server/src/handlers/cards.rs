@@ -5,10 +5,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use cards::{CardKeyRole, CardView, CardsError, Channel, IssueCard, RenewalKind};
+use cards::{CardKeyRole, CardView, Channel, IssueCard, RenewalKind};
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{Admin, ApiJson, CardSession};
+use crate::extract::{Admin, ApiJson, CardCaller, CardSession};
 use crate::handlers::wire::{card_record_view, card_status_view, new_web_account_view, user_view};
 use crate::state::AppState;
 
@@ -41,20 +41,36 @@ fn same_card(session: &str, serial: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-#[utoipa::path(get, path = "/api/v1/cards/{serial}", tag = "cards", responses((status = 200, body = api::CardStatusView), (status = 404, body = ErrorBody)))]
+fn token_flags(f: Option<api::TokenPinFlags>) -> Option<cards::TokenFlags> {
+    f.map(|f| cards::TokenFlags { count_low: f.count_low, final_try: f.final_try, locked: f.locked })
+}
+
+#[utoipa::path(get, path = "/api/v1/cards/{serial}", tag = "cards", responses((status = 200, description = "Whether the card can be used; nothing about its holder, passcode count or certificates", body = api::CardStateView), (status = 404, body = ErrorBody)))]
 pub(crate) async fn card_status(
     State(s): State<AppState>,
     Path(serial): Path<String>,
+) -> Result<Json<api::CardStateView>, ApiError> {
+    let c = s.cards.state(&serial).await?;
+    Ok(Json(api::CardStateView { serial: c.serial, status: card_status_view(c.status), message: c.message }))
+}
+
+#[utoipa::path(get, path = "/api/v1/cards/{serial}/details", tag = "cards", responses((status = 200, body = api::CardStatusView), (status = 401, body = ErrorBody), (status = 403, description = "The session belongs to another card", body = ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn card_details(
+    State(s): State<AppState>,
+    CardSession(card): CardSession,
+    Path(serial): Path<String>,
 ) -> Result<Json<api::CardStatusView>, ApiError> {
+    same_card(&card, &serial)?;
     Ok(Json(view(s.cards.view(&serial).await?)))
 }
 
-#[utoipa::path(post, path = "/api/v1/cards/{serial}/challenges", tag = "cards", responses((status = 200, body = api::ChallengeView), (status = 423, description = "Card locked", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/challenges", tag = "cards", responses((status = 200, body = api::ChallengeView), (status = 423, description = "Card locked", body = ErrorBody), (status = 429, description = "Too many challenges for this card or from this source; see Retry-After", body = ErrorBody)))]
 pub(crate) async fn login_challenge(
     State(s): State<AppState>,
+    CardCaller(source): CardCaller,
     Path(serial): Path<String>,
 ) -> Result<Json<api::ChallengeView>, ApiError> {
-    Ok(Json(api::ChallengeView { nonce: s.cards.login_challenge(&serial).await? }))
+    Ok(Json(api::ChallengeView { nonce: s.cards.login_challenge(&serial, &source).await? }))
 }
 
 #[utoipa::path(post, path = "/api/v1/cards/{serial}/sessions", tag = "cards", request_body = api::CardLoginBody, responses((status = 200, body = api::CardSessionView), (status = 400, body = ErrorBody), (status = 426, description = "Agent too old for the card batch", body = ErrorBody)))]
@@ -63,33 +79,40 @@ pub(crate) async fn open_session(
     Path(serial): Path<String>,
     ApiJson(b): ApiJson<api::CardLoginBody>,
 ) -> Result<Json<api::CardSessionView>, ApiError> {
-    let (token, v) = s.cards.open_session(&serial, &b.nonce, &b64(&b.signature)?, &b.agent_version).await?;
+    let (token, v) = s
+        .cards
+        .open_session(&serial, &b.nonce, &b64(&b.signature)?, &b.agent_version, token_flags(b.token_flags))
+        .await?;
     Ok(Json(api::CardSessionView { token, card: view(v) }))
 }
 
-#[utoipa::path(post, path = "/api/v1/cards/{serial}/passcode-failures", tag = "cards", responses((status = 200, body = api::PasscodeFailureView), (status = 423, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/passcode-failures", tag = "cards", request_body = api::PasscodeFailureBody, responses((status = 200, description = "Counted toward the lock (enrolled workstation, mutual TLS) or only backing off this source", body = api::PasscodeFailureView), (status = 400, description = "No unused challenge issued to this source for this card", body = ErrorBody), (status = 403, description = "Workstation certificate refused", body = ErrorBody), (status = 423, body = ErrorBody)))]
 pub(crate) async fn passcode_failed(
     State(s): State<AppState>,
+    CardCaller(source): CardCaller,
     Path(serial): Path<String>,
+    ApiJson(b): ApiJson<api::PasscodeFailureBody>,
 ) -> Result<Json<api::PasscodeFailureView>, ApiError> {
-    let outcome = s.cards.passcode_failed(&serial).await?;
-    let locked = matches!(outcome, CardsError::Locked(_));
-    let tries_left = match outcome {
-        CardsError::WrongPasscode { left } => left,
-        _ => 0,
-    };
-    Ok(Json(api::PasscodeFailureView {
-        locked,
-        tries_left,
-        message: if locked {
-            CardsError::Locked(serial).to_string()
-        } else {
-            CardsError::WrongPasscode { left: tries_left }.to_string()
+    let outcome = s.cards.passcode_failed(&serial, &b.nonce, &source, token_flags(b.token_flags)).await?;
+    let message = outcome.message(&serial);
+    Ok(Json(match outcome {
+        cards::PasscodeFailure::Counted { left } => {
+            api::PasscodeFailureView { locked: false, counted: true, tries_left: Some(left), retry_after_seconds: None, message }
+        }
+        cards::PasscodeFailure::Locked => {
+            api::PasscodeFailureView { locked: true, counted: true, tries_left: Some(0), retry_after_seconds: None, message }
+        }
+        cards::PasscodeFailure::Throttled { retry_after } => api::PasscodeFailureView {
+            locked: false,
+            counted: false,
+            tries_left: None,
+            retry_after_seconds: Some(retry_after.as_secs().max(1)),
+            message,
         },
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/cards/{serial}/unlock-codes", tag = "cards", request_body = api::UnlockCodeBody, responses((status = 200, body = api::CodeSentView), (status = 422, description = "No such channel for this user", body = ErrorBody), (status = 502, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/unlock-codes", tag = "cards", request_body = api::UnlockCodeBody, responses((status = 200, body = api::CodeSentView), (status = 409, description = "The card is not locked", body = ErrorBody), (status = 422, description = "No such channel for this user", body = ErrorBody), (status = 429, description = "Codes sent recently for this card or to this address; see Retry-After", body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, description = "Busy; see Retry-After", body = ErrorBody)))]
 pub(crate) async fn send_code(
     State(s): State<AppState>,
     Path(serial): Path<String>,
@@ -99,7 +122,7 @@ pub(crate) async fn send_code(
     Ok(Json(api::CodeSentView { sent_to: s.cards.send_unlock_code(&serial, channel).await? }))
 }
 
-#[utoipa::path(post, path = "/api/v1/cards/{serial}/unlock", tag = "cards", request_body = api::UnlockBody, responses((status = 200, body = api::UnlockedView), (status = 403, description = "Wrong, used, expired or exhausted code", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/unlock", tag = "cards", request_body = api::UnlockBody, responses((status = 200, body = api::UnlockedView), (status = 403, description = "Wrong, used, expired or exhausted code", body = ErrorBody), (status = 409, description = "The card is not locked", body = ErrorBody), (status = 503, description = "Busy; see Retry-After", body = ErrorBody)))]
 pub(crate) async fn unlock(
     State(s): State<AppState>,
     Path(serial): Path<String>,
@@ -247,6 +270,15 @@ pub(crate) async fn issue_card(
         Json(api::IssuedCardView { auth: cert(&issued.auth), sign: cert(&issued.sign), chain_pem }),
     )
         .into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/cards/{serial}", tag = "admin", responses((status = 200, body = api::CardStatusView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn show_card(
+    State(s): State<AppState>,
+    _a: Admin,
+    Path(serial): Path<String>,
+) -> Result<Json<api::CardStatusView>, ApiError> {
+    Ok(Json(view(s.cards.view(&serial).await?)))
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/cards/{serial}/unlock", tag = "admin", request_body = api::IdentityCheckBody, responses((status = 200, body = api::UnlockedView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]

@@ -3,6 +3,7 @@
 
 mod challenges;
 mod lifecycle;
+mod limits;
 mod renewals;
 mod unlock;
 mod users;
@@ -11,6 +12,8 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 pub use types::CardStatus;
 use types::{Channel, RenewalKind, RenewalStatus};
+
+pub use limits::{RateLimit, Refusal};
 
 use crate::{Cols, StoreError};
 

@@ -58,21 +58,37 @@ impl Store {
         .transpose()
     }
 
-    /// Counts a wrong code (conditional on it being unused); returns the new count.
-    pub async fn count_wrong_code(&self, id: i64, event: AuditEvent) -> Result<i64, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE unlock_codes SET tries = tries + 1 WHERE id = $1 AND used_at IS NULL")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let row = sqlx::query("SELECT tries FROM unlock_codes WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
-        audit::append(&mut tx, self.engine(), &[event]).await?;
-        tx.commit().await?;
-        row.col("tries")
+    /// Reserves one try of card `serial`'s newest code before it is checked, in one
+    /// conditional update (`tries < max`, unused, unexpired): N concurrent attempts take N
+    /// tries, and no more than `max` are ever judged. Returns the code with its tries after
+    /// this one, or None when no try is left (or the code is used or expired).
+    pub async fn reserve_code_try(&self, serial: &str, max: i64, now: i64) -> Result<Option<UnlockCode>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE unlock_codes SET tries = tries + 1 \
+             WHERE id = (SELECT MAX(id) FROM unlock_codes WHERE card_serial = $1) \
+             AND used_at IS NULL AND expires_at > $2 AND tries < $3 \
+             RETURNING id, channel, code_hash, tries, expires_at, used_at",
+        )
+        .bind(serial)
+        .bind(now)
+        .bind(max)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(UnlockCode {
+                id: r.col("id")?,
+                channel: r.parsed("channel")?,
+                code_hash: r.col("code_hash")?,
+                tries: r.col("tries")?,
+                expires_at: r.col("expires_at")?,
+                used_at: r.col("used_at")?,
+            })
+        })
+        .transpose()
     }
 
-    /// Uses a code: marks it used (only if unused) and unlocks the card, in one transaction.
-    /// False when the code was used already.
+    /// Uses a code: marks it used (only if unused) and unlocks the card (only if locked), in
+    /// one transaction. False when the code was used already or the card is not locked.
     pub async fn use_unlock_code(
         &self,
         id: i64,
@@ -90,10 +106,16 @@ impl Store {
         if n == 0 {
             return Ok(false);
         }
-        sqlx::query("UPDATE cards SET status = 'active', failed_passcodes = 0 WHERE serial = $1 AND status IN ('active', 'locked')")
-            .bind(serial)
-            .execute(&mut *tx)
-            .await?;
+        let unlocked = sqlx::query(
+            "UPDATE cards SET status = 'active', failed_passcodes = 0 WHERE serial = $1 AND status = 'locked'",
+        )
+        .bind(serial)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if unlocked == 0 {
+            return Ok(false);
+        }
         audit::append(&mut tx, self.engine(), events).await?;
         tx.commit().await?;
         Ok(true)
