@@ -24,10 +24,11 @@ impl Enrolment {
         let org = self.organisation(epoc).await?;
         self.require_active(&org)?;
         let pin = EnrolmentPin::generate()?;
-        // Argon2 is slow on purpose: run it off the async workers.
+        // Argon2 is slow on purpose: run it off the async workers, through the node's gate.
         let hash = {
             let pin = pin.clone();
-            tokio::task::spawn_blocking(move || pin.hash()).await.map_err(|e| EnrolError::Internal(e.to_string()))??
+            let permit = self.inner.config.hash_gate.enter().await?;
+            crate::service::HashGate::run(permit, move || pin.hash()).await??
         };
         let now = self.now();
         let expires_at = now + self.inner.config.pin_validity.as_secs() as i64;

@@ -62,11 +62,13 @@ async fn sixty_concurrent_wrong_pins_get_five_judged_and_the_right_pin_is_refuse
         guesses.spawn(async move { e.login(EPOC, "WRONG-WRONG-WRON", "ecmt", "1.0.0").await });
     }
     // The right PIN goes in once the fifth try has been taken, while the guesses are in flight.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
     loop {
         let state = w.store.login_failures(EPOC).await.unwrap();
         if state.failures >= 5 || state.locked_until > NOW {
             break;
         }
+        assert!(std::time::Instant::now() < deadline, "the fifth try was never seen taken: {}", state.failures);
         tokio::task::yield_now().await;
     }
     let right = w.enrol.login(EPOC, pin.pin.expose(), "ecmt", "1.0.0").await.unwrap_err();

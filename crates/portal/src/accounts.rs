@@ -57,12 +57,14 @@ impl Web {
             Some(p) => {
                 let salt_bytes: [u8; 16] = pki::random_bytes().map_err(|e| PortalError::Internal(e.to_string()))?;
                 let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| PortalError::Internal(e.to_string()))?;
-                Some(
-                    Argon2::default()
-                        .hash_password(p.as_bytes(), &salt)
-                        .map_err(|e| PortalError::Internal(e.to_string()))?
-                        .to_string(),
-                )
+                // Argon2 off the async workers, through the node's gate.
+                let p = p.to_string();
+                let permit = self.config.hash_gate.enter().await?;
+                let hashed = crate::HashGate::run(permit, move || {
+                    Argon2::default().hash_password(p.as_bytes(), &salt).map(|h| h.to_string())
+                })
+                .await?;
+                Some(hashed.map_err(|e| PortalError::Internal(e.to_string()))?)
             }
             None => None,
         };

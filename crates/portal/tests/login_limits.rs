@@ -83,11 +83,13 @@ async fn concurrent_wrong_codes_get_five_judged_and_the_right_code_is_refused_wh
     }
     // Once the fifth try has been taken (the lock is set with it), the right password and the
     // right code, sent while the guesses are still in flight, are refused.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
     loop {
         let (_, locked_until) = w.store.attempt_state(store::AttemptLimit::WebLogin, "alice").await.unwrap();
         if locked_until > NOW {
             break;
         }
+        assert!(std::time::Instant::now() < deadline, "the account name was never seen locked");
         tokio::task::yield_now().await;
     }
     let right = code(&w.secret, NOW);
