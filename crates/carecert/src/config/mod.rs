@@ -317,7 +317,7 @@ pub struct LimitSection {
 fn duration_text(d: std::time::Duration) -> DurationText {
     let s = d.as_secs();
     for (unit, n) in [("d", 86_400), ("h", 3600), ("m", 60)] {
-        if s > 0 && s % n == 0 {
+        if s > 0 && s.is_multiple_of(n) {
             return DurationText::Text(format!("{}{unit}", s / n));
         }
     }
