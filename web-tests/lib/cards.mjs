@@ -4,7 +4,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
-import { carecertBin, freePort } from './harness.mjs';
+import { admin, carecertBin, freePort } from './harness.mjs';
 
 export const SOFTHSM = '/usr/lib/softhsm/libsofthsm2.so';
 
@@ -69,4 +69,36 @@ export async function startAgent(server, hsm, { card, passcode, origin, port }) 
 export function pullCard(dir) {
   renameSync(dir, `${dir}.pulled`);
   return () => renameSync(`${dir}.pulled`, dir);
+}
+
+/**
+ * Enrols a workstation (an organisation with automatic approval, a PIN letter, `ecmt renew`)
+ * and returns its machine certificate and key: an agent presenting them over mutual TLS is
+ * an enrolled workstation, whose wrong passcodes count toward a card's lock.
+ */
+export async function enrolWorkstation(server, epoc) {
+  await admin(server, ['org', 'add', '--epoc', epoc, '--name', `Workstation ${epoc}`, '--approval', 'automatic']);
+  const pin = JSON.parse(await admin(server, ['--json', 'pin', 'issue', '--epoc', epoc])).pin;
+  const store = join(server.dataDir, `workstation-${epoc}`);
+  execFileSync(
+    join(dirname(carecertBin()), 'ecmt'),
+    ['--server', server.https, '--ca-file', server.rootPem, '--store', store, 'renew', '--epoc', epoc, '--accept-policy'],
+    { env: { PATH: process.env.PATH, HOME: process.env.HOME, ECMT_PIN: pin } },
+  );
+  return { cert: join(store, 'cert.pem'), key: join(store, 'key.pem') };
+}
+
+/** Three wrong passcodes typed through the agent on the enrolled workstation `ws`: the card locks. */
+export function lockCard(server, hsm, card, ws) {
+  for (let i = 0; i < 3; i++) {
+    try {
+      execFileSync(
+        agentBin(),
+        [...agentArgs(server), '--client-cert', ws.cert, '--client-key', ws.key, '--card', card, 'login'],
+        { env: agentEnv(hsm, { CARECERT_PASSCODE: '00000000' }), stdio: 'pipe' },
+      );
+    } catch (e) {
+      if (e.status !== 1) throw e;
+    }
+  }
 }

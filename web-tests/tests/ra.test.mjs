@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createHmac } from 'node:crypto';
 import { admin, apiRequest, carecertBin, freePort, launchBrowser, screenshot, startServer } from '../lib/harness.mjs';
-import { issueCard, softhsm, startAgent } from '../lib/cards.mjs';
+import { enrolWorkstation, issueCard, lockCard, softhsm, startAgent } from '../lib/cards.mjs';
 
 let server, browser, card, secret, hsm, agentPort;
 
@@ -48,11 +48,12 @@ before(async () => {
   const pin = JSON.parse(await admin(server, ['--json', 'pin', 'issue', '--epoc', '8880001'])).pin;
   ecmt(['login', '--epoc', '8880001'], { ECMT_PIN: pin });
   for (let i = 0; i < 2; i++) ids.push(JSON.parse(ecmt(['--json', 'request', '--accept-policy'])).id);
-  // A locked card: issued at the "RA desk", then three wrong passcodes reported.
+  // A locked card: issued at the "RA desk", then three wrong passcodes typed through the
+  // agent on an enrolled workstation (unauthenticated reports no longer lock cards).
   hsm = softhsm(server);
   await admin(server, ['user', 'add', '--uid', '55', '--name', 'Dr Locked', '--organisation', 'RA1']);
   card = issueCard(server, hsm, '55', '555555');
-  for (let i = 0; i < 3; i++) await apiRequest(server, `/api/v1/cards/${card.serial}/passcode-failures`, { method: 'POST' });
+  lockCard(server, hsm, card.serial, await enrolWorkstation(server, '8880009'));
 });
 
 after(async () => {

@@ -142,7 +142,9 @@ impl std::fmt::Display for Throttle {
             Throttle::CardFromSource => "too many login attempts for this card from this workstation",
             Throttle::Card => "too many login attempts for this card from workstations that are not enrolled",
             Throttle::Source => "too many login attempts from this workstation",
-            Throttle::Backoff => "a wrong passcode was entered on a workstation that is not enrolled, so further tries are slowed down",
+            Throttle::Backoff => {
+                "a wrong passcode was entered on a workstation that is not enrolled, so further tries are slowed down"
+            }
             Throttle::CodesForCard => "unlock codes for this card were sent recently",
             Throttle::CodesToDestination => "unlock codes were sent to this address recently",
         })

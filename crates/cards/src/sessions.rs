@@ -166,8 +166,10 @@ impl Cards {
             return Err(CardsError::BadInput(InputProblem::FailureChallenge));
         }
         let Source::Workstation(workstation) = source else {
-            let (failures, until) =
-                self.store().add_backoff(&format!("pair:{serial}|{src}"), serial, self.now_ms(), |n| self.backoff(n)).await?;
+            let (failures, until) = self
+                .store()
+                .add_backoff(&format!("pair:{serial}|{src}"), serial, self.now_ms(), |n| self.backoff(n))
+                .await?;
             tracing::info!(card = serial, source = %src, failures, "unverified wrong passcode: source backed off");
             let ms = u64::try_from(until - self.now_ms()).unwrap_or(0);
             return Ok(PasscodeFailure::Throttled { retry_after: Duration::from_millis(ms) });
@@ -250,7 +252,8 @@ impl Cards {
         limits.push(l.challenges_per_source.row(format!("source:{src}"), None));
         what.push(Throttle::Source);
         if let Some(r) = self.store().take_limits(&limits, self.now_ms()).await? {
-            let what = if r.blocked { Throttle::Backoff } else { what.get(r.index).copied().unwrap_or(Throttle::Source) };
+            let what =
+                if r.blocked { Throttle::Backoff } else { what.get(r.index).copied().unwrap_or(Throttle::Source) };
             let ms = u64::try_from(r.wait_ms).unwrap_or(1000);
             return Err(CardsError::Throttled { what, retry_after: Duration::from_millis(ms) });
         }

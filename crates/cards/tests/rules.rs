@@ -589,7 +589,36 @@ async fn unlock_code_tries_hold_under_concurrency(engine: Engine) {
     assert!(matches!(e, CardsError::NotLocked(_)), "{e}");
 }
 
+/// The card's own PIN counter, sent with a signed login: a card on its final try after
+/// failures carecert never saw (tried around the agent) is locked; the same flags after
+/// failures carecert saw reported are the holder's own, and the login goes through.
+async fn the_cards_own_counter_is_followed(engine: Engine) {
+    let Some(w) = world(engine).await else { return };
+    let final_try = Some(cards::TokenFlags { count_low: true, final_try: true, locked: false });
+    let login = |serial: &'static str, key: pki::KeyPair, flags| {
+        let cards = w.cards.clone();
+        async move {
+            let n = cards.login_challenge(serial, &desk()).await.unwrap();
+            let sig = pki::Signer::sign(&key, n.as_bytes()).unwrap();
+            cards.open_session(serial, &n, &sig, "1.0.0", flags).await
+        }
+    };
+    let (key, _) = issue(&w, "901", "UNSEEN1", "u1@nhs.net").await;
+    let e = login("UNSEEN1", key, final_try).await.unwrap_err();
+    assert!(matches!(e, CardsError::Locked(_)), "{e}");
+    assert_eq!(w.cards.card("UNSEEN1").await.unwrap().status, CardStatus::Locked);
+    let (key, _) = issue(&w, "902", "SEEN1", "u2@nhs.net").await;
+    for _ in 0..2 {
+        let _ = wrong_from(&w, "SEEN1", &stranger()).await.unwrap();
+        w.clock.advance(60);
+    }
+    login("SEEN1", key, final_try).await.unwrap();
+    let card = w.cards.card("SEEN1").await.unwrap();
+    assert_eq!((card.status, card.failed_passcodes), (CardStatus::Active, 0));
+}
+
 on_both_engines!(
+    the_cards_own_counter_is_followed,
     strangers_only_throttle_and_enrolled_workstations_lock,
     challenges_are_rate_limited_per_card_and_source,
     unlock_code_tries_hold_under_concurrency,

@@ -131,7 +131,18 @@ impl Desk {
     /// then presents it over mutual TLS (--client-cert/--client-key).
     fn enrol_workstation(&mut self, epoc: &str) {
         let s = &self.server;
-        let o = s.admin(&["org", "add", "--epoc", epoc, "--name", "Desk Pharmacy", "--kind", "gp", "--approval", "automatic"]);
+        let o = s.admin(&[
+            "org",
+            "add",
+            "--epoc",
+            epoc,
+            "--name",
+            "Desk Pharmacy",
+            "--kind",
+            "gp",
+            "--approval",
+            "automatic",
+        ]);
         assert!(o.status.success(), "{}", text(&o));
         let o = s.admin(&["--json", "pin", "issue", "--epoc", epoc]);
         assert!(o.status.success(), "{}", text(&o));
@@ -919,7 +930,10 @@ fn nobody_unauthenticated_locks_a_card_and_an_enrolled_workstation_still_does() 
     let out = desk.ok(Some(&card), &["login"], &[("CARECERT_PASSCODE", "555555")]);
     assert!(out.contains("Logged in"), "{out}");
     let out = desk.ok(Some(&card), &["--json", "card", "status", "--details"], &[("CARECERT_PASSCODE", "555555")]);
-    assert!(out.contains("\"uid\":\"55\"") && out.contains("\"tries_left\":3"), "after login the holder sees all: {out}");
+    assert!(
+        out.contains("\"uid\":\"55\"") && out.contains("\"tries_left\":3"),
+        "after login the holder sees all: {out}"
+    );
 
     // Three real wrong passcodes through the agent on the enrolled workstation lock it.
     for expect in ["2 tries left", "1 try left", "locked"] {
@@ -962,7 +976,18 @@ fn unlock_codes_hold_under_concurrency_on(database: Option<String>) {
     let mut desk = Desk::new(server);
     desk.enrol_workstation("4440077");
     let s = &desk.server;
-    let o = s.admin(&["user", "add", "--uid", "77", "--name", "Dr Race", "--email", "race@nhs.net", "--organisation", "RA1"]);
+    let o = s.admin(&[
+        "user",
+        "add",
+        "--uid",
+        "77",
+        "--name",
+        "Dr Race",
+        "--email",
+        "race@nhs.net",
+        "--organisation",
+        "RA1",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     // A card whose keys are software keys, issued through the RA API (no reader needed here).
     let (_, auth_csr) = s.openssl_csr("race-auth", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);

@@ -331,9 +331,21 @@ pub struct LimitSection {
     pub per_hour: i64,
 }
 
+/// A whole-second duration in the largest unit that divides it (`900 s` → `"15m"`), as the
+/// example file writes the defaults.
+fn duration_text(d: std::time::Duration) -> DurationText {
+    let s = d.as_secs();
+    for (unit, n) in [("d", 86_400), ("h", 3600), ("m", 60)] {
+        if s > 0 && s.is_multiple_of(n) {
+            return DurationText::Text(format!("{}{unit}", s / n));
+        }
+    }
+    DurationText::seconds(s)
+}
+
 impl From<cards::Limit> for LimitSection {
     fn from(l: cards::Limit) -> Self {
-        Self { burst: l.burst, interval: DurationText::seconds(l.interval.as_secs()), per_hour: l.per_hour }
+        Self { burst: l.burst, interval: duration_text(l.interval), per_hour: l.per_hour }
     }
 }
 
@@ -371,13 +383,13 @@ impl Default for CardLimitsSection {
             challenges_per_card_source: d.challenges_per_card_source.into(),
             challenges_per_card: d.challenges_per_card.into(),
             challenges_per_source: d.challenges_per_source.into(),
-            backoff_base: DurationText::seconds(d.backoff_base.as_secs()),
-            backoff_max: DurationText::seconds(d.backoff_max.as_secs()),
+            backoff_base: duration_text(d.backoff_base),
+            backoff_max: duration_text(d.backoff_max),
             code_sends_per_card: d.code_sends_per_card.into(),
             code_sends_per_destination: d.code_sends_per_destination.into(),
             argon2_workers: i64::try_from(d.argon2_workers).unwrap_or(0),
-            argon2_wait: DurationText::seconds(d.argon2_wait.as_secs()),
-            purge_interval: DurationText::seconds(d.purge_interval.as_secs()),
+            argon2_wait: duration_text(d.argon2_wait),
+            purge_interval: duration_text(d.purge_interval),
         }
     }
 }

@@ -96,12 +96,20 @@ pub(crate) async fn passcode_failed(
     let outcome = s.cards.passcode_failed(&serial, &b.nonce, &source, token_flags(b.token_flags)).await?;
     let message = outcome.message(&serial);
     Ok(Json(match outcome {
-        cards::PasscodeFailure::Counted { left } => {
-            api::PasscodeFailureView { locked: false, counted: true, tries_left: Some(left), retry_after_seconds: None, message }
-        }
-        cards::PasscodeFailure::Locked => {
-            api::PasscodeFailureView { locked: true, counted: true, tries_left: Some(0), retry_after_seconds: None, message }
-        }
+        cards::PasscodeFailure::Counted { left } => api::PasscodeFailureView {
+            locked: false,
+            counted: true,
+            tries_left: Some(left),
+            retry_after_seconds: None,
+            message,
+        },
+        cards::PasscodeFailure::Locked => api::PasscodeFailureView {
+            locked: true,
+            counted: true,
+            tries_left: Some(0),
+            retry_after_seconds: None,
+            message,
+        },
         cards::PasscodeFailure::Throttled { retry_after } => api::PasscodeFailureView {
             locked: false,
             counted: false,

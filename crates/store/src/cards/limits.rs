@@ -33,7 +33,14 @@ pub struct Refusal {
 }
 
 /// Milliseconds to wait when `row` refuses a request at `now_ms`.
-fn wait_ms(tat_ms: i64, window_start: i64, window_count: i64, blocked_until_ms: i64, l: &RateLimit, now_ms: i64) -> i64 {
+fn wait_ms(
+    tat_ms: i64,
+    window_start: i64,
+    window_count: i64,
+    blocked_until_ms: i64,
+    l: &RateLimit,
+    now_ms: i64,
+) -> i64 {
     let burst_wait = tat_ms - now_ms - (l.burst - 1).max(0) * l.interval_ms;
     let hour_wait = if window_count >= l.per_hour { (window_start + 3600) * 1000 - now_ms } else { 0 };
     let block_wait = blocked_until_ms - now_ms;
