@@ -106,7 +106,9 @@ pub(crate) fn msg_text(code: &str) -> Option<&'static str> {
         "agent_unreachable" => "The carecert agent on this computer does not answer: start it and try again.",
         "refused" => "The login was refused.",
         "rate_limited" => "Too many attempts from your address: wait a minute and try again.",
-        "locked_out" => "Too many failed logins for this account: wait 15 minutes (longer after repeated locks), or ask an administrator.",
+        "locked_out" => {
+            "Too many failed logins for this account: wait 15 minutes (longer after repeated locks), or ask an administrator."
+        }
         "busy" => "The service is busy checking other logins: wait a few seconds and try again.",
         _ => return None,
     })
