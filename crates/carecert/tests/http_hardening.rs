@@ -4,6 +4,8 @@
 //! that browsers do delete, 413 over HTTP/2, serials over 20 octets refused, and (with sslyze)
 //! only TLS 1.2 and 1.3 offered.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed assumption is a failed test
+
 mod common;
 
 use std::path::{Path, PathBuf};
