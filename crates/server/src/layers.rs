@@ -27,13 +27,14 @@ fn api_csp() -> HeaderValue {
 }
 
 /// Every plain-HTTP answer's headers: `nosniff`, a Content-Security-Policy and a
-/// Referrer-Policy (pages set their own, stricter, script- and style-aware policy and referrer
+/// Referrer-Policy (`same-origin`, not `no-referrer`: under `no-referrer` browsers send
+/// `Origin: null` with form posts, and the forms' same-origin check would refuse them) (pages set their own, stricter, script- and style-aware policy and referrer
 /// policy first). Plain tower layers: no boxing on the OCSP path.
 pub(crate) fn http_headers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
     router
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, api_csp()))
-        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
 }
 
 /// Every HTTPS answer's headers: those of plain HTTP, and HSTS.
