@@ -5,6 +5,8 @@
 //!
 //! The two load tests take the machine: they run one at a time (a lock), not beside each other.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed assumption is a failed test
+
 mod common;
 
 use std::io::{Read, Write};

@@ -5,13 +5,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Version, header};
+use axum::http::{HeaderValue, Version, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use http_body::{Frame, SizeHint};
 use parking_lot::Mutex;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 /// HSTS: a year; browsers then never try this host over plain HTTP.
 fn hsts() -> HeaderValue {
@@ -24,34 +26,20 @@ fn api_csp() -> HeaderValue {
     HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'")
 }
 
-fn set_default(h: &mut HeaderMap, name: HeaderName, value: HeaderValue) {
-    if !h.contains_key(&name) {
-        h.insert(name, value);
-    }
+/// Every plain-HTTP answer's headers: `nosniff`, a Content-Security-Policy and a
+/// Referrer-Policy (`same-origin`, not `no-referrer`: under `no-referrer` browsers send
+/// `Origin: null` with form posts, and the forms' same-origin check would refuse them) (pages set their own, stricter, script- and style-aware policy and referrer
+/// policy first). Plain tower layers: no boxing on the OCSP path.
+pub(crate) fn http_headers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    router
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, api_csp()))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
 }
 
-fn common(h: &mut HeaderMap) {
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    // Pages set their own (stricter, script- and style-aware) policy and referrer policy.
-    set_default(h, header::CONTENT_SECURITY_POLICY, api_csp());
-    set_default(h, header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-}
-
-/// Every HTTPS answer: HSTS, `nosniff`, a Content-Security-Policy and a Referrer-Policy.
-pub(crate) async fn https_headers(req: Request, next: Next) -> Response {
-    let mut resp = next.run(req).await;
-    let h = resp.headers_mut();
-    h.insert(header::STRICT_TRANSPORT_SECURITY, hsts());
-    common(h);
-    resp
-}
-
-/// Every plain-HTTP answer: `nosniff`, a Content-Security-Policy and a Referrer-Policy (HSTS
-/// means nothing over plain HTTP).
-pub(crate) async fn http_headers(req: Request, next: Next) -> Response {
-    let mut resp = next.run(req).await;
-    common(resp.headers_mut());
-    resp
+/// Every HTTPS answer's headers: those of plain HTTP, and HSTS.
+pub(crate) fn https_headers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    http_headers(router).layer(SetResponseHeaderLayer::overriding(header::STRICT_TRANSPORT_SECURITY, hsts()))
 }
 
 /// The request body, shared between the handler and the response.

@@ -65,12 +65,13 @@ pub struct ServerConfig {
 pub fn https_router(state: AppState) -> Router {
     let (api, _doc) = openapi::all_routes().split_for_parts();
     let limiter = ratelimit::RateLimiter::new(&state.limits);
-    api.merge(web::router(&state.agent_url))
+    let app = api
+        .merge(web::router(&state.agent_url))
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(limiter, ratelimit::rate_limit))
         .layer(axum::middleware::from_fn_with_state(state.access.clone(), state::admit))
-        .layer(axum::middleware::map_request(state::host_from_authority))
-        .layer(axum::middleware::from_fn(layers::https_headers))
+        .layer(axum::middleware::map_request(state::host_from_authority));
+    layers::https_headers(app)
         .layer(axum::middleware::from_fn(layers::h2_body_outlives_response))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
@@ -78,10 +79,9 @@ pub fn https_router(state: AppState) -> Router {
 /// The plain-HTTP application: the public endpoints only.
 pub fn http_router(state: AppState) -> Router {
     let (public, _doc) = openapi::public_routes().split_for_parts();
-    public
-        .with_state(state)
-        .layer(axum::middleware::from_fn(layers::http_headers))
-        .layer(axum::middleware::from_fn(layers::h2_body_outlives_response))
+    // No HTTP/2 body layer here: plain-HTTP clients (OCSP, CRL) speak HTTP/1.1, and the OCSP
+    // path stays free of per-request boxing.
+    layers::http_headers(public.with_state(state))
 }
 
 /// Bound listeners, ready to serve.

@@ -41,10 +41,11 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Default connection cap per source.
 pub const DEFAULT_MAX_CONNECTIONS_PER_SOURCE: usize = 256;
 /// Default login rate per source: a practice behind one NAT address logs in a few dozen
-/// machines and people an hour.
-pub const DEFAULT_LOGIN_RATE: Rate = Rate { per_minute: 30, burst: 20 };
-/// Default card-endpoint rate per source: each card login is two or three calls.
-pub const DEFAULT_CARD_RATE: Rate = Rate { per_minute: 120, burst: 60 };
+/// machines and people at the start of a day.
+pub const DEFAULT_LOGIN_RATE: Rate = Rate { per_minute: 60, burst: 30 };
+/// Default card-endpoint rate per source: each card login is two or three calls, and a whole
+/// practice may log in within a few minutes.
+pub const DEFAULT_CARD_RATE: Rate = Rate { per_minute: 300, burst: 150 };
 /// Default number of sources the rate limiter remembers.
 pub const DEFAULT_RATE_SOURCES: usize = 100_000;
 

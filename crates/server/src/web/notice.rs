@@ -95,6 +95,9 @@ pub(crate) fn msg_text(code: &str) -> Option<&'static str> {
         "not_registered" => {
             "your smartcard is not registered for this portal: ask a portal administrator to register it, or call the helpdesk"
         }
+        // A login refusal code from the card agent: the card is unknown to this carecert
+        // (another environment's card, or not issued yet).
+        "not_found" => "this smartcard is not registered here: ask the RA desk, or call the helpdesk",
         "session_ended" => "Your session has ended (logged out, idle too long, or the card was removed): log in again.",
         "ended" => "Your session has ended (the card was removed, you were idle, or you logged out elsewhere).",
         "logged_out" => "You have logged out.",
