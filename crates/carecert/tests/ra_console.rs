@@ -92,11 +92,12 @@ fn ra_console_queue_audit_and_form_protection() {
     assert!(code == 303 && head.contains("/ra/login"), "{code} {head}");
     let (code, head) = login(&b, "wrong-password-123", &totp_code(&secret, 0));
     assert!(code == 303 && head.contains("msg=login_failed"), "{head}");
-    // The right password without the second factor, or with a wrong code: refused.
+    // The right password without the second factor, or with a wrong code: refused with the
+    // same answer as a wrong password, so the form never confirms a guessed password.
     let (code, head) = login(&b, "correct%20horse%20battery", "");
-    assert!(code == 303 && head.contains("msg=second_factor"), "{head}");
+    assert!(code == 303 && head.contains("msg=login_failed"), "{head}");
     let (code, head) = login(&b, "correct%20horse%20battery", "000000");
-    assert!(code == 303 && head.contains("msg=second_factor"), "{head}");
+    assert!(code == 303 && head.contains("msg=login_failed"), "{head}");
     let used = totp_code(&secret, 0);
     let (code, head) = login(&b, "correct%20horse%20battery", &used);
     assert_eq!(code, 303, "{head}");
@@ -172,7 +173,7 @@ fn ra_console_queue_audit_and_form_protection() {
 
     // A code works once; the next one logs in again; then log out.
     let (_, head) = login(&b, "correct%20horse%20battery", &used);
-    assert!(head.contains("msg=second_factor"), "a replayed code is refused: {head}");
+    assert!(head.contains("msg=login_failed"), "a replayed code is refused: {head}");
     login(&b, "correct%20horse%20battery", &totp_code(&secret, 30));
     let (_, _, page) = b.req("GET", "/ra/", None, None);
     let csrf = csrf_of(&page);

@@ -88,7 +88,9 @@ fn done_text(code: &str, r: &Raw) -> Option<String> {
 /// The fixed text of a refusal code. Login refusals use the API's error codes.
 pub(crate) fn msg_text(code: &str) -> Option<&'static str> {
     Some(match code {
-        "login_failed" => "the user name or the password is not right",
+        "login_failed" => {
+            "the user name, the password or the authenticator code is not right (each 6-digit code works once): check them and try again"
+        }
         "second_factor" => "enter the current 6-digit code from your authenticator app (each code works once)",
         "no_role" => "your account has no role for this part of carecert: ask an administrator",
         "bad_ticket" => "the login ticket is not valid (used, expired or forged): log in with your card again",
