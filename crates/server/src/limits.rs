@@ -37,7 +37,7 @@ pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default idle timeout.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default connection cap per listener.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 8_192;
 /// Default connection cap per source.
 pub const DEFAULT_MAX_CONNECTIONS_PER_SOURCE: usize = 256;
 /// Default login rate per source: a practice behind one NAT address logs in a few dozen
