@@ -101,6 +101,22 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Whether a `postgres://` URL names this machine (loopback address, `localhost`, or no host:
+/// a Unix socket).
+fn postgres_host_is_local(url: &str) -> bool {
+    let rest = url.split_once("://").map_or("", |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    host.is_empty()
+        || host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -124,6 +140,12 @@ impl Store {
         let url = match engine {
             Engine::Sqlite if !url.contains("mode=") => {
                 format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            // A server on this machine: no network to protect, and TLS on loopback costs more
+            // than half of PostgreSQL issuance throughput (bench/README.md). An explicit
+            // `sslmode` always wins; another host needs `verify-full` (`check-config`).
+            Engine::Postgres if !url.contains("sslmode=") && postgres_host_is_local(url) => {
+                format!("{url}{}sslmode=disable", if url.contains('?') { '&' } else { '?' })
             }
             _ => url.to_string(),
         };
@@ -286,6 +308,31 @@ impl FromStr for Engine {
             "sqlite" => Ok(Engine::Sqlite),
             "postgres" | "postgresql" => Ok(Engine::Postgres),
             other => Err(StoreError::BadUrl(other.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::postgres_host_is_local;
+
+    #[test]
+    fn loopback_postgres_urls_are_local_and_other_hosts_are_not() {
+        for local in [
+            "postgres://postgres@127.0.0.1:5432/db",
+            "postgresql://u:p@localhost/db?application_name=x",
+            "postgres://[::1]:5432/db",
+            "postgres:///db?host=/run/postgresql",
+            "postgres://127.0.0.2/db",
+        ] {
+            assert!(postgres_host_is_local(local), "{local}");
+        }
+        for remote in [
+            "postgres://carecert@db.example.nhs.uk/carecert",
+            "postgres://u@10.0.0.5:5432/db",
+            "postgres://[2001:db8::1]/db",
+        ] {
+            assert!(!postgres_host_is_local(remote), "{remote}");
         }
     }
 }
