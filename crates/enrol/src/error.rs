@@ -213,3 +213,12 @@ pub enum InputProblem {
     #[error("give a reason (1 to 500 characters): the requester sees it")]
     DenyReason,
 }
+
+impl From<types::GateError> for EnrolError {
+    fn from(e: types::GateError) -> Self {
+        match e {
+            types::GateError::Busy => Self::Busy,
+            types::GateError::Failed(m) => Self::Internal(m),
+        }
+    }
+}

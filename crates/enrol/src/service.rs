@@ -44,55 +44,7 @@ pub struct EnrolConfig {
     pub hash_gate: HashGate,
 }
 
-/// Bounds the Argon2 work of logons: at most `permits` checks run at once, on the blocking
-/// pool (never on the async workers); a logon that waits longer than `max_wait` for a turn
-/// is answered "busy" (HTTP 503) instead of queueing without bound. Cheap to clone; clones
-/// share the permits.
-#[derive(Debug, Clone)]
-pub struct HashGate {
-    permits: Arc<tokio::sync::Semaphore>,
-    max_wait: Duration,
-}
-
-impl HashGate {
-    /// A gate over a shared semaphore.
-    pub fn new(permits: Arc<tokio::sync::Semaphore>, max_wait: Duration) -> Self {
-        Self { permits, max_wait }
-    }
-
-    /// The default: twice the available cores, 2 seconds' wait.
-    pub fn default_size() -> usize {
-        std::thread::available_parallelism().map_or(2, |n| n.get()) * 2
-    }
-
-    /// Waits (at most `max_wait`) for a turn.
-    pub(crate) async fn enter(&self) -> Result<tokio::sync::OwnedSemaphorePermit, EnrolError> {
-        match tokio::time::timeout(self.max_wait, self.permits.clone().acquire_owned()).await {
-            Ok(Ok(p)) => Ok(p),
-            _ => Err(EnrolError::Busy),
-        }
-    }
-
-    /// Runs `f` on the blocking pool holding `permit` until it ends.
-    pub(crate) async fn run<R: Send + 'static>(
-        permit: tokio::sync::OwnedSemaphorePermit,
-        f: impl FnOnce() -> R + Send + 'static,
-    ) -> Result<R, EnrolError> {
-        tokio::task::spawn_blocking(move || {
-            let r = f();
-            drop(permit);
-            r
-        })
-        .await
-        .map_err(|e| EnrolError::Internal(e.to_string()))
-    }
-}
-
-impl Default for HashGate {
-    fn default() -> Self {
-        Self::new(Arc::new(tokio::sync::Semaphore::new(Self::default_size())), Duration::from_secs(2))
-    }
-}
+pub use types::HashGate;
 
 impl Default for EnrolConfig {
     fn default() -> Self {

@@ -70,3 +70,12 @@ impl From<store::StoreError> for PortalError {
         }
     }
 }
+
+impl From<types::GateError> for PortalError {
+    fn from(e: types::GateError) -> Self {
+        match e {
+            types::GateError::Busy => Self::Busy,
+            types::GateError::Failed(m) => Self::Internal(m),
+        }
+    }
+}

@@ -17,7 +17,6 @@
 mod accounts;
 mod card;
 mod error;
-mod gate;
 mod sessions;
 
 use std::sync::Arc;
@@ -29,8 +28,8 @@ use types::{Action, Actor, Clock};
 
 pub use accounts::NewAccount;
 pub use error::PortalError;
-pub use gate::HashGate;
 pub use sessions::{Login, Session};
+pub use types::HashGate;
 pub use types::{Area, Role, RoleError, Roles};
 
 /// How long a card-bound session survives without a presence report from the agent.

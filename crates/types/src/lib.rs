@@ -15,12 +15,14 @@
 
 mod audit;
 mod clock;
+mod gate;
 mod ids;
 mod role;
 mod status;
 
 pub use audit::{Action, Actor, AuditEvent, CHECKPOINT_FORMAT, InvalidActor, checkpoint_message};
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
+pub use gate::{GateError, HashGate};
 pub use ids::{CardSerial, CertSerial, Epoc, InvalidId, RenewalId, RequestId, Uid, Username};
 pub use role::{PortalRole, Role, RoleError, Roles};
 pub use status::{
