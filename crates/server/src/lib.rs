@@ -66,7 +66,7 @@ pub fn https_router(state: AppState) -> Router {
     let (api, _doc) = openapi::all_routes().split_for_parts();
     let limiter = ratelimit::RateLimiter::new(&state.limits);
     let app = api
-        .merge(web::router(&state.agent_url))
+        .merge(web::router(&state.agent_url, state.access.test))
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(limiter, ratelimit::rate_limit))
         .layer(axum::middleware::from_fn_with_state(state.access.clone(), state::admit))

@@ -1,26 +1,99 @@
-//! The one page shell of the HTML wing: [`page`] draws every page of the RA console and the
-//! portal (the two differ only in their header), [`error_page`] is the console's refusal and
-//! failure page, [`date`] shows a time. The stylesheets and the page script are files
-//! (`web/static/`) compiled in with `include_str!`. The security headers are not set per
+//! The one page shell of the HTML wing, on the NHS.UK design system: [`page`] draws every
+//! page of the RA console and the portal (skip link, NHS header with the service name, the
+//! account menu and navigation, a "TEST" banner on a test deployment, the main wrapper and the
+//! footer); [`error_page`] is the console's refusal and failure page, [`date`] shows a time.
+//! The NHS.UK frontend stylesheet and icons (`nhsuk-frontend`, pinned in
+//! `crates/server/assets/nhsuk/VERSION`, refreshed by `scripts/refresh-nhsuk`) and carecert's
+//! own small stylesheet are compiled in and served by carecert itself under `/assets/`
+//! ([`assets`]): no CDN, no inline style or script. The security headers are not set per
 //! page: [`security_headers`] is a layer on the whole wing.
 
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 use portal::Session;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The RA console's stylesheet.
-const RA_CSS: &str = include_str!("static/ra.css");
-/// The portal's stylesheet.
-const PORTAL_CSS: &str = include_str!("static/portal.css");
+/// The pinned `nhsuk-frontend` version (its files are under `/assets/`).
+pub(crate) const NHSUK_VERSION: &str = include_str!("../../assets/nhsuk/VERSION");
+/// The NHS.UK frontend stylesheet.
+const NHSUK_CSS: &[u8] = include_bytes!("../../assets/nhsuk/nhsuk-frontend.min.css");
+/// carecert's additions: the expiry chart, the dashboard tiles, the environment banner.
+const CARECERT_CSS: &str = include_str!("static/carecert.css");
 /// The page script: smartcard login through the local agent, and closing the page when the
 /// session ends.
 pub(crate) const APP_JS: &str = include_str!("static/app.js");
+
+/// The icons the NHS.UK stylesheet and header use (`url(/assets/images/…)`).
+const IMAGES: &[(&str, &[u8])] = &[
+    ("favicon.ico", include_bytes!("../../assets/nhsuk/images/favicon.ico")),
+    ("favicon.svg", include_bytes!("../../assets/nhsuk/images/favicon.svg")),
+    ("nhsuk-icon-180.png", include_bytes!("../../assets/nhsuk/images/nhsuk-icon-180.png")),
+    ("nhsuk-icon-arrow-down.svg", include_bytes!("../../assets/nhsuk/images/nhsuk-icon-arrow-down.svg")),
+    ("nhsuk-icon-arrow-left.svg", include_bytes!("../../assets/nhsuk/images/nhsuk-icon-arrow-left.svg")),
+    ("nhsuk-icon-arrow-right.svg", include_bytes!("../../assets/nhsuk/images/nhsuk-icon-arrow-right.svg")),
+    ("nhsuk-icon-arrow-up-down.svg", include_bytes!("../../assets/nhsuk/images/nhsuk-icon-arrow-up-down.svg")),
+    ("nhsuk-icon-arrow-up.svg", include_bytes!("../../assets/nhsuk/images/nhsuk-icon-arrow-up.svg")),
+    (
+        "nhsuk-icon-chevron-right-circle.svg",
+        include_bytes!("../../assets/nhsuk/images/nhsuk-icon-chevron-right-circle.svg"),
+    ),
+    ("nhsuk-icon-cross.svg", include_bytes!("../../assets/nhsuk/images/nhsuk-icon-cross.svg")),
+    ("nhsuk-icon-tick.svg", include_bytes!("../../assets/nhsuk/images/nhsuk-icon-tick.svg")),
+    ("nhsuk-icon-user.svg", include_bytes!("../../assets/nhsuk/images/nhsuk-icon-user.svg")),
+];
+
+/// The stylesheet URL, versioned so that a refreshed package is fetched anew.
+fn nhsuk_css_url() -> String {
+    format!("/assets/nhsuk-frontend-{}.min.css", NHSUK_VERSION.trim())
+}
+
+tokio::task_local! {
+    /// Whether the deployment serving this request is a test one (set by [`environment`]).
+    static TEST_DEPLOYMENT: bool;
+}
+
+/// Marks every page request with the deployment's environment, so the shell can show the
+/// "TEST" banner without every handler passing it along.
+pub(crate) async fn environment(State(test): State<bool>, req: Request, next: Next) -> Response {
+    TEST_DEPLOYMENT.scope(test, next.run(req)).await
+}
+
+fn is_test_deployment() -> bool {
+    TEST_DEPLOYMENT.try_with(|t| *t).unwrap_or(false)
+}
+
+/// The files under `/assets/`: the NHS.UK stylesheet (by its versioned name), carecert's
+/// stylesheet and the icons; cached for a day (a new version changes the stylesheet's name).
+pub(crate) async fn assets(Path(name): Path<String>) -> Response {
+    let (body, kind): (Vec<u8>, &'static str) = if name == nhsuk_css_url().trim_start_matches("/assets/") {
+        (NHSUK_CSS.to_vec(), "text/css; charset=utf-8")
+    } else if name == "carecert.css" {
+        (CARECERT_CSS.as_bytes().to_vec(), "text/css; charset=utf-8")
+    } else if let Some((file, bytes)) = name.strip_prefix("images/").and_then(|n| IMAGES.iter().find(|(f, _)| *f == n))
+    {
+        let kind = match file.rsplit('.').next() {
+            Some("svg") => "image/svg+xml",
+            Some("png") => "image/png",
+            _ => "image/x-icon",
+        };
+        (bytes.to_vec(), kind)
+    } else {
+        return (StatusCode::NOT_FOUND, "no such file").into_response();
+    };
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(kind)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400")),
+        ],
+        body,
+    )
+        .into_response()
+}
 
 /// Which part of carecert a page belongs to: its header differs.
 pub(crate) enum Shell<'a> {
@@ -35,59 +108,107 @@ pub(crate) enum Shell<'a> {
     },
 }
 
+/// The NHS logo (the design system's header logo, drawn inline).
+fn nhs_logo() -> Markup {
+    html! {
+        svg.nhsuk-header__logo xmlns="http://www.w3.org/2000/svg" viewBox="0 0 200 80" height="40" width="100" focusable="false" role="img" aria-label="NHS" {
+            title { "NHS" }
+            path fill="currentcolor" d="M200 0v80H0V0h200Zm-27.5 5.5c-14.5 0-29 5-29 22 0 10.2 7.7 13.5 14.7 16.3l.7.3c5.4 2 10.1 3.9 10.1 8.4 0 6.5-8.5 7.5-14 7.5s-12.5-1.5-16-3.5L135 70c5.5 2 13.5 3.5 20 3.5 15.5 0 32-4.5 32-22.5 0-19.5-25.5-16.5-25.5-25.5 0-5.5 5.5-6.5 12.5-6.5a35 35 0 0 1 14.5 3l4-13.5c-4.5-2-12-3-20-3Zm-131 2h-22l-14 65H22l9-45h.5l13.5 45h21.5l14-65H64l-9 45h-.5l-13-45Zm63 0h-18l-13 65h17l6-28H117l-5.5 28H129l13.5-65H125L119.5 32h-20l5-24.5Z" {}
+        }
+    }
+}
+
+/// The RA console's navigation: (URL, label).
+const RA_NAV: &[(&str, &str)] = &[
+    ("/ra/", "Dashboard"),
+    ("/ra/requests", "Requests"),
+    ("/ra/orgs", "Organisations"),
+    ("/ra/certificates", "Certificates"),
+    ("/ra/users", "People"),
+    ("/ra/cards", "Cards"),
+    ("/ra/releases", "Releases"),
+    ("/ra/audit", "Audit log"),
+];
+
 /// A page: the shell around `body`, with the status.
 pub(crate) fn page(status: StatusCode, shell: Shell<'_>, title: &str, body: Markup) -> Response {
-    let doc = match shell {
-        Shell::Ra(session) => html! {
-            (DOCTYPE)
-            html lang="en" {
-                head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    title { (title) " · carecert RA" }
-                    style { (PreEscaped(RA_CSS)) }
-                }
-                body {
-                    header {
-                        strong { "carecert RA console" }
-                        @if let Some(s) = session {
-                            nav {
-                                a href="/ra/" { "Dashboard" } " "
-                                a href="/ra/requests" { "Requests" } " "
-                                a href="/ra/orgs" { "Organisations" } " "
-                                a href="/ra/certificates" { "Certificates" } " "
-                                a href="/ra/users" { "People" } " "
-                                a href="/ra/cards" { "Cards" } " "
-                                a href="/ra/releases" { "Releases" } " "
-                                a href="/ra/audit" { "Audit log" }
+    let (service, home, session, script, agent_url) = match shell {
+        Shell::Ra(session) => ("carecert RA console", "/ra/", session, false, None),
+        Shell::Portal { script, agent_url } => ("carecert portal", "/portal/", None, script, Some(agent_url)),
+    };
+    let test = is_test_deployment();
+    let doc = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover";
+                meta name="theme-color" content="#005eb8";
+                title { (title) " – " (service) @if test { " (TEST)" } }
+                link rel="icon" href="/assets/images/favicon.ico" sizes="48x48";
+                link rel="icon" href="/assets/images/favicon.svg" sizes="any" type="image/svg+xml";
+                link rel="stylesheet" href=(nhsuk_css_url());
+                link rel="stylesheet" href="/assets/carecert.css";
+                @if script { script src="/portal/app.js" defer {} }
+            }
+            body data-agent=[agent_url] {
+                a.nhsuk-skip-link href="#maincontent" { "Skip to main content" }
+                header.nhsuk-header role="banner" {
+                    div."nhsuk-header__container"."nhsuk-width-container" {
+                        div.nhsuk-header__service {
+                            a.nhsuk-header__service-logo href=(home) aria-label={ "NHS " (service) " homepage" } {
+                                (nhs_logo())
+                                span.nhsuk-header__service-name { (service) }
                             }
-                            form.logout method="post" action="/ra/logout" {
-                                span { (s.account.name) " (" (s.role.as_str()) ") " }
-                                input type="hidden" name="csrf" value=(s.csrf_token);
-                                button type="submit" { "Log out" }
+                        }
+                        @if let Some(s) = session {
+                            nav.nhsuk-header__account aria-label="Account" {
+                                ul.nhsuk-header__account-list {
+                                    li.nhsuk-header__account-item { (s.account.name) " (" (s.role.as_str()) ")" }
+                                    li.nhsuk-header__account-item {
+                                        form.nhsuk-header__account-form.logout method="post" action="/ra/logout" {
+                                            input type="hidden" name="csrf" value=(s.csrf_token);
+                                            button.nhsuk-header__account-button type="submit" { "Log out" }
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
-                    main { h1 { (title) } (body) }
+                    @if session.is_some() {
+                        nav.nhsuk-header__navigation aria-label="Menu" {
+                            div."nhsuk-header__navigation-container"."nhsuk-width-container" {
+                                ul.nhsuk-header__navigation-list {
+                                    @for (href, label) in RA_NAV {
+                                        li.nhsuk-header__navigation-item {
+                                            a.nhsuk-header__navigation-link href=(href) { (label) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if test {
+                    div.carecert-environment {
+                        div.nhsuk-width-container {
+                            p { strong."nhsuk-tag"."nhsuk-tag--orange" { "TEST" } " This is a test environment. Nothing done here affects the live service." }
+                        }
+                    }
+                }
+                div.nhsuk-width-container {
+                    main.nhsuk-main-wrapper id="maincontent" {
+                        h1.nhsuk-heading-l { (title) }
+                        (body)
+                    }
+                }
+                footer.nhsuk-footer role="contentinfo" {
+                    div.nhsuk-width-container {
+                        p.nhsuk-body-s { (service) " · NHS.UK frontend " (NHSUK_VERSION.trim()) }
+                    }
                 }
             }
-        },
-        Shell::Portal { script, agent_url } => html! {
-            (DOCTYPE)
-            html lang="en" {
-                head {
-                    meta charset="utf-8";
-                    title { (title) " · carecert portal" }
-                    style { (PreEscaped(PORTAL_CSS)) }
-                    @if script { script src="/portal/app.js" defer {} }
-                }
-                body data-agent=(agent_url) {
-                    header { strong { "carecert portal" } }
-                    h1 { (title) }
-                    (body)
-                }
-            }
-        },
+        }
     };
     (status, doc).into_response()
 }
@@ -122,16 +243,9 @@ pub(crate) fn date(s: &AppState, t: i64) -> String {
     enrol::local_date(t, &s.enrol.config().time_zone, true)
 }
 
-/// The CSP source of an inline stylesheet: its SHA-256 (no `'unsafe-inline'` anywhere).
-fn style_hash(css: &str) -> String {
-    use base64::Engine as _;
-    use sha2::Digest as _;
-    format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(css.as_bytes())))
-}
-
-/// `style-src` of every page: the two stylesheets, by hash.
+/// `style-src` of every page: the stylesheets carecert serves itself (no inline style).
 fn style_src() -> String {
-    format!("style-src {} {}", style_hash(RA_CSS), style_hash(PORTAL_CSS))
+    "style-src 'self'".to_string()
 }
 
 /// The Content-Security-Policy of a page that runs the page script (`/portal/app.js`, no

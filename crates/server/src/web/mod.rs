@@ -12,7 +12,12 @@ pub(crate) mod notice;
 pub(crate) mod portal;
 pub(crate) mod ra;
 
-/// Every page route: the RA console and the portal.
-pub(crate) fn router(agent_url: &str) -> Router<AppState> {
-    Router::new().merge(ra::router()).merge(portal::router(agent_url))
+/// Every page route: the RA console, the portal and the files they use (`/assets/…`); `test`
+/// puts the "TEST" banner on every page.
+pub(crate) fn router(agent_url: &str, test: bool) -> Router<AppState> {
+    Router::new()
+        .merge(ra::router())
+        .merge(portal::router(agent_url))
+        .route("/assets/{*name}", axum::routing::get(layout::assets))
+        .layer(axum::middleware::from_fn_with_state(test, layout::environment))
 }

@@ -58,7 +58,7 @@ fn logout_form(sess: &portal::Session) -> Markup {
     html! {
         form method="post" action="/portal/logout" {
             input type="hidden" name="csrf" value=(sess.csrf_token);
-            button type="submit" id="logout" { "Log out" }
+            button.nhsuk-button type="submit" id="logout" { "Log out" }
         }
     }
 }
@@ -76,18 +76,18 @@ async fn login_page(State(s): State<AppState>, q: Notice) -> Response {
             p { "Insert your card; the carecert agent on this computer asks for your passcode." }
             form id="card-login" method="post" action="/portal/login/card" {
                 input type="hidden" name="ticket" id="ticket";
-                button type="button" id="smartcard-login" { "Smartcard login" }
+                button.nhsuk-button type="button" id="smartcard-login" { "Smartcard login" }
             }
             p.error id="card-error" role="alert" {}
             h2 { "With the smartcard certificate in this browser" }
             form method="post" action="/portal/login/certificate" {
-                button type="submit" id="certificate-login" { "Log in with my certificate" }
+                button.nhsuk-button type="submit" id="certificate-login" { "Log in with my certificate" }
             }
             h2 { "With a password" }
             form method="post" action="/portal/login" {
-                p { label { "User name " input name="username" autocomplete="username" required; } }
-                p { label { "Password " input name="password" type="password" autocomplete="current-password" required; } }
-                p { button type="submit" { "Log in" } }
+                p { label.nhsuk-label { "User name " input.nhsuk-input name="username" autocomplete="username" required; } }
+                p { label.nhsuk-label { "Password " input.nhsuk-input name="password" type="password" autocomplete="current-password" required; } }
+                p { button.nhsuk-button type="submit" { "Log in" } }
             }
         },
         true,
@@ -142,9 +142,9 @@ async fn role_page(State(s): State<AppState>, PortalUser(sess, _): PortalUser) -
             form method="post" action="/portal/role" {
                 input type="hidden" name="csrf" value=(sess.csrf_token);
                 @for r in sess.account.roles.iter().filter(|r| Area::Portal.admits(r)) {
-                    p { label { input type="radio" name="role" value=(r.as_str()) required; " " (r.trim_start_matches("portal:")) } }
+                    p { label.nhsuk-label { input type="radio" name="role" value=(r.as_str()) required; " " (r.trim_start_matches("portal:")) } }
                 }
-                button type="submit" { "Continue" }
+                button.nhsuk-button type="submit" { "Continue" }
             }
             (logout_form(&sess))
         },
@@ -260,11 +260,11 @@ async fn uids_page(State(s): State<AppState>, PortalUser(sess, _): PortalUser, q
             @if let Some(m) = q.msg { p.error role="alert" { (m) } }
             form method="post" action="/portal/admin/uids" {
                 input type="hidden" name="csrf" value=(sess.csrf_token);
-                p { label { "UID on the card " input name="uid" required pattern="[0-9]{1,20}"; } }
-                p { label { "User name " input name="username" required; } }
-                p { label { "Full name " input name="name" required; } }
-                p { label { "Role " input name="role" required placeholder="e.g. clinician"; } }
-                button type="submit" { "Register" }
+                p { label.nhsuk-label { "UID on the card " input.nhsuk-input name="uid" required pattern="[0-9]{1,20}"; } }
+                p { label.nhsuk-label { "User name " input.nhsuk-input name="username" required; } }
+                p { label.nhsuk-label { "Full name " input.nhsuk-input name="name" required; } }
+                p { label.nhsuk-label { "Role " input.nhsuk-input name="role" required placeholder="e.g. clinician"; } }
+                button.nhsuk-button type="submit" { "Register" }
             }
             p { a href="/portal/" { "Back" } }
             (logout_form(&sess))

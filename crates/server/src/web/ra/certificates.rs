@@ -48,27 +48,27 @@ pub(crate) async fn certificates(
         html! {
             (notice)
             form method="get" action="/ra/certificates" {
-                label { "Organisation (EPOC or name), subject or serial " input name="q" value=(text); } " "
-                label { "Status " select name="status" {
+                label.nhsuk-label { "Organisation (EPOC or name), subject or serial " input.nhsuk-input name="q" value=(text); } " "
+                label.nhsuk-label { "Status " select.nhsuk-select name="status" {
                     option value="" { "any" }
                     @for st in ["issued", "revoked", "reserved"] { option value=(st) selected[status.as_deref() == Some(st)] { (st) } }
                 } } " "
-                button type="submit" { "Search" }
+                button.nhsuk-button type="submit" { "Search" }
             }
-            table {
-                thead { tr { th { "Serial" } th { "CA" } th { "Profile" } th { "Subject" } th { "Status" } th { "Expires" } th { "Revoke" } } }
-                tbody {
+            table.nhsuk-table {
+                thead.nhsuk-table__head { tr.nhsuk-table__row { th.nhsuk-table__header { "Serial" } th.nhsuk-table__header { "CA" } th.nhsuk-table__header { "Profile" } th.nhsuk-table__header { "Subject" } th.nhsuk-table__header { "Status" } th.nhsuk-table__header { "Expires" } th.nhsuk-table__header { "Revoke" } } }
+                tbody.nhsuk-table__body {
                     @for c in &rows {
                         @let st = match c.status { store::CertStatus::Issued => "issued", store::CertStatus::Revoked { .. } => "revoked", store::CertStatus::Reserved => "reserved" };
-                        tr id=(format!("cert-{}", c.serial)) {
-                            td { code { (c.serial) } } td { (c.issuer) } td { (c.profile) } td { (c.subject) } td { (st) } td { (date(&s, c.not_after)) }
-                            td { @if st == "issued" {
+                        tr.nhsuk-table__row id=(format!("cert-{}", c.serial)) {
+                            td.nhsuk-table__cell { code { (c.serial) } } td.nhsuk-table__cell { (c.issuer) } td.nhsuk-table__cell { (c.profile) } td.nhsuk-table__cell { (c.subject) } td.nhsuk-table__cell { (st) } td.nhsuk-table__cell { (date(&s, c.not_after)) }
+                            td.nhsuk-table__cell { @if st == "issued" {
                                 form method="post" action=(format!("/ra/certificates/{}/{}/revoke", c.issuer, c.serial)) {
                                     input type="hidden" name="csrf" value=(session.csrf_token);
-                                    select name="reason" {
+                                    select.nhsuk-select name="reason" aria-label=(format!("Reason for revoking certificate {}", c.serial)) {
                                         @for r in ["keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation", "unspecified"] { option { (r) } }
                                     }
-                                    button type="submit" { "Revoke" }
+                                    button."nhsuk-button"."nhsuk-button--warning" type="submit" { "Revoke" }
                                 }
                             } }
                         }
@@ -139,18 +139,18 @@ pub(crate) async fn audit(State(s): State<AppState>, RaUser(session): RaUser, Qu
         Some(&session),
         html! {
             form method="get" action="/ra/audit" {
-                label { "Search " input name="q" value=(q.q.clone().unwrap_or_default()) placeholder="who, what, subject"; } " "
-                button type="submit" { "Search" }
+                label.nhsuk-label { "Search " input.nhsuk-input name="q" value=(q.q.clone().unwrap_or_default()) placeholder="who, what, subject"; } " "
+                button.nhsuk-button type="submit" { "Search" }
             }
             @match &verified.first_broken {
                 None => p.ok { "Chain verified: " (verified.entries) " entries intact." },
                 Some(b) => p.error { "Chain BROKEN at entry " (b.seq) ": " (b.problem) },
             }
-            table {
-                thead { tr { th { "#" } th { "When" } th { "Who" } th { "What" } th { "Subject" } th { "Details" } } }
-                tbody {
+            table.nhsuk-table {
+                thead.nhsuk-table__head { tr.nhsuk-table__row { th.nhsuk-table__header { "#" } th.nhsuk-table__header { "When" } th.nhsuk-table__header { "Who" } th.nhsuk-table__header { "What" } th.nhsuk-table__header { "Subject" } th.nhsuk-table__header { "Details" } } }
+                tbody.nhsuk-table__body {
                     @for e in &entries {
-                        tr { td { (e.seq) } td { (date(&s, e.at_ms / 1000)) } td { (e.actor) } td { (e.action) } td { (e.subject) } td { code { (e.details) } } }
+                        tr.nhsuk-table__row { td.nhsuk-table__cell { (e.seq) } td.nhsuk-table__cell { (date(&s, e.at_ms / 1000)) } td.nhsuk-table__cell { (e.actor) } td.nhsuk-table__cell { (e.action) } td.nhsuk-table__cell { (e.subject) } td.nhsuk-table__cell { code { (e.details) } } }
                     }
                 }
             }

@@ -27,15 +27,15 @@ pub(crate) async fn login_page(State(s): State<AppState>, q: Notice) -> Response
             h2 { "RA staff: with your smartcard" }
             form id="card-login" method="post" action="/ra/login/card" {
                 input type="hidden" name="ticket" id="ticket";
-                button type="button" id="smartcard-login" { "Smartcard login" }
+                button.nhsuk-button type="button" id="smartcard-login" { "Smartcard login" }
             }
             p.error id="card-error" role="alert" {}
             h2 { "Operators: password and authenticator code" }
             form method="post" action="/ra/login" {
-                p { label { "User name " input name="username" autocomplete="username" required; } }
-                p { label { "Password " input name="password" type="password" autocomplete="current-password" required; } }
-                p { label { "Code from your authenticator app " input name="code" inputmode="numeric" autocomplete="one-time-code" required pattern="[0-9]{6}"; } }
-                p { button type="submit" { "Log in" } }
+                p { label.nhsuk-label { "User name " input.nhsuk-input name="username" autocomplete="username" required; } }
+                p { label.nhsuk-label { "Password " input.nhsuk-input name="password" type="password" autocomplete="current-password" required; } }
+                p { label.nhsuk-label { "Code from your authenticator app " input.nhsuk-input name="code" inputmode="numeric" autocomplete="one-time-code" required pattern="[0-9]{6}"; } }
+                p { button.nhsuk-button type="submit" { "Log in" } }
             }
             script src="/portal/app.js" defer {}
         },

@@ -26,15 +26,15 @@ pub(crate) async fn orgs(State(s): State<AppState>, RaUser(session): RaUser, not
         Some(&session),
         html! {
             (notice)
-            table {
-                thead { tr { th { "EPOC" } th { "Name" } th { "Kind" } th { "Status" } th { "Approval" } th { "PIN letter" } } }
-                tbody {
+            table.nhsuk-table {
+                thead.nhsuk-table__head { tr.nhsuk-table__row { th.nhsuk-table__header { "EPOC" } th.nhsuk-table__header { "Name" } th.nhsuk-table__header { "Kind" } th.nhsuk-table__header { "Status" } th.nhsuk-table__header { "Approval" } th.nhsuk-table__header { "PIN letter" } } }
+                tbody.nhsuk-table__body {
                     @for o in &list {
-                        tr id=(format!("org-{}", o.epoc)) {
-                            td { (o.epoc) } td { (o.name) } td { (o.kind) } td { (o.status) } td { (o.approval) }
-                            td { form method="post" action=(format!("/ra/orgs/{}/pin-letter", o.epoc)) {
+                        tr.nhsuk-table__row id=(format!("org-{}", o.epoc)) {
+                            td.nhsuk-table__cell { (o.epoc) } td.nhsuk-table__cell { (o.name) } td.nhsuk-table__cell { (o.kind) } td.nhsuk-table__cell { (o.status) } td.nhsuk-table__cell { (o.approval) }
+                            td.nhsuk-table__cell { form method="post" action=(format!("/ra/orgs/{}/pin-letter", o.epoc)) {
                                 input type="hidden" name="csrf" value=(session.csrf_token);
-                                button type="submit" { "Issue PIN letter (PDF)" }
+                                button.nhsuk-button type="submit" { "Issue PIN letter (PDF)" }
                             } }
                         }
                     }
@@ -43,11 +43,11 @@ pub(crate) async fn orgs(State(s): State<AppState>, RaUser(session): RaUser, not
             h2 { "Add an organisation" }
             form method="post" action="/ra/orgs" {
                 input type="hidden" name="csrf" value=(session.csrf_token);
-                label { "EPOC " input name="epoc" required pattern="[0-9]{1,12}"; } " "
-                label { "Name " input name="name" required maxlength="64"; } " "
-                label { "Kind " select name="kind" { option { "pharmacy" } option { "gp" } option { "dental" } option { "ophthalmic" } } } " "
-                label { "Approval " select name="approval" { option { "ra-queue" } option { "automatic" } } } " "
-                button type="submit" { "Add" }
+                label.nhsuk-label { "EPOC " input.nhsuk-input name="epoc" required pattern="[0-9]{1,12}"; } " "
+                label.nhsuk-label { "Name " input.nhsuk-input name="name" required maxlength="64"; } " "
+                label.nhsuk-label { "Kind " select.nhsuk-select name="kind" { option { "pharmacy" } option { "gp" } option { "dental" } option { "ophthalmic" } } } " "
+                label.nhsuk-label { "Approval " select.nhsuk-select name="approval" { option { "ra-queue" } option { "automatic" } } } " "
+                button.nhsuk-button type="submit" { "Add" }
             }
         },
     )
@@ -112,20 +112,20 @@ pub(crate) async fn releases(State(s): State<AppState>, RaUser(session): RaUser,
         Some(&session),
         html! {
             (notice)
-            table {
-                thead { tr { th { "Product" } th { "Version" } th { "Minimum" } th { "Download" } th { "Notes" } } }
-                tbody { @for r in &all { tr { td { (r.product) } td { (r.version) } td { @if r.minimum { "yes" } } td { (r.url) } td { (r.notes) } } } }
+            table.nhsuk-table {
+                thead.nhsuk-table__head { tr.nhsuk-table__row { th.nhsuk-table__header { "Product" } th.nhsuk-table__header { "Version" } th.nhsuk-table__header { "Minimum" } th.nhsuk-table__header { "Download" } th.nhsuk-table__header { "Notes" } } }
+                tbody.nhsuk-table__body { @for r in &all { tr.nhsuk-table__row { td.nhsuk-table__cell { (r.product) } td.nhsuk-table__cell { (r.version) } td.nhsuk-table__cell { @if r.minimum { "yes" } } td.nhsuk-table__cell { (r.url) } td.nhsuk-table__cell { (r.notes) } } } }
             }
             h2 { "Register a release" }
             form method="post" action="/ra/releases" {
                 input type="hidden" name="csrf" value=(session.csrf_token);
-                label { "Product " select name="product" { option { "ecmt" } option { "carecert-agent" } } } " "
-                label { "Version " input name="version" required placeholder="1.4.2"; } " "
-                label { input type="checkbox" name="minimum" value="true"; " minimum supported" } " "
-                label { "Download URL " input name="url" required; } " "
-                label { "SHA-256 " input name="sha256" required pattern="[0-9a-fA-F]{64}"; } " "
-                label { "Notes " input name="notes"; } " "
-                button type="submit" { "Register" }
+                label.nhsuk-label { "Product " select.nhsuk-select name="product" { option { "ecmt" } option { "carecert-agent" } } } " "
+                label.nhsuk-label { "Version " input.nhsuk-input name="version" required placeholder="1.4.2"; } " "
+                label.nhsuk-label { input type="checkbox" name="minimum" value="true"; " minimum supported" } " "
+                label.nhsuk-label { "Download URL " input.nhsuk-input name="url" required; } " "
+                label.nhsuk-label { "SHA-256 " input.nhsuk-input name="sha256" required pattern="[0-9a-fA-F]{64}"; } " "
+                label.nhsuk-label { "Notes " input.nhsuk-input name="notes"; } " "
+                button.nhsuk-button type="submit" { "Register" }
             }
         },
     )

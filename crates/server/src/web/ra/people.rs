@@ -45,15 +45,15 @@ pub(crate) async fn users(
         Some(&session),
         html! {
             (notice)
-            form method="get" action="/ra/users" { label { "UID " input name="uid" value=(q.uid.clone().unwrap_or_default()); } " " button type="submit" { "Find" } }
+            form method="get" action="/ra/users" { label.nhsuk-label { "UID " input.nhsuk-input name="uid" value=(q.uid.clone().unwrap_or_default()); } " " button.nhsuk-button type="submit" { "Find" } }
             @match found {
                 None => {},
                 Some(Err(m)) => p.error { (m) },
                 Some(Ok((u, cards))) => {
-                    table id="user" {
-                        tr { th { "UID" } td { (u.uid) } } tr { th { "Name" } td { (u.name) } }
-                        tr { th { "Organisation" } td { (u.organisation) } } tr { th { "Email" } td { (u.email.clone().unwrap_or_default()) } }
-                        tr { th { "Mobile" } td { (u.mobile.clone().unwrap_or_default()) } }
+                    table.nhsuk-table id="user" {
+                        tr.nhsuk-table__row { th.nhsuk-table__header { "UID" } td.nhsuk-table__cell { (u.uid) } } tr.nhsuk-table__row { th.nhsuk-table__header { "Name" } td.nhsuk-table__cell { (u.name) } }
+                        tr.nhsuk-table__row { th.nhsuk-table__header { "Organisation" } td.nhsuk-table__cell { (u.organisation) } } tr.nhsuk-table__row { th.nhsuk-table__header { "Email" } td.nhsuk-table__cell { (u.email.clone().unwrap_or_default()) } }
+                        tr.nhsuk-table__row { th.nhsuk-table__header { "Mobile" } td.nhsuk-table__cell { (u.mobile.clone().unwrap_or_default()) } }
                     }
                     h2 { "Cards" }
                     ul { @for c in &cards { li { a href=(format!("/ra/cards?serial={}", c.serial)) { (c.serial) } " " (c.status) " expires " (c.not_after.map(|t| date(&s, t)).unwrap_or_default()) } } }
@@ -62,20 +62,20 @@ pub(crate) async fn users(
                     form method="post" action="/ra/sponsors" {
                         input type="hidden" name="csrf" value=(session.csrf_token);
                         input type="hidden" name="uid" value=(u.uid);
-                        label { "May unlock cards of organisation " input name="organisation" required; } " "
-                        button type="submit" { "Grant" }
+                        label.nhsuk-label { "May unlock cards of organisation " input.nhsuk-input name="organisation" required; } " "
+                        button.nhsuk-button type="submit" { "Grant" }
                     }
                 }
             }
             h2 { "Register a person" }
             form id="register-user" method="post" action="/ra/users" {
                 input type="hidden" name="csrf" value=(session.csrf_token);
-                label { "UID " input name="uid" required pattern="[0-9]{1,20}"; } " "
-                label { "Name " input name="name" required; } " "
-                label { "Organisation " input name="organisation" required; } " "
-                label { "Email " input name="email" type="email"; } " "
-                label { "Mobile " input name="mobile"; } " "
-                button type="submit" { "Register" }
+                label.nhsuk-label { "UID " input.nhsuk-input name="uid" required pattern="[0-9]{1,20}"; } " "
+                label.nhsuk-label { "Name " input.nhsuk-input name="name" required; } " "
+                label.nhsuk-label { "Organisation " input.nhsuk-input name="organisation" required; } " "
+                label.nhsuk-label { "Email " input.nhsuk-input name="email" type="email"; } " "
+                label.nhsuk-label { "Mobile " input.nhsuk-input name="mobile"; } " "
+                button.nhsuk-button type="submit" { "Register" }
             }
         },
     )
@@ -152,30 +152,30 @@ pub(crate) async fn cards_page(
         html! {
             (notice)
             form method="get" action="/ra/cards" {
-                label { "Card serial " input name="serial" value=(q.serial.clone().unwrap_or_default()); } " "
-                button type="submit" { "Find" }
+                label.nhsuk-label { "Card serial " input.nhsuk-input name="serial" value=(q.serial.clone().unwrap_or_default()); } " "
+                button.nhsuk-button type="submit" { "Find" }
             }
             @match found {
                 None => {},
                 Some(Err(m)) => p.error { (m) },
                 Some(Ok(v)) => {
-                    table id="card" {
-                        tr { th { "Serial" } td { (v.card.serial) } }
-                        tr { th { "Holder UID" } td { (v.card.uid) } }
-                        tr { th { "Status" } td id="card-status" { (v.card.status) } }
-                        tr { th { "Expires" } td { (v.card.not_after.map(|t| date(&s, t)).unwrap_or_default()) } }
-                        tr { th { "Remote renewals left" } td { (v.remote_renewals_left) } }
+                    table.nhsuk-table id="card" {
+                        tr.nhsuk-table__row { th.nhsuk-table__header { "Serial" } td.nhsuk-table__cell { (v.card.serial) } }
+                        tr.nhsuk-table__row { th.nhsuk-table__header { "Holder UID" } td.nhsuk-table__cell { (v.card.uid) } }
+                        tr.nhsuk-table__row { th.nhsuk-table__header { "Status" } td.nhsuk-table__cell id="card-status" { (v.card.status) } }
+                        tr.nhsuk-table__row { th.nhsuk-table__header { "Expires" } td.nhsuk-table__cell { (v.card.not_after.map(|t| date(&s, t)).unwrap_or_default()) } }
+                        tr.nhsuk-table__row { th.nhsuk-table__header { "Remote renewals left" } td.nhsuk-table__cell { (v.remote_renewals_left) } }
                     }
                     h2 { "Unlock face to face" }
                     form method="post" action=(format!("/ra/cards/{}/unlock", v.card.serial)) {
                         input type="hidden" name="csrf" value=(session.csrf_token);
-                        label { "Identity documents checked " input name="documents" required maxlength="200"; } " "
-                        button type="submit" { "Unlock" }
+                        label.nhsuk-label { "Identity documents checked " input.nhsuk-input name="documents" required maxlength="200"; } " "
+                        button.nhsuk-button type="submit" { "Unlock" }
                     }
                     h2 { "Cancel the card" }
                     form method="post" action=(format!("/ra/cards/{}/cancel", v.card.serial)) {
                         input type="hidden" name="csrf" value=(session.csrf_token);
-                        button type="submit" { "Cancel card and revoke its certificates" }
+                        button.nhsuk-button type="submit" { "Cancel card and revoke its certificates" }
                     }
                 }
             }

@@ -91,20 +91,20 @@ pub(crate) async fn queue(State(s): State<AppState>, RaUser(session): RaUser, no
         html! {
             (notice)
             @if rows.is_empty() { p { "No request is waiting." } } @else {
-                table {
-                    thead { tr { th { "Request ID" } th { "EPOC" } th { "Created" } th { "Approve" } th { "Deny" } } }
-                    tbody {
+                table.nhsuk-table {
+                    thead.nhsuk-table__head { tr.nhsuk-table__row { th.nhsuk-table__header { "Request ID" } th.nhsuk-table__header { "EPOC" } th.nhsuk-table__header { "Created" } th.nhsuk-table__header { "Approve" } th.nhsuk-table__header { "Deny" } } }
+                    tbody.nhsuk-table__body {
                         @for r in &rows {
-                            tr id=(format!("request-{}", r.id)) {
-                                td { (r.id) } td { (r.epoc) } td { (date(&s, r.created_at)) }
-                                td { form method="post" action=(format!("/ra/requests/{}/approve", r.id)) {
+                            tr.nhsuk-table__row id=(format!("request-{}", r.id)) {
+                                td.nhsuk-table__cell { (r.id) } td.nhsuk-table__cell { (r.epoc) } td.nhsuk-table__cell { (date(&s, r.created_at)) }
+                                td.nhsuk-table__cell { form method="post" action=(format!("/ra/requests/{}/approve", r.id)) {
                                     input type="hidden" name="csrf" value=(session.csrf_token);
-                                    button type="submit" { "Approve" }
+                                    button.nhsuk-button type="submit" { "Approve" }
                                 } }
-                                td { form method="post" action=(format!("/ra/requests/{}/deny", r.id)) {
+                                td.nhsuk-table__cell { form method="post" action=(format!("/ra/requests/{}/deny", r.id)) {
                                     input type="hidden" name="csrf" value=(session.csrf_token);
-                                    input name="reason" placeholder="Reason (the requester sees it)" required maxlength="500";
-                                    button type="submit" { "Deny" }
+                                    input.nhsuk-input name="reason" aria-label=(format!("Reason for denying request {} (the requester sees it)", r.id)) placeholder="Reason (the requester sees it)" required maxlength="500";
+                                    button."nhsuk-button"."nhsuk-button--secondary" type="submit" { "Deny" }
                                 } }
                             }
                         }
