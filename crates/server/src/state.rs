@@ -35,7 +35,6 @@ pub struct AppState {
     pub access: Access,
     /// Connection timeouts and caps, and per-source request rates.
     pub limits: crate::limits::Limits,
-    pub(crate) tokens: Arc<Mutex<HashMap<String, (String, std::time::Instant)>>>,
 }
 
 impl AppState {
@@ -56,7 +55,6 @@ impl AppState {
             agent_url: "http://127.0.0.1:8477".into(),
             access: Access::default(),
             limits: crate::limits::Limits::default(),
-            tokens: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 }

@@ -21,6 +21,7 @@ mod cards;
 mod certs;
 mod enrol;
 mod group;
+mod operators;
 mod read;
 mod web;
 
@@ -42,6 +43,7 @@ pub use enrol::{
     ActivePin, ApprovalPolicy, CertRequest, EnrolSession, LoginFailures, NewRequest, OrgKind, OrgStatus, Organisation,
     Release, RequestChange, RequestChannel, RequestFilter, RequestStatus, TrustEvent,
 };
+pub use operators::{NewOperatorToken, OperatorToken};
 pub use read::StoreRead;
 pub use web::{WebAccount, WebSession};
 
@@ -213,6 +215,17 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Reads setting `key`, first storing `value` when it has none (once across nodes: the
+    /// first writer wins and every node reads that value).
+    pub async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        self.setting(key).await?.ok_or_else(|| StoreError::Corrupt(format!("setting {key} vanished")))
     }
 
     /// Records an administrator API token (its SHA-256, never the token).
