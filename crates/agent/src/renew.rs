@@ -26,7 +26,9 @@ pub(crate) async fn renew(
     agent.abort_interrupted(&serial).await;
     let state = state_file(&serial);
     let (renewal, token) = if ra {
-        let admin = admin_token.ok_or_else(|| anyhow!("an RA renewal needs the RA's admin token (--admin-token-file FILE or CARECERT_ADMIN_TOKEN)"))?;
+        let admin = admin_token.ok_or_else(|| {
+            anyhow!("an RA renewal needs the RA's admin token (--admin-token-file FILE or CARECERT_ADMIN_TOKEN)")
+        })?;
         let documents = documents.ok_or_else(|| anyhow!("record the identity documents checked (--documents)"))?;
         let view = agent.client.with_bearer(&admin).card(&serial).await?;
         let pass = secret(passcode.passcode_file.as_ref(), "CARECERT_PASSCODE", "Card passcode: ")?;
@@ -51,7 +53,10 @@ pub(crate) async fn renew(
     let id = renewal.renewal_id;
     let note = RenewalNote { renewal_id: id, token: token.clone() };
     if let Err(e) = write_note(&state, &serde_json::to_string(&note)?) {
-        eprintln!("note: cannot keep the renewal note {} ({e}); an interruption would not be cleaned up", state.display());
+        eprintln!(
+            "note: cannot keep the renewal note {} ({e}); an interruption would not be cleaned up",
+            state.display()
+        );
     }
     let result = renew_steps(agent, &card, id, &token).await;
     match result {

@@ -90,8 +90,9 @@ pub(crate) async fn unlock(agent: &Agent, a: UnlockArgs) -> Result<()> {
                 .await?
         }
         (Some(Via::Ra), None) => {
-            let token =
-                a.admin_token.ok_or_else(|| anyhow!("an RA unlock needs the RA's admin token (--admin-token-file FILE or CARECERT_ADMIN_TOKEN)"))?;
+            let token = a.admin_token.ok_or_else(|| {
+                anyhow!("an RA unlock needs the RA's admin token (--admin-token-file FILE or CARECERT_ADMIN_TOKEN)")
+            })?;
             let documents =
                 a.documents.ok_or_else(|| anyhow!("record the identity documents checked (--documents)"))?;
             agent

@@ -218,7 +218,12 @@ impl Cards {
             .seal(new_so_pin.as_bytes(), &format!("card:{serial}"))
             .map_err(|e| CardsError::Internal(e.to_string()))?;
         let change = CardChange { so_pin_sealed: Some(sealed), ..Default::default() };
-        let ev = self.event(&format!("card:{serial}"), "card.so_pin_changed", &format!("card:{serial}"), serde_json::json!({}));
+        let ev = self.event(
+            &format!("card:{serial}"),
+            "card.so_pin_changed",
+            &format!("card:{serial}"),
+            serde_json::json!({}),
+        );
         let all = [CardStatus::Active, CardStatus::Locked];
         if !self.store().update_card(&card.serial, &all, &change, None, &[ev]).await? {
             return Err(CardsError::Cancelled(serial.into()));

@@ -162,9 +162,10 @@ async fn so_pin_seal_key(store: &Store, passphrase: &[u8]) -> Result<pki::seal::
     let salt = store.setting_or_insert("so_pin_seal_salt", &fresh).await?;
     let salt = hex::decode(&salt).context("the stored so_pin_seal_salt is not hex")?;
     let passphrase = passphrase.to_vec();
-    let key = tokio::task::spawn_blocking(move || pki::seal::SealingKey::derive_slow(&passphrase, &salt, "card-so-pin"))
-        .await
-        .context("deriving the SO-PIN sealing key")??;
+    let key =
+        tokio::task::spawn_blocking(move || pki::seal::SealingKey::derive_slow(&passphrase, &salt, "card-so-pin"))
+            .await
+            .context("deriving the SO-PIN sealing key")??;
     Ok(key)
 }
 
@@ -215,6 +216,20 @@ fn write_ca_files(authority: &Authority, data_dir: &Path) -> Result<()> {
             0o644,
         )?;
     }
+    Ok(())
+}
+
+/// `carecert bootstrap-token`: a fresh bootstrap token for an existing database.
+pub async fn bootstrap_token(args: CommonArgs) -> Result<()> {
+    let data_dir = paths::data_dir(args.data_dir.as_deref())?;
+    paths::ensure_private_dir(&data_dir)?;
+    let database = args.database.clone().unwrap_or_else(|| paths::default_database(&data_dir));
+    let store = open_store(&database).await?;
+    create_bootstrap_token(&store, &data_dir).await?;
+    println!(
+        "Bootstrap token written to {} (keep it secret): within 24 hours, use it once: carecert admin account create NAME --role ca-admin --token-file NAME.token",
+        data_dir.join("admin-token").display()
+    );
     Ok(())
 }
 

@@ -69,8 +69,13 @@ fn audit(server: &Server) -> Vec<(String, String, String)> {
 /// request); its id.
 fn pending_request(server: &Server, epoc: &str) -> String {
     let dev = dev_token(server);
-    ok(admin_as(server, &dev, &["org", "add", "--epoc", epoc, "--name", &format!("Org {epoc}"), "--approval", "ra-queue"]));
-    let pin = json(admin_as(server, &dev, &["--json", "pin", "issue", "--epoc", epoc]))["pin"].as_str().unwrap().to_string();
+    ok(admin_as(
+        server,
+        &dev,
+        &["org", "add", "--epoc", epoc, "--name", &format!("Org {epoc}"), "--approval", "ra-queue"],
+    ));
+    let pin =
+        json(admin_as(server, &dev, &["--json", "pin", "issue", "--epoc", epoc]))["pin"].as_str().unwrap().to_string();
     let store = server.path(&format!("ecmt-{epoc}"));
     ok(server.ecmt(&store, &["login", "--epoc", epoc], &[("ECMT_PIN", &pin)]));
     let r: serde_json::Value =
@@ -187,7 +192,11 @@ fn the_bootstrap_token_of_init_only_makes_accounts_and_works_once() {
     refused_403(&admin_as(&server, &boot, &["audit", "verify"]));
     // Its first use makes the first ca-admin with a token; then it is spent.
     let boss = dir.path().join("boss.token");
-    ok(admin_as(&server, &boot, &["account", "create", "boss", "--role", "ca-admin", "--token-file", boss.to_str().unwrap()]));
+    ok(admin_as(
+        &server,
+        &boot,
+        &["account", "create", "boss", "--role", "ca-admin", "--token-file", boss.to_str().unwrap()],
+    ));
     let again = admin_as(&server, &boot, &["account", "create", "eve", "--role", "ca-admin"]);
     assert!(!again.status.success() && text(&again).contains("HTTP 401"), "{}", text(&again));
     // The person's token works, and the log names them.
@@ -228,7 +237,11 @@ fn a_revoked_token_and_a_disabled_account_are_refused_at_once_on_another_node() 
         let two = Server::start_db_args(Some(url), &["--ca-passphrase-file", pass.to_str().unwrap()]);
         let dev = dev_token(&one);
         let t1 = one.path("carol-1.token");
-        ok(admin_as(&one, &dev, &["account", "create", "carol", "--role", "auditor", "--token-file", t1.to_str().unwrap()]));
+        ok(admin_as(
+            &one,
+            &dev,
+            &["account", "create", "carol", "--role", "auditor", "--token-file", t1.to_str().unwrap()],
+        ));
         let tok1 = std::fs::read_to_string(&t1).unwrap().trim().to_string();
         assert_eq!(status_with(&two, &tok1, "/api/v1/admin/audit/verify"), 200);
         // An auditor reads, and changes nothing.
@@ -284,7 +297,18 @@ fn twenty_wrong_console_logins_lock_the_operator_and_every_failure_is_audited() 
     let made = json(admin_as(
         &server,
         &dev_token(&server),
-        &["--json", "account", "create", "dora", "--role", "ra-officer", "--org", "RA-NORTH", "--password-file", pw.to_str().unwrap()],
+        &[
+            "--json",
+            "account",
+            "create",
+            "dora",
+            "--role",
+            "ra-officer",
+            "--org",
+            "RA-NORTH",
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
     ));
     assert!(made["totp_uri"].as_str().unwrap().starts_with("otpauth://"), "{made}");
 
@@ -301,8 +325,10 @@ fn twenty_wrong_console_logins_lock_the_operator_and_every_failure_is_audited() 
     let locked = console_login(&server, "dora", "correct%20horse%20battery", "000000");
     assert!(locked.contains("msg=locked_out"), "{locked}");
     let log = audit(&server);
-    let failures =
-        log.iter().filter(|(a, act, _)| a == "web:dora" && (act == "web.login_failed" || act == "web.second_factor_failed")).count();
+    let failures = log
+        .iter()
+        .filter(|(a, act, _)| a == "web:dora" && (act == "web.login_failed" || act == "web.second_factor_failed"))
+        .count();
     assert_eq!(failures, 20, "{log:?}");
     assert!(log.iter().any(|(_, act, s)| act == "web.login_locked" && s == "web:dora"), "{log:?}");
 }
@@ -354,9 +380,11 @@ fn an_ra_renewal_token_renews_that_card_only_and_a_revoked_card_cannot_log_in() 
         "auth_csr": std::fs::read_to_string(&auth_csr).unwrap(), "sign_csr": std::fs::read_to_string(&sign_csr).unwrap(),
         "agent_version": "1.0.0",
     });
-    let (code, body) = server.api("POST", "/api/v1/admin/cards", Some(issue.to_string().as_bytes()), "application/json");
+    let (code, body) =
+        server.api("POST", "/api/v1/admin/cards", Some(issue.to_string().as_bytes()), "application/json");
     assert_eq!(code, 201, "{body}");
-    let auth_serial = serde_json::from_str::<serde_json::Value>(&body).unwrap()["auth"]["serial"].as_str().unwrap().to_string();
+    let auth_serial =
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["auth"]["serial"].as_str().unwrap().to_string();
 
     // The card logs in with its key: a card-login session, which may ask for portal tickets
     // (refused here only because no portal account holds this card: not a 401).
@@ -368,7 +396,13 @@ fn an_ra_renewal_token_renews_that_card_only_and_a_revoked_card_cannot_log_in() 
 
     // An RA renewal's token: no portal tickets, no heartbeats, no other renewal.
     let ra = serde_json::json!({"documents": "passport 123", "agent_version": "1.0.0"}).to_string();
-    let (code, body) = call(&server, "POST", "/api/v1/admin/cards/CARD41/renewals", Some(&std::fs::read_to_string(&dev).unwrap().trim().to_string()), Some(&ra));
+    let (code, body) = call(
+        &server,
+        "POST",
+        "/api/v1/admin/cards/CARD41/renewals",
+        Some(&std::fs::read_to_string(&dev).unwrap().trim().to_string()),
+        Some(&ra),
+    );
     assert_eq!(code, 201, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let (id, renewal) = (v["renewal_id"].as_i64().unwrap(), v["token"].as_str().unwrap().to_string());
@@ -376,10 +410,12 @@ fn an_ra_renewal_token_renews_that_card_only_and_a_revoked_card_cannot_log_in() 
     assert_eq!(code, 401, "an RA renewal token is not a card login");
     let (code, _) = call(&server, "POST", "/api/v1/portal/presence", Some(&renewal), Some(r#"{"present":true}"#));
     assert_eq!(code, 401);
-    let (code, _) = call(&server, "POST", "/api/v1/cards/CARD41/renewals", Some(&renewal), Some(r#"{"agent_version":"1.0.0"}"#));
+    let (code, _) =
+        call(&server, "POST", "/api/v1/cards/CARD41/renewals", Some(&renewal), Some(r#"{"agent_version":"1.0.0"}"#));
     assert_eq!(code, 401, "nor may it start a renewal of its own");
     let abort = r#"{"reason":"test"}"#;
-    let (code, _) = call(&server, "POST", &format!("/api/v1/card-renewals/{}/abort", id + 1), Some(&renewal), Some(abort));
+    let (code, _) =
+        call(&server, "POST", &format!("/api/v1/card-renewals/{}/abort", id + 1), Some(&renewal), Some(abort));
     assert_eq!(code, 401, "bound to its renewal");
     let (code, body) = call(&server, "POST", &format!("/api/v1/card-renewals/{id}/abort"), Some(&renewal), Some(abort));
     assert_eq!(code, 204, "it does work for its own renewal: {body}");

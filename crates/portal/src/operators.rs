@@ -182,7 +182,10 @@ impl Web {
                 ));
             }
             (false, false) => {
-                return Err(PortalError::BadInput(format!("a {} is not scoped to organisations: drop --org", new.role)));
+                return Err(PortalError::BadInput(format!(
+                    "a {} is not scoped to organisations: drop --org",
+                    new.role
+                )));
             }
             _ => {}
         }
@@ -235,9 +238,7 @@ impl Web {
         self.store.insert_operator_account(&a, token.as_ref().map(|(r, _)| r), bootstrap, &events).await?;
         let totp_uri = match &totp_secret {
             Some(sec) => Some(
-                crate::accounts::totp(sec, &a.username)?
-                    .to_url()
-                    .map_err(|e| PortalError::Internal(e.to_string()))?,
+                crate::accounts::totp(sec, &a.username)?.to_url().map_err(|e| PortalError::Internal(e.to_string()))?,
             ),
             None => None,
         };
@@ -265,7 +266,8 @@ impl Web {
         let role = a.operator_role.ok_or(PortalError::NoRole)?;
         let now = self.now();
         let by_actor = by.operator.actor();
-        let (row, issued) = new_token(Some(account), role, a.scope.clone(), label, &by_actor, now, now + days * 86_400)?;
+        let (row, issued) =
+            new_token(Some(account), role, a.scope.clone(), label, &by_actor, now, now + days * 86_400)?;
         let ev = self.event(
             &by_actor,
             Action::OperatorTokenCreated,
@@ -299,7 +301,8 @@ impl Web {
 
     /// Disables an account: its console sessions end and its tokens stop working at once.
     pub async fn disable_account(&self, by: &Operator, name: &str) -> Result<(), PortalError> {
-        let ev = self.event(&by.actor(), Action::OperatorAccountDisabled, format!("operator/{name}"), serde_json::json!({}));
+        let ev =
+            self.event(&by.actor(), Action::OperatorAccountDisabled, format!("operator/{name}"), serde_json::json!({}));
         if self.store.disable_web_account(name, self.now(), ev).await? {
             Ok(())
         } else {

@@ -124,6 +124,17 @@ impl<S: Send + Sync> FromRequestParts<S> for RenewalToken {
     }
 }
 
+/// The network address a request came from (the TCP peer), when the listener knows it: the
+/// key of per-source login limits.
+pub(crate) struct Source(pub(crate) Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Source {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Source(parts.extensions.get::<PeerAddr>().map(|p| p.0.ip())))
+    }
+}
+
 /// A logged-on organisation (`Authorization: Bearer SESSION-TOKEN`): its context and token.
 pub(crate) struct OrgSession(pub(crate) enrol::SessionContext, pub(crate) String);
 

@@ -5,12 +5,8 @@
 //! ([`store::StoreRead`], Boulder's `StorageAuthorityReadOnly`): pages and the admin read
 //! endpoints query through it, every change goes through a domain service.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use axum::response::IntoResponse;
 use ca::Authority;
-use parking_lot::Mutex;
 
 use crate::error::ApiError;
 use crate::tls::PeerAddr;

@@ -228,35 +228,6 @@ impl Store {
         self.setting(key).await?.ok_or_else(|| StoreError::Corrupt(format!("setting {key} vanished")))
     }
 
-    /// Records an administrator API token (its SHA-256, never the token).
-    pub async fn add_admin_token(
-        &self,
-        token_sha256: &str,
-        name: &str,
-        now: i64,
-        event: AuditEvent,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO admin_tokens (token_sha256, name, created_at) VALUES ($1, $2, $3)")
-            .bind(token_sha256)
-            .bind(name)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        audit::append(&mut tx, self.engine, &[event]).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// The name of the administrator whose token hashes to `token_sha256`, if any.
-    pub async fn admin_token_name(&self, token_sha256: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT name FROM admin_tokens WHERE token_sha256 = $1")
-            .bind(token_sha256)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| r.col("name")).transpose()
-    }
-
     /// Appends audit events on their own (events that change no other state, such as a
     /// failed login).
     pub async fn record(&self, events: &[AuditEvent]) -> Result<(), StoreError> {

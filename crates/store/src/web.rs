@@ -48,11 +48,8 @@ impl WebAccount {
             None if self.roles.contains(&Role::portal_admin()) => OperatorRole::PortalAdmin,
             None => return None,
         };
-        let scope = if role.is_scoped() && self.operator_role.is_some() {
-            Scope::Orgs(self.scope.clone())
-        } else {
-            Scope::All
-        };
+        let scope =
+            if role.is_scoped() && self.operator_role.is_some() { Scope::Orgs(self.scope.clone()) } else { Scope::All };
         Some(Operator { name: self.username.clone(), role, scope })
     }
 }
@@ -419,7 +416,10 @@ impl Store {
 }
 
 /// Inserts a web account inside a transaction (a taken name is a conflict).
-pub(crate) async fn insert_account(tx: &mut sqlx::Transaction<'_, sqlx::Any>, a: &WebAccount) -> Result<(), StoreError> {
+pub(crate) async fn insert_account(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    a: &WebAccount,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO web_accounts (username, name, uid, roles, password_hash, created_at, totp_secret, operator_role, scope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )

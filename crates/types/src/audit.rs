@@ -206,6 +206,8 @@ actions! {
     CardUnlockCodeWrong = "card.unlock_code_wrong",
     /// A card was unlocked.
     CardUnlocked = "card.unlocked",
+    /// A card's SO PIN was replaced by a fresh one after it was released.
+    CardSoPinChanged = "card.so_pin_changed",
     /// A card renewal started.
     CardRenewalStarted = "card.renewal_started",
     /// A card renewal finished.

@@ -113,7 +113,9 @@ impl FromStr for OperatorRole {
             "auditor" => Ok(OperatorRole::Auditor),
             "portal-admin" => Ok(OperatorRole::PortalAdmin),
             "bootstrap" => Ok(OperatorRole::Bootstrap),
-            other => Err(format!("'{other}' is not an operator role: use ca-admin, ra-officer, auditor or portal-admin")),
+            other => {
+                Err(format!("'{other}' is not an operator role: use ca-admin, ra-officer, auditor or portal-admin"))
+            }
         }
     }
 }

@@ -136,15 +136,12 @@ pub(crate) async fn account(c: &Client, cmd: AccountCmd, json_out: bool) -> Resu
                     t.push_str(&format!(" for {}", a.organisations.join(", ")));
                 }
                 if let Some(tok) = &v.token {
-                    t.push_str(&format!(
-                        "\nToken {} {} (expires {})",
-                        tok.id,
-                        tok.token,
-                        date(tok.expires_at)
-                    ));
+                    t.push_str(&format!("\nToken {} {} (expires {})", tok.id, tok.token, date(tok.expires_at)));
                 }
                 if let Some(uri) = &v.totp_uri {
-                    t.push_str(&format!("\nSecond factor (shown once): add to the person's authenticator app:\n  {uri}"));
+                    t.push_str(&format!(
+                        "\nSecond factor (shown once): add to the person's authenticator app:\n  {uri}"
+                    ));
                 }
                 t
             });
@@ -159,7 +156,11 @@ pub(crate) async fn account(c: &Client, cmd: AccountCmd, json_out: bool) -> Resu
                             a.name,
                             a.role.as_str(),
                             if a.organisations.is_empty() { "*".to_string() } else { a.organisations.join(",") },
-                            if a.disabled_at.is_some() { format!("disabled {}", date(a.disabled_at)) } else { "enabled".into() }
+                            if a.disabled_at.is_some() {
+                                format!("disabled {}", date(a.disabled_at))
+                            } else {
+                                "enabled".into()
+                            }
                         )
                     })
                     .collect::<Vec<_>>()

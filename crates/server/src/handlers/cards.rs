@@ -8,8 +8,8 @@ use base64::Engine as _;
 use cards::{CardKeyRole, CardView, Channel, IssueCard, RenewalKind};
 use types::Permission;
 
-use crate::error::{ApiError, CardSessionRefusal, ErrorBody};
 use crate::authz::{allow, card_org, user_org};
+use crate::error::{ApiError, CardSessionRefusal, ErrorBody};
 use crate::extract::{Admin, ApiJson, CardCaller, CardSession, RenewalToken};
 use crate::handlers::wire::{card_record_view, card_status_view, new_web_account_view, user_view};
 use crate::state::AppState;
@@ -238,7 +238,8 @@ pub(crate) async fn add_user(
     a: Admin,
     ApiJson(b): ApiJson<api::NewUserBody>,
 ) -> Result<Response, ApiError> {
-    let actor = allow(&s, a.op(), Permission::ManageCardHolders, Some(&b.organisation), &format!("user/{}", b.uid)).await?;
+    let actor =
+        allow(&s, a.op(), Permission::ManageCardHolders, Some(&b.organisation), &format!("user/{}", b.uid)).await?;
     let u = s
         .cards
         .add_user(

@@ -271,7 +271,8 @@ pub(crate) async fn add_org(
     a: Admin,
     ApiJson(b): ApiJson<api::NewOrganisationBody>,
 ) -> Result<Response, ApiError> {
-    let actor = allow(&s, a.op(), Permission::ManageOrganisations, Some(&b.epoc), &format!("organisation/{}", b.epoc)).await?;
+    let actor =
+        allow(&s, a.op(), Permission::ManageOrganisations, Some(&b.epoc), &format!("organisation/{}", b.epoc)).await?;
     let kind = parse_enum("kind", b.kind.as_str())?;
     let approval = parse_enum("approval", b.approval.map(|a| a.as_str()).unwrap_or("ra-queue"))?;
     let org = s.enrol.add_organisation(&b.epoc, &b.name, kind, approval, &actor).await?;
@@ -306,7 +307,8 @@ pub(crate) async fn change_org(
     Path(epoc): Path<String>,
     ApiJson(b): ApiJson<api::OrganisationChangeBody>,
 ) -> Result<Json<api::OrganisationView>, ApiError> {
-    let actor = allow(&s, a.op(), Permission::ManageOrganisations, Some(&epoc), &format!("organisation/{epoc}")).await?;
+    let actor =
+        allow(&s, a.op(), Permission::ManageOrganisations, Some(&epoc), &format!("organisation/{epoc}")).await?;
     let status = b.status.map(|v| parse_enum("status", v.as_str())).transpose()?;
     let approval = b.approval.map(|v| parse_enum("approval", v.as_str())).transpose()?;
     Ok(Json(org_view(&s.enrol.change_organisation(&epoc, status, approval, &actor).await?)))
@@ -365,7 +367,13 @@ pub(crate) async fn admin_requests(
     let h = &s.enrol.config().helpdesk;
     let scope = &a.op().scope;
     Ok(Json(
-        s.enrol.list_requests(&filter).await?.iter().filter(|r| scope.covers(&r.epoc)).map(|r| request_view(r, h)).collect(),
+        s.enrol
+            .list_requests(&filter)
+            .await?
+            .iter()
+            .filter(|r| scope.covers(&r.epoc))
+            .map(|r| request_view(r, h))
+            .collect(),
     ))
 }
 

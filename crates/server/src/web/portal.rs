@@ -103,7 +103,7 @@ struct PasswordForm {
 
 async fn password_login(
     State(s): State<AppState>,
-    peer: Option<axum::Extension<crate::tls::PeerAddr>>,
+    crate::extract::Source(source): crate::extract::Source,
     headers: HeaderMap,
     jar: CookieJar,
     Form(f): Form<PasswordForm>,
@@ -111,7 +111,6 @@ async fn password_login(
     if !same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "this form was sent from another site").into_response();
     }
-    let source = peer.map(|p| p.0.0.ip());
     match s.web.password_login_from(Area::Portal, &f.username, &f.password, None, None, source).await {
         Ok(l) => (jar.add(cookie(l.token)), Redirect::to("/portal/")).into_response(),
         Err(e @ (PortalError::Busy | PortalError::Store(_) | PortalError::Internal(_))) => {

@@ -4,7 +4,8 @@
 -- portal-admin) and, for RA officers, a scope: a JSON list of the organisations / RA units it
 -- acts for. Its console login (password + TOTP, or smartcard) is the web account's; its API
 -- tokens are rows below. Disabling the account (web_accounts.disabled_at) stops both at once
--- on every node: nothing is cached.
+-- on every node: nothing is cached. The old shared token (admin_tokens) is no longer read:
+-- `carecert bootstrap-token` writes a one-shot token that makes the first named ca-admin.
 ALTER TABLE web_accounts ADD COLUMN operator_role TEXT;
 ALTER TABLE web_accounts ADD COLUMN scope TEXT NOT NULL DEFAULT '[]';
 

@@ -74,7 +74,7 @@ pub(crate) struct LoginForm {
 
 pub(crate) async fn login(
     State(s): State<AppState>,
-    peer: Option<axum::Extension<crate::tls::PeerAddr>>,
+    crate::extract::Source(source): crate::extract::Source,
     headers: HeaderMap,
     jar: CookieJar,
     Form(f): Form<LoginForm>,
@@ -82,7 +82,6 @@ pub(crate) async fn login(
     if let Some(r) = check_form(&s, &headers, None, "") {
         return r;
     }
-    let source = peer.map(|p| p.0.0.ip());
     match s.web.password_login_from(Area::Ra, &f.username, &f.password, Some(&f.code), None, source).await {
         Ok(l) => {
             let c = session_cookie(RA_COOKIE, l.token);

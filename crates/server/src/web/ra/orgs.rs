@@ -67,13 +67,18 @@ pub(crate) struct OrgForm {
 }
 
 pub(crate) async fn add_org(State(s): State<AppState>, RaForm(session, f): RaForm<OrgForm>) -> Response {
-    let actor =
-        match allow_session(&s, &session, Permission::ManageOrganisations, Some(&f.epoc), &format!("organisation/{}", f.epoc))
-            .await
-        {
-            Ok(a) => a,
-            Err(e) => return form_refused(&session, e, "/ra/orgs"),
-        };
+    let actor = match allow_session(
+        &s,
+        &session,
+        Permission::ManageOrganisations,
+        Some(&f.epoc),
+        &format!("organisation/{}", f.epoc),
+    )
+    .await
+    {
+        Ok(a) => a,
+        Err(e) => return form_refused(&session, e, "/ra/orgs"),
+    };
     let result = match (f.kind.parse(), f.approval.parse()) {
         (Ok(kind), Ok(approval)) => {
             s.enrol.add_organisation(&f.epoc, &f.name, kind, approval, &actor).await.map_err(ApiError::from)
