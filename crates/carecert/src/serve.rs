@@ -227,7 +227,7 @@ pub async fn bootstrap_token(args: CommonArgs) -> Result<()> {
     let store = open_store(&database).await?;
     create_bootstrap_token(&store, &data_dir).await?;
     println!(
-        "Bootstrap token written to {} (keep it secret): within 24 hours, use it once: carecert admin account create NAME --role ca-admin --token-file NAME.token",
+        "Bootstrap token written to {} (keep it secret): within 24 hours, use it once: carecert admin account create NAME --role ca-admin --token-out NAME.token",
         data_dir.join("admin-token").display()
     );
     Ok(())
@@ -256,7 +256,7 @@ pub async fn init(args: InitArgs) -> Result<()> {
         println!("Created CAs: {}", report.cas.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "));
         println!("Root certificate: {}", root.display());
         println!(
-            "Bootstrap token written to {} (keep it secret): within 24 hours, use it once to create the first\noperator account: carecert admin account create NAME --role ca-admin --token-file NAME.token",
+            "Bootstrap token written to {} (keep it secret): within 24 hours, use it once to create the first\noperator account: carecert admin account create NAME --role ca-admin --token-out NAME.token",
             data_dir.join("admin-token").display()
         );
     }

@@ -110,7 +110,7 @@ fn an_ra_officer_acts_for_its_organisation_only_and_never_at_ca_level() {
     let made = ok(admin_as(
         &server,
         &dev_token(&server),
-        &["account", "create", "alice", "--role", "ra-officer", "--org", ra1, "--token-file", alice.to_str().unwrap()],
+        &["account", "create", "alice", "--role", "ra-officer", "--org", ra1, "--token-out", alice.to_str().unwrap()],
     ));
     assert!(made.contains("ra-officer account alice for 1110001"), "{made}");
     let token = std::fs::read_to_string(&alice).unwrap();
@@ -195,7 +195,7 @@ fn the_bootstrap_token_of_init_only_makes_accounts_and_works_once() {
     ok(admin_as(
         &server,
         &boot,
-        &["account", "create", "boss", "--role", "ca-admin", "--token-file", boss.to_str().unwrap()],
+        &["account", "create", "boss", "--role", "ca-admin", "--token-out", boss.to_str().unwrap()],
     ));
     let again = admin_as(&server, &boot, &["account", "create", "eve", "--role", "ca-admin"]);
     assert!(!again.status.success() && text(&again).contains("HTTP 401"), "{}", text(&again));
@@ -240,7 +240,7 @@ fn a_revoked_token_and_a_disabled_account_are_refused_at_once_on_another_node() 
         ok(admin_as(
             &one,
             &dev,
-            &["account", "create", "carol", "--role", "auditor", "--token-file", t1.to_str().unwrap()],
+            &["account", "create", "carol", "--role", "auditor", "--token-out", t1.to_str().unwrap()],
         ));
         let tok1 = std::fs::read_to_string(&t1).unwrap().trim().to_string();
         assert_eq!(status_with(&two, &tok1, "/api/v1/admin/audit/verify"), 200);

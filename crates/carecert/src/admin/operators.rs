@@ -37,7 +37,7 @@ pub(crate) enum AccountCmd {
         uid: Option<String>,
         /// Also make a first API token and write it to this file (mode 0600)
         #[arg(long)]
-        token_file: Option<PathBuf>,
+        token_out: Option<PathBuf>,
         /// Days the first token lasts
         #[arg(long, default_value_t = 90)]
         days: i64,
@@ -105,7 +105,7 @@ struct Done<'a> {
 
 pub(crate) async fn account(c: &Client, cmd: AccountCmd, json_out: bool) -> Result<()> {
     match cmd {
-        AccountCmd::Create { name, role, orgs, display_name, password_file, uid, token_file, days } => {
+        AccountCmd::Create { name, role, orgs, display_name, password_file, uid, token_out, days } => {
             let password = match password_file {
                 Some(f) => Some(
                     std::fs::read_to_string(&f)
@@ -122,10 +122,10 @@ pub(crate) async fn account(c: &Client, cmd: AccountCmd, json_out: bool) -> Resu
                 organisations: orgs,
                 password,
                 uid,
-                token_days: token_file.is_some().then_some(days),
+                token_days: token_out.is_some().then_some(days),
             };
             let mut v = c.create_operator(&body).await.answer()?;
-            if let (Some(path), Some(t)) = (&token_file, v.token.as_mut()) {
+            if let (Some(path), Some(t)) = (&token_out, v.token.as_mut()) {
                 write_secret(path, &t.token)?;
                 t.token = format!("(written to {})", path.display());
             }
