@@ -400,7 +400,7 @@ fn an_ra_renewal_token_renews_that_card_only_and_a_revoked_card_cannot_log_in() 
         &server,
         "POST",
         "/api/v1/admin/cards/CARD41/renewals",
-        Some(&std::fs::read_to_string(&dev).unwrap().trim().to_string()),
+        Some(std::fs::read_to_string(&dev).unwrap().trim()),
         Some(&ra),
     );
     assert_eq!(code, 201, "{body}");
