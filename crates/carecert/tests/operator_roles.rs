@@ -159,6 +159,15 @@ fn an_ra_officer_acts_for_its_organisation_only_and_never_at_ca_level() {
     assert!(log.iter().all(|(a, _, _)| !a.starts_with("admin:")), "{log:?}");
     assert!(log.iter().any(|(a, act, _)| a == "ca-admin:dev" && act == "operator.account_created"), "{log:?}");
 
+    // Clients refuse plain HTTP (a token would cross the network in clear).
+    let plain = Command::new(BIN)
+        .args(["admin", "--server", &server.http, "--token-file"])
+        .arg(&alice)
+        .args(["cert", "list"])
+        .output()
+        .unwrap();
+    assert!(!plain.status.success() && text(&plain).contains("plain HTTP"), "{}", text(&plain));
+
     // The token list shows hers (handle, role, scope), never the token.
     let list = ok(admin_as(&server, &dev_token(&server), &["token", "list", "--account", "alice"]));
     assert!(list.contains("alice") && list.contains("ra-officer") && !list.contains(token.trim()), "{list}");
@@ -419,6 +428,39 @@ fn an_ra_renewal_token_renews_that_card_only_and_a_revoked_card_cannot_log_in() 
     assert_eq!(code, 401, "bound to its renewal");
     let (code, body) = call(&server, "POST", &format!("/api/v1/card-renewals/{id}/abort"), Some(&renewal), Some(abort));
     assert_eq!(code, 204, "it does work for its own renewal: {body}");
+
+    // A released SO PIN is replaced: the release comes with a ticket for this card, the
+    // fresh SO PIN is stored sealed (v2: Argon2id-derived key), and the next release gives it.
+    let dev_token_text = std::fs::read_to_string(&dev).unwrap().trim().to_string();
+    let unlock = r#"{"documents":"passport 123"}"#;
+    let (code, body) = call(&server, "POST", "/api/v1/admin/cards/CARD41/unlock", Some(&dev_token_text), Some(unlock));
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["so_pin"], "12345678");
+    let ticket = v["so_pin_ticket"].as_str().unwrap().to_string();
+    let (code, _) = call(
+        &server,
+        "POST",
+        "/api/v1/cards/CARD41/so-pin",
+        Some("not-a-ticket"),
+        Some(r#"{"so_pin":"fresh-so-pin-1"}"#),
+    );
+    assert_eq!(code, 400, "a ticket is needed");
+    let (code, body) =
+        call(&server, "POST", "/api/v1/cards/CARD41/so-pin", Some(&ticket), Some(r#"{"so_pin":"fresh-so-pin-1"}"#));
+    assert_eq!(code, 204, "{body}");
+    let sealed = Command::new("sqlite3")
+        .arg(server.data.join("carecert.db"))
+        .arg("SELECT so_pin_sealed FROM cards WHERE serial = 'CARD41'")
+        .output()
+        .unwrap();
+    let sealed = String::from_utf8_lossy(&sealed.stdout).trim().to_string();
+    assert!(sealed.starts_with("v2.") && !sealed.contains("fresh"), "{sealed}");
+    let (code, body) = call(&server, "POST", "/api/v1/admin/cards/CARD41/unlock", Some(&dev_token_text), Some(unlock));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["so_pin"], "fresh-so-pin-1");
+    let log = audit(&server);
+    assert!(log.iter().any(|(a, act, _)| a == "card:CARD41" && act == "card.so_pin_changed"), "{log:?}");
 
     // The authentication certificate revoked (not the card cancelled): no card session.
     ok(admin_as(&server, &dev, &["cert", "revoke", &auth_serial, "--ca", "smartcards", "--reason", "keyCompromise"]));
