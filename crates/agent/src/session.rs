@@ -151,3 +151,23 @@ impl Agent {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_renewal_note_is_private_to_its_user() {
+        let base = std::env::temp_dir().join(format!("agent-note-{}", std::process::id()));
+        let path = base.join("carecert-agent").join("renewal-X.json");
+        super::write_note(&path, "{\"token\":\"secret\"}").unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        // Rewritten over a file someone made readable: private again.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        super::write_note(&path, "{}").unwrap();
+        assert_eq!(mode(&path), 0o600);
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+}
