@@ -468,3 +468,86 @@ fn an_ra_renewal_token_renews_that_card_only_and_a_revoked_card_cannot_log_in() 
     assert_eq!(code, 403, "{body}");
     assert!(body.contains("needs_ra"), "{body}");
 }
+
+/// `curl` with a cookie jar; (status, body).
+fn browse(server: &Server, jar: &Path, method: &str, path: &str, form: Option<&str>) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-o", "-", "-w", "\n%{http_code}", "--cacert"]).arg(server.root());
+    cmd.arg("-b").arg(jar).arg("-c").arg(jar).args(["-X", method]);
+    if let Some(f) = form {
+        cmd.args(["-H", "Content-Type: application/x-www-form-urlencoded", "--data-binary", f]);
+    }
+    let out = cmd.arg(format!("{}{path}", server.https)).output().unwrap();
+    let t = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = t.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap(), body.to_string())
+}
+
+#[test]
+fn the_ra_console_applies_the_same_check_as_the_api() {
+    let server = Server::start();
+    let (mine, theirs) = ("1220001", "1220002");
+    let r1 = pending_request(&server, mine);
+    let r2 = pending_request(&server, theirs);
+    let pw = server.path("pw");
+    std::fs::write(&pw, "correct horse battery\n").unwrap();
+    let made = json(admin_as(
+        &server,
+        &dev_token(&server),
+        &[
+            "--json",
+            "account",
+            "create",
+            "erin",
+            "--role",
+            "ra-officer",
+            "--org",
+            mine,
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+    ));
+    let uri = made["totp_uri"].as_str().unwrap();
+    let secret = uri.split("secret=").nth(1).unwrap().split('&').next().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let code = totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(secret).unwrap())
+        .build()
+        .unwrap()
+        .generate(now)
+        .to_string();
+    let jar = server.path("erin-cookies");
+    let (status, _) = browse(
+        &server,
+        &jar,
+        "POST",
+        "/ra/login",
+        Some(&format!("username=erin&password=correct%20horse%20battery&code={code}")),
+    );
+    assert_eq!(status, 303);
+    let (status, page) = browse(&server, &jar, "GET", "/ra/requests", None);
+    assert_eq!(status, 200, "{page}");
+    let i = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = page[i..i + 64].to_string();
+    // Another organisation's request: 403, still pending, refusal audited as ra:erin.
+    let (status, page) =
+        browse(&server, &jar, "POST", &format!("/ra/requests/{r2}/approve"), Some(&format!("csrf={csrf}")));
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("not one of your organisations"), "{page}");
+    assert_eq!(request_status(&server, &r2), "pending");
+    // Her own organisation's: approved.
+    let (status, _) =
+        browse(&server, &jar, "POST", &format!("/ra/requests/{r1}/approve"), Some(&format!("csrf={csrf}")));
+    assert_eq!(status, 303);
+    assert_eq!(request_status(&server, &r1), "approved");
+    let log = audit(&server);
+    assert!(
+        log.iter().any(|(a, act, s)| a == "ra:erin" && act == "operator.refused" && s == &format!("request/{r2}")),
+        "{log:?}"
+    );
+    assert!(log.iter().any(|(a, act, _)| a == "ra:erin" && act == "request.approved"), "{log:?}");
+    // Disabled: her console session ends at once.
+    ok(admin_as(&server, &dev_token(&server), &["account", "disable", "erin"]));
+    let (status, _) = browse(&server, &jar, "GET", "/ra/requests", None);
+    assert_eq!(status, 303, "back to the login page");
+}
