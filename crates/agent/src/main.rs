@@ -128,9 +128,9 @@ enum CardCmd {
         /// Identity documents checked (RA)
         #[arg(long)]
         documents: Option<String>,
-        /// RA admin token (or CARECERT_ADMIN_TOKEN)
-        #[arg(long, env = "CARECERT_ADMIN_TOKEN", hide_env_values = true)]
-        admin_token: Option<String>,
+        /// File holding the RA officer's token (or CARECERT_ADMIN_TOKEN; asked on a terminal)
+        #[arg(long)]
+        admin_token_file: Option<PathBuf>,
     },
     /// Renew both certificates (90 days before expiry; remotely twice, then at the RA).
     Renew {
@@ -142,9 +142,9 @@ enum CardCmd {
         /// Identity documents checked (RA)
         #[arg(long)]
         documents: Option<String>,
-        /// RA admin token (or CARECERT_ADMIN_TOKEN)
-        #[arg(long, env = "CARECERT_ADMIN_TOKEN", hide_env_values = true)]
-        admin_token: Option<String>,
+        /// File holding the RA officer's token (or CARECERT_ADMIN_TOKEN; asked on a terminal)
+        #[arg(long)]
+        admin_token_file: Option<PathBuf>,
     },
     /// RA: issue a blank card to a user face to face (keys are made on the card).
     Issue {
@@ -163,9 +163,9 @@ enum CardCmd {
         /// File holding the holder's first passcode (or CARECERT_NEW_PASSCODE; asked twice on a terminal)
         #[arg(long)]
         new_passcode_file: Option<PathBuf>,
-        /// RA admin token (or CARECERT_ADMIN_TOKEN)
-        #[arg(long, env = "CARECERT_ADMIN_TOKEN", hide_env_values = true)]
-        admin_token: Option<String>,
+        /// File holding the RA officer's token (or CARECERT_ADMIN_TOKEN; asked on a terminal)
+        #[arg(long)]
+        admin_token_file: Option<PathBuf>,
     },
 }
 
@@ -213,6 +213,15 @@ fn tty() -> bool {
 
 fn secret(file: Option<&PathBuf>, env: &str, prompt_text: &str) -> Result<String> {
     Ok(prompt::secret(file.map(PathBuf::as_path), env, prompt_text, "passcode")?)
+}
+
+/// The RA officer's token: from `--admin-token-file`, `CARECERT_ADMIN_TOKEN`, or asked on a
+/// terminal; never a command-line value (it would show in `ps` and the shell history).
+fn admin_token(file: Option<&PathBuf>) -> Result<Option<String>> {
+    if file.is_none() && std::env::var_os("CARECERT_ADMIN_TOKEN").is_none() && !tty() {
+        return Ok(None);
+    }
+    Ok(Some(prompt::secret(file.map(PathBuf::as_path), "CARECERT_ADMIN_TOKEN", "RA officer's token: ", "RA token")?))
 }
 
 fn new_passcode(file: Option<&PathBuf>) -> Result<String> {
@@ -330,8 +339,10 @@ async fn run(cli: Cli) -> Result<()> {
             sponsor_card,
             sponsor_passcode_file,
             documents,
-            admin_token,
+            admin_token_file,
         }) => {
+            let admin_token =
+                if matches!(via, Some(unlock::Via::Ra)) { admin_token(admin_token_file.as_ref())? } else { None };
             unlock::unlock(
                 &agent,
                 unlock::UnlockArgs {
@@ -346,12 +357,13 @@ async fn run(cli: Cli) -> Result<()> {
             )
             .await?;
         }
-        Command::Card(CardCmd::Renew { passcode, ra, documents, admin_token }) => {
+        Command::Card(CardCmd::Renew { passcode, ra, documents, admin_token_file }) => {
+            let admin_token = if ra { admin_token(admin_token_file.as_ref())? } else { None };
             renew::renew(&agent, &passcode, ra, documents, admin_token).await?;
         }
-        Command::Card(CardCmd::Issue { uid, documents, batch, label, new_passcode_file, admin_token }) => {
-            let token = admin_token.ok_or_else(|| {
-                anyhow!("issuing a card needs the RA's admin token (--admin-token or CARECERT_ADMIN_TOKEN)")
+        Command::Card(CardCmd::Issue { uid, documents, batch, label, new_passcode_file, admin_token_file }) => {
+            let token = admin_token(admin_token_file.as_ref())?.ok_or_else(|| {
+                anyhow!("issuing a card needs the RA officer's token (--admin-token-file FILE or CARECERT_ADMIN_TOKEN)")
             })?;
             let module = agent.module()?;
             let so_pin = hex::encode(pki::random_bytes::<12>()?);

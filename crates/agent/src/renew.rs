@@ -8,7 +8,7 @@ use anyhow::{Result, anyhow};
 use serde_json::json;
 use token::{Card, CardKeyRole};
 
-use crate::session::{RenewalNote, state_file};
+use crate::session::{RenewalNote, state_file, write_note};
 use crate::{Agent, PasscodeArgs, VERSION, secret, subject_of, tty};
 
 /// `carecert-agent card renew`: a remote renewal (card session), or an RA renewal (admin
@@ -26,7 +26,9 @@ pub(crate) async fn renew(
     agent.abort_interrupted(&serial).await;
     let state = state_file(&serial);
     let (renewal, token) = if ra {
-        let admin = admin_token.ok_or_else(|| anyhow!("an RA renewal needs the RA's admin token (--admin-token)"))?;
+        let admin = admin_token.ok_or_else(|| {
+            anyhow!("an RA renewal needs the RA's admin token (--admin-token-file FILE or CARECERT_ADMIN_TOKEN)")
+        })?;
         let documents = documents.ok_or_else(|| anyhow!("record the identity documents checked (--documents)"))?;
         let view = agent.client.with_bearer(&admin).card(&serial).await?;
         let pass = secret(passcode.passcode_file.as_ref(), "CARECERT_PASSCODE", "Card passcode: ")?;
@@ -49,11 +51,13 @@ pub(crate) async fn renew(
         (r, s.token)
     };
     let id = renewal.renewal_id;
-    if let Some(dir) = state.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
     let note = RenewalNote { renewal_id: id, token: token.clone() };
-    let _ = std::fs::write(&state, serde_json::to_string(&note)?);
+    if let Err(e) = write_note(&state, &serde_json::to_string(&note)?) {
+        eprintln!(
+            "note: cannot keep the renewal note {} ({e}); an interruption would not be cleaned up",
+            state.display()
+        );
+    }
     let result = renew_steps(agent, &card, id, &token).await;
     match result {
         Ok(view) => {

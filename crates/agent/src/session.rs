@@ -40,6 +40,21 @@ pub(crate) fn state_file(serial: &str) -> PathBuf {
         .join(format!("renewal-{serial}.json"))
 }
 
+/// Writes the renewal note (it holds the session token) readable by this user only: the file
+/// 0600 in a 0700 directory, made so from the start (no window with the umask's modes). The
+/// note is removed when the renewal completes or is aborted.
+pub(crate) fn write_note(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(text.as_bytes())
+}
+
 impl Agent {
     /// Logs in to the card and to carecert: refuses a locked card first (the card is not
     /// asked); takes a login challenge; on a wrong passcode reports it with that challenge
@@ -134,5 +149,25 @@ impl Agent {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_renewal_note_is_private_to_its_user() {
+        let base = std::env::temp_dir().join(format!("agent-note-{}", std::process::id()));
+        let path = base.join("carecert-agent").join("renewal-X.json");
+        super::write_note(&path, "{\"token\":\"secret\"}").unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        // Rewritten over a file someone made readable: private again.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        super::write_note(&path, "{}").unwrap();
+        assert_eq!(mode(&path), 0o600);
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -90,8 +90,9 @@ pub(crate) async fn unlock(agent: &Agent, a: UnlockArgs) -> Result<()> {
                 .await?
         }
         (Some(Via::Ra), None) => {
-            let token =
-                a.admin_token.ok_or_else(|| anyhow!("an RA unlock needs the RA's admin token (--admin-token)"))?;
+            let token = a.admin_token.ok_or_else(|| {
+                anyhow!("an RA unlock needs the RA's admin token (--admin-token-file FILE or CARECERT_ADMIN_TOKEN)")
+            })?;
             let documents =
                 a.documents.ok_or_else(|| anyhow!("record the identity documents checked (--documents)"))?;
             agent
@@ -107,6 +108,18 @@ pub(crate) async fn unlock(agent: &Agent, a: UnlockArgs) -> Result<()> {
     let new = new_passcode(a.new_passcode_file.as_ref())?;
     card.login_so(&unlocked.so_pin)?;
     card.set_passcode_as_so(&new)?;
+    // The released SO PIN has been seen (an RA page, this workstation, a sponsor): replace it
+    // with a fresh random one, stored sealed by carecert first, then set on the card. If the
+    // card refuses, carecert is told the old one again, so the two always agree.
+    if let Some(ticket) = &unlocked.so_pin_ticket {
+        let fresh = hex::encode(pki::random_bytes::<12>()?);
+        let server = agent.client.with_bearer(ticket);
+        server.replace_so_pin(&serial, &api::NewSoPinBody { so_pin: fresh.clone() }).await?;
+        if let Err(e) = card.change_so_pin(&unlocked.so_pin, &fresh) {
+            server.replace_so_pin(&serial, &api::NewSoPinBody { so_pin: unlocked.so_pin.clone() }).await?;
+            eprintln!("note: the card kept its SO PIN ({e}); carecert still holds it");
+        }
+    }
     card.logout();
     agent.say(json!({"unlocked": serial}), || format!("Card {serial} is unlocked and has its new passcode."));
     Ok(())

@@ -163,6 +163,18 @@ pub struct UnlockedView {
     pub serial: String,
     /// The card's security-officer PIN.
     pub so_pin: String,
+    /// One-time ticket (10 minutes) to report the fresh SO PIN the agent sets on the card
+    /// next (`POST /api/v1/cards/{serial}/so-pin`, as the bearer).
+    #[serde(default)]
+    pub so_pin_ticket: Option<String>,
+}
+
+/// `POST /api/v1/cards/{serial}/so-pin`: the fresh SO PIN the agent set after a release.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSoPinBody {
+    /// The card's new security-officer PIN (8 to 64 printable characters); stored sealed.
+    pub so_pin: String,
 }
 
 /// `POST /api/v1/cards/{serial}/renewals`.

@@ -32,6 +32,7 @@ pub mod vocab;
 
 pub use admin::cards::*;
 pub use admin::enrol::*;
+pub use admin::operators::*;
 pub use admin::*;
 pub use cards::*;
 pub use ecmt::*;

@@ -241,3 +241,19 @@ mod tests {
         assert!("boredom".parse::<RevocationReason>().unwrap_err().contains("keyCompromise"));
     }
 }
+
+wire_enum!(
+    /// The role of an operator account.
+    OperatorRole {
+        /// Runs the CA: every permission.
+        CaAdmin = "ca-admin",
+        /// RA officer for named organisations / RA units.
+        RaOfficer = "ra-officer",
+        /// Reads; changes nothing.
+        Auditor = "auditor",
+        /// Administers portal web accounts.
+        PortalAdmin = "portal-admin",
+        /// The one-shot token of `carecert init` (never an account's role).
+        Bootstrap = "bootstrap",
+    }
+);

@@ -186,6 +186,18 @@ impl Cards {
         seal_secret: &[u8],
     ) -> Result<Self, CardsError> {
         let seal = SealingKey::derive(seal_secret, "card-so-pin").map_err(|e| CardsError::Internal(e.to_string()))?;
+        Self::with_seal_key(store, authority, clock, config, seal)
+    }
+
+    /// [`Cards::new`] with the SO-PIN sealing key given (`carecert serve` derives it slowly,
+    /// with Argon2id and a stored random salt: [`SealingKey::derive_slow`]).
+    pub fn with_seal_key(
+        store: Store,
+        authority: Authority,
+        clock: Arc<dyn Clock>,
+        config: CardsConfig,
+        seal: SealingKey,
+    ) -> Result<Self, CardsError> {
         let workers = match config.limits.argon2_workers {
             0 => 2 * std::thread::available_parallelism().map(usize::from).unwrap_or(1),
             n => n,

@@ -284,12 +284,21 @@ impl Cards {
             return Err(CardsError::BadInput(InputProblem::Challenge));
         }
         let auth = card.auth_serial.clone().ok_or_else(|| CardsError::Internal("card without certificate".into()))?;
-        let rec = self
+        let record = self
             .store()
             .certificate(&self.inner.config.issuing_ca, &auth)
             .await?
-            .and_then(|r| r.der)
             .ok_or_else(|| CardsError::Internal(format!("certificate {auth} is missing")))?;
+        // A card whose authentication certificate was revoked (e.g. keyCompromise from the
+        // certificates page) or has expired opens no session: no tickets, no unlock codes, no
+        // remote renewal. The RA renews or replaces it face to face.
+        if !matches!(record.status, store::CertStatus::Issued) {
+            return Err(CardsError::NeedsRa(RaNeeded::Revoked { serial: serial.into() }));
+        }
+        if now >= record.not_after {
+            return Err(CardsError::NeedsRa(RaNeeded::Expired { serial: serial.into() }));
+        }
+        let rec = record.der.ok_or_else(|| CardsError::Internal(format!("certificate {auth} is missing")))?;
         let info = CertificateInfo::parse(&rec).map_err(|e| CardsError::Internal(e.to_string()))?;
         pki::verify_signature(&info.spki_der, nonce.as_bytes(), signature)
             .map_err(|_| CardsError::BadInput(InputProblem::CardSignature))?;
@@ -335,17 +344,38 @@ impl Cards {
         Ok(())
     }
 
-    /// A card session opened by the RA (face to face, already authenticated) for an RA renewal.
-    pub async fn ra_session(&self, serial: &str) -> Result<String, CardsError> {
+    /// A session opened by the RA (face to face, already authenticated) for one RA renewal:
+    /// bound to `renewal_id`, it works only on that renewal's certificate, complete and abort
+    /// calls — never for portal tickets, presence reports or another renewal (1 hour).
+    pub async fn ra_session(&self, serial: &str, renewal_id: i64) -> Result<String, CardsError> {
         self.card(serial).await?;
-        self.new_session(serial, 3600).await
+        let token = Self::random_hex()?;
+        let key = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()));
+        let now = self.now();
+        self.store().insert_challenge(&key, serial, &ra_renewal_purpose(renewal_id), now, now + 3600).await?;
+        Ok(token)
     }
 
-    /// The card a session token belongs to.
+    /// The card a card-login session token belongs to (a card that proved itself with its
+    /// passcode and key). RA renewal tokens are not card logins and are refused here.
     pub async fn session_card(&self, token: &str) -> Result<String, CardsError> {
         let key = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()));
         self.store()
             .peek_challenge(&key, "card-session", self.now())
+            .await?
+            .ok_or_else(|| CardsError::BadInput(InputProblem::SessionEnded))
+    }
+
+    /// The card a token may act for on renewal `renewal_id`: a card-login session, or the RA
+    /// renewal token made for exactly this renewal.
+    pub async fn renewal_session_card(&self, token: &str, renewal_id: i64) -> Result<String, CardsError> {
+        let key = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()));
+        let now = self.now();
+        if let Some(serial) = self.store().peek_challenge(&key, "card-session", now).await? {
+            return Ok(serial);
+        }
+        self.store()
+            .peek_challenge(&key, &ra_renewal_purpose(renewal_id), now)
             .await?
             .ok_or_else(|| CardsError::BadInput(InputProblem::SessionEnded))
     }
@@ -397,4 +427,9 @@ impl Cards {
     pub fn check_passcode(&self, passcode: &str) -> Result<(), CardsError> {
         check_passcode_rule(passcode)
     }
+}
+
+/// The stored purpose of an RA renewal token: bound to one renewal.
+fn ra_renewal_purpose(renewal_id: i64) -> String {
+    format!("ra-renewal:{renewal_id}")
 }

@@ -17,7 +17,13 @@ pub struct Unlocked {
     pub card_serial: String,
     /// The card's security-officer PIN.
     pub so_pin: String,
+    /// A one-time, 10-minute ticket to report the fresh SO PIN the agent sets next
+    /// ([`Cards::replace_so_pin`]).
+    pub so_pin_ticket: String,
 }
+
+/// How long the SO-PIN change ticket of a release lasts.
+const SO_PIN_TICKET_SECONDS: i64 = 600;
 
 /// What a person sees of where a code went: `al***@nhs.net`, `*********123`.
 fn mask(to: &str) -> String {
@@ -167,10 +173,14 @@ impl Cards {
             return Err(refused(CodeProblem::Used));
         }
         self.store().reset_limits(serial, "pair:").await?;
-        self.release_so_pin(&card)
+        self.release_so_pin(&card).await
     }
 
-    pub(crate) fn release_so_pin(&self, card: &Card) -> Result<Unlocked, CardsError> {
+    pub(crate) async fn release_so_pin(&self, card: &Card) -> Result<Unlocked, CardsError> {
+        let ticket = Self::random_hex()?;
+        let key = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(ticket.as_bytes()));
+        let now = self.now();
+        self.store().insert_challenge(&key, &card.serial, "so-pin-change", now, now + SO_PIN_TICKET_SECONDS).await?;
         let pin = self
             .inner
             .seal
@@ -179,7 +189,46 @@ impl Cards {
         Ok(Unlocked {
             card_serial: card.serial.clone(),
             so_pin: String::from_utf8(pin).map_err(|_| CardsError::Internal("SO PIN is not text".into()))?,
+            so_pin_ticket: ticket,
         })
+    }
+
+    /// After a release, the agent sets a fresh random SO PIN on the card and reports it here
+    /// with the release's ticket: it is sealed and stored with its audit entry in one
+    /// transaction, so whoever saw the released SO PIN (the RA page, a workstation, a sponsor)
+    /// can no longer use it. The ticket works for 10 minutes for this card only, and may be
+    /// used again within them (the agent reports the old value back if the card refused the
+    /// change, so carecert and the card agree).
+    pub async fn replace_so_pin(&self, serial: &str, ticket: &str, new_so_pin: &str) -> Result<(), CardsError> {
+        let key = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(ticket.as_bytes()));
+        let now = self.now();
+        if self.store().peek_challenge(&key, "so-pin-change", now).await?.as_deref() != Some(serial) {
+            return Err(CardsError::BadInput(InputProblem::Challenge));
+        }
+        if new_so_pin.len() < 8 {
+            return Err(CardsError::BadInput(InputProblem::SoPinTooShort));
+        }
+        if new_so_pin.len() > 64 || !new_so_pin.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(CardsError::BadInput(InputProblem::Challenge));
+        }
+        let card = self.card(serial).await?;
+        let sealed = self
+            .inner
+            .seal
+            .seal(new_so_pin.as_bytes(), &format!("card:{serial}"))
+            .map_err(|e| CardsError::Internal(e.to_string()))?;
+        let change = CardChange { so_pin_sealed: Some(sealed), ..Default::default() };
+        let ev = self.event(
+            &format!("card:{serial}"),
+            "card.so_pin_changed",
+            &format!("card:{serial}"),
+            serde_json::json!({}),
+        );
+        let all = [CardStatus::Active, CardStatus::Locked];
+        if !self.store().update_card(&card.serial, &all, &change, None, &[ev]).await? {
+            return Err(CardsError::Cancelled(serial.into()));
+        }
+        Ok(())
     }
 
     /// A challenge for a sponsor's card to sign (valid 2 minutes, single use).
@@ -242,7 +291,7 @@ impl Cards {
         );
         self.store().update_card(serial, &[CardStatus::Active, CardStatus::Locked], &change, None, &[ev]).await?;
         self.store().reset_limits(serial, "pair:").await?;
-        self.release_so_pin(&card)
+        self.release_so_pin(&card).await
     }
 
     /// The RA unlocks a card face to face, after checking the holder's identity documents
@@ -276,6 +325,6 @@ impl Cards {
             .update_card(serial, &[CardStatus::Active, CardStatus::Locked], &change, Some(&check), &[ev])
             .await?;
         self.store().reset_limits(serial, "pair:").await?;
-        self.release_so_pin(&card)
+        self.release_so_pin(&card).await
     }
 }

@@ -31,6 +31,10 @@ enum Command {
     CheckConfig(config::command::CheckArgs),
     /// Create the CA hierarchy (root, `systems`, `smartcards`, OCSP responders) and an admin token.
     Init(serve::InitArgs),
+    /// Write a new one-shot bootstrap token (creates operator accounts and tokens only, once,
+    /// within 24 h) to DATA_DIR/admin-token, on the machine that holds the database: for a
+    /// deployment that has lost every ca-admin token, or was initialised before operator accounts.
+    BootstrapToken(serve::CommonArgs),
     /// Operator and RA commands (talk to a running server's admin API).
     Admin(admin::AdminArgs),
     /// Benchmarks.
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(a) => serve::serve(a).await,
             Command::Init(a) => serve::init(a).await,
+            Command::BootstrapToken(a) => serve::bootstrap_token(a).await,
             Command::Admin(a) => admin::run(a).await,
             Command::Bench(a) => bench::run(a).await,
             Command::CheckConfig(_) => Ok(()),

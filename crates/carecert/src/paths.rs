@@ -88,9 +88,3 @@ pub fn ca_passphrase(file: Option<&Path>, dev_file: Option<&Path>, create_dev: b
         "the CA keys are encrypted: give the passphrase with --ca-passphrase-file FILE or CARECERT_CA_PASSPHRASE (or use --dev for the demo CA)"
     )
 }
-
-/// A fresh 256-bit random token, hex.
-pub fn random_token() -> Result<String> {
-    let raw: [u8; 32] = pki::random_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(hex::encode(raw))
-}

@@ -7,8 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use ca::{Authority, AuthorityConfig, CaError, InitOptions, SystemClock};
 use clap::Args;
-use sha2_shim::sha256_hex;
-use store::{AuditEvent, Store};
+use store::Store;
 
 use crate::config::{self, Config, Settings};
 use crate::paths;
@@ -131,13 +130,6 @@ pub struct InitArgs {
     pub json: bool,
 }
 
-mod sha2_shim {
-    pub fn sha256_hex(data: &[u8]) -> String {
-        use sha2::Digest;
-        hex::encode(sha2::Sha256::digest(data))
-    }
-}
-
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
@@ -146,10 +138,6 @@ fn init_logging(format: LogFormat) {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
-}
-
-fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 async fn open_store(url: &str) -> Result<Store> {
@@ -167,23 +155,55 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// Creates an admin token, stores its hash, writes it to DATA_DIR/admin-token (0600).
-async fn create_admin_token(store: &Store, data_dir: &Path, name: &str) -> Result<String> {
-    let token = paths::random_token()?;
-    store
-        .add_admin_token(
-            &sha256_hex(token.as_bytes()),
-            name,
-            time::OffsetDateTime::now_utc().unix_timestamp(),
-            AuditEvent {
-                at_ms: now_ms(),
-                actor: "system".into(),
-                action: "admin.token_created".into(),
-                subject: name.into(),
-                details: serde_json::json!({}),
+/// The key SO PINs are sealed with: Argon2id of the CA passphrase with a random salt made
+/// once and kept in the database (every node reads the same one), then HKDF.
+async fn so_pin_seal_key(store: &Store, passphrase: &[u8]) -> Result<pki::seal::SealingKey> {
+    let fresh = hex::encode(pki::random_bytes::<16>()?);
+    let salt = store.setting_or_insert("so_pin_seal_salt", &fresh).await?;
+    let salt = hex::decode(&salt).context("the stored so_pin_seal_salt is not hex")?;
+    let passphrase = passphrase.to_vec();
+    let key =
+        tokio::task::spawn_blocking(move || pki::seal::SealingKey::derive_slow(&passphrase, &salt, "card-so-pin"))
+            .await
+            .context("deriving the SO-PIN sealing key")??;
+    Ok(key)
+}
+
+/// The operator-account service over `store` (for `init` and the first `serve --dev`).
+fn operators(store: &Store) -> portal::Web {
+    portal::Web::new(store.clone(), Arc::new(SystemClock), portal::WebConfig::default())
+}
+
+/// `carecert init`: the bootstrap token (creates operator accounts and tokens only, once,
+/// within 24 hours), written to DATA_DIR/admin-token (0600).
+async fn create_bootstrap_token(store: &Store, data_dir: &Path) -> Result<String> {
+    let t = operators(store).create_bootstrap_token().await?;
+    paths::write_atomic(&data_dir.join("admin-token"), format!("{}\n", t.token).as_bytes(), 0o600)?;
+    Ok(t.token)
+}
+
+/// The first `serve --dev`: a named `ca-admin` account `dev`, made with a bootstrap token
+/// (consumed), and its 90-day token written to DATA_DIR/admin-token (0600), so the README's
+/// commands work as they are.
+async fn create_dev_operator(store: &Store, data_dir: &Path) -> Result<String> {
+    let web = operators(store);
+    let boot = web.create_bootstrap_token().await?;
+    let by = web.operator_for_token(&boot.token).await?;
+    let (_, token) = web
+        .create_operator(
+            &by,
+            portal::NewOperator {
+                name: "dev",
+                display_name: "Demo CA administrator (serve --dev)",
+                role: types::OperatorRole::CaAdmin,
+                orgs: vec![],
+                password: None,
+                uid: None,
+                token_days: Some(portal::DEFAULT_TOKEN_DAYS),
             },
         )
         .await?;
+    let token = token.context("the dev operator's token was not made")?.token;
     paths::write_atomic(&data_dir.join("admin-token"), format!("{token}\n").as_bytes(), 0o600)?;
     Ok(token)
 }
@@ -199,6 +219,20 @@ fn write_ca_files(authority: &Authority, data_dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `carecert bootstrap-token`: a fresh bootstrap token for an existing database.
+pub async fn bootstrap_token(args: CommonArgs) -> Result<()> {
+    let data_dir = paths::data_dir(args.data_dir.as_deref())?;
+    paths::ensure_private_dir(&data_dir)?;
+    let database = args.database.clone().unwrap_or_else(|| paths::default_database(&data_dir));
+    let store = open_store(&database).await?;
+    create_bootstrap_token(&store, &data_dir).await?;
+    println!(
+        "Bootstrap token written to {} (keep it secret): within 24 hours, use it once: carecert admin account create NAME --role ca-admin --token-out NAME.token",
+        data_dir.join("admin-token").display()
+    );
+    Ok(())
+}
+
 /// `carecert init`.
 pub async fn init(args: InitArgs) -> Result<()> {
     let data_dir = paths::data_dir(args.common.data_dir.as_deref())?;
@@ -208,7 +242,7 @@ pub async fn init(args: InitArgs) -> Result<()> {
     let database = args.common.database.clone().unwrap_or_else(|| paths::default_database(&data_dir));
     let store = open_store(&database).await?;
     let report = run_init(&store, &passphrase, &args.public_url, key_algorithm, &args.organization).await?;
-    create_admin_token(&store, &data_dir, "admin").await?;
+    create_bootstrap_token(&store, &data_dir).await?;
     for (name, pem) in &report.cas {
         paths::write_atomic(&data_dir.join("ca").join(format!("{name}.pem")), pem.as_bytes(), 0o644)?;
     }
@@ -221,7 +255,10 @@ pub async fn init(args: InitArgs) -> Result<()> {
     } else {
         println!("Created CAs: {}", report.cas.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "));
         println!("Root certificate: {}", root.display());
-        println!("Admin token written to {} (keep it secret)", data_dir.join("admin-token").display());
+        println!(
+            "Bootstrap token written to {} (keep it secret): within 24 hours, use it once to create the first\noperator account: carecert admin account create NAME --role ca-admin --token-out NAME.token",
+            data_dir.join("admin-token").display()
+        );
     }
     Ok(())
 }
@@ -319,7 +356,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.http_listen));
         tracing::info!(data_dir = %data_dir.display(), "first start with --dev: creating a demo CA");
         run_init(&store, &passphrase, &public_url, pki::KeyAlgorithm::EcdsaP256, "carecert Demo").await?;
-        fresh_token = Some(create_admin_token(&store, &data_dir, "admin").await?);
+        fresh_token = Some(create_dev_operator(&store, &data_dir).await?);
     }
 
     let config = AuthorityConfig {
@@ -343,12 +380,12 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let enrol_config =
         enrol::EnrolConfig { hash_gate: enrol::HashGate::new(permits.clone(), wait), ..settings.enrol_config() };
     let enrolment = enrol::Enrolment::new(store.clone(), authority.clone(), authority.clock().clone(), enrol_config);
-    let cards = cards::Cards::new(
+    let cards = cards::Cards::with_seal_key(
         store.clone(),
         authority.clone(),
         authority.clock().clone(),
         cards_config(&settings, args.dev)?,
-        &passphrase,
+        so_pin_seal_key(&store, &passphrase).await?,
     )?;
     let card_purge = cards.spawn_purge();
     let web_config = portal::WebConfig { hash_gate: portal::HashGate::new(permits, wait), ..settings.web_config() };
@@ -376,7 +413,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         println!("  Configuration:               {}", path.display());
     }
     if args.dev {
-        println!("  Admin token file:            {}", data_dir.join("admin-token").display());
+        println!("  Admin token file:            {} (operator dev, ca-admin)", data_dir.join("admin-token").display());
         if let Some(t) = &fresh_token {
             println!("  Admin token (shown once):    {t}");
         }

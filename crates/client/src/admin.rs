@@ -1,7 +1,7 @@
 //! The admin API: what `carecert admin` and the agent's RA commands call (admin token as
 //! the bearer).
 
-use crate::{Client, Error};
+use crate::{Client, Empty, Error};
 
 const ADMIN: [&str; 3] = ["api", "v1", "admin"];
 
@@ -147,5 +147,35 @@ impl Client {
     /// `POST /api/v1/admin/web-accounts`: an RA, operator or portal account.
     pub async fn add_web_account(&self, body: &api::NewWebAccountBody) -> Result<api::NewWebAccountView, Error> {
         self.post(&admin(["web-accounts"]), body).await
+    }
+
+    /// `POST /api/v1/admin/accounts`: a named operator account (and its first token).
+    pub async fn create_operator(&self, body: &api::NewOperatorBody) -> Result<api::NewOperatorView, Error> {
+        self.post(&admin(["accounts"]), body).await
+    }
+
+    /// `GET /api/v1/admin/accounts`: operator accounts.
+    pub async fn operators(&self) -> Result<Vec<api::OperatorAccountView>, Error> {
+        self.get(&admin(["accounts"])).await
+    }
+
+    /// `POST /api/v1/admin/accounts/{name}/disable`.
+    pub async fn disable_operator(&self, name: &str) -> Result<(), Error> {
+        self.post_unit(&admin(["accounts", name, "disable"]), &Empty {}).await
+    }
+
+    /// `POST /api/v1/admin/tokens`: an API token for an operator account.
+    pub async fn create_token(&self, body: &api::NewTokenBody) -> Result<api::NewTokenView, Error> {
+        self.post(&admin(["tokens"]), body).await
+    }
+
+    /// `GET /api/v1/admin/tokens`.
+    pub async fn tokens(&self, q: &api::TokenQuery) -> Result<Vec<api::TokenView>, Error> {
+        self.get_query(&admin(["tokens"]), q).await
+    }
+
+    /// `POST /api/v1/admin/tokens/{id}/revoke`.
+    pub async fn revoke_token(&self, id: &str) -> Result<(), Error> {
+        self.post_unit(&admin(["tokens", id, "revoke"]), &Empty {}).await
     }
 }

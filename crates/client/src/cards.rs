@@ -56,6 +56,12 @@ impl Client {
         self.post(&Self::card_path(serial, "unlock"), &api::UnlockBody { code: code.into() }).await
     }
 
+    /// `POST /api/v1/cards/{serial}/so-pin`: the fresh SO PIN set after a release (bearer:
+    /// the release's ticket, [`Client::with_bearer`]).
+    pub async fn replace_so_pin(&self, serial: &str, body: &api::NewSoPinBody) -> Result<(), Error> {
+        self.post_unit(&Self::card_path(serial, "so-pin"), body).await
+    }
+
     /// `POST /api/v1/cards/{serial}/sponsor-challenges`: a challenge for the sponsor's card.
     pub async fn sponsor_challenge(&self, serial: &str) -> Result<api::ChallengeView, Error> {
         self.post_empty(&Self::card_path(serial, "sponsor-challenges")).await

@@ -42,6 +42,11 @@ pub enum SetupError {
     /// The base URL is not `https://…` or `http://…`.
     #[error("'{0}' is not a server URL: write it as https://HOST:PORT")]
     BadUrl(String),
+    /// A plain `http://` URL (allowed only to this machine, with the client's `--insecure`).
+    #[error(
+        "'{0}' is plain HTTP: secrets would cross the network in clear. Use the server's https:// URL (plain http:// only to this machine, with --insecure)"
+    )]
+    Plaintext(String),
     /// An `https://` URL without a root certificate to trust.
     #[error("no root certificate to trust for {0}")]
     NoRoot(String),

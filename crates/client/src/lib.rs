@@ -54,9 +54,30 @@ pub struct ClientBuilder {
     timeout: Duration,
     connect_timeout: Duration,
     hint: String,
+    http_loopback: bool,
+}
+
+/// Whether `base` (`http://HOST[:PORT][/…]`) names this machine.
+fn is_loopback(base: &str) -> bool {
+    let rest = base.strip_prefix("http://").unwrap_or(base);
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        authority.rsplit_once(':').map(|(h, _)| h).unwrap_or(authority)
+    };
+    host == "localhost" || host.parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
 }
 
 impl ClientBuilder {
+    /// Allows a plain `http://` base URL, and only one naming this machine (tests, a local
+    /// proxy): the `--insecure` flag of the clients. Without it only `https://` is accepted,
+    /// so a PIN, a passcode-derived secret or a token never crosses the network in clear.
+    pub fn allow_http_loopback(mut self, allow: bool) -> Self {
+        self.http_loopback = allow;
+        self
+    }
+
     /// Trusts only this root certificate (PEM) for the server's TLS certificate. Needed
     /// for an `https://` base URL.
     pub fn root_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
@@ -101,6 +122,9 @@ impl ClientBuilder {
         if !(base.starts_with("https://") || base.starts_with("http://")) {
             return Err(SetupError::BadUrl(base).into());
         }
+        if base.starts_with("http://") && !(self.http_loopback && is_loopback(&base)) {
+            return Err(SetupError::Plaintext(base).into());
+        }
         let mut b = reqwest::Client::builder().timeout(self.timeout).connect_timeout(self.connect_timeout);
         if base.starts_with("https://") {
             let pem = self.root_pem.ok_or_else(|| SetupError::NoRoot(base.clone()))?;
@@ -126,6 +150,7 @@ impl Client {
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             hint: String::new(),
+            http_loopback: false,
         }
     }
 
@@ -198,7 +223,7 @@ impl Client {
 
 /// `{}`: the body of POSTs that carry nothing.
 #[derive(Serialize)]
-struct Empty {}
+pub(crate) struct Empty {}
 
 /// Appends `s` as one path segment: everything but RFC 3986 unreserved characters is
 /// percent-encoded, so a serial or name cannot add a segment or a query.
@@ -221,7 +246,7 @@ mod tests {
 
     #[test]
     fn path_segments_are_encoded() {
-        let c = Client::builder("http://127.0.0.1:1/").build().unwrap();
+        let c = Client::builder("http://127.0.0.1:1/").allow_http_loopback(true).build().unwrap();
         assert_eq!(c.url(&["api", "v1", "cards", "A B/../x?y"]), "http://127.0.0.1:1/api/v1/cards/A%20B%2F..%2Fx%3Fy");
     }
 
@@ -232,12 +257,27 @@ mod tests {
         assert!(Client::builder("ftp://x").build().is_err());
     }
 
+    #[test]
+    fn plain_http_only_to_this_machine_and_only_when_allowed() {
+        let e = Client::builder("http://127.0.0.1:8080").build().err().unwrap();
+        assert!(matches!(e, Error::Setup(SetupError::Plaintext(_))), "{e}");
+        assert!(e.to_string().contains("https://"), "{e}");
+        for far in ["http://ca.example.org:8443", "http://10.0.0.1", "http://127.0.0.1.example.org"] {
+            let e = Client::builder(far).allow_http_loopback(true).build().err().unwrap();
+            assert!(matches!(e, Error::Setup(SetupError::Plaintext(_))), "{far}: {e}");
+        }
+        for near in ["http://127.0.0.1:1", "http://localhost:2/x", "http://[::1]:3"] {
+            assert!(Client::builder(near).allow_http_loopback(true).build().is_ok(), "{near}");
+        }
+    }
+
     #[tokio::test]
     async fn a_closed_port_is_unreachable() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         drop(l);
         let c = Client::builder(format!("http://127.0.0.1:{port}"))
+            .allow_http_loopback(true)
             .unreachable_hint("; nothing was changed")
             .build()
             .unwrap();

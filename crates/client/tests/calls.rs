@@ -61,7 +61,7 @@ async fn typed_calls_send_the_contract_and_read_the_answers() {
         (200, r#"[]"#),
     ])
     .await;
-    let c = client::Client::builder(&url).build().unwrap();
+    let c = client::Client::builder(&url).allow_http_loopback(true).build().unwrap();
 
     let v = c.card_status("C 1").await.unwrap();
     assert_eq!(v.status, api::CardStatus::Locked);

@@ -50,6 +50,38 @@ impl Web {
             other => PortalError::BadRole(other),
         })?;
         let actor: Actor = actor.parse().map_err(|e: types::InvalidActor| PortalError::Internal(e.to_string()))?;
+        let (password_hash, totp_secret) = self.hash_new_password(password, &roles).await?;
+        let a = WebAccount {
+            username: username.to_string(),
+            name: name.into(),
+            uid: uid.map(str::to_string),
+            roles,
+            password_hash,
+            created_at: self.now(),
+            disabled_at: None,
+            totp_secret: totp_secret.clone(),
+            operator_role: None,
+            scope: vec![],
+        };
+        let details = serde_json::json!({"username": a.username, "roles": a.roles});
+        let subject = actor.to_string();
+        self.store.insert_web_account(&a, self.event(&actor, Action::WebAccountAdded, subject, details)).await?;
+        let totp_uri = match &totp_secret {
+            Some(sec) => Some(totp(sec, &a.username)?.to_url().map_err(|e| PortalError::Internal(e.to_string()))?),
+            None => None,
+        };
+        Ok(NewAccount { account: a, totp_uri, totp_secret })
+    }
+}
+
+impl Web {
+    /// Hashes a new password (at least 12 characters; Argon2id through the node's gate) and,
+    /// when the roles open the RA console, enrols a TOTP secret for the second factor.
+    pub(crate) async fn hash_new_password(
+        &self,
+        password: Option<&str>,
+        roles: &Roles,
+    ) -> Result<(Option<String>, Option<String>), PortalError> {
         let password_hash = match password {
             Some(p) if p.chars().count() < 12 => {
                 return Err(PortalError::BadInput("a password must have at least 12 characters".into()));
@@ -75,23 +107,6 @@ impl Web {
         } else {
             None
         };
-        let a = WebAccount {
-            username: username.to_string(),
-            name: name.into(),
-            uid: uid.map(str::to_string),
-            roles,
-            password_hash,
-            created_at: self.now(),
-            disabled_at: None,
-            totp_secret: totp_secret.clone(),
-        };
-        let details = serde_json::json!({"username": a.username, "roles": a.roles});
-        let subject = actor.to_string();
-        self.store.insert_web_account(&a, self.event(&actor, Action::WebAccountAdded, subject, details)).await?;
-        let totp_uri = match &totp_secret {
-            Some(sec) => Some(totp(sec, &a.username)?.to_url().map_err(|e| PortalError::Internal(e.to_string()))?),
-            None => None,
-        };
-        Ok(NewAccount { account: a, totp_uri, totp_secret })
+        Ok((password_hash, totp_secret))
     }
 }

@@ -54,6 +54,15 @@ pub enum PortalError {
     /// Conflict.
     #[error("{0}")]
     Conflict(String),
+    /// An API token that is unknown, expired, revoked, used (bootstrap) or whose account is
+    /// disabled: one answer for all.
+    #[error(
+        "the token is not valid (unknown, expired, revoked, or its account is disabled): ask a ca-admin for a new one (carecert admin token create)"
+    )]
+    Unauthorized,
+    /// Not found.
+    #[error("{0}")]
+    NotFound(String),
     /// Storage.
     #[error(transparent)]
     Store(store::StoreError),

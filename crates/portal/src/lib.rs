@@ -17,6 +17,7 @@
 mod accounts;
 mod card;
 mod error;
+mod operators;
 mod sessions;
 
 use std::sync::Arc;
@@ -28,6 +29,9 @@ use types::{Action, Actor, Clock};
 
 pub use accounts::NewAccount;
 pub use error::PortalError;
+pub use operators::{
+    BOOTSTRAP_HOURS, DEFAULT_TOKEN_DAYS, IssuedToken, MAX_TOKEN_DAYS, NewOperator, TokenOperator, scope_list,
+};
 pub use sessions::{Login, Session};
 pub use types::HashGate;
 pub use types::{Area, Role, RoleError, Roles};
@@ -48,6 +52,9 @@ pub struct WebConfig {
     pub heartbeat_grace: Duration,
     /// Failed password logins (wrong password or wrong code) before an account name locks.
     pub max_failures: i64,
+    /// Failed password logins from one network address (any account names) before that
+    /// address locks.
+    pub max_failures_per_source: i64,
     /// The first lock's length; each further lock doubles it ...
     pub lockout: Duration,
     /// ... up to this.
@@ -63,6 +70,7 @@ impl Default for WebConfig {
             max_age: Duration::from_secs(12 * 3600),
             heartbeat_grace: Duration::from_secs(DEFAULT_HEARTBEAT_GRACE_SECS),
             max_failures: 20,
+            max_failures_per_source: 100,
             lockout: Duration::from_secs(15 * 60),
             max_lockout: Duration::from_secs(24 * 3600),
             hash_gate: HashGate::default(),

@@ -66,6 +66,22 @@ impl Web {
         second_factor: Option<&str>,
         role: Option<&str>,
     ) -> Result<Login, PortalError> {
+        self.password_login_from(area, username, password, second_factor, role, None).await
+    }
+
+    /// [`Web::password_login`] from network address `source`: tries are counted per account
+    /// name **and** per source (a source trying many names locks too, after
+    /// [`WebConfig::max_failures_per_source`](crate::WebConfig) failures; a success clears the
+    /// name's count only).
+    pub async fn password_login_from(
+        &self,
+        area: Area,
+        username: &str,
+        password: &str,
+        second_factor: Option<&str>,
+        role: Option<&str>,
+        source: Option<std::net::IpAddr>,
+    ) -> Result<Login, PortalError> {
         let refused = if area == Area::Ra { PortalError::SecondFactor } else { PortalError::LoginFailed };
         let permit = self.config.hash_gate.enter().await?;
         let name = username.trim();
@@ -85,6 +101,19 @@ impl Web {
                 Reservation::Granted { locked_until, .. } => locked_until,
             }
         };
+        // Per source: its own count and lock (`@ADDRESS` cannot be a user name).
+        let source_key = source.map(|ip| format!("@{ip}"));
+        let source_locks = match &source_key {
+            None => 0,
+            Some(key) => {
+                let rule = AttemptRule { max: self.config.max_failures_per_source, ..rule };
+                match self.store.reserve_attempt(AttemptLimit::WebLogin, key, now, rule).await? {
+                    Reservation::Locked { until } => return Err(locked(until)),
+                    Reservation::Granted { locked_until, .. } => locked_until,
+                }
+            }
+        };
+        let locks_on_failure = locks_on_failure.max(source_locks);
         let account = if valid_name { self.store.web_account(name).await? } else { None };
         let hash = account.as_ref().and_then(|a| a.password_hash.clone());
         let typed = password.to_string();
@@ -105,7 +134,7 @@ impl Web {
                 &actor,
                 action,
                 actor.to_string(),
-                serde_json::json!({"area": area.as_str(), "why": why}),
+                serde_json::json!({"area": area.as_str(), "why": why, "source": source.map(|ip| ip.to_string())}),
             )];
             if locks_on_failure > now {
                 events.push(self.event(
@@ -207,8 +236,14 @@ impl Web {
         if self.heartbeat_missed(&key, &s.username, s.card_serial.as_deref()).await? {
             return Err(ended(ended_message(SessionEnd::CardRemoved)));
         }
-        self.store.touch_web_session(&key, now).await?;
         let account = self.store.web_account(&s.username).await?.ok_or_else(|| ended("you are not logged in"))?;
+        // A disabled account's sessions stop at once (disabling also ends them; this holds for
+        // a session that raced it).
+        if account.disabled_at.is_some() {
+            self.end(&key, &s.username, SessionEnd::Logout).await?;
+            return Err(ended("your account has been disabled: ask an administrator"));
+        }
+        self.store.touch_web_session(&key, now).await?;
         Ok(Session { account, role: s.role, csrf_token: s.csrf_token, card_serial: s.card_serial })
     }
 

@@ -32,6 +32,7 @@ async fn world(engine: Engine) -> Option<World> {
     let clock = ManualClock::new(NOW);
     let config = WebConfig {
         max_failures: 5,
+        max_failures_per_source: 8,
         lockout: Duration::from_secs(600),
         max_lockout: Duration::from_secs(3600),
         hash_gate: HashGate::new(Arc::new(tokio::sync::Semaphore::new(64)), Duration::from_secs(120)),
@@ -118,7 +119,30 @@ async fn concurrent_wrong_codes_get_five_judged_and_the_right_code_is_refused_wh
     w.web.password_login(Area::Ra, "alice", PASSWORD, Some(&right), None).await.unwrap();
 }
 
+/// One address spraying many account names locks too (per source), and an account's right
+/// password and code are refused from that address while it is locked, but not from another.
+async fn one_source_trying_many_names_is_locked(engine: Engine) {
+    let Some(w) = world(engine).await else { return };
+    let here = Some("192.0.2.7".parse().unwrap());
+    let elsewhere = Some("198.51.100.9".parse().unwrap());
+    for i in 0..7 {
+        let e = w.web.password_login_from(Area::Ra, &format!("user{i}"), "guess", None, None, here).await.unwrap_err();
+        assert!(matches!(e, PortalError::SecondFactor), "{e}");
+    }
+    let e = w.web.password_login_from(Area::Ra, "user7", "guess", None, None, here).await.unwrap_err();
+    assert!(matches!(e, PortalError::Locked { until_unix, .. } if until_unix == NOW + 600), "the 8th locks: {e}");
+    let right = code(&w.secret, NOW);
+    let e = w.web.password_login_from(Area::Ra, "alice", PASSWORD, Some(&right), None, here).await.unwrap_err();
+    assert!(matches!(e, PortalError::Locked { .. }), "{e}");
+    w.web.password_login_from(Area::Ra, "alice", PASSWORD, Some(&right), None, elsewhere).await.unwrap();
+    let failures = w.store.audit_entries(0, 100_000).await.unwrap();
+    let from_here =
+        failures.iter().filter(|e| e.action == "web.login_failed" && e.details.contains("192.0.2.7")).count();
+    assert_eq!(from_here, 8, "every failure audited with its source");
+}
+
 on_both_engines!(
     a_wrong_password_and_a_wrong_code_get_one_answer_and_both_are_audited,
     concurrent_wrong_codes_get_five_judged_and_the_right_code_is_refused_while_locked,
+    one_source_trying_many_names_is_locked,
 );

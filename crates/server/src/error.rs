@@ -236,6 +236,8 @@ impl From<portal::PortalError> for ApiError {
             E::Csrf => Self::new(StatusCode::FORBIDDEN, "csrf", msg),
             E::BadInput(_) => Self::bad_request("invalid", msg),
             E::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            E::Unauthorized => Self::new(StatusCode::UNAUTHORIZED, "unauthorized", msg),
+            E::NotFound(_) => Self::not_found(msg),
             E::Store(s) => s.into(),
             other => {
                 tracing::error!(error = %other, "portal error");

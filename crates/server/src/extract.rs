@@ -5,15 +5,12 @@
 //!
 //! Extractors authenticate and nothing more: what the caller may then do is the domain's rule.
 
-use std::time::{Duration, Instant};
-
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-use sha2::Digest;
 
 use crate::error::{ApiError, CardSessionRefusal, GateRefusal};
 use crate::state::AppState;
@@ -64,35 +61,30 @@ pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
         .filter(|t| !t.is_empty() && t.len() <= 256)
 }
 
-/// An authenticated administrator (from `Authorization: Bearer TOKEN`): the audit actor
-/// `admin:NAME`.
-pub(crate) struct Admin(pub String);
+/// An operator authenticated by an API token (`Authorization: Bearer TOKEN`): who, with
+/// which role and scope. The token and its account are read from the database on every
+/// request (no per-node cache), so a revoked token or a disabled account is refused at once on
+/// every node. What the operator may do is decided by [`crate::authz::allow`].
+pub(crate) struct Admin(pub(crate) portal::TokenOperator);
 
-const TOKEN_CACHE_TTL: Duration = Duration::from_secs(30);
+impl Admin {
+    /// The operator.
+    pub(crate) fn op(&self) -> &types::Operator {
+        &self.0.operator
+    }
+}
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let unauthorized = || {
+        let token = bearer(parts).ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
-                "send an admin token as 'Authorization: Bearer TOKEN' (`carecert serve --dev` prints one and writes it to DATA_DIR/admin-token)",
+                "send your operator token as 'Authorization: Bearer TOKEN' (carecert admin reads it from --token-file, CARECERT_ADMIN_TOKEN or DATA_DIR/admin-token)",
             )
-        };
-        let token = bearer(parts).ok_or_else(unauthorized)?;
-        // Tokens are 256-bit random values: a plain SHA-256 is the right hash (DESIGN §4),
-        // and lookups by hash compare in the database, not byte by byte here.
-        let hash = hex::encode(sha2::Sha256::digest(token.as_bytes()));
-        if let Some((name, at)) = state.tokens.lock().get(&hash).cloned()
-            && at.elapsed() < TOKEN_CACHE_TTL
-        {
-            return Ok(Admin(name));
-        }
-        let name = state.read.admin_token_name(&hash).await?.ok_or_else(unauthorized)?;
-        let actor = format!("admin:{name}");
-        state.tokens.lock().insert(hash, (actor.clone(), Instant::now()));
-        Ok(Admin(actor))
+        })?;
+        Ok(Admin(state.web.operator_for_token(token).await?))
     }
 }
 
@@ -111,6 +103,35 @@ impl FromRequestParts<AppState> for CardSession {
         })?;
         let serial = state.cards.session_card(token).await.map_err(CardSessionRefusal)?;
         Ok(CardSession(serial))
+    }
+}
+
+/// The bearer token of a card renewal call: a card-login session, or an RA renewal token
+/// (bound to one renewal); the handler asks the cards domain which, for the renewal in the path.
+pub(crate) struct RenewalToken(pub(crate) String);
+
+impl<S: Send + Sync> FromRequestParts<S> for RenewalToken {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "card_session_required",
+                "log in with the card first (its passcode), or start the renewal at the RA desk",
+            )
+        })?;
+        Ok(RenewalToken(token.to_string()))
+    }
+}
+
+/// The network address a request came from (the TCP peer), when the listener knows it: the
+/// key of per-source login limits.
+pub(crate) struct Source(pub(crate) Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Source {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Source(parts.extensions.get::<PeerAddr>().map(|p| p.0.ip())))
     }
 }
 

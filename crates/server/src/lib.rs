@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod authz;
 mod error;
 mod extract;
 mod handlers;

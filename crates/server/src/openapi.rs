@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use crate::extract::MAX_JSON_BYTES;
 use crate::handlers::enrol::MAX_MESSAGE_BYTES;
-use crate::handlers::{admin, cards, enrol, portal, public};
+use crate::handlers::{admin, cards, enrol, operators, portal, public};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -79,7 +79,11 @@ pub(crate) fn json_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(cards::add_sponsor))
         .routes(routes!(cards::set_batch))
         .routes(routes!(cards::add_web_account))
-        .routes(routes!(cards::show_card));
+        .routes(routes!(cards::show_card))
+        .routes(routes!(operators::create_account, operators::list_accounts))
+        .routes(routes!(operators::disable_account))
+        .routes(routes!(operators::create_token, operators::list_tokens))
+        .routes(routes!(operators::revoke_token));
     let ecmt = OpenApiRouter::new()
         .routes(routes!(enrol::login))
         .routes(routes!(enrol::logout))
@@ -100,6 +104,7 @@ pub(crate) fn json_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(cards::unlock))
         .routes(routes!(cards::sponsor_challenge))
         .routes(routes!(cards::sponsor_unlock))
+        .routes(routes!(cards::replace_so_pin))
         .routes(routes!(cards::start_renewal))
         .routes(routes!(cards::renew_certificate))
         .routes(routes!(cards::complete_renewal))

@@ -5,12 +5,8 @@
 //! ([`store::StoreRead`], Boulder's `StorageAuthorityReadOnly`): pages and the admin read
 //! endpoints query through it, every change goes through a domain service.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use axum::response::IntoResponse;
 use ca::Authority;
-use parking_lot::Mutex;
 
 use crate::error::ApiError;
 use crate::tls::PeerAddr;
@@ -35,7 +31,6 @@ pub struct AppState {
     pub access: Access,
     /// Connection timeouts and caps, and per-source request rates.
     pub limits: crate::limits::Limits,
-    pub(crate) tokens: Arc<Mutex<HashMap<String, (String, std::time::Instant)>>>,
 }
 
 impl AppState {
@@ -56,7 +51,6 @@ impl AppState {
             agent_url: "http://127.0.0.1:8477".into(),
             access: Access::default(),
             limits: crate::limits::Limits::default(),
-            tokens: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 }

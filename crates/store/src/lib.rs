@@ -21,6 +21,7 @@ mod cards;
 mod certs;
 mod enrol;
 mod group;
+mod operators;
 mod read;
 mod web;
 
@@ -42,6 +43,7 @@ pub use enrol::{
     ActivePin, ApprovalPolicy, CertRequest, EnrolSession, LoginFailures, NewRequest, OrgKind, OrgStatus, Organisation,
     Release, RequestChange, RequestChannel, RequestFilter, RequestStatus, TrustEvent,
 };
+pub use operators::{NewOperatorToken, OperatorToken};
 pub use read::StoreRead;
 pub use web::{WebAccount, WebSession};
 
@@ -215,33 +217,15 @@ impl Store {
         Ok(())
     }
 
-    /// Records an administrator API token (its SHA-256, never the token).
-    pub async fn add_admin_token(
-        &self,
-        token_sha256: &str,
-        name: &str,
-        now: i64,
-        event: AuditEvent,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO admin_tokens (token_sha256, name, created_at) VALUES ($1, $2, $3)")
-            .bind(token_sha256)
-            .bind(name)
-            .bind(now)
-            .execute(&mut *tx)
+    /// Reads setting `key`, first storing `value` when it has none (once across nodes: the
+    /// first writer wins and every node reads that value).
+    pub async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
             .await?;
-        audit::append(&mut tx, self.engine, &[event]).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// The name of the administrator whose token hashes to `token_sha256`, if any.
-    pub async fn admin_token_name(&self, token_sha256: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT name FROM admin_tokens WHERE token_sha256 = $1")
-            .bind(token_sha256)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| r.col("name")).transpose()
+        self.setting(key).await?.ok_or_else(|| StoreError::Corrupt(format!("setting {key} vanished")))
     }
 
     /// Appends audit events on their own (events that change no other state, such as a

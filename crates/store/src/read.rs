@@ -23,11 +23,6 @@ impl StoreRead {
         self.0.ping().await
     }
 
-    /// The name of the administrator whose token hashes to `token_sha256`, if any.
-    pub async fn admin_token_name(&self, token_sha256: &str) -> Result<Option<String>, StoreError> {
-        self.0.admin_token_name(token_sha256).await
-    }
-
     /// Certificates matching a filter.
     pub async fn certificates(&self, f: &CertificateFilter) -> Result<Vec<CertificateRecord>, StoreError> {
         self.0.certificates(f).await

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use sqlx::any::AnyRow;
-use types::{Area, Role, Roles, SessionEnd};
+use types::{Area, Operator, OperatorRole, Role, Roles, Scope, SessionEnd};
 
 use crate::audit::{self, AuditEvent};
 use crate::{Cols, Store, StoreError};
@@ -29,6 +29,29 @@ pub struct WebAccount {
     /// TOTP secret (base32) of the second factor, if enrolled.
     #[serde(skip)]
     pub totp_secret: Option<String>,
+    /// The operator role, when this is an operator account (`ca-admin`, `ra-officer`, …).
+    pub operator_role: Option<OperatorRole>,
+    /// The organisations / RA units an `ra-officer` acts for.
+    pub scope: Vec<String>,
+}
+
+impl WebAccount {
+    /// The operator this account acts as, if it is an operator account. Accounts made before
+    /// operator roles existed map from their web role: `operator` → `ca-admin`, `ra` →
+    /// `ra-officer` for every organisation (give them a scoped operator account with
+    /// `carecert admin account create`).
+    pub fn operator(&self) -> Option<Operator> {
+        let role = match self.operator_role {
+            Some(r) => r,
+            None if self.roles.contains(&Role::Operator) => OperatorRole::CaAdmin,
+            None if self.roles.contains(&Role::Ra) => OperatorRole::RaOfficer,
+            None if self.roles.contains(&Role::portal_admin()) => OperatorRole::PortalAdmin,
+            None => return None,
+        };
+        let scope =
+            if role.is_scoped() && self.operator_role.is_some() { Scope::Orgs(self.scope.clone()) } else { Scope::All };
+        Some(Operator { name: self.username.clone(), role, scope })
+    }
 }
 
 fn account_from_row(r: &AnyRow) -> Result<WebAccount, StoreError> {
@@ -45,6 +68,12 @@ fn account_from_row(r: &AnyRow) -> Result<WebAccount, StoreError> {
         created_at: r.col("created_at")?,
         disabled_at: r.col("disabled_at")?,
         totp_secret: r.col("totp_secret")?,
+        operator_role: r
+            .col::<Option<String>>("operator_role")?
+            .map(|t| t.parse::<OperatorRole>().map_err(StoreError::Corrupt))
+            .transpose()?,
+        scope: serde_json::from_str(&r.col::<String>("scope")?)
+            .map_err(|e| StoreError::Corrupt(format!("scope of web account: {e}")))?,
     })
 }
 
@@ -76,33 +105,26 @@ pub struct WebSession {
     pub end_reason: Option<SessionEnd>,
 }
 
-const ACCOUNT_COLUMNS: &str = "username, name, uid, roles, password_hash, created_at, disabled_at, totp_secret";
+const ACCOUNT_COLUMNS: &str =
+    "username, name, uid, roles, password_hash, created_at, disabled_at, totp_secret, operator_role, scope";
 
 impl Store {
     /// Adds a web account.
     pub async fn insert_web_account(&self, a: &WebAccount, event: AuditEvent) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "INSERT INTO web_accounts (username, name, uid, roles, password_hash, created_at, totp_secret) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(a.username.clone())
-        .bind(a.name.clone())
-        .bind(a.uid.clone())
-        .bind(roles_json(&a.roles)?)
-        .bind(a.password_hash.clone())
-        .bind(a.created_at)
-        .bind(a.totp_secret.clone())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => {
-                StoreError::Conflict(format!("account {} exists already", a.username))
-            }
-            _ => StoreError::Database(e),
-        })?;
+        insert_account(&mut tx, a).await?;
         audit::append(&mut tx, self.engine(), &[event]).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Every account, by name.
+    pub async fn web_accounts(&self) -> Result<Vec<WebAccount>, StoreError> {
+        let rows =
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {ACCOUNT_COLUMNS} FROM web_accounts ORDER BY username")))
+                .fetch_all(self.pool())
+                .await?;
+        rows.iter().map(account_from_row).collect()
     }
 
     /// One account.
@@ -391,4 +413,32 @@ impl Store {
         .rows_affected()
             > 0)
     }
+}
+
+/// Inserts a web account inside a transaction (a taken name is a conflict).
+pub(crate) async fn insert_account(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    a: &WebAccount,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO web_accounts (username, name, uid, roles, password_hash, created_at, totp_secret, operator_role, scope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(a.username.clone())
+    .bind(a.name.clone())
+    .bind(a.uid.clone())
+    .bind(roles_json(&a.roles)?)
+    .bind(a.password_hash.clone())
+    .bind(a.created_at)
+    .bind(a.totp_secret.clone())
+    .bind(a.operator_role.map(|r| r.as_str().to_string()))
+    .bind(serde_json::to_string(&a.scope).map_err(|e| StoreError::Corrupt(format!("scope: {e}")))?)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Conflict(format!("account {} exists already", a.username))
+        }
+        _ => StoreError::Database(e),
+    })?;
+    Ok(())
 }

@@ -174,6 +174,12 @@ impl Card {
         self.session.init_pin(&AuthPin::from(passcode)).map_err(self.err("setting the passcode"))
     }
 
+    /// Changes the security officer's PIN; the card checks the old one. Logged in as SO
+    /// ([`Card::login_so`]), `C_SetPIN` changes the SO PIN.
+    pub fn change_so_pin(&self, old: &str, new: &str) -> Result<(), TokenError> {
+        self.session.set_pin(&AuthPin::from(old), &AuthPin::from(new)).map_err(self.err("changing the SO PIN"))
+    }
+
     /// Changes the holder's passcode; the card checks the old one (logged in or not).
     pub fn change_passcode(&self, old: &str, new: &str) -> Result<(), TokenError> {
         self.session.set_pin(&AuthPin::from(old), &AuthPin::from(new)).map_err(self.err("changing the passcode"))

@@ -34,12 +34,20 @@ pub enum Actor {
     Web(String),
     /// A card holder acting for themselves: `user:UID`.
     User(String),
+    /// A CA administrator's operator account: `ca-admin:NAME`.
+    CaAdmin(String),
+    /// An auditor's operator account: `auditor:NAME`.
+    Auditor(String),
+    /// A portal administrator's operator account: `portal-admin:NAME`.
+    PortalAdmin(String),
+    /// The one-shot bootstrap token of `carecert init`: `bootstrap`.
+    Bootstrap,
 }
 
 /// A text that is not an actor.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error(
-    "'{0}' is not an audit actor: use system, operator, or admin:, org:, cert:, card:, ra:, web: or user: followed by a name"
+    "'{0}' is not an audit actor: use system, operator, bootstrap, or admin:, org:, cert:, card:, ra:, web:, user:, ca-admin:, auditor: or portal-admin: followed by a name"
 )]
 pub struct InvalidActor(pub String);
 
@@ -55,6 +63,10 @@ impl Actor {
             Actor::Ra(n) => ("ra", Some(n)),
             Actor::Web(n) => ("web", Some(n)),
             Actor::User(n) => ("user", Some(n)),
+            Actor::CaAdmin(n) => ("ca-admin", Some(n)),
+            Actor::Auditor(n) => ("auditor", Some(n)),
+            Actor::PortalAdmin(n) => ("portal-admin", Some(n)),
+            Actor::Bootstrap => ("bootstrap", None),
         }
     }
 }
@@ -75,6 +87,7 @@ impl FromStr for Actor {
         match s {
             "system" => return Ok(Actor::System),
             "operator" => return Ok(Actor::Operator),
+            "bootstrap" => return Ok(Actor::Bootstrap),
             _ => {}
         }
         let (kind, name) = s.split_once(':').ok_or_else(bad)?;
@@ -90,6 +103,9 @@ impl FromStr for Actor {
             "ra" => Actor::Ra(name),
             "web" => Actor::Web(name),
             "user" => Actor::User(name),
+            "ca-admin" => Actor::CaAdmin(name),
+            "auditor" => Actor::Auditor(name),
+            "portal-admin" => Actor::PortalAdmin(name),
             _ => return Err(bad()),
         })
     }
@@ -190,6 +206,8 @@ actions! {
     CardUnlockCodeWrong = "card.unlock_code_wrong",
     /// A card was unlocked.
     CardUnlocked = "card.unlocked",
+    /// A card's SO PIN was replaced by a fresh one after it was released.
+    CardSoPinChanged = "card.so_pin_changed",
     /// A card renewal started.
     CardRenewalStarted = "card.renewal_started",
     /// A card renewal finished.
@@ -206,6 +224,16 @@ actions! {
     WebSecondFactorFailed = "web.second_factor_failed",
     /// Too many failed web logins: the account name is locked for a while.
     WebLoginLocked = "web.login_locked",
+    /// An operator account was created.
+    OperatorAccountCreated = "operator.account_created",
+    /// An operator account was disabled (its sessions and tokens stop working).
+    OperatorAccountDisabled = "operator.account_disabled",
+    /// An operator API token was created.
+    OperatorTokenCreated = "operator.token_created",
+    /// An operator API token was revoked.
+    OperatorTokenRevoked = "operator.token_revoked",
+    /// An operator was refused an action (role or organisation scope); nothing changed.
+    OperatorRefused = "operator.refused",
     /// A signed checkpoint of the audit chain's head was made.
     AuditCheckpoint = "audit.checkpoint",
     /// A browser session ended.
@@ -286,6 +314,10 @@ mod tests {
             (Actor::Ra("bob".into()), "ra:bob"),
             (Actor::Web("ada".into()), "web:ada"),
             (Actor::User("12".into()), "user:12"),
+            (Actor::CaAdmin("bob".into()), "ca-admin:bob"),
+            (Actor::Auditor("cy".into()), "auditor:cy"),
+            (Actor::PortalAdmin("dan".into()), "portal-admin:dan"),
+            (Actor::Bootstrap, "bootstrap"),
         ] {
             assert_eq!(a.to_string(), text);
             assert_eq!(text.parse::<Actor>().unwrap(), a);

@@ -17,6 +17,7 @@ mod audit;
 mod clock;
 mod gate;
 mod ids;
+mod operator;
 mod role;
 mod status;
 
@@ -24,6 +25,7 @@ pub use audit::{Action, Actor, AuditEvent, CHECKPOINT_FORMAT, InvalidActor, chec
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use gate::{GateError, HashGate};
 pub use ids::{CardSerial, CertSerial, Epoc, InvalidId, RenewalId, RequestId, Uid, Username};
+pub use operator::{Operator, OperatorRole, Permission, Refused, Scope};
 pub use role::{PortalRole, Role, RoleError, Roles};
 pub use status::{
     ApprovalPolicy, Area, CardStatus, Channel, Environment, IdentityPurpose, IllegalTransition, OrgKind, OrgStatus,

@@ -9,6 +9,7 @@ use crate::{CertStatus, Profile, RevocationReason, SanKind};
 
 pub mod cards;
 pub mod enrol;
+pub mod operators;
 
 /// Subject of a certificate to issue.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]

@@ -79,7 +79,7 @@ pub(super) enum CardCmd {
 }
 
 #[derive(Subcommand, Debug)]
-pub(super) enum AccountCmd {
+pub(crate) enum AccountCmd {
     /// Add a web account (RA console, operator, portal user).
     Add {
         /// Login name
@@ -100,7 +100,7 @@ pub(super) enum AccountCmd {
     },
 }
 
-pub(super) async fn account(c: &Client, cmd: AccountCmd, json_out: bool) -> Result<()> {
+pub(crate) async fn account(c: &Client, cmd: AccountCmd, json_out: bool) -> Result<()> {
     let AccountCmd::Add { username, name, uid, roles, password_file } = cmd;
     let password = match password_file {
         Some(f) => Some(std::fs::read_to_string(&f)?.trim_end_matches(['\n', '\r']).to_string()),

@@ -16,6 +16,7 @@ mod audit;
 mod cards;
 mod certs;
 mod enrol;
+mod operators;
 mod output;
 
 /// `carecert admin`.
@@ -24,9 +25,10 @@ pub struct AdminArgs {
     /// Server URL
     #[arg(long, global = true, env = "CARECERT_SERVER", default_value = "https://127.0.0.1:8443")]
     server: String,
-    /// Admin token [default: DATA_DIR/admin-token]
-    #[arg(long, global = true, env = "CARECERT_ADMIN_TOKEN", hide_env_values = true)]
-    token: Option<String>,
+    /// File holding your operator token (else CARECERT_ADMIN_TOKEN, else DATA_DIR/admin-token).
+    /// Never give a token itself on the command line: it would show in `ps` and the history
+    #[arg(long, global = true, env = "CARECERT_ADMIN_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
     /// Root certificate that the server's TLS certificate chains to [default: DATA_DIR/ca/root.pem]
     #[arg(long, global = true, env = "CARECERT_CA_FILE")]
     ca_file: Option<PathBuf>,
@@ -71,21 +73,28 @@ enum What {
     /// Sponsors' unlock authority: grant.
     #[command(subcommand)]
     Sponsor(cards::SponsorCmd),
-    /// Web accounts (RA console, operators, portal): add.
+    /// Accounts: operator accounts (create, list, disable) and web accounts (add).
     #[command(subcommand)]
-    Account(cards::AccountCmd),
+    Account(operators::AccountCmd),
+    /// Operator API tokens: create, list, revoke.
+    #[command(subcommand)]
+    Token(operators::TokenCmd),
 }
 
 /// The admin API's client: the token and root come from the flags, else from the data
 /// directory.
 fn connect(args: &AdminArgs) -> Result<client::Client> {
     let data_dir = paths::data_dir(args.data_dir.as_deref())?;
-    let token = match &args.token {
-        Some(t) => t.clone(),
-        None => {
+    let token = match (&args.token_file, std::env::var("CARECERT_ADMIN_TOKEN")) {
+        (Some(f), _) => std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read the token file {} (--token-file)", f.display()))?
+            .trim()
+            .to_string(),
+        (None, Ok(t)) => t.trim().to_string(),
+        (None, Err(_)) => {
             let f = data_dir.join("admin-token");
             std::fs::read_to_string(&f)
-                .with_context(|| format!("no admin token: pass --token, set CARECERT_ADMIN_TOKEN, or create {} (carecert init / serve --dev do)", f.display()))?
+                .with_context(|| format!("no operator token: pass --token-file FILE, set CARECERT_ADMIN_TOKEN, or create {} (carecert init / serve --dev do)", f.display()))?
                 .trim()
                 .to_string()
         }
@@ -130,6 +139,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
         What::User(c) => cards::user(&client, c, json_out).await,
         What::Card(c) => cards::card(&client, c, json_out).await,
         What::Sponsor(c) => cards::sponsor(&client, c, json_out).await,
-        What::Account(c) => cards::account(&client, c, json_out).await,
+        What::Account(c) => operators::account(&client, c, json_out).await,
+        What::Token(c) => operators::token(&client, c, json_out).await,
     }
 }

@@ -14,6 +14,8 @@ pub const DEFAULT_PASSWORD_HASH_CONCURRENCY: i64 = 0;
 pub const DEFAULT_PASSWORD_HASH_WAIT: &str = "2s";
 /// Default failed web logins (password or authenticator code) before an account name locks.
 pub const DEFAULT_WEB_MAX_FAILURES: i64 = 20;
+/// Default failed web logins from one network address (any names) before it locks.
+pub const DEFAULT_WEB_MAX_FAILURES_PER_SOURCE: i64 = 100;
 /// Default first lock of a web account name.
 pub const DEFAULT_WEB_LOCKOUT: &str = "15m";
 /// Default longest lock (each further lock doubles the previous one).
@@ -32,6 +34,8 @@ pub struct LoginsSection {
     pub password_hash_wait: DurationText,
     /// Failed web logins before the account name locks.
     pub web_max_failures: i64,
+    /// Failed web logins from one network address (any account names) before it locks.
+    pub web_max_failures_per_source: i64,
     /// The first lock.
     pub web_lockout: DurationText,
     /// The longest lock.
@@ -46,6 +50,7 @@ impl Default for LoginsSection {
             password_hash_concurrency: DEFAULT_PASSWORD_HASH_CONCURRENCY,
             password_hash_wait: DEFAULT_PASSWORD_HASH_WAIT.into(),
             web_max_failures: DEFAULT_WEB_MAX_FAILURES,
+            web_max_failures_per_source: DEFAULT_WEB_MAX_FAILURES_PER_SOURCE,
             web_lockout: DEFAULT_WEB_LOCKOUT.into(),
             web_max_lockout: DEFAULT_WEB_MAX_LOCKOUT.into(),
             forget_after: DEFAULT_FORGET_AFTER.into(),
@@ -62,6 +67,8 @@ pub struct LoginSettings {
     pub password_hash_wait: Duration,
     /// Failed web logins before a lock.
     pub web_max_failures: i64,
+    /// Failed web logins from one address before it locks.
+    pub web_max_failures_per_source: i64,
     /// First lock.
     pub web_lockout: Duration,
     /// Longest lock.
@@ -101,10 +108,17 @@ impl LoginsSection {
         if self.web_max_failures < 1 {
             problems.push(("logins.web_max_failures".into(), "must be at least 1".into()));
         }
+        if self.web_max_failures_per_source < self.web_max_failures.max(1) {
+            problems.push((
+                "logins.web_max_failures_per_source".into(),
+                "must be at least logins.web_max_failures (one address may serve several people)".into(),
+            ));
+        }
         LoginSettings {
             password_hash_concurrency: concurrency,
             password_hash_wait: wait,
             web_max_failures: self.web_max_failures.max(1),
+            web_max_failures_per_source: self.web_max_failures_per_source.max(self.web_max_failures.max(1)),
             web_lockout: lockout,
             web_max_lockout: max_lockout,
             forget_after,

@@ -46,6 +46,7 @@ impl Settings {
             idle_timeout: self.idle_timeout,
             max_age: self.web_session_lifetime,
             max_failures: self.logins.web_max_failures,
+            max_failures_per_source: self.logins.web_max_failures_per_source,
             lockout: self.logins.web_lockout,
             max_lockout: self.logins.web_max_lockout,
             ..Default::default()

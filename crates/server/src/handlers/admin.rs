@@ -10,6 +10,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use types::Permission;
+
+use crate::authz::{allow, issue_permission};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Admin, ApiJson};
 use crate::state::AppState;
@@ -35,9 +38,11 @@ fn to_san(s: &SanBody) -> Result<pki::cert::San, ApiError> {
     security(("bearer" = [])))]
 pub(crate) async fn issue(
     State(s): State<AppState>,
-    Admin(actor): Admin,
+    a: Admin,
     ApiJson(body): ApiJson<IssueBody>,
 ) -> Result<Response, ApiError> {
+    let subject = format!("{}/{}", body.ca, body.profile.as_str());
+    let actor = allow(&s, a.op(), issue_permission(&body.ca, body.profile.as_str()), None, &subject).await?;
     let profile = pki::Profile::parse(body.profile.as_str())?;
     let sans = body.sans.iter().map(to_san).collect::<Result<Vec<_>, _>>()?;
     let subject = pki::SubjectName {
@@ -110,9 +115,10 @@ fn certificate_body(r: store::CertificateRecord) -> Result<CertificateBody, ApiE
     security(("bearer" = [])))]
 pub(crate) async fn list(
     State(s): State<AppState>,
-    _a: Admin,
+    a: Admin,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<CertificateBody>>, ApiError> {
+    allow(&s, a.op(), Permission::ReadCertificates, None, "certificates").await?;
     let rows = s
         .read
         .certificates(&store::CertificateFilter {
@@ -131,10 +137,11 @@ pub(crate) async fn list(
     security(("bearer" = [])))]
 pub(crate) async fn show(
     State(s): State<AppState>,
-    _a: Admin,
+    a: Admin,
     Path(serial): Path<String>,
     Query(q): Query<CaQuery>,
 ) -> Result<Json<CertificateBody>, ApiError> {
+    allow(&s, a.op(), Permission::ReadCertificates, None, "certificates").await?;
     let serial = pki::cert::normalize_serial_hex(&serial)
         .ok_or_else(|| ApiError::bad_request("invalid", format!("'{serial}' is not a serial number in hex")))?;
     let mut rows = s.read.certificates_by_serial(&serial).await?;
@@ -159,10 +166,11 @@ pub(crate) async fn show(
     security(("bearer" = [])))]
 pub(crate) async fn revoke(
     State(s): State<AppState>,
-    Admin(actor): Admin,
+    a: Admin,
     Path(serial): Path<String>,
     ApiJson(body): ApiJson<RevokeBody>,
 ) -> Result<Json<RevokedBody>, ApiError> {
+    let actor = allow(&s, a.op(), Permission::RevokeCertificates, None, &format!("certificate/{serial}")).await?;
     let reason = match &body.reason {
         None => pki::RevocationReason::Unspecified,
         Some(r) => pki::RevocationReason::parse(r.as_str()).ok_or_else(|| {
@@ -184,9 +192,10 @@ pub(crate) async fn revoke(
     responses((status = 200, body = [AuditEntryBody]), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn audit_list(
     State(s): State<AppState>,
-    _a: Admin,
+    a: Admin,
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<Vec<AuditEntryBody>>, ApiError> {
+    allow(&s, a.op(), Permission::ReadAudit, None, "audit").await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let rows = match q.after {
         Some(after) => s.read.audit_entries(after, limit).await?,
@@ -219,14 +228,16 @@ fn audit_verify_body(v: store::AuditVerification) -> AuditVerifyBody {
 
 #[utoipa::path(get, path = "/api/v1/admin/audit/verify", tag = "admin",
     responses((status = 200, body = AuditVerifyBody), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
-pub(crate) async fn audit_verify(State(s): State<AppState>, _a: Admin) -> Result<Json<AuditVerifyBody>, ApiError> {
+pub(crate) async fn audit_verify(State(s): State<AppState>, a: Admin) -> Result<Json<AuditVerifyBody>, ApiError> {
+    allow(&s, a.op(), Permission::ReadAudit, None, "audit").await?;
     Ok(Json(audit_verify_body(s.read.verify_audit().await?)))
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/audit/checkpoints", tag = "admin",
     responses((status = 201, description = "The audit chain's head, signed by the root CA", body = AuditCheckpointBody),
               (status = 401, body = ErrorBody)), security(("bearer" = [])))]
-pub(crate) async fn audit_checkpoint(State(s): State<AppState>, Admin(actor): Admin) -> Result<Response, ApiError> {
+pub(crate) async fn audit_checkpoint(State(s): State<AppState>, a: Admin) -> Result<Response, ApiError> {
+    let actor = allow(&s, a.op(), Permission::SignCheckpoints, None, "audit").await?;
     use base64::Engine as _;
     let c = s.authority.audit_checkpoint(&actor).await?;
     let body = AuditCheckpointBody {

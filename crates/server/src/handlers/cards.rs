@@ -6,9 +6,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use cards::{CardKeyRole, CardView, Channel, IssueCard, RenewalKind};
+use types::Permission;
 
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::{Admin, ApiJson, CardCaller, CardSession};
+use crate::authz::{allow, card_org, user_org};
+use crate::error::{ApiError, CardSessionRefusal, ErrorBody};
+use crate::extract::{Admin, ApiJson, CardCaller, CardSession, RenewalToken};
 use crate::handlers::wire::{card_record_view, card_status_view, new_web_account_view, user_view};
 use crate::state::AppState;
 
@@ -137,7 +139,7 @@ pub(crate) async fn unlock(
     ApiJson(b): ApiJson<api::UnlockBody>,
 ) -> Result<Json<api::UnlockedView>, ApiError> {
     let u = s.cards.unlock_with_code(&serial, &b.code).await?;
-    Ok(Json(api::UnlockedView { serial: u.card_serial, so_pin: u.so_pin }))
+    Ok(Json(api::UnlockedView { serial: u.card_serial, so_pin: u.so_pin, so_pin_ticket: Some(u.so_pin_ticket) }))
 }
 
 #[utoipa::path(post, path = "/api/v1/cards/{serial}/sponsor-challenges", tag = "cards", responses((status = 200, body = api::ChallengeView), (status = 404, body = ErrorBody)))]
@@ -156,7 +158,20 @@ pub(crate) async fn sponsor_unlock(
 ) -> Result<Json<api::UnlockedView>, ApiError> {
     let (_, der) = pki::CertificateInfo::parse_pem_or_der(b.sponsor_certificate.as_bytes())?;
     let u = s.cards.sponsor_unlock(&serial, &b.nonce, &der, &b64(&b.signature)?).await?;
-    Ok(Json(api::UnlockedView { serial: u.card_serial, so_pin: u.so_pin }))
+    Ok(Json(api::UnlockedView { serial: u.card_serial, so_pin: u.so_pin, so_pin_ticket: Some(u.so_pin_ticket) }))
+}
+
+#[utoipa::path(post, path = "/api/v1/cards/{serial}/so-pin", tag = "cards", request_body = api::NewSoPinBody,
+    description = "After a release (unlock), the agent sets a fresh SO PIN on the card and reports it with the release's ticket as the bearer; it is stored sealed.",
+    responses((status = 204, description = "Stored"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn replace_so_pin(
+    State(s): State<AppState>,
+    RenewalToken(ticket): RenewalToken,
+    Path(serial): Path<String>,
+    ApiJson(b): ApiJson<api::NewSoPinBody>,
+) -> Result<StatusCode, ApiError> {
+    s.cards.replace_so_pin(&serial, &ticket, &b.so_pin).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(post, path = "/api/v1/cards/{serial}/renewals", tag = "cards", request_body = api::StartRenewalBody, responses((status = 201, body = api::RenewalView), (status = 403, description = "Needs the RA", body = ErrorBody), (status = 409, description = "Window not open", body = ErrorBody)), security(("bearer" = [])))]
@@ -174,10 +189,11 @@ pub(crate) async fn start_renewal(
 #[utoipa::path(post, path = "/api/v1/card-renewals/{id}/certificates", tag = "cards", request_body = api::RenewCertificateBody, responses((status = 200, body = api::CardCertificateView), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn renew_certificate(
     State(s): State<AppState>,
-    CardSession(card): CardSession,
+    RenewalToken(token): RenewalToken,
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<api::RenewCertificateBody>,
 ) -> Result<Json<api::CardCertificateView>, ApiError> {
+    let card = s.cards.renewal_session_card(&token, id).await.map_err(CardSessionRefusal)?;
     let role = match b.role.as_str() {
         "auth" => CardKeyRole::Auth,
         "sign" => CardKeyRole::Sign,
@@ -194,9 +210,10 @@ pub(crate) async fn renew_certificate(
 #[utoipa::path(post, path = "/api/v1/card-renewals/{id}/complete", tag = "cards", responses((status = 200, body = api::CardStatusView), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn complete_renewal(
     State(s): State<AppState>,
-    CardSession(card): CardSession,
+    RenewalToken(token): RenewalToken,
     Path(id): Path<i64>,
 ) -> Result<Json<api::CardStatusView>, ApiError> {
+    let card = s.cards.renewal_session_card(&token, id).await.map_err(CardSessionRefusal)?;
     let done = s.cards.complete_renewal(&card, id).await?;
     Ok(Json(view(s.cards.view(&done.serial).await?)))
 }
@@ -204,10 +221,11 @@ pub(crate) async fn complete_renewal(
 #[utoipa::path(post, path = "/api/v1/card-renewals/{id}/abort", tag = "cards", request_body = api::AbortBody, responses((status = 204, description = "Done"), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn abort_renewal(
     State(s): State<AppState>,
-    CardSession(card): CardSession,
+    RenewalToken(token): RenewalToken,
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<api::AbortBody>,
 ) -> Result<StatusCode, ApiError> {
+    let card = s.cards.renewal_session_card(&token, id).await.map_err(CardSessionRefusal)?;
     s.cards.abort_renewal(&card, id, &b.reason).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -217,9 +235,11 @@ pub(crate) async fn abort_renewal(
 #[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", request_body = api::NewUserBody, responses((status = 201, body = api::UserView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn add_user(
     State(s): State<AppState>,
-    Admin(actor): Admin,
+    a: Admin,
     ApiJson(b): ApiJson<api::NewUserBody>,
 ) -> Result<Response, ApiError> {
+    let actor =
+        allow(&s, a.op(), Permission::ManageCardHolders, Some(&b.organisation), &format!("user/{}", b.uid)).await?;
     let u = s
         .cards
         .add_user(
@@ -239,9 +259,11 @@ pub(crate) async fn add_user(
 #[utoipa::path(get, path = "/api/v1/admin/users/{uid}", tag = "admin", responses((status = 200, body = api::UserCardsView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn show_user(
     State(s): State<AppState>,
-    _a: Admin,
+    a: Admin,
     Path(uid): Path<String>,
 ) -> Result<Json<api::UserCardsView>, ApiError> {
+    let org = user_org(&s, &uid).await?;
+    allow(&s, a.op(), Permission::ManageCardHolders, Some(&org), &format!("user/{uid}")).await?;
     let u = s.cards.user(&uid).await?;
     let cards = s.read.cards_of(&uid).await?;
     Ok(Json(api::UserCardsView { user: user_view(u), cards: cards.into_iter().map(card_record_view).collect() }))
@@ -250,9 +272,11 @@ pub(crate) async fn show_user(
 #[utoipa::path(post, path = "/api/v1/admin/cards", tag = "admin", request_body = api::IssueCardBody, responses((status = 201, body = api::IssuedCardView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn issue_card(
     State(s): State<AppState>,
-    Admin(actor): Admin,
+    a: Admin,
     ApiJson(b): ApiJson<api::IssueCardBody>,
 ) -> Result<Response, ApiError> {
+    let org = user_org(&s, &b.uid).await?;
+    let actor = allow(&s, a.op(), Permission::IssueCards, Some(&org), &format!("card/{}", b.card_serial)).await?;
     let issued = s
         .cards
         .issue_card(IssueCard {
@@ -283,30 +307,36 @@ pub(crate) async fn issue_card(
 #[utoipa::path(get, path = "/api/v1/admin/cards/{serial}", tag = "admin", responses((status = 200, body = api::CardStatusView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn show_card(
     State(s): State<AppState>,
-    _a: Admin,
+    a: Admin,
     Path(serial): Path<String>,
 ) -> Result<Json<api::CardStatusView>, ApiError> {
+    let org = card_org(&s, &serial).await?;
+    allow(&s, a.op(), Permission::ManageCardHolders, Some(&org), &format!("card/{serial}")).await?;
     Ok(Json(view(s.cards.view(&serial).await?)))
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/cards/{serial}/unlock", tag = "admin", request_body = api::IdentityCheckBody, responses((status = 200, body = api::UnlockedView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn ra_unlock(
     State(s): State<AppState>,
-    Admin(actor): Admin,
+    a: Admin,
     Path(serial): Path<String>,
     ApiJson(b): ApiJson<api::IdentityCheckBody>,
 ) -> Result<Json<api::UnlockedView>, ApiError> {
+    let org = card_org(&s, &serial).await?;
+    let actor = allow(&s, a.op(), Permission::UnlockCards, Some(&org), &format!("card/{serial}")).await?;
     let u = s.cards.ra_unlock(&serial, &actor, &b.documents).await?;
-    Ok(Json(api::UnlockedView { serial: u.card_serial, so_pin: u.so_pin }))
+    Ok(Json(api::UnlockedView { serial: u.card_serial, so_pin: u.so_pin, so_pin_ticket: Some(u.so_pin_ticket) }))
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/cards/{serial}/cancel", tag = "admin", request_body = api::CancelCardBody, responses((status = 204, description = "Done"), (status = 410, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn cancel_card(
     State(s): State<AppState>,
-    Admin(actor): Admin,
+    a: Admin,
     Path(serial): Path<String>,
     ApiJson(b): ApiJson<api::CancelCardBody>,
 ) -> Result<StatusCode, ApiError> {
+    let org = card_org(&s, &serial).await?;
+    let actor = allow(&s, a.op(), Permission::CancelCards, Some(&org), &format!("card/{serial}")).await?;
     let name = b.reason.map(|r| r.as_str()).unwrap_or("affiliationChanged");
     let reason = pki::RevocationReason::parse(name)
         .ok_or_else(|| ApiError::bad_request("invalid", format!("'{name}' is not an RFC 5280 revocation reason")))?;
@@ -317,22 +347,28 @@ pub(crate) async fn cancel_card(
 #[utoipa::path(post, path = "/api/v1/admin/cards/{serial}/renewals", tag = "admin", request_body = api::IdentityCheckBody, responses((status = 201, body = api::RenewalView), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn ra_renewal(
     State(s): State<AppState>,
-    Admin(actor): Admin,
+    a: Admin,
     Path(serial): Path<String>,
     ApiJson(b): ApiJson<api::IdentityCheckBody>,
 ) -> Result<Response, ApiError> {
+    let org = card_org(&s, &serial).await?;
+    let actor = allow(&s, a.op(), Permission::RenewCards, Some(&org), &format!("card/{serial}")).await?;
     let version = b.agent_version.clone().unwrap_or_else(|| "0.0.0".into());
     let id = s.cards.begin_renewal(&serial, &version, &RenewalKind::Ra { ra: actor, documents: b.documents }).await?;
-    let token = s.cards.ra_session(&serial).await?;
+    let token = s.cards.ra_session(&serial, id).await?;
     Ok((StatusCode::CREATED, Json(api::RenewalView { renewal_id: id, token: Some(token) })).into_response())
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/sponsors", tag = "admin", request_body = api::SponsorBody, responses((status = 204, description = "Done"), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn add_sponsor(
     State(s): State<AppState>,
-    Admin(actor): Admin,
+    a: Admin,
     ApiJson(b): ApiJson<api::SponsorBody>,
 ) -> Result<StatusCode, ApiError> {
+    let subject = format!("user/{}", b.uid);
+    let holder_org = user_org(&s, &b.uid).await?;
+    allow(&s, a.op(), Permission::GrantSponsors, Some(&holder_org), &subject).await?;
+    let actor = allow(&s, a.op(), Permission::GrantSponsors, Some(&b.organisation), &subject).await?;
     s.cards.grant_sponsor(&b.uid, &b.organisation, &actor).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -340,9 +376,10 @@ pub(crate) async fn add_sponsor(
 #[utoipa::path(post, path = "/api/v1/admin/card-batches", tag = "admin", request_body = api::CardBatchBody, responses((status = 204, description = "Done"), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn set_batch(
     State(s): State<AppState>,
-    Admin(actor): Admin,
+    a: Admin,
     ApiJson(b): ApiJson<api::CardBatchBody>,
 ) -> Result<StatusCode, ApiError> {
+    let actor = allow(&s, a.op(), Permission::ManageCardBatches, None, &format!("card_batch/{}", b.batch)).await?;
     s.cards.set_batch(&b.batch, &b.min_agent_version, &actor).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -350,7 +387,7 @@ pub(crate) async fn set_batch(
 #[utoipa::path(post, path = "/api/v1/admin/web-accounts", tag = "admin", request_body = api::NewWebAccountBody, responses((status = 201, body = api::NewWebAccountView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn add_web_account(
     State(s): State<AppState>,
-    Admin(actor): Admin,
+    a: Admin,
     ApiJson(b): ApiJson<api::NewWebAccountBody>,
 ) -> Result<Response, ApiError> {
     let roles = b
@@ -359,6 +396,14 @@ pub(crate) async fn add_web_account(
         .map(|r| r.parse::<portal::Role>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::bad_request("invalid", e.to_string()))?;
+    // Portal roles are the portal admin's; a role that opens the RA console is an operator's
+    // (made with `carecert admin account create`), so it needs the right to manage operators.
+    let permission = if roles.iter().any(|r| portal::Area::Ra.admits(r)) {
+        Permission::ManageOperators
+    } else {
+        Permission::ManageWebAccounts
+    };
+    let actor = allow(&s, a.op(), permission, None, &format!("web_account/{}", b.username)).await?;
     let a = s.web.add_account(&b.username, &b.name, b.uid.as_deref(), &roles, b.password.as_deref(), &actor).await?;
     Ok((StatusCode::CREATED, Json(new_web_account_view(a))).into_response())
 }

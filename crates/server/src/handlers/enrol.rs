@@ -11,6 +11,9 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::error::{ApiError, ErrorBody, GateRefusal};
+use types::Permission;
+
+use crate::authz::{allow, request_org};
 use crate::extract::{Admin, ApiJson, ClientLeaf, OrgSession};
 use crate::state::AppState;
 
@@ -265,9 +268,11 @@ fn parse_enum<T: std::str::FromStr<Err = String>>(what: &str, s: &str) -> Result
     responses((status = 201, body = api::OrganisationView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn add_org(
     State(s): State<AppState>,
-    Admin(actor): Admin,
+    a: Admin,
     ApiJson(b): ApiJson<api::NewOrganisationBody>,
 ) -> Result<Response, ApiError> {
+    let actor =
+        allow(&s, a.op(), Permission::ManageOrganisations, Some(&b.epoc), &format!("organisation/{}", b.epoc)).await?;
     let kind = parse_enum("kind", b.kind.as_str())?;
     let approval = parse_enum("approval", b.approval.map(|a| a.as_str()).unwrap_or("ra-queue"))?;
     let org = s.enrol.add_organisation(&b.epoc, &b.name, kind, approval, &actor).await?;
@@ -277,17 +282,20 @@ pub(crate) async fn add_org(
 #[utoipa::path(get, path = "/api/v1/admin/organisations", tag = "admin", responses((status = 200, body = Vec<api::OrganisationView>)), security(("bearer" = [])))]
 pub(crate) async fn list_orgs(
     State(s): State<AppState>,
-    _a: Admin,
+    a: Admin,
 ) -> Result<Json<Vec<api::OrganisationView>>, ApiError> {
-    Ok(Json(s.enrol.organisations().await?.iter().map(org_view).collect()))
+    allow(&s, a.op(), Permission::ReadOrganisations, None, "organisations").await?;
+    let scope = &a.op().scope;
+    Ok(Json(s.enrol.organisations().await?.iter().filter(|o| scope.covers(&o.epoc)).map(org_view).collect()))
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/organisations/{epoc}", tag = "admin", responses((status = 200, body = api::OrganisationView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn show_org(
     State(s): State<AppState>,
-    _a: Admin,
+    a: Admin,
     Path(epoc): Path<String>,
 ) -> Result<Json<api::OrganisationView>, ApiError> {
+    allow(&s, a.op(), Permission::ReadOrganisations, Some(&epoc), &format!("organisation/{epoc}")).await?;
     Ok(Json(org_view(&s.enrol.organisation(&epoc).await?)))
 }
 
@@ -295,10 +303,12 @@ pub(crate) async fn show_org(
     responses((status = 200, body = api::OrganisationView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn change_org(
     State(s): State<AppState>,
-    Admin(actor): Admin,
+    a: Admin,
     Path(epoc): Path<String>,
     ApiJson(b): ApiJson<api::OrganisationChangeBody>,
 ) -> Result<Json<api::OrganisationView>, ApiError> {
+    let actor =
+        allow(&s, a.op(), Permission::ManageOrganisations, Some(&epoc), &format!("organisation/{epoc}")).await?;
     let status = b.status.map(|v| parse_enum("status", v.as_str())).transpose()?;
     let approval = b.approval.map(|v| parse_enum("approval", v.as_str())).transpose()?;
     Ok(Json(org_view(&s.enrol.change_organisation(&epoc, status, approval, &actor).await?)))
@@ -309,9 +319,10 @@ pub(crate) async fn change_org(
     responses((status = 201, body = api::PinLetterView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn issue_pin(
     State(s): State<AppState>,
-    Admin(actor): Admin,
+    a: Admin,
     Path(epoc): Path<String>,
 ) -> Result<Response, ApiError> {
+    let actor = allow(&s, a.op(), Permission::IssuePins, Some(&epoc), &format!("organisation/{epoc}")).await?;
     let p = s.enrol.issue_pin(&epoc, &actor).await?;
     Ok((
         StatusCode::CREATED,
@@ -344,24 +355,36 @@ pub(crate) struct RequestQuery {
 #[utoipa::path(get, path = "/api/v1/admin/requests", tag = "admin", params(RequestQuery), responses((status = 200, body = Vec<api::RequestView>)), security(("bearer" = [])))]
 pub(crate) async fn admin_requests(
     State(s): State<AppState>,
-    _a: Admin,
+    a: Admin,
     Query(q): Query<RequestQuery>,
 ) -> Result<Json<Vec<api::RequestView>>, ApiError> {
+    allow(&s, a.op(), Permission::ReadRequests, q.epoc.as_deref(), "requests").await?;
     let status = match q.status.as_deref() {
         None | Some("") | Some("all") => vec![],
         Some(v) => vec![parse_enum("status", v)?],
     };
     let filter = store::RequestFilter { epoc: q.epoc, status, limit: q.limit.unwrap_or(100).clamp(1, 1000) };
     let h = &s.enrol.config().helpdesk;
-    Ok(Json(s.enrol.list_requests(&filter).await?.iter().map(|r| request_view(r, h)).collect()))
+    let scope = &a.op().scope;
+    Ok(Json(
+        s.enrol
+            .list_requests(&filter)
+            .await?
+            .iter()
+            .filter(|r| scope.covers(&r.epoc))
+            .map(|r| request_view(r, h))
+            .collect(),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/requests/{id}/approve", tag = "admin", responses((status = 200, body = api::RequestView), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn approve(
     State(s): State<AppState>,
-    Admin(actor): Admin,
+    a: Admin,
     Path(id): Path<i64>,
 ) -> Result<Json<api::RequestView>, ApiError> {
+    let org = request_org(&s, id).await?;
+    let actor = allow(&s, a.op(), Permission::DecideRequests, Some(&org), &format!("request/{id}")).await?;
     Ok(Json(request_view(&s.enrol.approve(id, &actor).await?, &s.enrol.config().helpdesk)))
 }
 
@@ -369,10 +392,12 @@ pub(crate) async fn approve(
     responses((status = 200, body = api::RequestView), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn deny(
     State(s): State<AppState>,
-    Admin(actor): Admin,
+    a: Admin,
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<api::DenyBody>,
 ) -> Result<Json<api::RequestView>, ApiError> {
+    let org = request_org(&s, id).await?;
+    let actor = allow(&s, a.op(), Permission::DecideRequests, Some(&org), &format!("request/{id}")).await?;
     Ok(Json(request_view(&s.enrol.deny(id, &actor, &b.reason).await?, &s.enrol.config().helpdesk)))
 }
 
@@ -380,9 +405,10 @@ pub(crate) async fn deny(
     responses((status = 201, body = api::ReleaseView), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn add_release(
     State(s): State<AppState>,
-    Admin(actor): Admin,
+    a: Admin,
     ApiJson(b): ApiJson<api::NewReleaseBody>,
 ) -> Result<Response, ApiError> {
+    let actor = allow(&s, a.op(), Permission::ManageReleases, None, "releases").await?;
     let r = s.enrol.add_release(&b.product, &b.version, b.minimum, &b.url, &b.sha256, &b.notes, &actor).await?;
     Ok((StatusCode::CREATED, Json(release_view(&r))).into_response())
 }
@@ -398,8 +424,9 @@ pub(crate) struct ReleaseQuery {
 #[utoipa::path(get, path = "/api/v1/admin/releases", tag = "admin", params(ReleaseQuery), responses((status = 200, body = Vec<api::ReleaseView>)), security(("bearer" = [])))]
 pub(crate) async fn list_releases(
     State(s): State<AppState>,
-    _a: Admin,
+    a: Admin,
     Query(q): Query<ReleaseQuery>,
 ) -> Result<Json<Vec<api::ReleaseView>>, ApiError> {
+    allow(&s, a.op(), Permission::ReadOrganisations, None, "releases").await?;
     Ok(Json(s.enrol.releases(q.product.as_deref().unwrap_or("ecmt")).await?.iter().map(release_view).collect()))
 }

@@ -6,6 +6,7 @@
 pub(crate) mod admin;
 pub(crate) mod cards;
 pub(crate) mod enrol;
+pub(crate) mod operators;
 pub(crate) mod portal;
 pub(crate) mod public;
 pub(crate) mod wire;

@@ -125,10 +125,14 @@ pub(crate) async fn ocsp_get(State(s): State<AppState>, Path(request): Path<Stri
     }
 }
 
-/// Counters of this node, for the operator's Prometheus: an admin bearer token is required (the
-/// counts are reconnaissance for anyone else). HTTPS only.
+/// Counters of this node, for the operator's Prometheus: an operator token that may read
+/// certificates is required (an `auditor` account for the scraper; the counts are
+/// reconnaissance for anyone else). HTTPS only.
 #[utoipa::path(get, path = "/metrics", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String), (status = 401, description = "No or unknown admin token", body = ErrorBody)))]
-pub(crate) async fn metrics(State(s): State<AppState>, _admin: Admin) -> Response {
+pub(crate) async fn metrics(State(s): State<AppState>, admin: Admin) -> Response {
+    if let Err(e) = crate::authz::allow(&s, admin.op(), types::Permission::ReadCertificates, None, "metrics").await {
+        return e.into_response();
+    }
     let m = s.authority.metrics();
     let mut out = String::new();
     let mut counter = |name: &str, help: &str, v: u64| {

@@ -103,6 +103,7 @@ struct PasswordForm {
 
 async fn password_login(
     State(s): State<AppState>,
+    crate::extract::Source(source): crate::extract::Source,
     headers: HeaderMap,
     jar: CookieJar,
     Form(f): Form<PasswordForm>,
@@ -110,7 +111,7 @@ async fn password_login(
     if !same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "this form was sent from another site").into_response();
     }
-    match s.web.password_login(Area::Portal, &f.username, &f.password, None, None).await {
+    match s.web.password_login_from(Area::Portal, &f.username, &f.password, None, None, source).await {
         Ok(l) => (jar.add(cookie(l.token)), Redirect::to("/portal/")).into_response(),
         Err(e @ (PortalError::Busy | PortalError::Store(_) | PortalError::Internal(_))) => {
             error_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())

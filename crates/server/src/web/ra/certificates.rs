@@ -7,6 +7,9 @@ use maud::html;
 use serde::Deserialize;
 
 use crate::error::ApiError;
+use types::Permission;
+
+use crate::authz::allow_session;
 use crate::state::AppState;
 use crate::web::forms::{RaForm, RaUser, Search, has_csrf, urlencode};
 use crate::web::layout::{date, failure_page, form_refused};
@@ -99,12 +102,19 @@ pub(crate) async fn revoke_certificate(
             "/ra/certificates",
         );
     };
-    let req = ca::RevokeRequest {
-        ca: Some(issuer),
-        serial: serial.clone(),
-        reason,
-        actor: format!("ra:{}", session.account.username),
+    let actor = match allow_session(
+        &s,
+        &session,
+        Permission::RevokeCertificates,
+        None,
+        &format!("certificate/{issuer}/{serial}"),
+    )
+    .await
+    {
+        Ok(a) => a,
+        Err(e) => return form_refused(&session, e, &format!("/ra/certificates?q={}", urlencode(&serial))),
     };
+    let req = ca::RevokeRequest { ca: Some(issuer), serial: serial.clone(), reason, actor };
     match s.authority.revoke(req).await {
         Ok(r) => Redirect::to(&format!(
             "/ra/certificates?q={}&done=revoked&serial={}&reason={}&crl={}",

@@ -74,6 +74,7 @@ pub(crate) struct LoginForm {
 
 pub(crate) async fn login(
     State(s): State<AppState>,
+    crate::extract::Source(source): crate::extract::Source,
     headers: HeaderMap,
     jar: CookieJar,
     Form(f): Form<LoginForm>,
@@ -81,7 +82,7 @@ pub(crate) async fn login(
     if let Some(r) = check_form(&s, &headers, None, "") {
         return r;
     }
-    match s.web.password_login(Area::Ra, &f.username, &f.password, Some(&f.code), None).await {
+    match s.web.password_login_from(Area::Ra, &f.username, &f.password, Some(&f.code), None, source).await {
         Ok(l) => {
             let c = session_cookie(RA_COOKIE, l.token);
             (jar.add(c), Redirect::to("/ra/")).into_response()

@@ -7,6 +7,9 @@ use maud::html;
 use serde::Deserialize;
 
 use crate::error::ApiError;
+use types::Permission;
+
+use crate::authz::allow_session;
 use crate::state::AppState;
 use crate::web::forms::{CsrfForm, RaForm, RaUser, has_csrf, urlencode};
 use crate::web::layout::{failure_page, form_refused};
@@ -64,7 +67,18 @@ pub(crate) struct OrgForm {
 }
 
 pub(crate) async fn add_org(State(s): State<AppState>, RaForm(session, f): RaForm<OrgForm>) -> Response {
-    let actor = format!("ra:{}", session.account.username);
+    let actor = match allow_session(
+        &s,
+        &session,
+        Permission::ManageOrganisations,
+        Some(&f.epoc),
+        &format!("organisation/{}", f.epoc),
+    )
+    .await
+    {
+        Ok(a) => a,
+        Err(e) => return form_refused(&session, e, "/ra/orgs"),
+    };
     let result = match (f.kind.parse(), f.approval.parse()) {
         (Ok(kind), Ok(approval)) => {
             s.enrol.add_organisation(&f.epoc, &f.name, kind, approval, &actor).await.map_err(ApiError::from)
@@ -82,7 +96,12 @@ pub(crate) async fn pin_letter(
     Path(epoc): Path<String>,
     RaForm(session, _form): RaForm<CsrfForm>,
 ) -> Response {
-    match s.enrol.issue_pin(&epoc, &format!("ra:{}", session.account.username)).await {
+    let actor =
+        match allow_session(&s, &session, Permission::IssuePins, Some(&epoc), &format!("organisation/{epoc}")).await {
+            Ok(a) => a,
+            Err(e) => return form_refused(&session, e, "/ra/orgs"),
+        };
+    match s.enrol.issue_pin(&epoc, &actor).await {
         Ok(p) => {
             let name = format!("attachment; filename=\"pin-letter-{}.pdf\"", p.letter.epoc);
             let mut resp = (StatusCode::OK, p.pdf).into_response();
@@ -146,7 +165,10 @@ pub(crate) struct ReleaseForm {
 }
 
 pub(crate) async fn add_release(State(s): State<AppState>, RaForm(session, f): RaForm<ReleaseForm>) -> Response {
-    let actor = format!("ra:{}", session.account.username);
+    let actor = match allow_session(&s, &session, Permission::ManageReleases, None, "releases").await {
+        Ok(a) => a,
+        Err(e) => return form_refused(&session, e, "/ra/releases"),
+    };
     match s.enrol.add_release(&f.product, &f.version, f.minimum.is_some(), &f.url, &f.sha256, &f.notes, &actor).await {
         Ok(r) => Redirect::to(&format!(
             "/ra/releases?done=release_added&product={}&version={}",

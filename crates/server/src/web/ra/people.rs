@@ -8,6 +8,9 @@ use maud::html;
 use serde::Deserialize;
 
 use crate::error::ApiError;
+use types::Permission;
+
+use crate::authz::{allow_session, card_org, user_org};
 use crate::state::AppState;
 use crate::web::forms::{CsrfForm, RaForm, RaUser, has_csrf, urlencode};
 use crate::web::layout::{date, failure_page, form_refused};
@@ -97,7 +100,18 @@ pub(crate) struct UserForm {
 pub(crate) async fn add_user(State(s): State<AppState>, RaForm(session, f): RaForm<UserForm>) -> Response {
     let opt = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_string());
     let (email, mobile) = (opt(&f.email), opt(&f.mobile));
-    let actor = format!("ra:{}", session.account.username);
+    let actor = match allow_session(
+        &s,
+        &session,
+        Permission::ManageCardHolders,
+        Some(&f.organisation),
+        &format!("user/{}", f.uid),
+    )
+    .await
+    {
+        Ok(a) => a,
+        Err(e) => return form_refused(&session, e, "/ra/users"),
+    };
     match s
         .cards
         .add_user(&f.uid, &f.name, email.as_deref(), mobile.as_deref(), None, &[], &f.organisation, &actor)
@@ -117,7 +131,17 @@ pub(crate) struct SponsorForm {
 }
 
 pub(crate) async fn grant_sponsor(State(s): State<AppState>, RaForm(session, f): RaForm<SponsorForm>) -> Response {
-    let actor = format!("ra:{}", session.account.username);
+    let back = format!("/ra/users?uid={}", urlencode(&f.uid));
+    let subject = format!("user/{}", f.uid);
+    let check = async {
+        let holder_org = user_org(&s, &f.uid).await?;
+        allow_session(&s, &session, Permission::GrantSponsors, Some(&holder_org), &subject).await?;
+        allow_session(&s, &session, Permission::GrantSponsors, Some(&f.organisation), &subject).await
+    };
+    let actor = match check.await {
+        Ok(a) => a,
+        Err(e) => return form_refused(&session, e, &back),
+    };
     match s.cards.grant_sponsor(&f.uid, &f.organisation, &actor).await {
         Ok(()) => Redirect::to(&format!(
             "/ra/users?uid={}&done=sponsor_granted&org={}",
@@ -203,7 +227,11 @@ pub(crate) async fn unlock_card(
             &format!("/ra/cards?serial={}", urlencode(&serial)),
         );
     }
-    match s.cards.ra_unlock(&serial, &format!("ra:{}", session.account.username), &f.documents).await {
+    let actor = match card_action(&s, &session, Permission::UnlockCards, &serial).await {
+        Ok(a) => a,
+        Err(e) => return form_refused(&session, e, &format!("/ra/cards?serial={}", urlencode(&serial))),
+    };
+    match s.cards.ra_unlock(&serial, &actor, &f.documents).await {
         Ok(u) => page(
             StatusCode::OK,
             "Card unlocked",
@@ -223,9 +251,23 @@ pub(crate) async fn cancel_card(
     Path(serial): Path<String>,
     RaForm(session, _form): RaForm<CsrfForm>,
 ) -> Response {
-    let actor = format!("ra:{}", session.account.username);
+    let actor = match card_action(&s, &session, Permission::CancelCards, &serial).await {
+        Ok(a) => a,
+        Err(e) => return form_refused(&session, e, &format!("/ra/cards?serial={}", urlencode(&serial))),
+    };
     match s.cards.cancel_card(&serial, &actor, pki::RevocationReason::AffiliationChanged).await {
         Ok(()) => Redirect::to(&format!("/ra/cards?serial={}&done=card_cancelled", urlencode(&serial))).into_response(),
         Err(e) => form_refused(&session, e, &format!("/ra/cards?serial={}", urlencode(&serial))),
     }
+}
+
+/// `permission` on card `serial` for this session's operator (the holder's organisation).
+async fn card_action(
+    s: &AppState,
+    session: &portal::Session,
+    permission: Permission,
+    serial: &str,
+) -> Result<String, ApiError> {
+    let org = card_org(s, serial).await?;
+    allow_session(s, session, permission, Some(&org), &format!("card/{serial}")).await
 }

@@ -6,6 +6,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use types::Permission;
+
+use crate::authz::{allow_session, request_org};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::web::forms::{CsrfForm, RaForm, RaUser, has_csrf};
@@ -128,7 +131,10 @@ pub(crate) async fn approve(
     Path(id): Path<i64>,
     RaForm(session, _form): RaForm<CsrfForm>,
 ) -> Response {
-    let actor = format!("ra:{}", session.account.username);
+    let actor = match decide(&s, &session, id).await {
+        Ok(a) => a,
+        Err(e) => return form_refused(&session, e, "/ra/requests"),
+    };
     match s.enrol.approve(id, &actor).await {
         Ok(_) => Redirect::to(&format!("/ra/requests?done=approved&id={id}")).into_response(),
         Err(e) => form_refused(&session, e, "/ra/requests"),
@@ -140,9 +146,18 @@ pub(crate) async fn deny(
     Path(id): Path<i64>,
     RaForm(session, f): RaForm<DenyForm>,
 ) -> Response {
-    let actor = format!("ra:{}", session.account.username);
+    let actor = match decide(&s, &session, id).await {
+        Ok(a) => a,
+        Err(e) => return form_refused(&session, e, "/ra/requests"),
+    };
     match s.enrol.deny(id, &actor, &f.reason).await {
         Ok(_) => Redirect::to(&format!("/ra/requests?done=denied&id={id}")).into_response(),
         Err(e) => form_refused(&session, e, "/ra/requests"),
     }
+}
+
+/// The decision on request `id` is this session's operator's to make (its organisation).
+async fn decide(s: &AppState, session: &portal::Session, id: i64) -> Result<String, ApiError> {
+    let org = request_org(s, id).await?;
+    allow_session(s, session, Permission::DecideRequests, Some(&org), &format!("request/{id}")).await
 }
