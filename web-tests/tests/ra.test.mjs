@@ -113,7 +113,7 @@ test('the RA walks the console: approve, deny, PIN letter PDF, unlock, audit', a
   const audit = await page.textContent('main');
   assert.match(audit, /Chain verified/);
   for (const action of ['request.approved', 'request.denied', 'pin.issued', 'card.unlocked']) assert.match(audit, new RegExp(action.replace('.', '\\.')));
-  assert.match(audit, /ra:alice/);
+  assert.match(audit, /ca-admin:alice/, "the audit names the person (an operator account is a ca-admin)");
 });
 
 test('certificates found by organisation and revoked; releases, people, sponsors; audit search', async () => {
