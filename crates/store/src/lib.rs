@@ -21,6 +21,7 @@ mod cards;
 mod certs;
 mod enrol;
 mod group;
+mod offline;
 mod read;
 mod web;
 
@@ -42,6 +43,7 @@ pub use enrol::{
     ActivePin, ApprovalPolicy, CertRequest, EnrolSession, LoginFailures, NewRequest, OrgKind, OrgStatus, Organisation,
     Release, RequestChange, RequestChannel, RequestFilter, RequestStatus, TrustEvent,
 };
+pub use offline::PresignedOcsp;
 pub use read::StoreRead;
 pub use web::{WebAccount, WebSession};
 

@@ -59,7 +59,7 @@ pub(crate) async fn certificates(
                 thead { tr { th { "Serial" } th { "CA" } th { "Profile" } th { "Subject" } th { "Status" } th { "Expires" } th { "Revoke" } } }
                 tbody {
                     @for c in &rows {
-                        @let st = match c.status { store::CertStatus::Issued => "issued", store::CertStatus::Revoked { .. } => "revoked", store::CertStatus::Reserved => "reserved" };
+                        @let st = match c.status { store::CertStatus::Issued => "issued", store::CertStatus::Revoked { .. } => "revoked", store::CertStatus::Reserved => "reserved", store::CertStatus::Failed => "failed" };
                         tr id=(format!("cert-{}", c.serial)) {
                             td { code { (c.serial) } } td { (c.issuer) } td { (c.profile) } td { (c.subject) } td { (st) } td { (date(&s, c.not_after)) }
                             td { @if st == "issued" {
