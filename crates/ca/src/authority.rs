@@ -154,7 +154,11 @@ impl std::fmt::Debug for Authority {
 
 fn responder_of(cert: &[u8], issuer: &[u8], signer: Arc<dyn Signer>) -> Result<Responder, CaError> {
     let info = pki::CertificateInfo::parse(cert)?;
-    Ok(Responder { signer: OcspResponder::new(cert, &[issuer], signer)?, cert_der: Some(cert.to_vec()), not_after: info.not_after })
+    Ok(Responder {
+        signer: OcspResponder::new(cert, &[issuer], signer)?,
+        cert_der: Some(cert.to_vec()),
+        not_after: info.not_after,
+    })
 }
 
 impl Authority {

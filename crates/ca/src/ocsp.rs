@@ -211,10 +211,11 @@ impl Authority {
             None => return Err(ResponseStatus::Unauthorized),
         };
         let params = query.cert_id.hash_algorithm.parameters.is_some();
-        let found = self.inner.store.presigned_ocsp(issuer, &query.serial_hex, hash, params, now).await.map_err(|e| {
-            tracing::error!(error = %e, "reading pre-signed OCSP answers failed");
-            ResponseStatus::TryLater
-        })?;
+        let found =
+            self.inner.store.presigned_ocsp(issuer, &query.serial_hex, hash, params, now).await.map_err(|e| {
+                tracing::error!(error = %e, "reading pre-signed OCSP answers failed");
+                ResponseStatus::TryLater
+            })?;
         let Some(found) = found else {
             tracing::warn!(%issuer, serial = %query.serial_hex, "{}", CaError::PresignedMissing(issuer.into()));
             return Err(ResponseStatus::TryLater);

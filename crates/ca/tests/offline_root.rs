@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ca::offline::RootLedger;
-use ca::{Authority, AuthorityConfig, CaError, FileKeys, InitOptions, IssueRequest, KeyPlacement, KeyStore, ManualClock, RevokeRequest};
+use ca::{
+    Authority, AuthorityConfig, CaError, FileKeys, InitOptions, IssueRequest, KeyPlacement, KeyStore, ManualClock,
+    RevokeRequest,
+};
 use der::{Decode, Encode};
 use pki::{CaIdentity, KeyPair, Profile, RevocationReason, SubjectName};
 use store::Store;
@@ -117,9 +120,14 @@ async fn offline_root_rotation_and_renewal(engine: Engine) {
     let now = time::OffsetDateTime::from_unix_timestamp(NOW).unwrap();
     ledger.sign_intermediate(&root, &req, now).unwrap();
     let bundle = ledger.presign(&root, now, 3).unwrap();
-    let added = ca::offline::import_bundle(&store, &clock, keys.clone(), &bundle, &|n: &str| {
-        (n == "systems-2").then(|| key_ref.clone())
-    }, "test")
+    let added = ca::offline::import_bundle(
+        &store,
+        &clock,
+        keys.clone(),
+        &bundle,
+        &|n: &str| (n == "systems-2").then(|| key_ref.clone()),
+        "test",
+    )
     .await
     .unwrap();
     assert_eq!(added, vec!["systems-2".to_string()]);

@@ -55,7 +55,10 @@ pub async fn run(args: BenchArgs) -> Result<()> {
                     serde_json::json!({"signatures": signatures, "threads": threads, "seconds": rate.0, "per_second": rate.1})
                 );
             } else {
-                println!("HSM P-256 signatures: {signatures} in {:.3} s from {threads} threads: {:.0}/s", rate.0, rate.1);
+                println!(
+                    "HSM P-256 signatures: {signatures} in {:.3} s from {threads} threads: {:.0}/s",
+                    rate.0, rate.1
+                );
             }
             Ok(())
         }

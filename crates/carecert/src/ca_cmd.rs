@@ -61,9 +61,10 @@ pub async fn run(args: CaArgs) -> Result<()> {
             Ok(())
         }
         What::Import { bundle } => {
-            let b: ca::offline::RootBundle =
-                serde_json::from_slice(&std::fs::read(&bundle).with_context(|| format!("reading {}", bundle.display()))?)
-                    .with_context(|| format!("{} is not a root bundle", bundle.display()))?;
+            let b: ca::offline::RootBundle = serde_json::from_slice(
+                &std::fs::read(&bundle).with_context(|| format!("reading {}", bundle.display()))?,
+            )
+            .with_context(|| format!("{} is not a root bundle", bundle.display()))?;
             let key_of = |name: &str| std::fs::read_to_string(requests.join(format!("{name}.key"))).ok();
             let added = ca::offline::import_bundle(&store, &SystemClock, keys, &b, &key_of, "operator").await?;
             for name in &added {

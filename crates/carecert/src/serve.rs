@@ -230,8 +230,7 @@ pub async fn init(args: InitArgs) -> Result<()> {
         offline_root: offline.as_ref().map(|_| Arc::new(ca::FileKeys::new(&passphrase)) as Arc<dyn ca::KeyStore>),
         presign_days: args.presign_days,
     };
-    let report =
-        run_init(&store, &passphrase, &args.public_url, key_algorithm, &args.organization, &placement).await?;
+    let report = run_init(&store, &passphrase, &args.public_url, key_algorithm, &args.organization, &placement).await?;
     if let Some(dir) = &offline {
         crate::root::write_root_dir(dir, &report, &args.organization, &args.public_url)?;
     }
@@ -370,9 +369,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let clock: Arc<dyn ca::Clock> = if args.clock_offset_days != 0 {
         // Test-only: a moved clock issues certificates dated in the future and renews keys early.
         if !args.dev && settings.environment() != "test" {
-            bail!(
-                "--clock-offset-days is for tests only: it needs --dev or access.environment = \"test\"; remove it"
-            );
+            bail!("--clock-offset-days is for tests only: it needs --dev or access.environment = \"test\"; remove it");
         }
         tracing::warn!(days = args.clock_offset_days, "the service clock is offset for testing");
         Arc::new(ca::OffsetClock(args.clock_offset_days * 86_400))

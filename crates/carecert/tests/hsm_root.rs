@@ -60,10 +60,6 @@ impl Deployment {
         self.dir.path().join("passphrase")
     }
 
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
     /// Runs `carecert ARGS` with the token's configuration in the environment.
     fn carecert(&self, args: &[&str]) -> Output {
         Command::new(BIN)
@@ -207,7 +203,17 @@ fn crl_text(s: &Server, name: &str, issuer_chain: &[&Path]) -> String {
         pem.push_str(&std::fs::read_to_string(p).unwrap());
     }
     std::fs::write(&bundle, pem).unwrap();
-    let out = openssl(&["crl", "-inform", "DER", "-in", f.to_str().unwrap(), "-CAfile", bundle.to_str().unwrap(), "-noout", "-text"]);
+    let out = openssl(&[
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        f.to_str().unwrap(),
+        "-CAfile",
+        bundle.to_str().unwrap(),
+        "-noout",
+        "-text",
+    ]);
     assert!(out.contains("verify OK"), "{name}: {out}");
     out
 }
@@ -228,14 +234,18 @@ fn ca_keys_live_on_the_token_and_the_root_stays_off_line() {
     let db = data.join("carecert.db");
 
     // The database records handles, never keys; the root has none at all.
-    let refs = sqlite(&db, "SELECT name || '|' || key_ref || '|' || COALESCE(responder_key_ref, '') FROM cas ORDER BY name");
+    let refs =
+        sqlite(&db, "SELECT name || '|' || key_ref || '|' || COALESCE(responder_key_ref, '') FROM cas ORDER BY name");
     let rows: Vec<&str> = refs.lines().collect();
     assert_eq!(rows.len(), 3, "{refs}");
     assert!(rows.iter().any(|r| *r == "root|offline|"), "{refs}");
     for name in ["systems", "smartcards"] {
         let row = rows.iter().find(|r| r.starts_with(&format!("{name}|"))).unwrap();
         let parts: Vec<&str> = row.split('|').collect();
-        assert!(parts[1].starts_with("pkcs11:token=carecert-ca;object=carecert%20") && parts[1].contains(";id="), "{row}");
+        assert!(
+            parts[1].starts_with("pkcs11:token=carecert-ca;object=carecert%20") && parts[1].contains(";id="),
+            "{row}"
+        );
         assert!(parts[2].starts_with("pkcs11:token=carecert-ca;"), "{row}");
         assert!(!row.contains("PRIVATE KEY") && !row.contains("pin"), "{row}");
     }
@@ -257,7 +267,12 @@ fn ca_keys_live_on_the_token_and_the_root_stays_off_line() {
         .output()
         .unwrap();
     assert!(!String::from_utf8_lossy(&anonymous.stdout).contains("Private Key Object"), "{}", text(&anonymous));
-    for label in ["carecert systems CA", "carecert smartcards CA", "carecert systems OCSP responder", "carecert smartcards OCSP responder"] {
+    for label in [
+        "carecert systems CA",
+        "carecert smartcards CA",
+        "carecert systems OCSP responder",
+        "carecert smartcards OCSP responder",
+    ] {
         assert!(keys.contains(label), "{label} missing:\n{keys}");
     }
 
@@ -275,7 +290,9 @@ fn ca_keys_live_on_the_token_and_the_root_stays_off_line() {
     let cmdline = std::fs::read(format!("/proc/{}/cmdline", s.pid())).unwrap();
     let environ = std::fs::read(format!("/proc/{}/environ", s.pid())).unwrap();
     let root_dir = f.root_dir.to_str().unwrap();
-    assert!(!String::from_utf8_lossy(&cmdline).contains(root_dir) && !String::from_utf8_lossy(&environ).contains(root_dir));
+    assert!(
+        !String::from_utf8_lossy(&cmdline).contains(root_dir) && !String::from_utf8_lossy(&environ).contains(root_dir)
+    );
     assert!(s.log().contains("CA keys:") && s.log().contains("token \"carecert-ca\""), "{}", s.log());
 
     // Issuance, revocation, CRL and OCSP through the token; everything verifies with openssl.
@@ -297,7 +314,18 @@ fn ca_keys_live_on_the_token_and_the_root_stays_off_line() {
     let arl = crl_text(&s, "root", &[&s.root()]);
     assert!(arl.contains("No Revoked Certificates"), "{arl}");
     // … and cannot sign anything on line.
-    let refused = s.admin(&["cert", "issue", "--csr", s.openssl_csr("rogue", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]).1.to_str().unwrap(), "--ca", "root", "--profile", "issuing-ca", "--cn", "rogue"]);
+    let refused = s.admin(&[
+        "cert",
+        "issue",
+        "--csr",
+        s.openssl_csr("rogue", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]).1.to_str().unwrap(),
+        "--ca",
+        "root",
+        "--profile",
+        "issuing-ca",
+        "--cn",
+        "rogue",
+    ]);
     assert!(!refused.status.success(), "{}", text(&refused));
     assert!(text(&refused).contains("off line") || text(&refused).contains("403"), "{}", text(&refused));
 
@@ -320,6 +348,8 @@ fn ca_keys_live_on_the_token_and_the_root_stays_off_line() {
         &["--ca-passphrase-file", &pass, "--key-store", &f.uri],
         &[("SOFTHSM2_CONF", &conf)],
     );
+    // The operator's token (in the shared database) works on either node.
+    std::fs::write(s2.data.join("admin-token"), s.token()).unwrap();
     let (cert2, serial2) = s2.issue("second", "systems", "system-client", &[]);
     verify(&s2, &s2.ca_pem("systems"), &cert2);
     // Node 2 revokes what node 1 issued; node 1 answers revoked (maintenance picks it up).
@@ -435,7 +465,17 @@ fn rotating_systems_keeps_the_old_ca_answering_until_its_certificates_expire() {
         "2",
     ]);
     assert!(out.status.success(), "root revoke: {}", text(&out));
-    let out = f.carecert(&["ca", "--data-dir", &data, "--ca-passphrase-file", &pass, "--key-store", &f.uri, "import", bundle2.to_str().unwrap()]);
+    let out = f.carecert(&[
+        "ca",
+        "--data-dir",
+        &data,
+        "--ca-passphrase-file",
+        &pass,
+        "--key-store",
+        &f.uri,
+        "import",
+        bundle2.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "ca import: {}", text(&out));
     let old_ca_serial = common::serial_of(&s.ca_pem("systems"));
     wait_for("the new ARL", || crl_text(&s, "root", &[&s.root()]).contains(&old_ca_serial));
@@ -450,7 +490,12 @@ fn responder_certificates_renew_themselves_before_they_expire() {
     let responders = |s: &Server| -> Vec<String> {
         let out = s.admin(&["cert", "list", "--ca", "systems", "--json"]);
         let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        list.as_array().unwrap().iter().filter(|c| c["profile"] == "ocsp-responder").map(|c| c["serial"].as_str().unwrap().to_string()).collect()
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["profile"] == "ocsp-responder")
+            .map(|c| c["serial"].as_str().unwrap().to_string())
+            .collect()
     };
     let before = responders(&s);
     assert_eq!(before.len(), 1, "{before:?}");
@@ -508,7 +553,8 @@ fn a_moved_clock_is_refused_outside_tests() {
 #[test]
 fn the_token_sign_rate_is_measured() {
     let d = Deployment::new();
-    let out = d.carecert(&["bench", "hsm-sign", "--key-store", &d.uri, "--signatures", "400", "--threads", "2", "--json"]);
+    let out =
+        d.carecert(&["bench", "hsm-sign", "--key-store", &d.uri, "--signatures", "400", "--threads", "2", "--json"]);
     assert!(out.status.success(), "{}", text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["signatures"], 400);

@@ -256,7 +256,12 @@ impl OcspResponder {
 /// The CertID a client builds for `cert_der` issued by `issuer` — with the `hash` and,
 /// with `null_params`, NULL parameters in its AlgorithmIdentifier (OpenSSL's form). Used to
 /// pre-sign answers (the offline root), which must echo the CertID a client will send.
-pub fn cert_id_for(issuer: &CaIdentity, cert_der: &[u8], hash: CertIdHash, null_params: bool) -> Result<CertId, PkiError> {
+pub fn cert_id_for(
+    issuer: &CaIdentity,
+    cert_der: &[u8],
+    hash: CertIdHash,
+    null_params: bool,
+) -> Result<CertId, PkiError> {
     let cert = x509_cert::Certificate::from_der(cert_der).map_err(|e| PkiError::malformed("certificate", e))?;
     let (oid, name, key): (_, &[u8], &[u8]) = match hash {
         CertIdHash::Sha1 => (SHA1_OID, &issuer.name_hash_sha1, &issuer.key_hash_sha1),

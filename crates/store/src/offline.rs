@@ -187,11 +187,12 @@ impl Store {
         event: impl Fn(&str, &str) -> AuditEvent,
     ) -> Result<Vec<(String, String)>, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let rows =
-            sqlx::query("SELECT issuer, serial FROM certificates WHERE status = 'reserved' AND created_at < $1 LIMIT 1000")
-                .bind(before)
-                .fetch_all(&mut *tx)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT issuer, serial FROM certificates WHERE status = 'reserved' AND created_at < $1 LIMIT 1000",
+        )
+        .bind(before)
+        .fetch_all(&mut *tx)
+        .await?;
         let mut failed = Vec::new();
         let mut events = Vec::new();
         for r in &rows {

@@ -94,7 +94,10 @@ async fn offline_root_storage(engine: Engine) {
         .unwrap();
     assert!(won && !lost);
     let rec = store.cas().await.unwrap().into_iter().find(|c| c.name == "systems-2").unwrap();
-    assert_eq!((rec.responder_cert_der.as_deref(), rec.responder_key_ref.as_deref()), (Some(&b"resp2"[..]), Some("ref2")));
+    assert_eq!(
+        (rec.responder_cert_der.as_deref(), rec.responder_key_ref.as_deref()),
+        (Some(&b"resp2"[..]), Some("ref2"))
+    );
 
     // Reservations never signed are marked failed once old enough, each audited; signed and
     // recent ones are left alone.
@@ -110,10 +113,8 @@ async fn offline_root_storage(engine: Engine) {
         })
         .await
         .unwrap();
-    let failed = store
-        .fail_stale_reservations(500, |i, s| ev(Action::CertificateFailed, &format!("{i}/{s}")))
-        .await
-        .unwrap();
+    let failed =
+        store.fail_stale_reservations(500, |i, s| ev(Action::CertificateFailed, &format!("{i}/{s}"))).await.unwrap();
     assert_eq!(failed, vec![("systems-2".to_string(), "01".to_string())]);
     let status = |serial: &'static str| {
         let store = store.clone();
@@ -125,7 +126,13 @@ async fn offline_root_storage(engine: Engine) {
     let entries = store.recent_audit_entries(1).await.unwrap();
     assert_eq!((entries[0].action.as_str(), entries[0].subject.as_str()), ("certificate.failed", "systems-2/01"));
     // A failed reservation is never completed afterwards.
-    assert!(store.fail_stale_reservations(500, |i, s| ev(Action::CertificateFailed, &format!("{i}/{s}"))).await.unwrap().is_empty());
+    assert!(
+        store
+            .fail_stale_reservations(500, |i, s| ev(Action::CertificateFailed, &format!("{i}/{s}")))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 on_both_engines!(offline_root_storage);

@@ -91,8 +91,7 @@ impl Pkcs11Uri {
     pub fn parse(uri: &str) -> Result<Pkcs11Uri, TokenError> {
         let rest = uri.strip_prefix("pkcs11:").ok_or_else(|| bad("it does not start with 'pkcs11:'"))?;
         let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let mut u =
-            Pkcs11Uri { token: None, object: None, id: None, module_path: None, pin_source: None };
+        let mut u = Pkcs11Uri { token: None, object: None, id: None, module_path: None, pin_source: None };
         for attr in path.split(';').filter(|a| !a.is_empty()) {
             let (k, v) = attr.split_once('=').ok_or_else(|| bad(format!("'{attr}' has no '='")))?;
             match k {
@@ -104,8 +103,15 @@ impl Pkcs11Uri {
                         return Err(bad(format!("type={v}: only private keys are named here")));
                     }
                 }
-                "manufacturer" | "model" | "serial" | "library-description" | "library-manufacturer"
-                | "library-version" | "slot-description" | "slot-manufacturer" | "slot-id" => {
+                "manufacturer"
+                | "model"
+                | "serial"
+                | "library-description"
+                | "library-manufacturer"
+                | "library-version"
+                | "slot-description"
+                | "slot-manufacturer"
+                | "slot-id" => {
                     return Err(bad(format!("'{k}' is not supported: name the token by its label (token=…)")));
                 }
                 other => return Err(bad(format!("unknown attribute '{other}'"))),
@@ -323,13 +329,7 @@ impl Hsm {
             detail: format!("the public key of {key_uri} is missing on the token"),
         })?;
         let spki = ec_spki(&main, public)?;
-        Ok(HsmKey {
-            hsm: self.clone(),
-            private,
-            spki,
-            label: uri.object.unwrap_or_default(),
-            id,
-        })
+        Ok(HsmKey { hsm: self.clone(), private, spki, label: uri.object.unwrap_or_default(), id })
     }
 
     /// Labels of the private keys on the token (for checks and status displays).

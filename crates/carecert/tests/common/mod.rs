@@ -35,8 +35,7 @@ impl Server {
     pub fn start_with(database: Option<String>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let mut s =
-            Server {
+        let mut s = Server {
             https: String::new(),
             http: String::new(),
             data,
