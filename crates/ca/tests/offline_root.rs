@@ -52,7 +52,7 @@ fn answer(response: &[u8]) -> (OcspCertStatus, Vec<u8>) {
     assert_eq!(resp.response_status, OcspResponseStatus::Successful);
     let basic = BasicOcspResponse::from_der(resp.response_bytes.unwrap().response.as_bytes()).unwrap();
     let signer = basic.certs.unwrap()[0].to_der().unwrap();
-    (basic.tbs_response_data.responses[0].cert_status.clone(), signer)
+    (basic.tbs_response_data.responses[0].cert_status, signer)
 }
 
 fn status(response: &[u8]) -> OcspResponseStatus {

@@ -238,7 +238,7 @@ fn ca_keys_live_on_the_token_and_the_root_stays_off_line() {
         sqlite(&db, "SELECT name || '|' || key_ref || '|' || COALESCE(responder_key_ref, '') FROM cas ORDER BY name");
     let rows: Vec<&str> = refs.lines().collect();
     assert_eq!(rows.len(), 3, "{refs}");
-    assert!(rows.iter().any(|r| *r == "root|offline|"), "{refs}");
+    assert!(rows.contains(&"root|offline|"), "{refs}");
     for name in ["systems", "smartcards"] {
         let row = rows.iter().find(|r| r.starts_with(&format!("{name}|"))).unwrap();
         let parts: Vec<&str> = row.split('|').collect();
