@@ -15,6 +15,12 @@ BENCH_WRK_TIMEOUT=${BENCH_WRK_TIMEOUT:-10s}
 BENCH_CRL_RUNS=${BENCH_CRL_RUNS:-2}
 BENCH_OPENSSL_1M=${BENCH_OPENSSL_1M:-1}
 BENCH_CRL=${BENCH_CRL:-1}
+# BENCH_HSM=1: issuance with the CA key on SoftHSM2 and the token's raw sign rate.
+# BENCH_ONLY=hsm runs only that part (plus the report).
+BENCH_HSM=${BENCH_HSM:-1}
+BENCH_ONLY=${BENCH_ONLY:-}
+BENCH_HSM_SIGNATURES=${BENCH_HSM_SIGNATURES:-40000}
+SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 BENCH_KEEP=${BENCH_KEEP:-0}
 BENCH_REQUIRE_CARECERT=${BENCH_REQUIRE_CARECERT:-0}
 BENCH_CFSSL_TLS=${BENCH_CFSSL_TLS:-0}
@@ -41,7 +47,9 @@ record_failure() {
 }
 
 # ---------------------------------------------------------------- preflight --
-for tool in "$CFSSL_BIN" wrk jq sqlite3 openssl curl python3 awk; do
+preflight_tools=(wrk jq sqlite3 openssl curl python3 awk)
+[[ $BENCH_ONLY == hsm ]] || preflight_tools+=("$CFSSL_BIN")
+for tool in "${preflight_tools[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || die "required tool not found: $tool"
 done
 [[ $BENCH_SECONDS =~ ^[0-9]+$ && $BENCH_SECONDS -gt 0 ]] || die "BENCH_SECONDS must be a positive integer"
@@ -475,6 +483,55 @@ carecert_ocsp() {
     jq '. + {method: "GET"}' "$RES/ocsp.carecert.json" > "$WORK/tmp.json" && mv "$WORK/tmp.json" "$RES/ocsp.carecert.json"
 }
 
+# ============================================================ carecert HSM ====
+# The same issuance run as carecert_session sqlite, with the CA keys made on a SoftHSM2
+# token (`carecert init --key-store pkcs11:…`), and the token's own P-256 sign rate measured
+# just before by `carecert bench hsm-sign` (same threads as the server has cores).
+carecert_hsm_session() {
+    local d=$WORK/carecert-hsm
+    command -v softhsm2-util >/dev/null || { log "softhsm2-util not found (Debian package softhsm2)"; return 1; }
+    [[ -e $SOFTHSM_MODULE ]] || { log "SoftHSM2 module $SOFTHSM_MODULE not found"; return 1; }
+    mkdir -p "$d/tokens" "$d/data"
+    cd "$d"
+    printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$d/tokens" > softhsm2.conf
+    export SOFTHSM2_CONF=$d/softhsm2.conf
+    softhsm2-util --init-token --free --label carecert-bench --so-pin 12345678 --pin 87654321 >/dev/null
+    echo 87654321 > hsm-pin
+    echo "bench passphrase $$" > passphrase
+    local uri="pkcs11:token=carecert-bench?module-path=$SOFTHSM_MODULE&pin-source=file:$d/hsm-pin"
+    log "carecert (HSM): token's raw sign rate, $BENCH_HSM_SIGNATURES signatures from $(nproc) threads"
+    "$CARECERT_BIN" bench hsm-sign --key-store "$uri" --signatures "$BENCH_HSM_SIGNATURES" \
+        --threads "$(nproc)" --json > "$RES/hsm_sign.softhsm2.json" \
+        || { log "carecert bench hsm-sign failed"; return 1; }
+    log "carecert (HSM): raw $(jq -r '.per_second | floor' "$RES/hsm_sign.softhsm2.json") signatures/s"
+    "$CARECERT_BIN" init --data-dir "$d/data" --ca-passphrase-file passphrase --key-store "$uri" \
+        --public-url "http://$CC_HTTP" > init.log 2>&1 || { log "carecert init --key-store failed: $(cat init.log)"; return 1; }
+    start_bg "$d/serve.log" "$CARECERT_BIN" serve --data-dir "$d/data" --ca-passphrase-file passphrase \
+        --key-store "$uri" --listen "$CC_HTTPS" --http-listen "$CC_HTTP"
+    local pid=$BG_PID
+    wait_until "$pid" "$d/serve.log" 60 "carecert serve (HSM)" curl -sf "http://$CC_HTTP/healthz"
+    local token
+    token=$(tr -d '\r\n' < "$d/data/admin-token")
+    jq -n --rawfile csr "$WORK/bench.csr" \
+        '{ca: "systems", profile: "system-client", csr: $csr, subject: {common_name: "bench"}}' > issue-body.json
+    local url="https://$CC_HTTPS/api/v1/admin/certificates" code
+    code=$(curl -s --cacert "$d/data/ca/root.pem" -o issue-resp.json -w '%{http_code}' \
+        -H "Authorization: Bearer $token" -H 'Content-Type: application/json' --data-binary @issue-body.json "$url") || true
+    if [[ $code != 201 ]]; then
+        log "carecert (HSM) issuance answered HTTP $code: $(head -c 500 issue-resp.json 2>/dev/null)"
+        stop_bg "$pid"
+        return 1
+    fi
+    jq -er .certificate_pem issue-resp.json > issued.pem
+    openssl verify -CAfile "$d/data/ca/root.pem" -untrusted "$d/data/ca/systems.pem" issued.pem >/dev/null \
+        || { log "carecert (HSM) issued certificate does not verify"; stop_bg "$pid"; return 1; }
+    log "carecert (HSM): sanity issuance ok (201, verifies to the root)"
+    run_wrk issuance.carecert.hsm "$url" \
+        BENCH_METHOD=POST BENCH_BODY_FILE="$d/issue-body.json" BENCH_CONTENT_TYPE=application/json \
+        BENCH_AUTH="Bearer $token" BENCH_EXPECT_STATUS=201 BENCH_CHECK=contains:certificate_pem
+    stop_bg "$pid"
+}
+
 # =================================================================== CRL ====
 crl_inputs() {
     mkdir -p "$WORK/crl"
@@ -600,15 +657,30 @@ carecert_section() { # NAME KEY... -- FUNCTION [ARGS...]
 }
 
 T_START=$SECONDS
+if [[ $BENCH_ONLY != hsm ]]; then
 section "cfssl issuance (SQLite)" cfssl_issuance
 carecert_section "carecert issuance + OCSP (SQLite)" issuance.carecert.sqlite ocsp.carecert -- carecert_session sqlite
+fi
+if [[ $BENCH_HSM == 1 || $BENCH_ONLY == hsm ]]; then
+    carecert_section "carecert issuance (SQLite, CA key on SoftHSM2)" issuance.carecert.hsm hsm_sign.softhsm2 -- carecert_hsm_session
+else
+    skip issuance.carecert.hsm "BENCH_HSM=0"
+    skip hsm_sign.softhsm2 "BENCH_HSM=0"
+fi
+if [[ $BENCH_ONLY == hsm ]]; then
+    log "BENCH_ONLY=hsm: skipping cfssl, PostgreSQL, OCSP and CRL measurements"
+    BENCH_CRL=skip
+else
 carecert_section "carecert issuance (PostgreSQL)" issuance.carecert.postgres -- carecert_session postgres
 if [[ -f $WORK/pg_created ]]; then
     psql "$(pg_admin_url)" -qAt -c "DROP DATABASE IF EXISTS \"$(pg_db_name)\"" >/dev/null 2>&1 || true
     rm -f "$WORK/pg_created"
 fi
 section "cfssl OCSP" cfssl_ocsp
-if [[ $BENCH_CRL == 1 ]]; then
+fi
+if [[ $BENCH_CRL == skip ]]; then
+    :
+elif [[ $BENCH_CRL == 1 ]]; then
     section "CRL inputs" crl_inputs
     section "cfssl gencrl" crl_cfssl
     section "openssl ca -gencrl" crl_openssl
@@ -650,6 +722,8 @@ cf_err=$(getv issuance.cfssl.sqlite "$errdesc")
 cc_ocsp=$(getv ocsp.carecert .ok_rps); cf_ocsp=$(getv ocsp.cfssl .ok_rps)
 cc_ocsp_p99=$(getv ocsp.carecert .p99_ms); cf_ocsp_p99=$(getv ocsp.cfssl .p99_ms)
 cc_ocsp_err=$(getv ocsp.carecert "$errdesc"); cf_ocsp_err=$(getv ocsp.cfssl "$errdesc")
+cc_hsm_rps=$(getv issuance.carecert.hsm .ok_rps); cc_hsm_p99=$(getv issuance.carecert.hsm .p99_ms)
+hsm_raw=$(getv hsm_sign.softhsm2 .per_second)
 cc_c1=$(getv crl100k.carecert .seconds); cf_c1=$(getv crl100k.cfssl .seconds); os_c1=$(getv crl100k.openssl .seconds)
 cc_c2=$(getv crl1m.carecert .seconds); cf_c2=$(getv crl1m.cfssl .seconds); os_c2=$(getv crl1m.openssl .seconds)
 
@@ -666,6 +740,8 @@ cc_c2=$(getv crl1m.carecert .seconds); cf_c2=$(getv crl1m.cfssl .seconds); os_c2
     row "issuance/s (PostgreSQL)" "$(fmt %.1f "$cc_pg_rps")" "$(fmt %.1f "$cf_rps") (cfssl SQLite)" "$(ratio "$cc_pg_rps" "$cf_rps")"
     row "issuance p50 / p99 ms (PostgreSQL)" "$(fmt %.1f "$cc_pg_p50") / $(fmt %.1f "$cc_pg_p99")" \
         "$(fmt %.1f "$cf_p50") / $(fmt %.1f "$cf_p99") (SQLite)" "$(ratio "$cc_pg_p50" "$cf_p50") / $(ratio "$cc_pg_p99" "$cf_p99")"
+    row "issuance/s (SQLite, key on SoftHSM2)" "$(fmt %.1f "$cc_hsm_rps") (p99 $(fmt %.1f "$cc_hsm_p99") ms)" \
+        "token raw $(fmt %.0f "$hsm_raw") sign/s" "$(ratio "$cc_hsm_rps" "$hsm_raw") of raw"
     row "issuance errors (SQLite / PG)" "$(fmt %s "$cc_sq_err") / $(fmt %s "$cc_pg_err")" "$(fmt %s "$cf_err")" ""
     row "OCSP responses/s" "$(fmt %.1f "$cc_ocsp") (GET)" "$(fmt %.1f "$cf_ocsp") (POST)" "$(ratio "$cc_ocsp" "$cf_ocsp")"
     row "OCSP p99 ms / errors" "$(fmt %.2f "$cc_ocsp_p99") / $(fmt %s "$cc_ocsp_err")" "$(fmt %.2f "$cf_ocsp_p99") / $(fmt %s "$cf_ocsp_err")" "$(ratio "$cc_ocsp_p99" "$cf_ocsp_p99")"
@@ -710,6 +786,8 @@ jq '.ratios = (.results as $r | def q(a; b): if (a | type) == "number" and (b | 
        issuance_p50_sqlite: q($r["issuance.carecert.sqlite"].p50_ms; $r["issuance.cfssl.sqlite"].p50_ms),
        issuance_p99_sqlite: q($r["issuance.carecert.sqlite"].p99_ms; $r["issuance.cfssl.sqlite"].p99_ms),
        ocsp: q($r["ocsp.carecert"].ok_rps; $r["ocsp.cfssl"].ok_rps),
+       issuance_hsm_vs_token_raw: q($r["issuance.carecert.hsm"].ok_rps; $r["hsm_sign.softhsm2"].per_second),
+       issuance_hsm_vs_file_key: q($r["issuance.carecert.hsm"].ok_rps; $r["issuance.carecert.sqlite"].ok_rps),
        crl_100k_vs_cfssl: q($r["crl100k.carecert"].seconds; $r["crl100k.cfssl"].seconds),
        crl_100k_vs_openssl: q($r["crl100k.carecert"].seconds; $r["crl100k.openssl"].seconds),
        crl_1m_vs_cfssl: q($r["crl1m.carecert"].seconds; $r["crl1m.cfssl"].seconds),

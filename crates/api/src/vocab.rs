@@ -206,6 +206,8 @@ wire_enum!(
         Issued = "issued",
         /// Revoked.
         Revoked = "revoked",
+        /// Reserved, but its signing never completed (never signed; nothing to revoke).
+        Failed = "failed",
     }
 );
 

@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 use pki::ocsp::OcspResponder;
-use pki::{CaIdentity, KeyPair, RevocationReason, Signer};
+use pki::{CaIdentity, RevocationReason, Signer};
 use store::{CaRecord, CrlRecord, RevokeOutcome, Store};
 use types::Action;
 
 use crate::issue::event;
+use crate::keys::{FileKeys, KeyStore, OFFLINE_KEY, OfflineKey, family_of};
 use crate::ocsp::OcspCache;
 use crate::{CaError, Clock};
 
@@ -33,6 +34,10 @@ pub struct AuthorityConfig {
     pub poll_interval: Duration,
     /// Most OCSP answers kept in memory (answers for known certificates only; 0 keeps none).
     pub ocsp_cache_entries: usize,
+    /// A delegated OCSP responder's certificate is renewed this long before it expires.
+    pub responder_renew_before: Duration,
+    /// A reservation older than this that was never signed is marked `failed`.
+    pub reservation_timeout: Duration,
 }
 
 /// Default bound of the OCSP answer cache.
@@ -48,6 +53,8 @@ impl Default for AuthorityConfig {
             ocsp_refresh: Duration::from_secs(3600),
             poll_interval: Duration::from_secs(1),
             ocsp_cache_entries: DEFAULT_OCSP_CACHE_ENTRIES,
+            responder_renew_before: Duration::from_secs(30 * 86_400),
+            reservation_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -80,9 +87,22 @@ pub struct Revoked {
     pub crl_number: i64,
 }
 
+/// A CA's delegated OCSP responder as loaded (replaced when it is renewed).
+pub(crate) struct Responder {
+    pub(crate) signer: OcspResponder,
+    /// Its certificate; `None` when the CA answers with its own key.
+    pub(crate) cert_der: Option<Vec<u8>>,
+    /// Its notAfter (Unix seconds).
+    pub(crate) not_after: i64,
+}
+
 pub(crate) struct LoadedCa {
     pub(crate) identity: CaIdentity,
-    pub(crate) responder: OcspResponder,
+    /// The CA's family (`systems` for `systems-2`): its profiles, and which CA issues for it.
+    pub(crate) family: String,
+    /// Its key is kept off line (the root): answers and CRLs come pre-signed.
+    pub(crate) offline: bool,
+    pub(crate) responder: RwLock<Arc<Responder>>,
     /// This CA's certificate and its parents', excluding the root.
     pub(crate) chain: Vec<Vec<u8>>,
     pub(crate) record: CaRecord,
@@ -117,6 +137,7 @@ pub(crate) struct Inner {
     pub(crate) crls: RwLock<HashMap<String, Arc<CrlRecord>>>,
     pub(crate) seen_revocation_clock: AtomicI64,
     pub(crate) metrics: Metrics,
+    pub(crate) keys: Arc<dyn KeyStore>,
 }
 
 /// The running certificate authority. Cheap to clone; shared by every request handler.
@@ -131,22 +152,33 @@ impl std::fmt::Debug for Authority {
     }
 }
 
-fn unlock(name: &str, key_ref: &str, passphrase: &[u8]) -> Result<Arc<dyn Signer>, CaError> {
-    if key_ref.starts_with("pkcs11:") {
-        return Err(CaError::UnsupportedKey(name.into(), "PKCS#11 CA keys arrive with the HSM signer".into()));
-    }
-    match KeyPair::from_pem(key_ref, Some(passphrase)) {
-        Ok(k) => Ok(k.into_signer()),
-        Err(pki::PkiError::WrongPassphrase) => Err(CaError::WrongPassphrase(name.into())),
-        Err(e) => Err(CaError::Internal(format!("key of CA '{name}': {e}"))),
-    }
+fn responder_of(cert: &[u8], issuer: &[u8], signer: Arc<dyn Signer>) -> Result<Responder, CaError> {
+    let info = pki::CertificateInfo::parse(cert)?;
+    Ok(Responder {
+        signer: OcspResponder::new(cert, &[issuer], signer)?,
+        cert_der: Some(cert.to_vec()),
+        not_after: info.not_after,
+    })
 }
 
 impl Authority {
-    /// Loads the hierarchy from the database and unlocks every key with `passphrase`.
+    /// Loads the hierarchy from the database and unlocks every key with `passphrase` (keys
+    /// encrypted in the database: [`FileKeys`]).
     pub async fn load(
         store: Store,
         passphrase: &[u8],
+        clock: Arc<dyn Clock>,
+        config: AuthorityConfig,
+    ) -> Result<Self, CaError> {
+        Self::load_with_keys(store, Arc::new(FileKeys::new(passphrase)), clock, config).await
+    }
+
+    /// Loads the hierarchy and opens every key through `keys` (an HSM, or [`FileKeys`]).
+    /// A CA whose key is [`OFFLINE_KEY`] (the root) is loaded without a key: its CRL and its
+    /// OCSP answers come pre-signed from the offline machine.
+    pub async fn load_with_keys(
+        store: Store,
+        keys: Arc<dyn KeyStore>,
         clock: Arc<dyn Clock>,
         config: AuthorityConfig,
     ) -> Result<Self, CaError> {
@@ -164,17 +196,33 @@ impl Authority {
         // Key derivation is deliberately slow: unlock the keys on the blocking pool, in parallel.
         let mut jobs = Vec::new();
         for r in &records {
-            let (name, key_ref, resp_ref, pass) =
-                (r.name.clone(), r.key_ref.clone(), r.responder_key_ref.clone(), passphrase.to_vec());
+            let (name, key_ref, resp_ref, keys, cert) =
+                (r.name.clone(), r.key_ref.clone(), r.responder_key_ref.clone(), keys.clone(), r.cert_der.clone());
             jobs.push(tokio::task::spawn_blocking(move || -> Result<_, CaError> {
-                let key = unlock(&name, &key_ref, &pass)?;
-                let resp = resp_ref.map(|k| unlock(&format!("{name} OCSP responder"), &k, &pass)).transpose()?;
+                let key: Arc<dyn Signer> = if key_ref == OFFLINE_KEY {
+                    let info = pki::CertificateInfo::parse(&cert)?;
+                    Arc::new(OfflineKey {
+                        name: name.clone(),
+                        algorithm: pki::KeyAlgorithm::from_spki(&info.spki_der)?,
+                        spki: info.spki_der,
+                    })
+                } else {
+                    keys.open(&name, &key_ref)?
+                };
+                let resp = resp_ref.map(|k| keys.open(&format!("{name} OCSP responder"), &k)).transpose()?;
                 Ok((key, resp))
             }));
         }
         let mut cas: Vec<LoadedCa> = Vec::new();
         for (r, job) in records.into_iter().zip(jobs) {
             let (key, resp_key) = job.await.map_err(|e| CaError::Internal(e.to_string()))??;
+            let offline = r.key_ref == OFFLINE_KEY;
+            if r.parent.is_none() && !offline {
+                tracing::warn!(
+                    ca = %r.name,
+                    "the root CA's key is on line in this database: production deployments keep it off line (`carecert init --root-dir`)"
+                );
+            }
             let identity = CaIdentity::new(r.name.clone(), r.cert_der.clone(), key.clone())?;
             let mut chain = Vec::new();
             if r.parent.is_some() {
@@ -190,10 +238,22 @@ impl Authority {
             }
             // A CA without a delegated responder (the root) answers OCSP with its own key.
             let responder = match (&r.responder_cert_der, resp_key) {
-                (Some(cert), Some(k)) => OcspResponder::new(cert, &[&r.cert_der], k)?,
-                _ => OcspResponder::new(&r.cert_der, &[], key)?,
+                (Some(cert), Some(k)) => responder_of(cert, &r.cert_der, k)?,
+                _ => Responder {
+                    signer: OcspResponder::new(&r.cert_der, &[], key)?,
+                    cert_der: None,
+                    not_after: identity.not_after.unix_timestamp(),
+                },
             };
-            cas.push(LoadedCa { identity, responder, chain, record: r, crl_lock: tokio::sync::Mutex::new(-1) });
+            cas.push(LoadedCa {
+                identity,
+                family: family_of(&r.name).to_string(),
+                offline,
+                responder: RwLock::new(Arc::new(responder)),
+                chain,
+                record: r,
+                crl_lock: tokio::sync::Mutex::new(-1),
+            });
         }
         let clock_now = store.revocation_clock().await?;
         let ocsp = OcspCache::new(config.ocsp_cache_entries);
@@ -208,6 +268,7 @@ impl Authority {
                 crls: RwLock::new(HashMap::new()),
                 seen_revocation_clock: AtomicI64::new(clock_now),
                 metrics: Metrics::default(),
+                keys,
             }),
         };
         authority.ensure_crls().await?;
@@ -252,6 +313,34 @@ impl Authority {
         self.inner.cas.iter().find(|c| c.record.name == name).ok_or_else(|| CaError::UnknownCa(name.into()))
     }
 
+    /// The CA that issues for `name`: the newest CA of that family (`systems` → `systems-2`
+    /// once rotated), or the CA of exactly that name. Refused when its key is off line.
+    pub(crate) fn issuing(&self, name: &str) -> Result<&LoadedCa, CaError> {
+        let ca = match self.inner.cas.iter().rev().find(|c| c.family == name) {
+            Some(c) => c,
+            None => self.ca(name)?,
+        };
+        if ca.offline {
+            return Err(CaError::Offline(ca.record.name.clone()));
+        }
+        Ok(ca)
+    }
+
+    /// The CA that new certificates for `name` (a CA or its family) come from.
+    pub fn issuing_ca(&self, name: &str) -> Result<String, CaError> {
+        Ok(self.issuing(name)?.record.name.clone())
+    }
+
+    /// Where the keys are, for messages.
+    pub fn key_store(&self) -> String {
+        self.inner.keys.describe()
+    }
+
+    /// The delegated OCSP responder certificate `ca` signs with now (DER).
+    pub fn responder_certificate(&self, ca: &str) -> Result<Option<Vec<u8>>, CaError> {
+        Ok(self.ca(ca)?.responder.read().cert_der.clone())
+    }
+
     /// Revokes a certificate: one transaction records it (with its audit entry), then
     /// cached OCSP answers are dropped and a new CRL is published before this returns.
     pub async fn revoke(&self, req: RevokeRequest) -> Result<Revoked, CaError> {
@@ -259,6 +348,16 @@ impl Authority {
             CaError::BadInput(pki::PkiError::Invalid(format!("'{}' is not a serial number in hex", req.serial)))
         })?;
         let issuer = match &req.ca {
+            Some(ca) if self.inner.cas.iter().any(|c| &c.family == ca && &c.record.name != ca) => {
+                // A rotated family: the certificate may be from any of its CAs.
+                let found = self.inner.store.certificates_by_serial(&serial).await?;
+                let mine: Vec<_> = found.iter().filter(|c| family_of(&c.issuer) == ca.as_str()).collect();
+                match mine.as_slice() {
+                    [] => return Err(CaError::UnknownCertificate(serial)),
+                    [one] => one.issuer.clone(),
+                    _ => return Err(CaError::AmbiguousSerial(serial)),
+                }
+            }
             Some(ca) => {
                 self.ca(ca)?;
                 ca.clone()
@@ -272,6 +371,9 @@ impl Authority {
                 }
             }
         };
+        if self.ca(&issuer)?.offline {
+            return Err(CaError::Offline(issuer));
+        }
         if req.reason == RevocationReason::RemoveFromCrl {
             return Err(CaError::BadInput(pki::PkiError::Invalid(
                 "removeFromCRL is not a revocation reason: revocations here are final".into(),
@@ -338,6 +440,100 @@ impl Authority {
         }
         let now = self.inner.clock.now().unix_timestamp();
         self.inner.ocsp.evict_expired(now, self.inner.config.ocsp_refresh.as_secs() as i64);
+        self.fail_stale_reservations(now).await?;
+        self.renew_responders(now).await?;
         self.refresh_crls().await
+    }
+
+    /// Marks reservations that were never signed within `reservation_timeout` as failed.
+    async fn fail_stale_reservations(&self, now: i64) -> Result<(), CaError> {
+        let before = now - self.inner.config.reservation_timeout.as_secs() as i64;
+        let clock = self.inner.clock.clone();
+        let failed = self
+            .inner
+            .store
+            .fail_stale_reservations(before, |issuer, serial| {
+                event(
+                    clock.as_ref(),
+                    "system",
+                    Action::CertificateFailed,
+                    format!("{issuer}/{serial}"),
+                    serde_json::json!({"reason": "signing did not complete"}),
+                )
+            })
+            .await?;
+        for (issuer, serial) in &failed {
+            tracing::warn!(%issuer, %serial, "a reservation was never signed: marked failed");
+        }
+        Ok(())
+    }
+
+    /// Renews each delegated OCSP responder certificate that is within
+    /// `responder_renew_before` of its end (when the CA outlives it), and takes over
+    /// responders other nodes renewed. Two nodes renewing at once: one wins the conditional
+    /// update, the other loads the winner's.
+    async fn renew_responders(&self, now: i64) -> Result<(), CaError> {
+        let records = self.inner.store.cas().await?;
+        for ca in self.inner.cas.iter().filter(|c| !c.offline) {
+            let Some(rec) = records.iter().find(|r| r.name == ca.record.name) else { continue };
+            let current = ca.responder.read().clone();
+            let Some(current_cert) = current.cert_der.clone() else { continue };
+            if let (Some(db_cert), Some(db_key)) = (&rec.responder_cert_der, &rec.responder_key_ref)
+                && db_cert != &current_cert
+            {
+                self.adopt_responder(ca, db_cert, db_key).await?;
+                continue;
+            }
+            let due = now >= current.not_after - self.inner.config.responder_renew_before.as_secs() as i64;
+            let outlives = ca.identity.not_after.unix_timestamp() > current.not_after;
+            if !(due && outlives) {
+                continue;
+            }
+            let organization = crate::hierarchy::organization_of(&ca.identity);
+            let new_key = {
+                let keys = self.inner.keys.clone();
+                let label = format!("carecert {} OCSP responder {now}", ca.record.name);
+                tokio::task::spawn_blocking(move || keys.generate(&label, pki::KeyAlgorithm::EcdsaP256))
+                    .await
+                    .map_err(|e| CaError::Internal(e.to_string()))??
+            };
+            let der = crate::hierarchy::issue_responder_cert(
+                &self.inner.store,
+                self.inner.clock.as_ref(),
+                &ca.identity,
+                new_key.signer.public_key_spki(),
+                &self.inner.public_url,
+                &organization,
+                "system",
+            )
+            .await?;
+            let ev = event(
+                self.inner.clock.as_ref(),
+                "system",
+                Action::CaResponderIssued,
+                ca.record.name.as_str(),
+                serde_json::json!({"renewed": true}),
+            );
+            if self.inner.store.replace_responder(&ca.record.name, &current_cert, &der, &new_key.key_ref, ev).await? {
+                let responder = responder_of(&der, &ca.record.cert_der, new_key.signer)?;
+                tracing::info!(ca = %ca.record.name, not_after = responder.not_after, "OCSP responder certificate renewed");
+                *ca.responder.write() = Arc::new(responder);
+                self.inner.ocsp.forget_issuer(&ca.record.name);
+            }
+        }
+        Ok(())
+    }
+
+    async fn adopt_responder(&self, ca: &LoadedCa, cert: &[u8], key_ref: &str) -> Result<(), CaError> {
+        let keys = self.inner.keys.clone();
+        let (name, key_ref) = (format!("{} OCSP responder", ca.record.name), key_ref.to_string());
+        let signer = tokio::task::spawn_blocking(move || keys.open(&name, &key_ref))
+            .await
+            .map_err(|e| CaError::Internal(e.to_string()))??;
+        let responder = responder_of(cert, &ca.record.cert_der, signer)?;
+        tracing::info!(ca = %ca.record.name, "took over the OCSP responder another node renewed");
+        *ca.responder.write() = Arc::new(responder);
+        self.inner.ocsp.forget_issuer(&ca.record.name);
+        Ok(())
     }
 }

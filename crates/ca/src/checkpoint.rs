@@ -39,7 +39,11 @@ impl Authority {
         let (seq, head_hash) = store.audit_head().await?;
         let at_ms = i64::try_from(self.clock().now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
         let message = types::checkpoint_message(seq, &head_hash, at_ms);
-        let signature = self.ca(CHECKPOINT_SIGNER)?.identity.signer().sign(&message)?;
+        let signer = self.ca(CHECKPOINT_SIGNER)?;
+        if signer.offline {
+            return Err(CaError::Offline(CHECKPOINT_SIGNER.into()));
+        }
+        let signature = signer.identity.signer().sign(&message)?;
         let ev = event(
             self.clock().as_ref(),
             actor,

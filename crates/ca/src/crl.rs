@@ -24,6 +24,9 @@ impl Authority {
                 Some(crl) => {
                     self.inner.crls.write().insert(name, Arc::new(crl));
                 }
+                None if self.ca(&name)?.offline => {
+                    tracing::warn!(ca = %name, "no CRL of the offline CA yet: import one (`carecert root presign`, `carecert ca import`)");
+                }
                 None => {
                     self.publish_crl(&name).await?;
                 }
@@ -35,6 +38,9 @@ impl Authority {
     /// Publishes a new CRL for `ca` now; returns its number.
     pub async fn publish_crl(&self, ca: &str) -> Result<i64, CaError> {
         let loaded = self.ca(ca)?;
+        if loaded.offline {
+            return Err(CaError::Offline(ca.into()));
+        }
         let mut covered = loaded.crl_lock.lock().await;
         let (n, clock) = self.publish_locked(ca).await?;
         *covered = clock;
@@ -109,7 +115,7 @@ impl Authority {
             }
             let current = self.inner.crls.read().get(&name).cloned();
             let stale = current.is_none_or(|c| c.this_update + self.inner.config.crl_refresh.as_secs() as i64 <= now);
-            if stale {
+            if stale && !self.ca(&name)?.offline {
                 self.publish_crl(&name).await?;
             }
         }

@@ -53,6 +53,14 @@ pub enum CaError {
     /// A key reference this build cannot use.
     #[error("the key of CA '{0}' is held in a way this build cannot use ({1})")]
     UnsupportedKey(String, String),
+    /// The CA's key is kept off line (the root): this node cannot sign with it.
+    #[error(
+        "the key of CA '{0}' is off line: run `carecert root …` on the offline machine and import its output with `carecert ca import`"
+    )]
+    Offline(String),
+    /// Nothing pre-signed covers this answer any more.
+    #[error("no pre-signed answer of CA '{0}' is valid now: run `carecert root presign` and `carecert ca import`")]
+    PresignedMissing(String),
     /// Persistence failed.
     #[error(transparent)]
     Store(#[from] store::StoreError),

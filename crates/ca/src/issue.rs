@@ -55,7 +55,7 @@ pub struct Issued {
 /// The profiles each CA issues. The root issues only CAs (and its own responder);
 /// `systems` issues machine and server certificates; `smartcards` issues card certificates.
 pub fn allowed_profiles(ca: &str) -> &'static [Profile] {
-    match ca {
+    match crate::keys::family_of(ca) {
         "root" => &[Profile::IssuingCa, Profile::OcspResponder],
         "systems" => &[Profile::SystemClient, Profile::TlsServer, Profile::OcspResponder],
         "smartcards" => &[Profile::CardAuth, Profile::CardSign, Profile::OcspResponder],
@@ -169,8 +169,8 @@ impl Authority {
     /// possession, only its public key is used, and the profile and `subject` decide the rest.
     pub async fn issue(&self, req: IssueRequest) -> Result<Issued, CaError> {
         let result = async {
-            let ca = self.ca(&req.ca)?;
-            check_profile(&req.ca, req.profile)?;
+            let ca = self.issuing(&req.ca)?;
+            check_profile(&ca.family, req.profile)?;
             self.issue_checked(
                 ca,
                 req.profile,
@@ -202,8 +202,8 @@ impl Authority {
         validity_days: Option<u32>,
         actor: &str,
     ) -> Result<Issued, CaError> {
-        let loaded = self.ca(ca)?;
-        check_profile(ca, profile)?;
+        let loaded = self.issuing(ca)?;
+        check_profile(&loaded.family, profile)?;
         pki::KeyAlgorithm::from_spki(spki)?;
         self.issue_checked(loaded, profile, spki, &subject, &sans, validity_days, actor).await
     }

@@ -21,14 +21,17 @@ mod crl;
 mod error;
 mod hierarchy;
 mod issue;
+mod keys;
 mod ocsp;
+pub mod offline;
 
 pub use authority::{Authority, AuthorityConfig, DEFAULT_OCSP_CACHE_ENTRIES, Metrics, RevokeRequest, Revoked};
 pub use checkpoint::{AuditCheckpoint, CHECKPOINT_SIGNER};
 pub use crl::bench_crl;
 pub use error::CaError;
-pub use hierarchy::{InitOptions, InitReport, init_hierarchy, issue_tls_server_key};
+pub use hierarchy::{InitOptions, InitReport, KeyPlacement, init_hierarchy, init_hierarchy_with, issue_tls_server_key};
 pub use issue::{IssueRequest, Issued, allowed_profiles};
+pub use keys::{FileKeys, KeyStore, NewKey, OFFLINE_KEY, family_of};
 pub use ocsp::OcspReply;
 pub use pki::VerifiedCsr;
 pub use types::{CHECKPOINT_FORMAT, Clock, ManualClock, OffsetClock, SystemClock, checkpoint_message};

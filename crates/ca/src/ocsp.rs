@@ -60,6 +60,11 @@ impl OcspCache {
         self.map.write().retain(|k, _| !(k.issuer == issuer && k.serial == serial));
     }
 
+    /// Drops every answer of `issuer` (its responder changed).
+    pub(crate) fn forget_issuer(&self, issuer: &str) {
+        self.map.write().retain(|k, _| k.issuer != issuer);
+    }
+
     /// How many answers are held.
     pub(crate) fn len(&self) -> usize {
         self.map.read().len()
@@ -149,6 +154,9 @@ impl Authority {
             self.inner.metrics.ocsp_cached.fetch_add(1, Ordering::Relaxed);
             return Ok(OcspReply { der: hit.der.clone(), max_age: Some((hit.signed_at + refresh - now).max(0)) });
         }
+        if ca.offline {
+            return self.presigned(&issuer, &parsed.queries[0], key, now, refresh).await;
+        }
         let next_update = now + self.inner.config.ocsp_validity.as_secs() as i64;
         let mut answers = Vec::with_capacity(parsed.queries.len());
         for q in &parsed.queries {
@@ -162,8 +170,9 @@ impl Authority {
             };
             answers.push(OcspAnswer { cert_id: q.cert_id.clone(), status, this_update: now, next_update });
         }
-        let der: Arc<[u8]> = ca
-            .responder
+        let responder = ca.responder.read().clone();
+        let der: Arc<[u8]> = responder
+            .signer
             .respond(&answers, now, parsed.nonce.as_deref())
             .map_err(|e| {
                 tracing::error!(error = %e, "OCSP signing failed");
@@ -186,11 +195,45 @@ impl Authority {
         }
     }
 
+    /// An answer of an offline CA (the root): pre-signed on the offline machine, imported into
+    /// the database; never signed here. A nonce cannot be echoed (RFC 6960 allows that).
+    async fn presigned(
+        &self,
+        issuer: &str,
+        query: &pki::ocsp::CertQuery,
+        key: Option<Key>,
+        now: i64,
+        refresh: i64,
+    ) -> Result<OcspReply, ResponseStatus> {
+        let hash = match query.hash {
+            Some(CertIdHash::Sha1) => "sha1",
+            Some(CertIdHash::Sha256) => "sha256",
+            None => return Err(ResponseStatus::Unauthorized),
+        };
+        let params = query.cert_id.hash_algorithm.parameters.is_some();
+        let found =
+            self.inner.store.presigned_ocsp(issuer, &query.serial_hex, hash, params, now).await.map_err(|e| {
+                tracing::error!(error = %e, "reading pre-signed OCSP answers failed");
+                ResponseStatus::TryLater
+            })?;
+        let Some(found) = found else {
+            tracing::warn!(%issuer, serial = %query.serial_hex, "{}", CaError::PresignedMissing(issuer.into()));
+            return Err(ResponseStatus::TryLater);
+        };
+        let der: Arc<[u8]> = found.der.into();
+        let max_age = refresh.min(found.next_update - now).max(0);
+        if let Some(k) = key {
+            let cached = Arc::new(Cached { der: der.clone(), signed_at: now, next_update: found.next_update });
+            self.inner.ocsp.insert(k, cached, now, refresh);
+        }
+        Ok(OcspReply { der, max_age: Some(max_age) })
+    }
+
     async fn status_of(&self, issuer: &str, serial: &str) -> Result<OcspStatus, CaError> {
         Ok(match self.inner.store.certificate(issuer, serial).await? {
             None => OcspStatus::Unknown,
             Some(rec) => match rec.status {
-                CertStatus::Reserved => OcspStatus::Unknown,
+                CertStatus::Reserved | CertStatus::Failed => OcspStatus::Unknown,
                 CertStatus::Issued => OcspStatus::Good,
                 CertStatus::Revoked { at, reason } => OcspStatus::Revoked {
                     at,

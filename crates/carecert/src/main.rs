@@ -6,9 +6,12 @@
 
 mod admin;
 mod bench;
+mod ca_cmd;
 mod config;
+mod keystore;
 mod notify;
 mod paths;
+mod root;
 mod serve;
 
 use std::process::ExitCode;
@@ -39,6 +42,10 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Benchmarks.
     Bench(bench::BenchArgs),
+    /// The offline root (run on the offline machine): sign intermediates, pre-sign the ARL and OCSP answers.
+    Root(root::RootArgs),
+    /// CA key operations on this node's database: request a new intermediate (rotation), import the root's bundle.
+    Ca(ca_cmd::CaArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +67,8 @@ fn main() -> ExitCode {
             Command::BootstrapToken(a) => serve::bootstrap_token(a).await,
             Command::Admin(a) => admin::run(a).await,
             Command::Bench(a) => bench::run(a).await,
+            Command::Root(a) => root::run(a).await,
+            Command::Ca(a) => ca_cmd::run(a).await,
             Command::CheckConfig(_) => Ok(()),
         }
     });

@@ -24,6 +24,11 @@ pub struct CommonArgs {
     /// File holding the passphrase that encrypts the CA keys (or set CARECERT_CA_PASSPHRASE)
     #[arg(long)]
     pub ca_passphrase_file: Option<PathBuf>,
+    /// Where the CA and OCSP-responder keys live: a PKCS#11 URI (RFC 7512) naming a token,
+    /// e.g. pkcs11:token=carecert?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/carecert/hsm-pin
+    /// [default: encrypted with the CA passphrase, in the database]
+    #[arg(long, env = "CARECERT_KEY_STORE")]
+    pub key_store: Option<String>,
 }
 
 /// `carecert serve`. Every option below except `--dev`, `--log-format` and `--config` overrides
@@ -125,6 +130,14 @@ pub struct InitArgs {
     /// Organisation name in the CA certificates
     #[arg(long, default_value = "carecert")]
     pub organization: String,
+    /// Keep the root off line: its key, certificate and ledger go to this directory (removable
+    /// media for the offline machine, never the data directory); the database records no key
+    /// for it, and its first ARL and OCSP answers are pre-signed at once
+    #[arg(long)]
+    pub root_dir: Option<PathBuf>,
+    /// With --root-dir: days of ARL and OCSP answers pre-signed now
+    #[arg(long, default_value_t = 30)]
+    pub presign_days: u32,
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
@@ -241,7 +254,20 @@ pub async fn init(args: InitArgs) -> Result<()> {
     let passphrase = paths::ca_passphrase(args.common.ca_passphrase_file.as_deref(), None, false)?;
     let database = args.common.database.clone().unwrap_or_else(|| paths::default_database(&data_dir));
     let store = open_store(&database).await?;
-    let report = run_init(&store, &passphrase, &args.public_url, key_algorithm, &args.organization).await?;
+    let keys = crate::keystore::key_store(args.common.key_store.as_deref(), &passphrase)?;
+    let offline = match &args.root_dir {
+        Some(dir) => Some(crate::root::prepare_root_dir(dir, &data_dir)?),
+        None => None,
+    };
+    let placement = ca::KeyPlacement {
+        keys,
+        offline_root: offline.as_ref().map(|_| Arc::new(ca::FileKeys::new(&passphrase)) as Arc<dyn ca::KeyStore>),
+        presign_days: args.presign_days,
+    };
+    let report = run_init(&store, &passphrase, &args.public_url, key_algorithm, &args.organization, &placement).await?;
+    if let Some(dir) = &offline {
+        crate::root::write_root_dir(dir, &report, &args.organization, &args.public_url)?;
+    }
     create_bootstrap_token(&store, &data_dir).await?;
     for (name, pem) in &report.cas {
         paths::write_atomic(&data_dir.join("ca").join(format!("{name}.pem")), pem.as_bytes(), 0o644)?;
@@ -255,6 +281,13 @@ pub async fn init(args: InitArgs) -> Result<()> {
     } else {
         println!("Created CAs: {}", report.cas.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "));
         println!("Root certificate: {}", root.display());
+        println!("CA keys: {}", placement.keys.describe());
+        if let Some(dir) = &offline {
+            println!(
+                "Root key: off line in {} (move it to the offline machine; `carecert serve` never needs it)",
+                dir.display()
+            );
+        }
         println!(
             "Bootstrap token written to {} (keep it secret): within 24 hours, use it once to create the first\noperator account: carecert admin account create NAME --role ca-admin --token-out NAME.token",
             data_dir.join("admin-token").display()
@@ -269,6 +302,7 @@ async fn run_init(
     public_url: &str,
     key_algorithm: pki::KeyAlgorithm,
     org: &str,
+    placement: &ca::KeyPlacement,
 ) -> Result<ca::InitReport> {
     if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
         bail!("--public-url must start with http:// (relying parties fetch CRLs and OCSP over plain HTTP)");
@@ -280,7 +314,7 @@ async fn run_init(
         organization: org.to_string(),
         actor: "operator".into(),
     };
-    Ok(ca::init_hierarchy(store, &SystemClock, &opts).await?)
+    Ok(ca::init_hierarchy_with(store, &SystemClock, &opts, placement).await?)
 }
 
 /// The configuration in force: the file (if any), then environment variables and flags on top,
@@ -355,7 +389,12 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         }
         let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.http_listen));
         tracing::info!(data_dir = %data_dir.display(), "first start with --dev: creating a demo CA");
-        run_init(&store, &passphrase, &public_url, pki::KeyAlgorithm::EcdsaP256, "carecert Demo").await?;
+        let placement = ca::KeyPlacement {
+            keys: crate::keystore::key_store(args.common.key_store.as_deref(), &passphrase)?,
+            offline_root: None,
+            presign_days: 0,
+        };
+        run_init(&store, &passphrase, &public_url, pki::KeyAlgorithm::EcdsaP256, "carecert Demo", &placement).await?;
         fresh_token = Some(create_dev_operator(&store, &data_dir).await?);
     }
 
@@ -365,12 +404,17 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         ..Default::default()
     };
     let clock: Arc<dyn ca::Clock> = if args.clock_offset_days != 0 {
+        // Test-only: a moved clock issues certificates dated in the future and renews keys early.
+        if !args.dev && settings.environment() != "test" {
+            bail!("--clock-offset-days is for tests only: it needs --dev or access.environment = \"test\"; remove it");
+        }
         tracing::warn!(days = args.clock_offset_days, "the service clock is offset for testing");
         Arc::new(ca::OffsetClock(args.clock_offset_days * 86_400))
     } else {
         Arc::new(SystemClock)
     };
-    let authority = Authority::load(store.clone(), &passphrase, clock, config).await?;
+    let keys = crate::keystore::key_store(args.common.key_store.as_deref(), &passphrase)?;
+    let authority = Authority::load_with_keys(store.clone(), keys, clock, config).await?;
     write_ca_files(&authority, &data_dir)?;
     let tls = tls_files(&authority, &settings, &data_dir).await?;
 
@@ -409,6 +453,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     println!("  OpenAPI:                     https://{https}/api/v1/openapi.json");
     println!("  Root certificate:            {}", data_dir.join("ca/root.pem").display());
     println!("  Database:                    {}", redact(&database));
+    println!("  CA keys:                     {}", authority.key_store());
     if let Some(path) = &args.config {
         println!("  Configuration:               {}", path.display());
     }

@@ -34,10 +34,14 @@ impl Enrolment {
         let info = CertificateInfo::parse(leaf_der).map_err(|e| refused(P::Unreadable(e)))?;
         let serial = || info.serial.clone();
         let ca = &self.inner.config.issuing_ca;
+        // Any CA of the machine CA's family: after a rotation (`systems-2`) the old CA's
+        // certificates stay good until they expire.
         let rec = self
             .store()
-            .certificate(ca, &info.serial)
+            .certificates_by_serial(&info.serial)
             .await?
+            .into_iter()
+            .find(|c| ca::family_of(&c.issuer) == ca.as_str())
             .ok_or_else(|| refused(P::NotIssuedHere { serial: serial(), ca: ca.clone() }))?;
         if rec.der.as_deref() != Some(leaf_der) {
             return Err(refused(P::NotOnRecord { serial: serial() }));
@@ -51,7 +55,7 @@ impl Enrolment {
                 let reason = RevocationReason::from_code(reason).map(|r| r.name()).unwrap_or("unspecified");
                 return Err(refused(P::Revoked { serial: serial(), reason }));
             }
-            CertStatus::Reserved => return Err(refused(P::NeverIssued { serial: serial() })),
+            CertStatus::Reserved | CertStatus::Failed => return Err(refused(P::NeverIssued { serial: serial() })),
         }
         let now = self.now();
         if now >= rec.not_after || now < rec.not_before {

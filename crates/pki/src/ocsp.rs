@@ -253,6 +253,33 @@ impl OcspResponder {
     }
 }
 
+/// The CertID a client builds for `cert_der` issued by `issuer` — with the `hash` and,
+/// with `null_params`, NULL parameters in its AlgorithmIdentifier (OpenSSL's form). Used to
+/// pre-sign answers (the offline root), which must echo the CertID a client will send.
+pub fn cert_id_for(
+    issuer: &CaIdentity,
+    cert_der: &[u8],
+    hash: CertIdHash,
+    null_params: bool,
+) -> Result<CertId, PkiError> {
+    let cert = x509_cert::Certificate::from_der(cert_der).map_err(|e| PkiError::malformed("certificate", e))?;
+    let (oid, name, key): (_, &[u8], &[u8]) = match hash {
+        CertIdHash::Sha1 => (SHA1_OID, &issuer.name_hash_sha1, &issuer.key_hash_sha1),
+        CertIdHash::Sha256 => (SHA256_OID, &issuer.name_hash_sha256, &issuer.key_hash_sha256),
+    };
+    let parameters = if null_params {
+        Some(der::Any::from_der(&[0x05, 0x00]).map_err(|e| PkiError::Invalid(e.to_string()))?)
+    } else {
+        None
+    };
+    Ok(CertId {
+        hash_algorithm: AlgorithmIdentifierOwned { oid, parameters },
+        issuer_name_hash: OctetString::new(name).map_err(|e| PkiError::Invalid(e.to_string()))?,
+        issuer_key_hash: OctetString::new(key).map_err(|e| PkiError::Invalid(e.to_string()))?,
+        serial_number: cert.tbs_certificate.serial_number.clone(),
+    })
+}
+
 /// An unsuccessful OCSP response (`malformedRequest`, `unauthorized`, …) — unsigned, as RFC 6960 says.
 pub fn error_response(status: OcspResponseStatus) -> Vec<u8> {
     let resp = OcspResponse { response_status: status, response_bytes: None };

@@ -120,6 +120,7 @@ impl From<ca::CaError> for ApiError {
             C::AlreadyRevoked { .. } => Self::new(StatusCode::CONFLICT, "already_revoked", e.to_string()),
             C::NotIssued(_) => Self::new(StatusCode::CONFLICT, "not_issued", e.to_string()),
             C::NotInitialised => Self::new(StatusCode::SERVICE_UNAVAILABLE, "not_initialised", e.to_string()),
+            C::Offline(_) => Self::new(StatusCode::CONFLICT, "ca_offline", e.to_string()),
             C::Store(s) => s.into(),
             other => {
                 tracing::error!(error = %other, "CA error");

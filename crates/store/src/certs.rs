@@ -66,8 +66,11 @@ pub struct CompletedCertificate {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum CertStatus {
-    /// Decided and stored, not (yet) signed — or signing failed.
+    /// Decided and stored, not (yet) signed.
     Reserved,
+    /// Reserved, but its signing never completed (marked by maintenance): it was never
+    /// signed, so OCSP answers unknown and there is nothing to revoke.
+    Failed,
     /// Signed and valid (unless expired).
     Issued,
     /// Revoked.
@@ -179,6 +182,7 @@ fn cert_from_row(r: &AnyRow) -> Result<CertificateRecord, StoreError> {
     let status: String = r.col("status")?;
     let status = match status.as_str() {
         "reserved" => CertStatus::Reserved,
+        "failed" => CertStatus::Failed,
         "issued" => CertStatus::Issued,
         "revoked" => CertStatus::Revoked {
             at: r.col::<Option<i64>>("revoked_at")?.unwrap_or_default(),

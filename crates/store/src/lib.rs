@@ -22,6 +22,7 @@ mod certs;
 mod enrol;
 mod group;
 mod operators;
+mod offline;
 mod read;
 mod web;
 
@@ -44,6 +45,7 @@ pub use enrol::{
     Release, RequestChange, RequestChannel, RequestFilter, RequestStatus, TrustEvent,
 };
 pub use operators::{NewOperatorToken, OperatorToken};
+pub use offline::PresignedOcsp;
 pub use read::StoreRead;
 pub use web::{WebAccount, WebSession};
 

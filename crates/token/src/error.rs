@@ -160,6 +160,23 @@ pub enum TokenError {
         /// The module's return value and function.
         detail: String,
     },
+    /// A PKCS#11 URI (RFC 7512) that cannot be used.
+    #[error(
+        "the PKCS#11 URI is not usable: {detail}; write it as \
+         pkcs11:token=LABEL?module-path=/path/to/module.so&pin-source=file:/path/to/pin-file"
+    )]
+    BadUri {
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// An HSM (a token holding CA keys) refused or failed an operation.
+    #[error("the HSM failed while {op}: {detail}; check the module, the token label and the PIN file")]
+    Hsm {
+        /// What was being done.
+        op: &'static str,
+        /// The module's words.
+        detail: String,
+    },
 }
 
 /// The card's length rule, when it states a sensible one (kryoptic reports a maximum of 0).

@@ -79,12 +79,14 @@
 mod card;
 mod encoding;
 mod error;
+mod hsm;
 mod module;
 mod role;
 mod watch;
 
 pub use card::{Card, CardObject, ObjectKind, RenewalState};
 pub use error::TokenError;
+pub use hsm::{Hsm, HsmKey, Pkcs11Uri};
 pub use module::{CardInfo, Module};
 pub use role::CardKeyRole;
 pub use watch::{CardEvent, DEFAULT_WATCH_INTERVAL, watch};

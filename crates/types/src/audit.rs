@@ -156,6 +156,12 @@ actions! {
     CertificateIssued = "certificate.issued",
     /// A certificate was revoked.
     CertificateRevoked = "certificate.revoked",
+    /// A reservation was never signed; maintenance marked it failed.
+    CertificateFailed = "certificate.failed",
+    /// An intermediate CA signed by the offline root was imported.
+    CaImported = "ca.imported",
+    /// Answers and a CRL pre-signed by the offline root were imported.
+    CaPresignedImported = "ca.presigned_imported",
     /// An organisation was added.
     OrganisationAdded = "organisation.added",
     /// An organisation's status or approval policy changed.

@@ -16,6 +16,8 @@ pub struct Server {
     pub http: String,
     pub database: Option<String>,
     pub extra: Vec<String>,
+    /// Environment variables for the server process (e.g. SOFTHSM2_CONF).
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -33,8 +35,16 @@ impl Server {
     pub fn start_with(database: Option<String>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let mut s =
-            Server { https: String::new(), http: String::new(), data, dir, database, extra: vec![], child: None };
+        let mut s = Server {
+            https: String::new(),
+            http: String::new(),
+            data,
+            dir,
+            database,
+            extra: vec![],
+            env: vec![],
+            child: None,
+        };
         s.launch();
         s
     }
@@ -44,7 +54,8 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let extra = extra.iter().map(|s| s.to_string()).collect();
-        let mut s = Server { https: String::new(), http: String::new(), data, dir, database, extra, child: None };
+        let mut s =
+            Server { https: String::new(), http: String::new(), data, dir, database, extra, env: vec![], child: None };
         s.launch();
         s
     }
@@ -54,7 +65,32 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let extra = extra.iter().map(|s| s.to_string()).collect();
-        let mut s = Server { https: String::new(), http: String::new(), data, dir, database: None, extra, child: None };
+        let mut s = Server {
+            https: String::new(),
+            http: String::new(),
+            data,
+            dir,
+            database: None,
+            extra,
+            env: vec![],
+            child: None,
+        };
+        s.launch();
+        s
+    }
+
+    /// `carecert serve --dev` on a data directory prepared beforehand (e.g. by `carecert init`)
+    /// inside `dir`, with extra arguments and environment.
+    pub fn start_prepared(
+        dir: tempfile::TempDir,
+        data: PathBuf,
+        database: Option<String>,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let extra = extra.iter().map(|s| s.to_string()).collect();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut s = Server { https: String::new(), http: String::new(), data, dir, database, extra, env, child: None };
         s.launch();
         s
     }
@@ -72,6 +108,9 @@ impl Server {
         }
         cmd.args(&self.extra);
         cmd.env_remove("CARECERT_CA_PASSPHRASE").env_remove("CARECERT_DATA_DIR");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
         let child = cmd.stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
         self.child = Some(child);
         let started = Instant::now();

@@ -89,6 +89,7 @@ fn wire_enum<T: std::str::FromStr<Err = String>>(text: &str) -> Result<T, ApiErr
 fn certificate_body(r: store::CertificateRecord) -> Result<CertificateBody, ApiError> {
     let (status, revoked_at, reason) = match r.status {
         store::CertStatus::Reserved => (api::CertStatus::Reserved, None, None),
+        store::CertStatus::Failed => (api::CertStatus::Failed, None, None),
         store::CertStatus::Issued => (api::CertStatus::Issued, None, None),
         store::CertStatus::Revoked { at, reason } => (
             api::CertStatus::Revoked,

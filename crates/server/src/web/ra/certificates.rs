@@ -62,7 +62,7 @@ pub(crate) async fn certificates(
                 thead.nhsuk-table__head { tr.nhsuk-table__row { th.nhsuk-table__header { "Serial" } th.nhsuk-table__header { "CA" } th.nhsuk-table__header { "Profile" } th.nhsuk-table__header { "Subject" } th.nhsuk-table__header { "Status" } th.nhsuk-table__header { "Expires" } th.nhsuk-table__header { "Revoke" } } }
                 tbody.nhsuk-table__body {
                     @for c in &rows {
-                        @let st = match c.status { store::CertStatus::Issued => "issued", store::CertStatus::Revoked { .. } => "revoked", store::CertStatus::Reserved => "reserved" };
+                        @let st = match c.status { store::CertStatus::Issued => "issued", store::CertStatus::Revoked { .. } => "revoked", store::CertStatus::Reserved => "reserved", store::CertStatus::Failed => "failed" };
                         tr.nhsuk-table__row id=(format!("cert-{}", c.serial)) {
                             td.nhsuk-table__cell { code { (c.serial) } } td.nhsuk-table__cell { (c.issuer) } td.nhsuk-table__cell { (c.profile) } td.nhsuk-table__cell { (c.subject) } td.nhsuk-table__cell { (st) } td.nhsuk-table__cell { (date(&s, c.not_after)) }
                             td.nhsuk-table__cell { @if st == "issued" {
