@@ -109,6 +109,23 @@ impl Deployment {
             &["--ca-passphrase-file", &pass, "--key-store", &uri],
             &[("SOFTHSM2_CONF", &conf)],
         );
+        // `carecert init` leaves a bootstrap token that can only make operator accounts: make
+        // the ca-admin these tests act as, and keep its token where `admin` looks for one (366
+        // days, the longest a token may last: one test moves the service clock 340 days on).
+        let ops = s.data.join("ops-token");
+        let out = s.admin(&[
+            "account",
+            "create",
+            "ops",
+            "--role",
+            "ca-admin",
+            "--days",
+            "366",
+            "--token-out",
+            ops.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "account create: {}", text(&out));
+        std::fs::rename(&ops, s.data.join("admin-token")).unwrap();
         (s, files)
     }
 }

@@ -21,8 +21,8 @@ mod cards;
 mod certs;
 mod enrol;
 mod group;
-mod operators;
 mod offline;
+mod operators;
 mod read;
 mod web;
 
@@ -44,8 +44,8 @@ pub use enrol::{
     ActivePin, ApprovalPolicy, CertRequest, EnrolSession, LoginFailures, NewRequest, OrgKind, OrgStatus, Organisation,
     Release, RequestChange, RequestChannel, RequestFilter, RequestStatus, TrustEvent,
 };
-pub use operators::{NewOperatorToken, OperatorToken};
 pub use offline::PresignedOcsp;
+pub use operators::{NewOperatorToken, OperatorToken};
 pub use read::StoreRead;
 pub use web::{WebAccount, WebSession};
 
