@@ -40,7 +40,7 @@ pub use certs::{
 };
 pub use enrol::{
     ActivePin, ApprovalPolicy, CertRequest, EnrolSession, LoginFailures, NewRequest, OrgKind, OrgStatus, Organisation,
-    Release, RequestChange, RequestChannel, RequestFilter, RequestStatus, TrustEvent,
+    Release, ReleaseKey, RequestChange, RequestChannel, RequestFilter, RequestStatus, TrustEvent,
 };
 pub use read::StoreRead;
 pub use web::{WebAccount, WebSession};

@@ -19,6 +19,7 @@ mod gate;
 mod ids;
 mod role;
 mod status;
+mod version;
 
 pub use audit::{Action, Actor, AuditEvent, CHECKPOINT_FORMAT, InvalidActor, checkpoint_message};
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
@@ -29,6 +30,7 @@ pub use status::{
     ApprovalPolicy, Area, CardStatus, Channel, Environment, IdentityPurpose, IllegalTransition, OrgKind, OrgStatus,
     RenewalKind, RenewalStatus, RequestChannel, RequestStatus, SessionEnd, TrustEventKind,
 };
+pub use version::{ClientVersion, InvalidVersion};
 
 /// The approval policy under its shorter name.
 pub type Approval = ApprovalPolicy;

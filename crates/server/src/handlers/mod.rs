@@ -8,4 +8,5 @@ pub(crate) mod cards;
 pub(crate) mod enrol;
 pub(crate) mod portal;
 pub(crate) mod public;
+pub(crate) mod releases;
 pub(crate) mod wire;

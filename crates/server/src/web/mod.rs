@@ -6,6 +6,7 @@ use axum::Router;
 
 use crate::state::AppState;
 
+pub(crate) mod download;
 pub(crate) mod forms;
 pub(crate) mod layout;
 pub(crate) mod notice;
@@ -14,5 +15,5 @@ pub(crate) mod ra;
 
 /// Every page route: the RA console and the portal.
 pub(crate) fn router(agent_url: &str) -> Router<AppState> {
-    Router::new().merge(ra::router()).merge(portal::router(agent_url))
+    Router::new().merge(ra::router()).merge(portal::router(agent_url)).merge(download::router())
 }
