@@ -111,7 +111,16 @@ pub(crate) fn json_routes() -> OpenApiRouter<AppState> {
     let https_only = OpenApiRouter::new()
         .routes(routes!(public::metrics))
         .routes(routes!(public::openapi))
-        .routes(routes!(releases::download_index));
+        .routes(routes!(releases::download_index))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(crate::web::download::download_page))
+                .routes(routes!(crate::web::download::release_file))
+                .layer(axum::middleware::from_fn_with_state(
+                    crate::web::layout::ra_headers(),
+                    crate::web::layout::security_headers,
+                )),
+        );
     OpenApiRouter::new()
         .merge(admin)
         .merge(ecmt)

@@ -1,28 +1,21 @@
 //! The download page (`GET /download`, HTML) and the release files the server serves
 //! (`GET /download/{product}/{version}/file`). The same list as JSON is `GET /download.json`
-//! (`handlers/releases.rs`, in the OpenAPI document).
+//! (`handlers/releases.rs`). All three are registered with `routes!()` in `openapi.rs`, with
+//! the RA wing's security headers on the page.
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use maud::html;
 
 use crate::handlers::releases::index;
 use crate::state::AppState;
-use crate::web::layout::{Shell, date, error_page, failure_page, page, ra_headers, security_headers};
+use crate::web::layout::{Shell, date, error_page, failure_page, page};
 
-/// The page and the files.
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/download", get(download_page))
-        .route("/download/{product}/{version}/file", get(release_file))
-        .layer(axum::middleware::from_fn_with_state(ra_headers(), security_headers))
-}
-
-async fn download_page(State(s): State<AppState>) -> Response {
+#[utoipa::path(get, path = "/download", tag = "public",
+    responses((status = 200, description = "The download page: releases with SHA-256, signing key and download link (JSON: /download.json)", content_type = "text/html", body = String)))]
+pub(crate) async fn download_page(State(s): State<AppState>) -> Response {
     let idx = match index(&s).await {
         Ok(i) => i,
         Err(e) => return failure_page(e),
@@ -65,7 +58,14 @@ async fn download_page(State(s): State<AppState>) -> Response {
     page(StatusCode::OK, Shell::Ra(None), "Downloads", body)
 }
 
-async fn release_file(State(s): State<AppState>, Path((product, version)): Path<(String, String)>) -> Response {
+#[utoipa::path(get, path = "/download/{product}/{version}/file", tag = "public",
+    params(("product" = String, Path, description = "ecmt or carecert-agent"), ("version" = String, Path, description = "The release's version")),
+    responses((status = 200, description = "The release's file, as registered with `release add --file`", content_type = "application/octet-stream", body = String),
+              (status = 404, description = "No such release served by this server", content_type = "text/html", body = String)))]
+pub(crate) async fn release_file(
+    State(s): State<AppState>,
+    Path((product, version)): Path<(String, String)>,
+) -> Response {
     let r = match s.enrol.release(&product, &version).await {
         Ok(Some(r)) if !r.file_path.is_empty() => r,
         Ok(_) => return error_page(StatusCode::NOT_FOUND, "no such release file: see /download for the list"),

@@ -15,5 +15,5 @@ pub(crate) mod ra;
 
 /// Every page route: the RA console and the portal.
 pub(crate) fn router(agent_url: &str) -> Router<AppState> {
-    Router::new().merge(ra::router()).merge(portal::router(agent_url)).merge(download::router())
+    Router::new().merge(ra::router()).merge(portal::router(agent_url))
 }
