@@ -220,10 +220,10 @@ impl App {
                 c.name.pop();
             }
             KeyCode::Char('u') if k.modifiers.contains(KeyModifiers::CONTROL) => c.name.clear(),
-            KeyCode::Char(ch) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
-                if ch != '/' && c.name.chars().count() < 255 {
-                    c.name.push(ch);
-                }
+            KeyCode::Char(ch)
+                if !k.modifiers.contains(KeyModifiers::CONTROL) && ch != '/' && c.name.chars().count() < 255 =>
+            {
+                c.name.push(ch);
             }
             KeyCode::Enter => {
                 let name = c.name.trim().to_string();
