@@ -67,6 +67,12 @@ pub struct ReleaseView {
     pub sha256: String,
     /// Notes.
     pub notes: String,
+    /// Ed25519 signature (base64), empty when unsigned.
+    #[serde(default)]
+    pub signature: String,
+    /// The release-signing key that made `signature`.
+    #[serde(default)]
+    pub key_id: String,
 }
 
 /// A CA certificate in the trust feed.
@@ -164,6 +170,9 @@ pub struct RequestView {
     pub serial: Option<String>,
     /// What to do next, for a person.
     pub message: String,
+    /// The helpdesk for this organisation's kind (pharmacy, GP, dental, ophthalmic).
+    #[serde(default)]
+    pub helpdesk: String,
 }
 
 /// A certificate ready to install.

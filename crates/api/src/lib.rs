@@ -28,6 +28,7 @@ pub mod cards;
 pub mod ecmt;
 pub mod portal;
 pub mod public;
+pub mod releases;
 pub mod vocab;
 
 pub use admin::cards::*;
@@ -38,6 +39,7 @@ pub use cards::*;
 pub use ecmt::*;
 pub use portal::*;
 pub use public::*;
+pub use releases::*;
 pub use vocab::*;
 
 /// Every error: a code for programs, a sentence for people.

@@ -279,7 +279,7 @@ impl Cards {
     /// Refuses an agent older than the card's batch needs.
     pub async fn check_agent(&self, batch: &str, version: &str) -> Result<(), CardsError> {
         let Some(min) = self.store().card_batch(batch).await? else { return Ok(()) };
-        let (Ok(have), Ok(need)) = (semver::Version::parse(version), semver::Version::parse(&min)) else {
+        let (Ok(have), Ok(need)) = (types::ClientVersion::parse(version), types::ClientVersion::parse(&min)) else {
             return Err(CardsError::BadInput(InputProblem::AgentVersion(version.into())));
         };
         if have < need {

@@ -50,7 +50,7 @@ impl Cards {
 
     /// Sets the minimum agent version of a card batch.
     pub async fn set_batch(&self, batch: &str, min_agent_version: &str, actor: &str) -> Result<(), CardsError> {
-        semver::Version::parse(min_agent_version)
+        types::ClientVersion::parse(min_agent_version)
             .map_err(|_| CardsError::BadInput(InputProblem::Version(min_agent_version.into())))?;
         let ev = self.event(
             actor,

@@ -27,6 +27,7 @@ mod admin;
 mod cards;
 mod ecmt;
 mod error;
+mod update;
 
 pub use error::{Error, SetupError};
 

@@ -1,4 +1,5 @@
-//! The local certificate store: one directory per machine (system-wide as root) or user.
+//! The local certificate store: one directory per machine (the system store, `/var/lib/ecmt`),
+//! or per user with `--user-store` (see `access`).
 //!
 //! ```text
 //! STORE/
@@ -87,6 +88,9 @@ pub struct State {
     /// The request whose certificate is installed.
     #[serde(default)]
     pub installed_request: Option<i64>,
+    /// The EPOC of the last successful logon, pre-filled at the next one.
+    #[serde(default)]
+    pub last_epoc: Option<String>,
 }
 
 /// An installed certificate.
@@ -110,16 +114,6 @@ pub struct Installed {
 #[derive(Debug, Clone)]
 pub struct LocalStore {
     dir: PathBuf,
-}
-
-/// Default store: system-wide when run as root, per user otherwise.
-pub fn default_dir() -> PathBuf {
-    let is_root = fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false);
-    if is_root {
-        PathBuf::from("/var/lib/ecmt")
-    } else {
-        dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("ecmt")
-    }
 }
 
 /// Writes `data` to `path` durably and atomically (temp file, fsync, rename, fsync dir).

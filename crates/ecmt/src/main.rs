@@ -8,9 +8,12 @@
 //! 2 command-line usage; 3 the server cannot be reached (nothing local was changed).
 #![forbid(unsafe_code)]
 
+mod access;
 mod local;
 mod ops;
 mod ui;
+mod update;
+mod words;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,9 +36,21 @@ struct Cli {
     /// The carecert root certificate (PEM), needed once; later taken from the store's trust feed
     #[arg(long, global = true, env = "ECMT_CA_FILE")]
     ca_file: Option<PathBuf>,
-    /// Certificate store directory [default: /var/lib/ecmt as root, ~/.local/share/ecmt otherwise]
+    /// The system certificate store, which the practice system reads [default: /var/lib/ecmt].
+    /// Changing it needs administrator rights (root, or write access to it)
     #[arg(long, global = true, env = "ECMT_STORE")]
     store: Option<PathBuf>,
+    /// Use this user's own store (~/.local/share/ecmt) instead of the system store: for tests
+    /// and programs that read the certificate from the user's home
+    #[arg(long, global = true, conflicts_with = "store")]
+    user_store: bool,
+    /// The organisation's default backup folder, where the backup file chooser starts
+    /// [default: /var/backups/ecmt, or ~/ecmt-backups with --user-store]
+    #[arg(long, global = true, env = "ECMT_BACKUP_DIR")]
+    backup_dir: Option<PathBuf>,
+    /// Time zone of the times shown (IANA name)
+    #[arg(long, global = true, env = "ECMT_TIME_ZONE", default_value = words::DEFAULT_TIME_ZONE)]
+    time_zone: String,
     /// Print JSON instead of text
     #[arg(long, global = true)]
     json: bool,
@@ -81,6 +96,9 @@ enum Command {
     Renew(RenewArgs),
     /// The interactive screens (Welcome, Logon, Main Menu, Backup).
     Ui,
+    /// Download, verify (SHA-256 and the release signature) and install a newer ecmt,
+    /// keeping the current program as <name>.old.
+    Update(update::UpdateArgs),
 }
 
 #[derive(clap::Args)]
@@ -176,10 +194,19 @@ fn backup_password(p: &PasswordArgs) -> Result<(String, String)> {
     Ok((a, b))
 }
 
+/// A time for people: local in the configured zone, with the zone's abbreviation.
 fn fmt_time(t: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .map(|d| format!("{:04}-{:02}-{:02} {:02}:{:02}", d.year(), d.month() as u8, d.day(), d.hour(), d.minute()))
-        .unwrap_or_default()
+    words::local_time(t)
+}
+
+/// What the minimum-version refusal offers: `ecmt update`, and the download page.
+fn update_required_text(e: &Ecmt, minimum: Option<String>) -> String {
+    format!(
+        "ecmt {} is no longer supported (the minimum is {}): run `sudo ecmt update` to download, verify and install the current version, or download it from {}/download",
+        ops::VERSION,
+        minimum.unwrap_or_default(),
+        e.server.trim_end_matches('/')
+    )
 }
 
 fn days_left(i: &Installed) -> i64 {
@@ -195,7 +222,7 @@ fn installed_json(i: &Installed) -> serde_json::Value {
 
 fn installed_text(i: &Installed, store: &LocalStore) -> String {
     format!(
-        "Installed certificate {}\n  subject  {}\n  expires  {} UTC ({} days)\n  files    {}/cert.pem, {}/key.pem",
+        "Installed certificate {}\n  subject  {}\n  expires  {} ({} days)\n  files    {}/cert.pem, {}/key.pem",
         i.info.serial,
         i.info.subject,
         fmt_time(i.info.not_after),
@@ -234,17 +261,19 @@ async fn ensure_login(e: &Ecmt, l: &LoginArgs) -> Result<()> {
 async fn login(e: &Ecmt, l: &LoginArgs, json_out: bool) -> Result<()> {
     let info = e.update_check().await?;
     if info.update_required {
-        bail!(
-            "ecmt {} is no longer supported (minimum {}): download the current version from {}",
-            ops::VERSION,
-            info.minimum_version.unwrap_or_default(),
-            info.latest.map(|r| r.url).unwrap_or(info.download_page)
-        );
+        bail!("{}", update_required_text(e, info.minimum_version));
     }
-    let epoc = match &l.epoc {
-        Some(v) => v.clone(),
-        None if tty() => ask("Organisation code (EPOC): ")?,
-        None => bail!("no EPOC given and no terminal to ask on: pass --epoc or set ECMT_EPOC"),
+    // The EPOC of the last logon is remembered and offered again.
+    let last = e.store.state().last_epoc;
+    let epoc = match (&l.epoc, last) {
+        (Some(v), _) => v.clone(),
+        (None, Some(last)) if tty() => {
+            let a = ask(&format!("Organisation code (EPOC) [{last}]: "))?;
+            if a.is_empty() { last } else { a }
+        }
+        (None, None) if tty() => ask("Organisation code (EPOC): ")?,
+        (None, Some(last)) => last,
+        (None, None) => bail!("no EPOC given and no terminal to ask on: pass --epoc or set ECMT_EPOC"),
     };
     let pin = secret(l.pin_file.as_ref(), "ECMT_PIN", "PIN from the letter: ", "PIN")?;
     let r = e.login(&epoc, &pin).await?;
@@ -252,7 +281,7 @@ async fn login(e: &Ecmt, l: &LoginArgs, json_out: bool) -> Result<()> {
         println!("{}", json!({"epoc": r.organisation.epoc, "name": r.organisation.name, "expires_at": r.expires_at}));
     } else {
         println!(
-            "Logged on as {} (EPOC {}) until {} UTC",
+            "Logon successful. Logged on as {} (EPOC {}) until {}",
             r.organisation.name,
             r.organisation.epoc,
             fmt_time(r.expires_at)
@@ -262,8 +291,13 @@ async fn login(e: &Ecmt, l: &LoginArgs, json_out: bool) -> Result<()> {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    let dir = cli.store.clone().unwrap_or_else(local::default_dir);
+    words::set_time_zone(&cli.time_zone)?;
+    let (dir, kind) = access::choose(cli.store.clone(), cli.user_store)?;
     let store = LocalStore::open(&dir)?;
+    let backup_dir = cli.backup_dir.clone().unwrap_or_else(|| match kind {
+        access::StoreKind::System => PathBuf::from("/var/backups/ecmt"),
+        access::StoreKind::User => dirs::home_dir().unwrap_or_else(|| PathBuf::from(".")).join("ecmt-backups"),
+    });
     let e = Ecmt { server: cli.server.clone(), ca_file: cli.ca_file.clone(), store };
     let json_out = cli.json;
     match cli.command {
@@ -281,17 +315,21 @@ async fn run(cli: Cli) -> Result<()> {
             if json_out {
                 println!("{}", serde_json::to_string_pretty(&rs)?);
             } else {
-                println!("{:>6}  {:<11} {:<17} {:<17} NOTE", "ID", "STATUS", "CREATED", "ISSUED");
+                println!("{:>6}  {:<22} {:<21} {:<21} NOTE", "ID", "STATUS", "CREATED", "ISSUED");
                 for r in rs {
                     let issued =
                         if r.serial.is_some() { r.decided_at.map(fmt_time).unwrap_or_default() } else { String::new() };
+                    let note = match r.status {
+                        api::RequestStatus::Denied => format!("{} — {}", words::status_word(&r), r.message),
+                        _ => r.message.clone(),
+                    };
                     println!(
-                        "{:>6}  {:<11} {:<17} {:<17} {}",
+                        "{:>6}  {:<22} {:<21} {:<21} {}",
                         r.id,
-                        r.status.as_str(),
+                        words::status_short(&r),
                         fmt_time(r.created_at),
                         issued,
-                        r.message
+                        note
                     );
                 }
             }
@@ -303,7 +341,7 @@ async fn run(cli: Cli) -> Result<()> {
             if json_out {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
-                println!("Request {} created ({}): {}", r.id, r.status, r.message);
+                println!("Request {} created ({}): {}", r.id, words::status_word(&r), r.message);
             }
             Ok(())
         }
@@ -324,13 +362,15 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Backup { out, password } => {
             let (a, b) = backup_password(&password)?;
             let inst = e.backup(&out, &a, &b)?;
+            let out = ops::with_pfx(&out);
             if json_out {
                 println!("{}", json!({"file": out, "serial": inst.info.serial}));
             } else {
                 println!(
-                    "Backed up certificate {} to {} (keep the password safe: it is not stored)",
+                    "Backed up certificate {} to {} (keep the password safe: it is not stored).\n{}",
                     inst.info.serial,
-                    out.display()
+                    out.display(),
+                    ops::BACKUP_ADVICE
                 );
             }
             Ok(())
@@ -351,7 +391,8 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Renew(r) => renew(&e, r, json_out).await,
-        Command::Ui => ui::run(e).await,
+        Command::Ui => ui::run(e, backup_dir).await,
+        Command::Update(a) => update::run(&e, a, json_out).await,
     }
 }
 
@@ -388,15 +429,13 @@ async fn status(e: &Ecmt, json_out: bool) -> Result<()> {
     } else {
         println!("ecmt {}  server {}  store {}", ops::VERSION, e.server, e.store.dir().display());
         match &update {
-            Ok(u) if u.update_required => println!(
-                "UPDATE REQUIRED: this version is below the minimum {} — download the current one from {}",
-                u.minimum_version.clone().unwrap_or_default(),
-                u.latest.as_ref().map(|r| r.url.clone()).unwrap_or(u.download_page.clone())
-            ),
+            Ok(u) if u.update_required => {
+                println!("UPDATE REQUIRED: {}", update_required_text(e, u.minimum_version.clone()))
+            }
             Ok(u) if u.update_available => println!(
-                "Update available: {} from {}",
+                "Update available: ecmt {} — install it with `sudo ecmt update` (or from {}/download)",
                 u.latest.as_ref().map(|r| r.version.clone()).unwrap_or_default(),
-                u.latest.as_ref().map(|r| r.url.clone()).unwrap_or_default()
+                e.server.trim_end_matches('/')
             ),
             Ok(u) => {
                 println!("Up to date. Acceptable-use policy version {}. Helpdesk: {}", u.policy.version, u.helpdesk)
@@ -408,7 +447,7 @@ async fn status(e: &Ecmt, json_out: bool) -> Result<()> {
             None => println!("No certificate installed: run `ecmt renew` with your PIN letter."),
         }
         match &session {
-            Some(s) => println!("Logged on as {} (EPOC {}) until {} UTC", s.name, s.epoc, fmt_time(s.expires_at)),
+            Some(s) => println!("Logged on as {} (EPOC {}) until {}", s.name, s.epoc, fmt_time(s.expires_at)),
             None => println!("Not logged on."),
         }
     }
@@ -490,7 +529,7 @@ async fn renew(e: &Ecmt, r: RenewArgs, json_out: bool) -> Result<()> {
             let (a, b) = backup_password(&r.password)?;
             e.backup(&p, &a, &b)?;
             if !json_out {
-                println!("Backed up to {}", p.display());
+                println!("Backed up to {}\n{}", ops::with_pfx(&p).display(), ops::BACKUP_ADVICE);
             }
         }
         None if !json_out => println!("Make a backup: ecmt backup --out FILE.pfx"),

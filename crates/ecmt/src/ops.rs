@@ -56,6 +56,21 @@ pub fn check_password(pw: &str, repeat: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// What to do with a backup once it is written (the eCMT guide's advice).
+pub const BACKUP_ADVICE: &str = "Copy the backup file to a secure backed-up area on the server, so that a copy is still available if this machine fails (your system supplier can confirm which areas are backed up). Keep the password safe: it is not stored anywhere, and the certificate cannot be restored from the file without it.";
+
+/// A backup's file name ends in `.pfx` (added when missing, as the eCMT did).
+pub fn with_pfx(path: &Path) -> PathBuf {
+    match path.extension() {
+        Some(e) if e.eq_ignore_ascii_case("pfx") => path.to_path_buf(),
+        _ => {
+            let mut s = path.as_os_str().to_os_string();
+            s.push(".pfx");
+            PathBuf::from(s)
+        }
+    }
+}
+
 impl Ecmt {
     fn root(&self) -> Result<PathBuf> {
         if let Some(p) = &self.ca_file {
@@ -161,6 +176,9 @@ impl Ecmt {
             name: r.organisation.name.clone(),
             expires_at: r.expires_at,
         })?;
+        let mut st = self.store.state();
+        st.last_epoc = Some(r.organisation.epoc.clone());
+        self.store.save_state(&st)?;
         Ok(r)
     }
 
@@ -277,8 +295,10 @@ impl Ecmt {
         Ok(installed)
     }
 
-    /// Writes the installed key and chain to a password-protected PKCS#12 file.
+    /// Writes the installed key and chain to a password-protected PKCS#12 file, at `out`
+    /// with `.pfx` added when it does not end so ([`with_pfx`]).
     pub fn backup(&self, out: &Path, password: &str, repeat: &str) -> Result<Installed> {
+        let out = &with_pfx(out);
         check_password(password, repeat).map_err(|m| anyhow!("{m}; nothing was written"))?;
         let inst = self.store.installed()?.ok_or_else(|| anyhow!("no certificate is installed: nothing to back up"))?;
         let key = pki::KeyPair::from_pem(&inst.key_pem, None)?;
@@ -325,6 +345,14 @@ fn pem_certs(text: &str) -> Vec<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::check_password;
+
+    #[test]
+    fn backups_end_in_pfx() {
+        use std::path::Path;
+        assert_eq!(super::with_pfx(Path::new("/b/mybackup")), Path::new("/b/mybackup.pfx"));
+        assert_eq!(super::with_pfx(Path::new("/b/x.PFX")), Path::new("/b/x.PFX"));
+        assert_eq!(super::with_pfx(Path::new("/b/x.p12")), Path::new("/b/x.p12.pfx"));
+    }
 
     #[test]
     fn password_rule_names_what_is_missing() {

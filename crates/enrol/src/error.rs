@@ -48,7 +48,7 @@ pub enum EnrolError {
     },
     /// The client is below the minimum supported version.
     #[error(
-        "{product} {version} is no longer supported (the minimum is {minimum}): download the current version from {download_page}"
+        "{product} {version} is no longer supported (the minimum is {minimum}): run `{product} update` to download, verify and install the current version, or download it from {download_page}"
     )]
     ClientTooOld {
         /// Product.
@@ -198,7 +198,7 @@ pub enum InputProblem {
     #[error("the organisation name must be 1 to 64 printable characters")]
     OrganisationName,
     /// Not a version number.
-    #[error("'{0}' is not a version number like 1.4.2")]
+    #[error("'{0}' is not a version number: use one to four numbers such as 4.1.0.0 or 1.4.2")]
     Version(String),
     /// Not one of the clients.
     #[error("unknown product '{0}': use ecmt or carecert-agent")]
@@ -209,6 +209,9 @@ pub enum InputProblem {
     /// Not an http(s) URL.
     #[error("the download URL must start with https://")]
     DownloadUrl,
+    /// A release signature, key or file that cannot be accepted (the text says why).
+    #[error("{0}")]
+    Release(String),
     /// A denial without a (reasonable) reason.
     #[error("give a reason (1 to 500 characters): the requester sees it")]
     DenyReason,

@@ -36,10 +36,10 @@ pub use letter::{PinLetter, local_date, render_letter};
 pub use mtls::Sender;
 pub use pin::EnrolmentPin;
 pub use pins::IssuedPin;
-pub use releases::{ClientVersionCheck, UpdateCheck};
+pub use releases::{ClientVersionCheck, SignedRelease, UpdateCheck};
 pub use requests::{CertificateBundle, request_message};
 pub use service::{EnrolConfig, Enrolment, HashGate};
 pub use sessions::{LoggedIn, SessionContext};
 pub use store::{
-    ApprovalPolicy, CertRequest, OrgKind, OrgStatus, Organisation, Release, RequestChannel, RequestStatus,
+    ApprovalPolicy, CertRequest, OrgKind, OrgStatus, Organisation, Release, ReleaseKey, RequestChannel, RequestStatus,
 };

@@ -40,7 +40,7 @@ pub fn request_message(r: &CertRequest, helpdesk: &str) -> String {
             r.id
         ),
         RequestStatus::Approved => {
-            format!("request {} is approved: download and install it (ecmt download {})", r.id, r.id)
+            format!("request {} is Available for Download: download and install it (ecmt download {})", r.id, r.id)
         }
         RequestStatus::Downloaded => format!(
             "request {} was downloaded but not confirmed installed: download again to finish (ecmt download {})",

@@ -115,6 +115,26 @@ async fn a_client_below_the_minimum_version_is_refused_with_the_download_page(en
     w.enrol.login(EPOC, pin.pin.expose(), "ecmt", "2.0.0").await.unwrap();
 }
 
+async fn four_part_versions_are_accepted_for_releases_minimums_and_clients(engine: Engine) {
+    let Some(w) = world(engine, ApprovalPolicy::RaQueue).await else { return };
+    let pin = w.enrol.issue_pin(EPOC, "ra:test").await.unwrap();
+    let sha = "cd".repeat(32);
+    // As in the source documents: "any version less than v4.1.0.0", "currently version 4.0.8.0".
+    w.enrol.add_release("ecmt", "4.1.0.0", true, "https://dl.example/ecmt-4.1.0.0", &sha, "", "op").await.unwrap();
+    w.enrol.add_release("ecmt", "4.1.0.2", false, "https://dl.example/ecmt-4.1.0.2", &sha, "", "op").await.unwrap();
+    let err = w.enrol.login(EPOC, pin.pin.expose(), "ecmt", "4.0.8.0").await.unwrap_err();
+    assert!(matches!(err, EnrolError::ClientTooOld { ref minimum, .. } if minimum == "4.1.0.0"), "{err}");
+    assert!(err.to_string().contains("ecmt update"), "{err}");
+    let check = w.enrol.check_client("ecmt", "4.1.0.0").await.unwrap();
+    assert!(!check.update_required && check.update_available);
+    assert_eq!(check.latest.unwrap().version, "4.1.0.2");
+    assert!(!w.enrol.check_client("ecmt", "4.1.0.2").await.unwrap().update_available);
+    w.enrol.login(EPOC, pin.pin.expose(), "ecmt", "4.1.0.0").await.unwrap();
+    let bad =
+        w.enrol.add_release("ecmt", "4.1.0.0.1", false, "https://dl.example/x", &sha, "", "op").await.unwrap_err();
+    assert!(bad.to_string().contains("one to four numbers"), "{bad}");
+}
+
 async fn requests_follow_their_states_and_a_denied_one_shows_the_reason_and_helpdesk(engine: Engine) {
     let Some(w) = world(engine, ApprovalPolicy::RaQueue).await else { return };
     let pin = w.enrol.issue_pin(EPOC, "ra:test").await.unwrap();
@@ -266,6 +286,7 @@ on_both_engines!(
     a_new_pin_supersedes_the_old_one_and_pins_expire_after_14_days,
     five_wrong_pins_lock_the_epoc_for_15_minutes_and_unknown_epocs_answer_the_same,
     a_client_below_the_minimum_version_is_refused_with_the_download_page,
+    four_part_versions_are_accepted_for_releases_minimums_and_clients,
     requests_follow_their_states_and_a_denied_one_shows_the_reason_and_helpdesk,
     bad_requests_are_refused_and_change_nothing,
     illegal_request_transitions_are_refused_by_the_guard_and_change_nothing,

@@ -23,6 +23,7 @@ pub mod name;
 pub mod ocsp;
 pub mod pkcs12;
 pub mod profile;
+pub mod release;
 pub mod seal;
 
 pub use cert::{CaIdentity, CertificateInfo, Serial};

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use crate::extract::MAX_JSON_BYTES;
 use crate::handlers::enrol::MAX_MESSAGE_BYTES;
-use crate::handlers::{admin, cards, enrol, operators, portal, public};
+use crate::handlers::{admin, cards, enrol, operators, portal, public, releases};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -70,6 +70,7 @@ pub(crate) fn json_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(enrol::approve))
         .routes(routes!(enrol::deny))
         .routes(routes!(enrol::add_release, enrol::list_releases))
+        .routes(routes!(releases::add_release_key, releases::list_release_keys))
         .routes(routes!(cards::add_user))
         .routes(routes!(cards::show_user))
         .routes(routes!(cards::issue_card))
@@ -112,7 +113,19 @@ pub(crate) fn json_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(portal::ticket))
         .routes(routes!(portal::presence));
     let gate = OpenApiRouter::new().routes(routes!(enrol::gate)).layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES));
-    let https_only = OpenApiRouter::new().routes(routes!(public::metrics)).routes(routes!(public::openapi));
+    let https_only = OpenApiRouter::new()
+        .routes(routes!(public::metrics))
+        .routes(routes!(public::openapi))
+        .routes(routes!(releases::download_index))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(crate::web::download::download_page))
+                .routes(routes!(crate::web::download::release_file))
+                .layer(axum::middleware::from_fn_with_state(
+                    crate::web::layout::ra_headers(),
+                    crate::web::layout::security_headers,
+                )),
+        );
     OpenApiRouter::new()
         .merge(admin)
         .merge(ecmt)

@@ -42,7 +42,7 @@ pub use certs::{
 };
 pub use enrol::{
     ActivePin, ApprovalPolicy, CertRequest, EnrolSession, LoginFailures, NewRequest, OrgKind, OrgStatus, Organisation,
-    Release, RequestChange, RequestChannel, RequestFilter, RequestStatus, TrustEvent,
+    Release, ReleaseKey, RequestChange, RequestChannel, RequestFilter, RequestStatus, TrustEvent,
 };
 pub use offline::PresignedOcsp;
 pub use operators::{NewOperatorToken, OperatorToken};

@@ -20,6 +20,9 @@ async fn a_mistyped_column_is_an_error_naming_it_not_a_panic(engine: Engine) {
         sha256: "0".repeat(64),
         notes: "first".into(),
         created_at: 1,
+        signature: String::new(),
+        key_id: String::new(),
+        file_path: String::new(),
     };
     let ev = AuditEvent::new(
         &clock,

@@ -190,6 +190,8 @@ actions! {
     RequestInstalled = "request.installed",
     /// A client release was registered.
     ReleaseAdded = "release.added",
+    /// A release-signing public key was registered.
+    ReleaseKeyAdded = "release_key.added",
     /// A card holder was registered.
     UserAdded = "user.added",
     /// A card batch's minimum agent version was set.

@@ -20,6 +20,7 @@ mod ids;
 mod operator;
 mod role;
 mod status;
+mod version;
 
 pub use audit::{Action, Actor, AuditEvent, CHECKPOINT_FORMAT, InvalidActor, checkpoint_message};
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
@@ -31,6 +32,7 @@ pub use status::{
     ApprovalPolicy, Area, CardStatus, Channel, Environment, IdentityPurpose, IllegalTransition, OrgKind, OrgStatus,
     RenewalKind, RenewalStatus, RequestChannel, RequestStatus, SessionEnd, TrustEventKind,
 };
+pub use version::{ClientVersion, InvalidVersion};
 
 /// The approval policy under its shorter name.
 pub type Approval = ApprovalPolicy;

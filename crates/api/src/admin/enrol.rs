@@ -67,13 +67,22 @@ pub struct NewReleaseBody {
     /// Versions below this one are refused.
     #[serde(default)]
     pub minimum: bool,
-    /// Download URL.
+    /// Download URL (may be empty when `file_path` is given: the server then serves the file).
+    #[serde(default)]
     pub url: String,
     /// SHA-256 of the download, hex.
     pub sha256: String,
     /// Notes.
     #[serde(default)]
     pub notes: String,
+    /// Ed25519 signature (base64) by a registered release-signing key; `ecmt update`
+    /// installs only signed releases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// A file on the server's machine that the server serves as the download (its SHA-256
+    /// must match); the same path on every node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_path: Option<String>,
 }
 
 /// Filter of the RA queue: `GET /api/v1/admin/requests?status=…&epoc=…&limit=…`.

@@ -94,21 +94,31 @@ pub(super) enum ReleaseCmd {
         /// ecmt or carecert-agent
         #[arg(long, default_value = "ecmt")]
         product: String,
-        /// Version (1.4.2)
+        /// Version (4.1.0.0 or 1.4.2)
         #[arg(value_name = "VERSION")]
         release_version: String,
         /// This is the minimum supported version: older clients are refused
         #[arg(long)]
         minimum: bool,
-        /// Download URL
-        #[arg(long)]
-        url: String,
-        /// SHA-256 of the download (hex)
-        #[arg(long)]
-        sha256: String,
+        /// Download URL (not needed with --file: the server then serves the file)
+        #[arg(long, required_unless_present = "file")]
+        url: Option<String>,
+        /// SHA-256 of the download (hex) [default: computed from --file]
+        #[arg(long, required_unless_present = "file")]
+        sha256: Option<String>,
         /// Release notes
         #[arg(long, default_value = "")]
         notes: String,
+        /// The binary, at a path the server can read (the same on every node); the server
+        /// checks its SHA-256 and serves it at /download/PRODUCT/VERSION/file
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Sign with this release-signing private key (PEM, from `release-key generate`)
+        #[arg(long, conflicts_with = "signature")]
+        sign_with: Option<PathBuf>,
+        /// A signature made elsewhere (base64), e.g. on an offline machine
+        #[arg(long)]
+        signature: Option<String>,
     },
     /// List releases.
     List {
@@ -269,8 +279,43 @@ pub(super) async fn request(c: &Client, cmd: RequestCmd, json_out: bool) -> Resu
 
 pub(super) async fn release(c: &Client, cmd: ReleaseCmd, json_out: bool) -> Result<()> {
     match cmd {
-        ReleaseCmd::Add { product, release_version: version, minimum, url, sha256, notes } => {
-            let body = api::NewReleaseBody { product: product.clone(), version, minimum, url, sha256, notes };
+        ReleaseCmd::Add { product, release_version, minimum, url, sha256, notes, file, sign_with, signature } => {
+            let version = types::ClientVersion::parse(&release_version)?.to_string();
+            let sha256 = match (sha256, &file) {
+                (Some(h), _) => h.to_ascii_lowercase(),
+                (None, Some(f)) => pki::release::sha256_hex(
+                    &std::fs::read(f).with_context(|| format!("cannot read the release file {}", f.display()))?,
+                ),
+                (None, None) => return Err(anyhow!("give --sha256 or --file")),
+            };
+            let signature = match (&sign_with, signature) {
+                (Some(k), _) => {
+                    let pem = std::fs::read_to_string(k)
+                        .with_context(|| format!("cannot read the release-signing key {}", k.display()))?;
+                    Some(pki::release::ReleaseSigningKey::from_pem(&pem)?.sign(&product, &version, &sha256))
+                }
+                (None, s) => s,
+            };
+            let file_path = match file {
+                Some(f) => Some(
+                    std::path::absolute(&f)
+                        .with_context(|| format!("{}", f.display()))?
+                        .to_str()
+                        .ok_or_else(|| anyhow!("the release file's path is not UTF-8"))?
+                        .to_string(),
+                ),
+                None => None,
+            };
+            let body = api::NewReleaseBody {
+                product: product.clone(),
+                version,
+                minimum,
+                url: url.unwrap_or_default(),
+                sha256,
+                notes,
+                signature,
+                file_path,
+            };
             let v = c.add_release(&body).await.answer()?;
             print(json_out, &v, |v| {
                 format!(

@@ -18,6 +18,7 @@ mod certs;
 mod enrol;
 mod operators;
 mod output;
+mod releases;
 
 /// `carecert admin`.
 #[derive(Args, Debug)]
@@ -64,6 +65,9 @@ enum What {
     /// Client releases and minimum versions: add, list.
     #[command(subcommand)]
     Release(enrol::ReleaseCmd),
+    /// Release-signing keys for self-update: generate, add, list.
+    #[command(subcommand)]
+    ReleaseKey(releases::ReleaseKeyCmd),
     /// Card holders: add, show.
     #[command(subcommand)]
     User(cards::UserCmd),
@@ -128,6 +132,9 @@ pub async fn run(args: AdminArgs) -> Result<()> {
     if let What::Audit(audit::AuditCmd::Verify { database: Some(url), since }) = &args.what {
         return audit::verify_database(url, since.as_deref(), &root, json_out).await;
     }
+    if let What::ReleaseKey(releases::ReleaseKeyCmd::Generate { out }) = &args.what {
+        return releases::generate(out, json_out);
+    }
     let client = connect(&args)?;
     match args.what {
         What::Cert(c) => certs::cert(&client, c, json_out).await,
@@ -136,6 +143,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
         What::Pin(c) => enrol::pin(&client, c, json_out).await,
         What::Request(c) => enrol::request(&client, c, json_out).await,
         What::Release(c) => enrol::release(&client, c, json_out).await,
+        What::ReleaseKey(c) => releases::release_key(&client, c, json_out).await,
         What::User(c) => cards::user(&client, c, json_out).await,
         What::Card(c) => cards::card(&client, c, json_out).await,
         What::Sponsor(c) => cards::sponsor(&client, c, json_out).await,

@@ -4,6 +4,13 @@ use super::*;
 
 impl App {
     pub(super) async fn run_action(&mut self, terminal: &mut DefaultTerminal, action: Action) -> Result<()> {
+        if let Action::Journey(version) = action {
+            let r = self.run_journey(terminal, version).await;
+            self.busy = None;
+            // `download` may print a note on stderr, which lands on this screen: redraw all.
+            terminal.clear()?;
+            return r;
+        }
         self.busy = Some(action.busy_text());
         terminal.draw(|f| self.draw(f))?;
         let download = matches!(action, Action::Download(_));
@@ -30,10 +37,12 @@ impl App {
             }
             Action::Login { epoc, pin } => match self.e.login(&epoc, &pin).await {
                 Ok(r) => {
-                    self.form = Form::logon();
+                    self.form = self.logon_form();
                     self.go(Screen::MainMenu);
                     self.say(Kind::Ok, format!("Logged on as {} (EPOC {}).", r.organisation.name, r.organisation.epoc));
                     self.refresh(None).await;
+                    // The guide's "Logon successful" dialog, over the Main Menu.
+                    self.screen = Screen::LogonOk;
                 }
                 Err(e) => {
                     self.form.error = Some(error_text(&e));
@@ -68,11 +77,15 @@ impl App {
                 match self.e.create_request(&version).await {
                     Ok(r) => {
                         self.refresh(Some(r.id)).await;
-                        self.say(Kind::Ok, format!("Request {} created ({}): {}", r.id, r.status, status_hint(&r)));
+                        self.say(
+                            Kind::Ok,
+                            format!("Request {} created ({}): {}", r.id, words::status_word(&r), status_hint(&r)),
+                        );
                     }
                     Err(e) => self.main_error(&e),
                 }
             }
+            Action::Journey(_) => {}
             Action::Download(id) => match self.e.download(id).await {
                 Ok(inst) => {
                     self.installed = Ok(Some(inst.clone()));
@@ -91,15 +104,22 @@ impl App {
             },
             Action::Backup { file, password, repeat } => match self.e.backup(&file, &password, &repeat) {
                 Ok(inst) => {
-                    self.go(Screen::MainMenu);
-                    self.say(
-                        Kind::Ok,
-                        format!(
-                            "Backed up certificate {} to {} — keep the password safe: it is not stored.",
-                            inst.info.serial,
-                            file.display()
-                        ),
-                    );
+                    let file = ops::with_pfx(&file);
+                    if let Some(report) = &mut self.report {
+                        report.backup = Some(file);
+                        self.go(Screen::Done);
+                    } else {
+                        self.go(Screen::MainMenu);
+                        self.say(
+                            Kind::Ok,
+                            format!(
+                                "Backed up certificate {} to {}. {}",
+                                inst.info.serial,
+                                file.display(),
+                                ops::BACKUP_ADVICE
+                            ),
+                        );
+                    }
                 }
                 Err(e) => {
                     self.form.error = Some(error_text(&e));
@@ -109,7 +129,7 @@ impl App {
             Action::Restore { file, password } => match self.e.restore(&file, &password) {
                 Ok(inst) => {
                     self.installed = Ok(Some(inst.clone()));
-                    self.go(Screen::Welcome);
+                    self.go(self.back);
                     self.say(
                         Kind::Ok,
                         format!(
@@ -165,7 +185,7 @@ impl App {
     pub(super) fn main_error(&mut self, e: &anyhow::Error) {
         let code = e.chain().find_map(|c| c.downcast_ref::<ClientError>()).and_then(ClientError::code);
         if code == Some("session_invalid") || self.e.session().is_none() {
-            self.form = Form::logon();
+            self.form = self.logon_form();
             self.form.error = Some(format!("Your session has ended: log on again. ({})", error_text(e)));
             self.go(Screen::Logon);
         } else {

@@ -14,10 +14,14 @@ impl App {
                 .style(Style::new().fg(Color::DarkGray)),
             header,
         );
-        match self.screen {
+        let under = match self.screen {
+            Screen::Restore | Screen::About => self.back,
+            other => other,
+        };
+        match under {
             Screen::Welcome | Screen::Restore | Screen::About => self.draw_welcome(f, body),
             Screen::Logon => self.draw_logon(f, body),
-            Screen::MainMenu | Screen::Policy | Screen::Backup => self.draw_main(f, body),
+            _ => self.draw_main(f, body),
         }
         match self.screen {
             Screen::Restore | Screen::Backup => {
@@ -26,6 +30,11 @@ impl App {
             }
             Screen::Policy => self.draw_policy(f, body),
             Screen::About => self.draw_about(f, body),
+            Screen::LogonOk => self.draw_logon_ok(f, body),
+            Screen::Journey => self.draw_journey(f, body),
+            Screen::BackupOffer => self.draw_offer(f, body),
+            Screen::Chooser => self.draw_chooser(f, body),
+            Screen::Done => self.draw_done(f, body),
             _ => {}
         }
         let msg = match (&self.busy, &self.message) {
@@ -46,7 +55,13 @@ impl App {
             Screen::Welcome => "↑/↓ Tab choose · Enter select · L Logon · R Restore · A About · Q Quit",
             Screen::Logon => "Tab next field · Enter Logon · Esc back · Ctrl+U clear field",
             Screen::MainMenu => {
-                "↑/↓ select · F5/r Refresh · n Request Cert · d Download · b Backup · o Logout · Tab/Enter buttons · q Quit"
+                "↑/↓ select · c Request and Download Cert · F5/r Refresh · n Request Cert · d Download · b Backup · t Restore · a About · o Logout · q Quit"
+            }
+            Screen::LogonOk | Screen::Done => "Enter OK",
+            Screen::Journey => "Please wait · Esc stops waiting for the approval (the request stays)",
+            Screen::BackupOffer => "←/→ choose · Enter confirm · Y Yes · N No",
+            Screen::Chooser => {
+                "↑/↓ select · Enter open folder / choose · type a file name · Backspace · Ctrl+U clear · Esc no backup"
             }
             Screen::Policy => "↑/↓ PgUp/PgDn scroll · ←/→ Tab choose · Enter confirm · Esc Cancel",
             Screen::Backup | Screen::Restore => "Tab next field · Enter OK · Esc Cancel · Ctrl+U clear field",
@@ -80,18 +95,18 @@ impl App {
             UpdateStatus::NotChecked => Span::raw("not checked yet"),
             UpdateStatus::Checked(u) if u.update_required => Span::styled(
                 format!(
-                    "UPDATE REQUIRED: ecmt {} is below the minimum supported version {}. Download the current version from {}",
+                    "UPDATE REQUIRED: ecmt {} is below the minimum supported version {}. Quit and run `sudo ecmt update`, or download the current version from {}/download",
                     ops::VERSION,
                     u.minimum_version.clone().unwrap_or_default(),
-                    u.latest.as_ref().map(|r| r.url.clone()).unwrap_or_else(|| u.download_page.clone())
+                    self.e.server.trim_end_matches('/')
                 ),
                 error_style(),
             ),
             UpdateStatus::Checked(u) if u.update_available => Span::styled(
                 format!(
-                    "Update available: ecmt {} from {}",
+                    "Update available: ecmt {} — run `sudo ecmt update` (or see {}/download)",
                     u.latest.as_ref().map(|r| r.version.clone()).unwrap_or_default(),
-                    u.latest.as_ref().map(|r| r.url.clone()).unwrap_or_else(|| u.download_page.clone())
+                    self.e.server.trim_end_matches('/')
                 ),
                 Style::new().fg(Color::Yellow).bold(),
             ),
@@ -104,7 +119,7 @@ impl App {
         lines.push(Line::from(vec![Span::raw("Update check: "), update]));
         lines.push(match self.e.session() {
             Some(s) => Line::raw(format!(
-                "Session:      logged on as {} (EPOC {}) until {} UTC",
+                "Session:      logged on as {} (EPOC {}) until {}",
                 s.name,
                 s.epoc,
                 crate::fmt_time(s.expires_at)
@@ -143,10 +158,15 @@ impl App {
         let inner = block.inner(area);
         f.render_widget(block, area);
         let [who, table, detail, buttons] =
-            Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(2), Constraint::Length(1)])
+            Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(2), Constraint::Length(2)])
                 .areas(inner);
         let who_text = match self.e.session() {
-            Some(s) => format!("{} (EPOC {}) · session until {} UTC", s.name, s.epoc, crate::fmt_time(s.expires_at)),
+            Some(s) => format!(
+                "You are currently logged on as {} (EPOC {}) · session until {}",
+                s.name,
+                s.epoc,
+                crate::fmt_time(s.expires_at)
+            ),
             None => "not logged on".into(),
         };
         f.render_widget(Paragraph::new(who_text).bold(), who);
@@ -161,7 +181,7 @@ impl App {
                 };
                 Row::new(vec![
                     Span::raw(r.id.to_string()),
-                    Span::styled(r.status.as_str(), status_style(r.status.as_str())),
+                    Span::styled(words::status_short(r), status_style(r.status)),
                     Span::raw(crate::fmt_time(r.created_at)),
                     Span::raw(issued),
                 ])
@@ -169,7 +189,7 @@ impl App {
             .collect();
         let t = Table::new(
             rows,
-            [Constraint::Length(12), Constraint::Length(12), Constraint::Length(18), Constraint::Length(18)],
+            [Constraint::Length(12), Constraint::Length(24), Constraint::Length(22), Constraint::Length(22)],
         )
         .header(Row::new(vec!["Request ID", "Status", "Created", "Issued"]).style(Style::new().bold().underlined()))
         .row_highlight_style(Style::new().reversed())
@@ -177,18 +197,23 @@ impl App {
         f.render_stateful_widget(t, table, &mut self.table);
         let detail_text = match self.selected() {
             Some(r) => format!("Request {}: {}", r.id, status_hint(r)),
-            None => "No requests yet: press n (Request Cert) to request a certificate for this machine.".into(),
+            None => {
+                "No requests yet: press c (Request and Download Cert) to get a certificate for this machine.".into()
+            }
         };
         f.render_widget(
             Paragraph::new(detail_text).style(Style::new().fg(Color::Cyan)).wrap(Wrap { trim: true }),
             detail,
         );
-        let mut spans = Vec::new();
+        // Two rows: the journey and the request buttons, then the rest.
+        let mut rows = vec![Vec::new(), Vec::new()];
         for (i, (name, key)) in MAIN_BUTTONS.iter().enumerate() {
-            spans.push(button(&format!("{name} ({key})"), i == self.main_button && self.screen == Screen::MainMenu));
-            spans.push(Span::raw("  "));
+            let row = &mut rows[usize::from(i >= 4)];
+            row.push(button(&format!("{name} ({key})"), i == self.main_button && self.screen == Screen::MainMenu));
+            row.push(Span::raw("  "));
         }
-        f.render_widget(Paragraph::new(Line::from(spans)).alignment(Alignment::Center), buttons);
+        let lines: Vec<Line> = rows.into_iter().map(Line::from).collect();
+        f.render_widget(Paragraph::new(lines).alignment(Alignment::Center), buttons);
     }
 
     pub(super) fn draw_policy(&self, f: &mut Frame, area: Rect) {

@@ -56,12 +56,22 @@ impl Form {
         )
     }
 
+    /// The Logon form with the EPOC of the last logon filled in (the focus on the PIN).
+    pub(super) fn logon_with(epoc: Option<String>) -> Self {
+        let mut f = Form::logon();
+        if let Some(e) = epoc.filter(|e| !e.is_empty()) {
+            f.fields[0].value = e;
+            f.focus = 1;
+        }
+        f
+    }
+
     pub(super) fn backup(default_file: String) -> Self {
         let mut f = Form::new(
+            "Backup Certificate",
+            "Back up the installed key and certificate to a password-protected file (.pfx is added to the name). The password needs 8+ characters with upper and lower case and a digit.",
             "Backup",
-            "Back up the installed key and certificate to a password-protected .pfx file.",
-            "OK",
-            &[("File", false), ("Password", true), ("Repeat password", true)],
+            &[("Certificate File", false), ("Password", true), ("Repeat Password", true)],
         );
         f.fields[0].value = default_file;
         f.focus = 1;

@@ -13,13 +13,26 @@ impl App {
         match self.screen {
             Screen::Welcome => self.welcome_key(k),
             Screen::Logon => self.logon_key(k),
+            Screen::LogonOk => {
+                // OK closes the dialog; any other key closes it and does its Main Menu job.
+                self.go(Screen::MainMenu);
+                if matches!(k.code, KeyCode::Enter | KeyCode::Esc | KeyCode::Char(' ')) {
+                    None
+                } else {
+                    self.main_key(k)
+                }
+            }
             Screen::MainMenu => self.main_key(k),
             Screen::Policy => self.policy_key(k),
+            Screen::Journey => None,
+            Screen::BackupOffer => self.offer_key(k),
+            Screen::Chooser => self.chooser_key(k),
             Screen::Backup => self.backup_key(k),
+            Screen::Done => self.done_key(k),
             Screen::Restore => self.restore_key(k),
             Screen::About => {
                 if matches!(k.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q' | 'Q' | 'a' | 'A')) {
-                    self.go(Screen::Welcome);
+                    self.go(self.back);
                 }
                 None
             }
@@ -45,16 +58,18 @@ impl App {
         match WELCOME_CHOICES[choice].0 {
             "Logon" if self.e.session().is_some() => Some(Action::OpenMainMenu),
             "Logon" => {
-                self.form = Form::logon();
+                self.form = self.logon_form();
                 self.go(Screen::Logon);
                 None
             }
             "Restore" => {
                 self.form = Form::restore();
+                self.back = Screen::Welcome;
                 self.go(Screen::Restore);
                 None
             }
             "About" => {
+                self.back = Screen::Welcome;
                 self.go(Screen::About);
                 None
             }
@@ -68,7 +83,7 @@ impl App {
     pub(super) fn logon_key(&mut self, k: KeyEvent) -> Option<Action> {
         match self.form.on_key(k) {
             FormEvent::Cancel => {
-                self.form = Form::logon();
+                self.form = self.logon_form();
                 self.go(Screen::Welcome);
                 None
             }
@@ -91,12 +106,15 @@ impl App {
             KeyCode::Tab | KeyCode::Right => self.main_button = (self.main_button + 1) % n,
             KeyCode::BackTab | KeyCode::Left => self.main_button = (self.main_button + n - 1) % n,
             KeyCode::Enter => return self.main_button_action(self.main_button),
-            KeyCode::F(5) | KeyCode::Char('r' | 'R') => return self.main_button_action(0),
-            KeyCode::Char('n' | 'N') => return self.main_button_action(1),
-            KeyCode::Char('d' | 'D') => return self.main_button_action(2),
-            KeyCode::Char('b' | 'B') => return self.main_button_action(3),
-            KeyCode::Char('o' | 'O') => return self.main_button_action(4),
-            KeyCode::Char('q' | 'Q') => self.quit = true,
+            KeyCode::F(5) => return self.main_button_action(1),
+            KeyCode::Char(c) => {
+                let key = if c == 'r' || c == 'R' { "F5".to_string() } else { c.to_ascii_lowercase().to_string() };
+                if c == 'q' || c == 'Q' {
+                    self.quit = true;
+                } else if let Some(i) = MAIN_BUTTONS.iter().position(|(_, k)| *k == key) {
+                    return self.main_button_action(i);
+                }
+            }
             _ => {}
         }
         None
@@ -104,16 +122,34 @@ impl App {
 
     pub(super) fn main_button_action(&mut self, i: usize) -> Option<Action> {
         self.main_button = i;
-        match i {
-            0 => Some(Action::Refresh),
-            1 => Some(Action::LoadPolicy),
-            2 => self.download_selected(),
-            3 => {
+        match MAIN_BUTTONS.get(i).map(|b| b.0).unwrap_or_default() {
+            "Request and Download Cert" => {
+                self.policy_for_journey = true;
+                Some(Action::LoadPolicy)
+            }
+            "Refresh" => Some(Action::Refresh),
+            "Request Cert" => {
+                self.policy_for_journey = false;
+                Some(Action::LoadPolicy)
+            }
+            "Download" => self.download_selected(),
+            "Restore" => {
+                self.form = Form::restore();
+                self.back = Screen::MainMenu;
+                self.go(Screen::Restore);
+                None
+            }
+            "About" => {
+                self.back = Screen::MainMenu;
+                self.go(Screen::About);
+                None
+            }
+            "Backup" => {
                 match self.e.store.installed() {
                     Ok(Some(inst)) => {
                         let name = format!("ecmt-backup-{}.pfx", inst.info.serial.chars().take(16).collect::<String>());
-                        let file = dirs::home_dir().map(|h| h.join(&name)).unwrap_or_else(|| PathBuf::from(&name));
-                        self.form = Form::backup(file.display().to_string());
+                        self.report = None;
+                        self.form = Form::backup(self.backup_dir.join(name).display().to_string());
                         self.go(Screen::Backup);
                     }
                     Ok(None) => self.say(
@@ -136,6 +172,7 @@ impl App {
         let (id, status) = (r.id, r.status);
         let text = match status.as_str() {
             "approved" | "downloaded" => return Some(Action::Download(id)),
+            "denied" => format!("Request {id} cannot be downloaded: {}", status_hint(r)),
             "pending" => format!(
                 "Request {id} is still waiting for approval by the Registration Authority: press F5 later to check again."
             ),
@@ -158,7 +195,10 @@ impl App {
                 self.policy_accept_focused = !self.policy_accept_focused;
             }
             KeyCode::Enter if self.policy_accept_focused => {
-                return self.policy.as_ref().map(|p| Action::CreateRequest(p.version.clone()));
+                let journey = self.policy_for_journey;
+                return self.policy.as_ref().map(|p| {
+                    if journey { Action::Journey(p.version.clone()) } else { Action::CreateRequest(p.version.clone()) }
+                });
             }
             KeyCode::Enter | KeyCode::Esc | KeyCode::Char('c' | 'C') => {
                 self.go(Screen::MainMenu);
@@ -172,8 +212,12 @@ impl App {
     pub(super) fn backup_key(&mut self, k: KeyEvent) -> Option<Action> {
         match self.form.on_key(k) {
             FormEvent::Cancel => {
-                self.go(Screen::MainMenu);
-                self.say(Kind::Info, "Backup cancelled: nothing was written.");
+                if self.report.is_some() {
+                    self.go(Screen::Done);
+                } else {
+                    self.go(Screen::MainMenu);
+                    self.say(Kind::Info, "Backup cancelled: nothing was written.");
+                }
                 None
             }
             FormEvent::Submit => {
@@ -185,7 +229,7 @@ impl App {
                     self.form.focus = 1;
                     return None;
                 }
-                let file = expand_home(self.form.value(0).trim());
+                let file = ops::with_pfx(&expand_home(self.form.value(0).trim()));
                 if file.exists() && self.form.confirmed_overwrite.as_ref() != Some(&file) {
                     self.form.error =
                         Some(format!("{} exists already: press Enter again to replace it.", file.display()));
@@ -202,7 +246,7 @@ impl App {
     pub(super) fn restore_key(&mut self, k: KeyEvent) -> Option<Action> {
         match self.form.on_key(k) {
             FormEvent::Cancel => {
-                self.go(Screen::Welcome);
+                self.go(self.back);
                 None
             }
             FormEvent::Submit => Some(Action::Restore {

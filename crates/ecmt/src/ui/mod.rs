@@ -2,11 +2,20 @@
 //! the old Windows tool.
 //!
 //! ```text
-//! Welcome ──L──> Logon ──Enter──> Main Menu ──n──> Policy dialog ──I accept──> (request created)
-//!    │ R: Restore dialog            │ d: Download (selected row)   b: Backup dialog
-//!    │ A: About                     │ F5/r: Refresh                o: Logout ──> Welcome
-//!    └ Q: Quit                      └ q: Quit
+//! Welcome ──L──> Logon ──Enter──> Logon successful ──OK──> Main Menu
+//!    │ R: Restore dialog             (EPOC pre-filled)
+//!    │ A: About
+//!    └ Q: Quit
+//! Main Menu ──c: Request and Download Cert──> Policy ──I accept──> progress (request → approval
+//!    → download → install) ──> Backup offer ──Yes──> file chooser ──> Backup Certificate
+//!    (password twice) ──> Confirmation (downloaded, installed, backed up to PATH)
+//!                                     └──No──> Confirmation (downloaded, installed, no backup)
+//! Main Menu also: n Request Cert · d Download · b Backup · F5/r Refresh · t Restore · a About ·
+//!    o Logout · q Quit
 //! ```
+//!
+//! Statuses read as in the guides ("Pending", "Available for Download", "Downloaded",
+//! "Installed", "Denied — call <helpdesk>", see `words`); times are local.
 //!
 //! Every action calls the same [`Ecmt`] operations as the command line (`ops`); this module
 //! only draws screens and turns keys into those calls. The event loop reads crossterm
@@ -23,6 +32,7 @@
 mod actions;
 mod draw;
 mod form;
+mod journey;
 mod keys;
 
 use std::io::IsTerminal;
@@ -39,6 +49,7 @@ use ratatui::{DefaultTerminal, Frame};
 
 use crate::local::Installed;
 use crate::ops::{self, Ecmt};
+use crate::words;
 use client::Error as ClientError;
 
 use form::{Form, FormEvent, button, error_style, panel};
@@ -51,7 +62,7 @@ const MAX_FIELD: usize = 512;
 const LABEL_W: u16 = 18;
 
 /// Runs the interactive interface until the user quits.
-pub async fn run(e: Ecmt) -> Result<()> {
+pub async fn run(e: Ecmt, backup_dir: PathBuf) -> Result<()> {
     if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
         bail!("ecmt ui needs a terminal; use the other commands in scripts");
     }
@@ -61,6 +72,7 @@ pub async fn run(e: Ecmt) -> Result<()> {
     let _restore = RestoreTerminal;
     let mut terminal = ratatui::try_init().context("cannot set up the terminal for ecmt ui")?;
     let mut app = App::new(e);
+    app.backup_dir = backup_dir;
     app.run_action(&mut terminal, Action::CheckStatus).await?;
     while !app.quit {
         terminal.draw(|f| app.draw(f))?;
@@ -89,15 +101,21 @@ impl Drop for RestoreTerminal {
     }
 }
 
-/// The screens. `Restore` and `About` are dialogs over Welcome; `Policy` and `Backup`
-/// dialogs over the Main Menu.
+/// The screens. `Restore` and `About` are dialogs over Welcome or the Main Menu (`App::back`);
+/// `LogonOk`, `Policy`, `Journey`, `BackupOffer`, `Chooser`, `Backup` and `Done` are dialogs
+/// over the Main Menu.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Screen {
     Welcome,
     Logon,
+    LogonOk,
     MainMenu,
     Policy,
+    Journey,
+    BackupOffer,
+    Chooser,
     Backup,
+    Done,
     Restore,
     About,
 }
@@ -106,14 +124,26 @@ enum Screen {
 #[derive(Debug)]
 enum Action {
     CheckStatus,
-    Login { epoc: String, pin: String },
+    Login {
+        epoc: String,
+        pin: String,
+    },
     OpenMainMenu,
     Refresh,
     LoadPolicy,
     CreateRequest(String),
+    /// Request and Download Cert, with the accepted policy version.
+    Journey(String),
     Download(i64),
-    Backup { file: PathBuf, password: String, repeat: String },
-    Restore { file: PathBuf, password: String },
+    Backup {
+        file: PathBuf,
+        password: String,
+        repeat: String,
+    },
+    Restore {
+        file: PathBuf,
+        password: String,
+    },
     Logout,
 }
 
@@ -124,7 +154,7 @@ impl Action {
             Action::Login { .. } => "logging on…".into(),
             Action::OpenMainMenu | Action::Refresh => "reading the requests…".into(),
             Action::LoadPolicy => "fetching the acceptable-use policy…".into(),
-            Action::CreateRequest(_) => "making a new key and requesting a certificate…".into(),
+            Action::CreateRequest(_) | Action::Journey(_) => "making a new key and requesting a certificate…".into(),
             Action::Download(id) => format!("downloading and installing the certificate of request {id}…"),
             Action::Backup { .. } => "writing the backup…".into(),
             Action::Restore { .. } => "restoring the backup…".into(),
@@ -150,9 +180,25 @@ enum UpdateStatus {
 
 /// The choices on the Welcome screen.
 const WELCOME_CHOICES: [(&str, char); 4] = [("Logon", 'L'), ("Restore", 'R'), ("About", 'A'), ("Quit", 'Q')];
-/// The buttons of the Main Menu.
-const MAIN_BUTTONS: [(&str, &str); 5] =
-    [("Refresh", "F5"), ("Request Cert", "n"), ("Download", "d"), ("Backup", "b"), ("Logout", "o")];
+/// The buttons of the Main Menu, with their keys.
+const MAIN_BUTTONS: [(&str, &str); 8] = [
+    ("Request and Download Cert", "c"),
+    ("Refresh", "F5"),
+    ("Request Cert", "n"),
+    ("Download", "d"),
+    ("Backup", "b"),
+    ("Restore", "t"),
+    ("About", "a"),
+    ("Logout", "o"),
+];
+
+/// What Request and Download Cert did, for the confirmation.
+#[derive(Debug, Clone, Default)]
+struct Report {
+    request: Option<i64>,
+    installed: Option<String>,
+    backup: Option<PathBuf>,
+}
 
 struct App {
     e: Ecmt,
@@ -170,6 +216,19 @@ struct App {
     policy_accept_focused: bool,
     message: Option<(Kind, String)>,
     busy: Option<String>,
+    /// The organisation's default backup folder: where the chooser starts.
+    backup_dir: PathBuf,
+    /// Where Restore and About return.
+    back: Screen,
+    /// "I accept" runs the whole journey (Request and Download Cert), not only the request.
+    policy_for_journey: bool,
+    /// The journey's steps so far.
+    progress: Vec<String>,
+    /// Yes is focused in the backup offer.
+    offer_yes: bool,
+    chooser: journey::Chooser,
+    /// Set during Request and Download Cert: the backup belongs to it and ends in the confirmation.
+    report: Option<Report>,
 }
 
 impl App {
@@ -190,7 +249,19 @@ impl App {
             policy_accept_focused: false,
             message: None,
             busy: None,
+            backup_dir: PathBuf::from("/var/backups/ecmt"),
+            back: Screen::Welcome,
+            policy_for_journey: false,
+            progress: Vec::new(),
+            offer_yes: true,
+            chooser: journey::Chooser::default(),
+            report: None,
         }
+    }
+
+    /// The Logon form, with the EPOC of the last logon filled in.
+    fn logon_form(&self) -> Form {
+        Form::logon_with(self.e.store.state().last_epoc)
     }
 
     fn say(&mut self, kind: Kind, text: impl Into<String>) {
@@ -209,29 +280,37 @@ impl App {
 
 /// What the user should do next with a request, in the words of this screen.
 fn status_hint(r: &api::RequestView) -> String {
-    match r.status.as_str() {
-        "pending" => "waiting for approval by the Registration Authority; press F5 later to check again.".into(),
-        "approved" => "approved: press d to download and install the certificate.".into(),
-        "downloaded" => "downloaded but not confirmed installed: press d to download it again and finish.".into(),
-        "installed" => "its certificate was installed on the machine that requested it.".into(),
-        _ => r.message.clone(),
+    let word = words::status_word(r);
+    match r.status {
+        api::RequestStatus::Pending => {
+            format!("{word}: waiting for approval by the Registration Authority; press F5 later to check again.")
+        }
+        api::RequestStatus::Approved => format!("{word}: press d to download and install the certificate."),
+        api::RequestStatus::Downloaded => {
+            format!("{word} but not confirmed installed: press d to download it again and finish.")
+        }
+        api::RequestStatus::Installed => {
+            format!("{word}: its certificate was installed on the machine that requested it.")
+        }
+        api::RequestStatus::Denied => format!("{word}. {}", sentence(&r.message)),
+        api::RequestStatus::Cancelled => format!("{word}: {}", r.message),
     }
 }
 
-fn status_style(status: &str) -> Style {
+fn status_style(status: api::RequestStatus) -> Style {
     match status {
-        "pending" => Style::new().fg(Color::Yellow),
-        "approved" | "downloaded" => Style::new().fg(Color::Green).bold(),
-        "installed" => Style::new().fg(Color::Green),
-        "denied" => Style::new().fg(Color::Red),
-        _ => Style::new(),
+        api::RequestStatus::Pending => Style::new().fg(Color::Yellow),
+        api::RequestStatus::Approved | api::RequestStatus::Downloaded => Style::new().fg(Color::Green).bold(),
+        api::RequestStatus::Installed => Style::new().fg(Color::Green),
+        api::RequestStatus::Denied => Style::new().fg(Color::Red),
+        api::RequestStatus::Cancelled => Style::new(),
     }
 }
 
 fn expiry_text(i: &Installed) -> String {
     let days = crate::days_left(i);
     let when = crate::fmt_time(i.info.not_after);
-    if days < 0 { format!("expired {when} UTC") } else { format!("expires {when} UTC, in {days} days") }
+    if days < 0 { format!("expired {when}") } else { format!("expires {when}, in {days} days") }
 }
 
 /// The full error chain, as one sentence.

@@ -63,6 +63,7 @@ fn request_view(r: &CertRequest, helpdesk: &str) -> api::RequestView {
         deny_reason: r.deny_reason.clone(),
         serial: r.serial.clone(),
         message: enrol::request_message(r, helpdesk),
+        helpdesk: helpdesk.to_string(),
     }
 }
 
@@ -73,6 +74,8 @@ fn release_view(r: &Release) -> api::ReleaseView {
         url: r.url.clone(),
         sha256: r.sha256.clone(),
         notes: r.notes.clone(),
+        signature: r.signature.clone(),
+        key_id: r.key_id.clone(),
     }
 }
 
@@ -409,7 +412,28 @@ pub(crate) async fn add_release(
     ApiJson(b): ApiJson<api::NewReleaseBody>,
 ) -> Result<Response, ApiError> {
     let actor = allow(&s, a.op(), Permission::ManageReleases, None, "releases").await?;
-    let r = s.enrol.add_release(&b.product, &b.version, b.minimum, &b.url, &b.sha256, &b.notes, &actor).await?;
+    let r = match &b.signature {
+        Some(signature) => {
+            let new = enrol::SignedRelease {
+                product: &b.product,
+                version: &b.version,
+                minimum: b.minimum,
+                url: &b.url,
+                sha256: &b.sha256,
+                notes: &b.notes,
+                signature,
+                file_path: b.file_path.as_deref(),
+            };
+            s.enrol.add_signed_release(new, &actor).await?
+        }
+        None if b.file_path.is_some() => {
+            return Err(enrol::EnrolError::BadInput(enrol::InputProblem::Release(
+                "a release served from a file must be signed: pass its signature (carecert admin release add … --sign-with KEY)".into(),
+            ))
+            .into());
+        }
+        None => s.enrol.add_release(&b.product, &b.version, b.minimum, &b.url, &b.sha256, &b.notes, &actor).await?,
+    };
     Ok((StatusCode::CREATED, Json(release_view(&r))).into_response())
 }
 

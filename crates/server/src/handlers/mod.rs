@@ -9,4 +9,5 @@ pub(crate) mod enrol;
 pub(crate) mod operators;
 pub(crate) mod portal;
 pub(crate) mod public;
+pub(crate) mod releases;
 pub(crate) mod wire;

@@ -6,6 +6,7 @@ use axum::Router;
 
 use crate::state::AppState;
 
+pub(crate) mod download;
 pub(crate) mod forms;
 pub(crate) mod layout;
 pub(crate) mod notice;

@@ -205,6 +205,25 @@ pub struct Release {
     pub notes: String,
     /// Registered at.
     pub created_at: i64,
+    /// Ed25519 signature (base64) over product, version and SHA-256; empty when unsigned.
+    pub signature: String,
+    /// The release-signing key that made `signature` (empty when unsigned).
+    pub key_id: String,
+    /// A file on the server's machine served as the download (empty: `url` is elsewhere).
+    pub file_path: String,
+}
+
+/// A registered release-signing public key.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleaseKey {
+    /// First 16 hex digits of the SHA-256 of the raw key.
+    pub key_id: String,
+    /// `ecmt` or `carecert-agent`.
+    pub product: String,
+    /// `ed25519:` + base64.
+    pub public_key: String,
+    /// Registered at.
+    pub created_at: i64,
 }
 
 /// One entry of the trust feed.
