@@ -29,6 +29,7 @@ pub mod ecmt;
 pub mod portal;
 pub mod public;
 pub mod vocab;
+pub mod zerotouch;
 
 pub use admin::cards::*;
 pub use admin::enrol::*;
@@ -38,6 +39,7 @@ pub use ecmt::*;
 pub use portal::*;
 pub use public::*;
 pub use vocab::*;
+pub use zerotouch::*;
 
 /// Every error: a code for programs, a sentence for people.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

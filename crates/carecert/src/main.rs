@@ -9,6 +9,7 @@ mod bench;
 mod config;
 mod notify;
 mod paths;
+mod reminders;
 mod serve;
 
 use std::process::ExitCode;

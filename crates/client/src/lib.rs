@@ -27,6 +27,7 @@ mod admin;
 mod cards;
 mod ecmt;
 mod error;
+mod zerotouch;
 
 pub use error::{Error, SetupError};
 

@@ -8,8 +8,11 @@
 //! 2 command-line usage; 3 the server cannot be reached (nothing local was changed).
 #![forbid(unsafe_code)]
 
+mod auto;
+mod health;
 mod local;
 mod ops;
+mod service;
 mod ui;
 
 use std::path::PathBuf;
@@ -81,6 +84,9 @@ enum Command {
     Renew(RenewArgs),
     /// The interactive screens (Welcome, Logon, Main Menu, Backup).
     Ui,
+    /// The systemd timer for zero-touch renewal (`ecmt renew --auto`): install, status.
+    #[command(subcommand)]
+    Service(service::ServiceCmd),
 }
 
 #[derive(clap::Args)]
@@ -124,6 +130,8 @@ struct RenewArgs {
     backup: Option<PathBuf>,
     #[command(flatten)]
     password: PasswordArgs,
+    #[command(flatten)]
+    auto: auto::AutoArgs,
 }
 
 fn main() -> ExitCode {
@@ -350,7 +358,10 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Renew(r) if r.auto.auto => auto::run(&e, &r.auto).await,
         Command::Renew(r) => renew(&e, r, json_out).await,
+        Command::Service(service::ServiceCmd::Install(a)) => service::install(&e, &a, json_out),
+        Command::Service(service::ServiceCmd::Status(w)) => service::status(&e, &w, json_out),
         Command::Ui => ui::run(e).await,
     }
 }
@@ -370,6 +381,14 @@ async fn status(e: &Ecmt, json_out: bool) -> Result<()> {
     let installed = e.store.installed()?;
     let update = e.update_check().await;
     let session = e.session();
+    if let Ok(u) = &update {
+        health::remember(e, u);
+    }
+    let cert_health = match (&installed, &update) {
+        (Some(i), Ok(_)) => Some(health::check(e, i).await),
+        (Some(_), Err(_)) => Some(health::CertHealth::Unchecked { why: "the carecert service did not answer".into() }),
+        (None, _) => None,
+    };
     if json_out {
         let (u, err) = match &update {
             Ok(u) => (serde_json::to_value(u)?, None),
@@ -383,6 +402,7 @@ async fn status(e: &Ecmt, json_out: bool) -> Result<()> {
                 "installed": installed.as_ref().map(installed_json),
                 "previous": e.store.previous().ok().flatten().map(|p| installed_json(&p)),
                 "session": session.as_ref().map(|s| json!({"epoc": s.epoc, "name": s.name, "expires_at": s.expires_at})),
+                "trust": health::json(e, update.as_ref().ok(), cert_health.as_ref()),
             }))?
         );
     } else {
@@ -406,6 +426,13 @@ async fn status(e: &Ecmt, json_out: bool) -> Result<()> {
         match &installed {
             Some(i) => println!("{}", installed_text(i, &e.store)),
             None => println!("No certificate installed: run `ecmt renew` with your PIN letter."),
+        }
+        let helpdesk = update.as_ref().map(|u| u.helpdesk.clone()).unwrap_or_else(|_| "the helpdesk".into());
+        for line in cert_health.iter().flat_map(|h| health::lines(h, &helpdesk)) {
+            println!("{line}");
+        }
+        for line in health::trust_lines(e, update.as_ref().ok()) {
+            println!("{line}");
         }
         match &session {
             Some(s) => println!("Logged on as {} (EPOC {}) until {} UTC", s.name, s.epoc, fmt_time(s.expires_at)),

@@ -30,6 +30,7 @@ mod releases;
 mod requests;
 mod service;
 mod sessions;
+mod zerotouch;
 
 pub use error::{CertificateProblem, EnrolError, InputProblem};
 pub use letter::{PinLetter, local_date, render_letter};
@@ -40,6 +41,7 @@ pub use releases::{ClientVersionCheck, UpdateCheck};
 pub use requests::{CertificateBundle, request_message};
 pub use service::{EnrolConfig, Enrolment, HashGate};
 pub use sessions::{LoggedIn, SessionContext};
+pub use zerotouch::RenewalWindow;
 pub use store::{
     ApprovalPolicy, CertRequest, OrgKind, OrgStatus, Organisation, Release, RequestChannel, RequestStatus,
 };

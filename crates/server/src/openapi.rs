@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use crate::extract::MAX_JSON_BYTES;
 use crate::handlers::enrol::MAX_MESSAGE_BYTES;
-use crate::handlers::{admin, cards, enrol, portal, public};
+use crate::handlers::{admin, cards, enrol, portal, public, zerotouch};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -79,7 +79,9 @@ pub(crate) fn json_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(cards::add_sponsor))
         .routes(routes!(cards::set_batch))
         .routes(routes!(cards::add_web_account))
-        .routes(routes!(cards::show_card));
+        .routes(routes!(cards::show_card))
+        .routes(routes!(zerotouch::withdraw_trust))
+        .routes(routes!(zerotouch::set_contact));
     let ecmt = OpenApiRouter::new()
         .routes(routes!(enrol::login))
         .routes(routes!(enrol::logout))
@@ -89,7 +91,8 @@ pub(crate) fn json_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(enrol::download))
         .routes(routes!(enrol::installed))
         .routes(routes!(enrol::cancel))
-        .routes(routes!(enrol::renew));
+        .routes(routes!(enrol::renew))
+        .routes(routes!(zerotouch::renewal_window));
     let agent = OpenApiRouter::new()
         .routes(routes!(cards::card_status))
         .routes(routes!(cards::card_details))

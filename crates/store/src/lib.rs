@@ -22,6 +22,7 @@ mod certs;
 mod enrol;
 mod group;
 mod read;
+mod reminders;
 mod web;
 
 use std::str::FromStr;
@@ -43,6 +44,7 @@ pub use enrol::{
     Release, RequestChange, RequestChannel, RequestFilter, RequestStatus, TrustEvent,
 };
 pub use read::StoreRead;
+pub use reminders::{CardExpiry, MachineExpiry, ReminderClaim, ReminderKind, SentReminder};
 pub use web::{WebAccount, WebSession};
 
 /// The database engine behind a [`Store`].

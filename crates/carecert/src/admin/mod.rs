@@ -17,6 +17,7 @@ mod cards;
 mod certs;
 mod enrol;
 mod output;
+mod zerotouch;
 
 /// `carecert admin`.
 #[derive(Args, Debug)]
@@ -74,6 +75,12 @@ enum What {
     /// Web accounts (RA console, operators, portal): add.
     #[command(subcommand)]
     Account(cards::AccountCmd),
+    /// The trust feed: withdraw a CA (a CA being retired).
+    #[command(subcommand)]
+    Trust(zerotouch::TrustCmd),
+    /// Where an organisation's certificate expiry reminders are emailed: set, clear.
+    #[command(subcommand)]
+    Contact(zerotouch::ContactCmd),
 }
 
 /// The admin API's client: the token and root come from the flags, else from the data
@@ -131,5 +138,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
         What::Card(c) => cards::card(&client, c, json_out).await,
         What::Sponsor(c) => cards::sponsor(&client, c, json_out).await,
         What::Account(c) => cards::account(&client, c, json_out).await,
+        What::Trust(c) => zerotouch::trust(&client, c, json_out).await,
+        What::Contact(c) => zerotouch::contact(&client, c, json_out).await,
     }
 }

@@ -170,6 +170,8 @@ struct App {
     policy_accept_focused: bool,
     message: Option<(Kind, String)>,
     busy: Option<String>,
+    /// What the start-up check found about trust and the installed certificate (issue 11).
+    health: Vec<String>,
 }
 
 impl App {
@@ -190,6 +192,7 @@ impl App {
             policy_accept_focused: false,
             message: None,
             busy: None,
+            health: Vec::new(),
         }
     }
 

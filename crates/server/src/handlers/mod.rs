@@ -9,3 +9,4 @@ pub(crate) mod enrol;
 pub(crate) mod portal;
 pub(crate) mod public;
 pub(crate) mod wire;
+pub(crate) mod zerotouch;
