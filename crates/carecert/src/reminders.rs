@@ -77,7 +77,8 @@ impl ReminderJob {
     pub fn machine_message(&self, m: &MachineExpiry, days: i64) -> (String, String) {
         let kind = m.kind.parse().unwrap_or(store::OrgKind::Pharmacy);
         let helpdesk = self.enrol.helpdesk_for(kind);
-        let subject = format!("carecert: the system certificate of {} (EPOC {}) expires in {days} days", m.name, m.epoc);
+        let subject =
+            format!("carecert: the system certificate of {} (EPOC {}) expires in {days} days", m.name, m.epoc);
         let body = format!(
             "The system certificate of your organisation expires in {days} days.\n\n\
              Organisation: EPOC {epoc}\n\
@@ -183,8 +184,10 @@ impl ReminderJob {
         let now = self.clock.now().unix_timestamp();
         let mut report = PassReport::default();
         let horizon = |days: &[i64]| now + days.iter().copied().max().unwrap_or(0) * 86_400;
-        let machines =
-            self.store.machine_certs_expiring(&self.enrol.issuing_ca, now, horizon(&self.settings.machine_days)).await?;
+        let machines = self
+            .store
+            .machine_certs_expiring(&self.enrol.issuing_ca, now, horizon(&self.settings.machine_days))
+            .await?;
         for m in machines {
             let Some(days) = due_threshold(&self.settings.machine_days, m.not_after, now) else { continue };
             let Some(to) = m.contact_email.clone() else {

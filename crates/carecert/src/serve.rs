@@ -300,9 +300,7 @@ fn set<T>(slot: &mut T, value: Option<T>) {
 pub async fn serve(args: ServeArgs) -> Result<()> {
     init_logging(args.log_format);
     if args.clock_offset_days != 0 && !args.dev {
-        bail!(
-            "--clock-offset-days is for tests only and needs --dev: a production service must run on the real clock"
-        );
+        bail!("--clock-offset-days is for tests only and needs --dev: a production service must run on the real clock");
     }
     let settings = settings_for(&args)?;
     raise_open_files(&settings.limits);

@@ -123,10 +123,8 @@ fn renew_auto_is_silent_outside_the_window_and_renews_inside_it_with_no_input() 
     let pw_file = server.path("backup-password");
     std::fs::write(&pw_file, "Meadow2026\n").unwrap();
     let backups = server.path("backups");
-    let env = [
-        ("ECMT_BACKUP_PASSWORD_FILE", pw_file.to_str().unwrap()),
-        ("ECMT_BACKUP_DIR", backups.to_str().unwrap()),
-    ];
+    let env =
+        [("ECMT_BACKUP_PASSWORD_FILE", pw_file.to_str().unwrap()), ("ECMT_BACKUP_DIR", backups.to_str().unwrap())];
 
     // Fresh certificate: not due. Nothing printed, exit 0, nothing changed.
     let quiet = server.ecmt(&store, &["renew", "--auto"], &env);
@@ -150,7 +148,10 @@ fn renew_auto_is_silent_outside_the_window_and_renews_inside_it_with_no_input() 
     let units = root.join("etc/systemd/system");
     let (service, timer) = (units.join("ecmt-renew.service"), units.join("ecmt-renew.timer"));
     let unit = std::fs::read_to_string(&service).unwrap();
-    assert!(unit.contains(&format!("ExecStart={} renew --auto", common::ecmt_bin().canonicalize().unwrap().display())), "{unit}");
+    assert!(
+        unit.contains(&format!("ExecStart={} renew --auto", common::ecmt_bin().canonicalize().unwrap().display())),
+        "{unit}"
+    );
     assert!(std::fs::symlink_metadata(units.join("timers.target.wants/ecmt-renew.timer")).is_ok(), "enabled");
     let envfile = std::fs::read_to_string(root.join("etc/ecmt/ecmt.env")).unwrap();
     assert!(envfile.contains(&format!("ECMT_SERVER=\"{}\"", server.https)), "{envfile}");
@@ -164,7 +165,10 @@ fn renew_auto_is_silent_outside_the_window_and_renews_inside_it_with_no_input() 
     assert!(verify.status.success(), "systemd-analyze verify: {}", text(&verify));
     // The repository's units are what was installed (but for the program's path).
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dist/systemd");
-    assert_eq!(std::fs::read_to_string(repo.join("ecmt-renew.timer")).unwrap(), std::fs::read_to_string(&timer).unwrap());
+    assert_eq!(
+        std::fs::read_to_string(repo.join("ecmt-renew.timer")).unwrap(),
+        std::fs::read_to_string(&timer).unwrap()
+    );
     let st = text(&ok(server.ecmt(&store, &["service", "status", "--root", root.to_str().unwrap()], &[])));
     assert!(st.contains("installed in") && st.contains("and enabled"), "{st}");
     assert!(st.contains("Next run: ") && (st.contains(" 00:00 UTC") || st.contains(" 12:00 UTC")), "{st}");
@@ -176,7 +180,10 @@ fn renew_auto_is_silent_outside_the_window_and_renews_inside_it_with_no_input() 
     let down = server.ecmt(&store, &["renew", "--auto", "--retries", "3", "--retry-delay-ms", "200"], &env);
     assert_eq!(down.status.code(), Some(3), "{}", text(&down));
     let log = text(&down);
-    assert!(log.contains("(try 1 of 3); trying again in 0.2 s") && log.contains("(try 2 of 3); trying again in 0.4 s"), "{log}");
+    assert!(
+        log.contains("(try 1 of 3); trying again in 0.2 s") && log.contains("(try 2 of 3); trying again in 0.4 s"),
+        "{log}"
+    );
     assert!(started.elapsed() >= Duration::from_millis(600), "it waited between tries");
     assert_eq!(installed_serial(&store), first);
 
@@ -190,7 +197,10 @@ fn renew_auto_is_silent_outside_the_window_and_renews_inside_it_with_no_input() 
     assert_eq!(lines.len(), 2, "{lines:?}");
     let second = installed_serial(&store);
     assert_ne!(second, first);
-    assert!(lines[0].contains(&format!("renewed certificate {first} over mutual TLS: installed {second}")), "{lines:?}");
+    assert!(
+        lines[0].contains(&format!("renewed certificate {first} over mutual TLS: installed {second}")),
+        "{lines:?}"
+    );
     let pfx = backups.join(format!("ecmt-{second}.pfx"));
     assert!(lines[1].contains(&format!("backup written to {}", pfx.display())), "{lines:?}");
     let info = Command::new("openssl")
@@ -272,8 +282,10 @@ fn drain(mail: &mpsc::Receiver<String>) -> Vec<String> {
 
 /// A card for `uid`, issued through the RA API with software keys (no reader needed).
 fn issue_card(server: &Server, uid: &str, serial: &str) {
-    let (_, auth_csr) = server.openssl_csr(&format!("{serial}-auth"), &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
-    let (_, sign_csr) = server.openssl_csr(&format!("{serial}-sign"), &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let (_, auth_csr) =
+        server.openssl_csr(&format!("{serial}-auth"), &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let (_, sign_csr) =
+        server.openssl_csr(&format!("{serial}-sign"), &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
     let body = serde_json::json!({
         "uid": uid, "card_serial": serial, "documents": "passport", "so_pin": "12345678",
         "auth_csr": std::fs::read_to_string(&auth_csr).unwrap(), "sign_csr": std::fs::read_to_string(&sign_csr).unwrap(),
@@ -309,7 +321,18 @@ fn expiry_reminders_go_out_on_the_right_days_once_and_stop_after_renewal() {
     let bad = server.admin(&["contact", "set", epoc, "not an address"]);
     assert!(!bad.status.success() && text(&bad).contains("is not an email address"), "{}", text(&bad));
     ok(server.admin(&["contact", "set", epoc, "manager@canal.example"]));
-    ok(server.admin(&["user", "add", "--uid", "55", "--name", "Dr Eve Stone", "--email", "eve.stone@nhs.net", "--organisation", "RA1"]));
+    ok(server.admin(&[
+        "user",
+        "add",
+        "--uid",
+        "55",
+        "--name",
+        "Dr Eve Stone",
+        "--email",
+        "eve.stone@nhs.net",
+        "--organisation",
+        "RA1",
+    ]));
     issue_card(&server, "55", "CARD55");
     let cert = installed_serial(&store);
 
@@ -327,7 +350,10 @@ fn expiry_reminders_go_out_on_the_right_days_once_and_stop_after_renewal() {
         let m = &got[0];
         assert!(m.contains("To: eve.stone@nhs.net"), "{m}");
         assert!(m.contains(&format!("This is the {threshold}-day reminder")), "day {day}: {m}");
-        assert!(m.contains("Dear Dr Eve Stone") && m.contains("CARD55") && m.contains("carecert-agent card renew"), "{m}");
+        assert!(
+            m.contains("Dear Dr Eve Stone") && m.contains("CARD55") && m.contains("carecert-agent card renew"),
+            "{m}"
+        );
     }
     // Day 304: the machine certificate has 61 days left — not yet; the card has expired.
     relaunch(&mut server, &at(304));
@@ -341,7 +367,10 @@ fn expiry_reminders_go_out_on_the_right_days_once_and_stop_after_renewal() {
         let m = &got[0];
         assert!(m.contains("To: manager@canal.example"), "{m}");
         assert!(m.contains(&format!("This is the {threshold}-day reminder")), "day {day}: {m}");
-        assert!(m.contains("Organisation: EPOC 8880001") && m.contains("Canal Street Pharmacy") && m.contains(&cert), "{m}");
+        assert!(
+            m.contains("Organisation: EPOC 8880001") && m.contains("Canal Street Pharmacy") && m.contains(&cert),
+            "{m}"
+        );
         assert!(m.contains("ecmt renew") && m.contains("ecmt service status") && m.contains("--with-pin"), "{m}");
     }
     // The practice renews (zero touch); at day 358 there is no 7-day reminder.
@@ -381,7 +410,18 @@ fn two_nodes_on_postgresql_send_each_reminder_once() {
             enrolled(&a, &a.path(&format!("store{i}")), epoc, &format!("Practice {i}"));
             ok(a.admin(&["contact", "set", epoc, &format!("practice{i}@example.org")]));
             let uid = format!("6{i}");
-            ok(a.admin(&["user", "add", "--uid", &uid, "--name", &format!("Holder {i}"), "--email", &format!("holder{i}@nhs.net"), "--organisation", "RA1"]));
+            ok(a.admin(&[
+                "user",
+                "add",
+                "--uid",
+                &uid,
+                "--name",
+                &format!("Holder {i}"),
+                "--email",
+                &format!("holder{i}@nhs.net"),
+                "--organisation",
+                "RA1",
+            ]));
             issue_card(&a, &uid, &format!("PGCARD{i}"));
         }
         passes(&a, 1);
@@ -396,8 +436,9 @@ fn two_nodes_on_postgresql_send_each_reminder_once() {
         // Started together, so their first passes overlap.
         a.stop();
         let b = std::thread::scope(|scope| {
-            let b = scope
-                .spawn(|| Server::start_db_args(Some(url.clone()), &b_args.iter().map(String::as_str).collect::<Vec<_>>()));
+            let b = scope.spawn(|| {
+                Server::start_db_args(Some(url.clone()), &b_args.iter().map(String::as_str).collect::<Vec<_>>())
+            });
             a.extra = args.clone();
             a.launch();
             b.join().unwrap()
@@ -405,14 +446,11 @@ fn two_nodes_on_postgresql_send_each_reminder_once() {
         passes(&a, 5);
         passes(&b, 5);
         let got = drain(&mail);
-        let mut to: Vec<String> = got
-            .iter()
-            .map(|m| m.lines().find(|l| l.starts_with("To: ")).unwrap_or("").trim().to_string())
-            .collect();
+        let mut to: Vec<String> =
+            got.iter().map(|m| m.lines().find(|l| l.starts_with("To: ")).unwrap_or("").trim().to_string()).collect();
         to.sort();
-        let mut want: Vec<String> = (0..3)
-            .flat_map(|i| [format!("To: holder{i}@nhs.net"), format!("To: practice{i}@example.org")])
-            .collect();
+        let mut want: Vec<String> =
+            (0..3).flat_map(|i| [format!("To: holder{i}@nhs.net"), format!("To: practice{i}@example.org")]).collect();
         want.sort();
         assert_eq!(to, want, "each reminder exactly once across two nodes");
         // Both nodes took part in the race (each logged passes), and each reminder is audited once.

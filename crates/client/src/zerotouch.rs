@@ -5,7 +5,11 @@ use crate::{Client, Error, error};
 
 impl Client {
     /// `POST /api/v1/admin/trust/{ca}/withdraw`: withdraws a CA from the trust feed.
-    pub async fn withdraw_trust(&self, ca: &str, body: &api::WithdrawTrustBody) -> Result<api::TrustWithdrawnView, Error> {
+    pub async fn withdraw_trust(
+        &self,
+        ca: &str,
+        body: &api::WithdrawTrustBody,
+    ) -> Result<api::TrustWithdrawnView, Error> {
         self.post(&["api", "v1", "admin", "trust", ca, "withdraw"], body).await
     }
 

@@ -154,12 +154,12 @@ fn when(t: i64) -> String {
 
 /// What to do about a certificate in this state, for a person.
 pub fn lines(h: &CertHealth, helpdesk: &str) -> Vec<String> {
-    let pin_letter = format!(
-        "What to do: call {helpdesk} for a new PIN letter, then run `ecmt renew --with-pin` as administrator"
-    );
+    let pin_letter =
+        format!("What to do: call {helpdesk} for a new PIN letter, then run `ecmt renew --with-pin` as administrator");
     match h {
         CertHealth::Good { days_left, renewal_opens, renewal_open } => {
-            let mut v = vec![format!("Certificate check (carecert OCSP): good, not revoked; expires in {days_left} days")];
+            let mut v =
+                vec![format!("Certificate check (carecert OCSP): good, not revoked; expires in {days_left} days")];
             if *renewal_open {
                 v.push(
                     "EXPIRING: the renewal window is open. What to do: run `ecmt renew` as administrator (no PIN needed), or let the timer do it (`ecmt service install`)"
@@ -200,11 +200,8 @@ pub fn lines(h: &CertHealth, helpdesk: &str) -> Vec<String> {
 
 /// The trust part of `ecmt status`: new (in this check) and withdrawn trust certificates.
 pub fn trust_lines(e: &Ecmt, info: Option<&api::UpdateInfo>) -> Vec<String> {
-    let mut v = vec![format!(
-        "Trust certificates: {} (in {})",
-        trusted(e).join(", "),
-        e.store.dir().join("trust").display()
-    )];
+    let mut v =
+        vec![format!("Trust certificates: {} (in {})", trusted(e).join(", "), e.store.dir().join("trust").display())];
     if let Some(i) = info
         && !i.trust.added.is_empty()
     {

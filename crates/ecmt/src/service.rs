@@ -219,8 +219,13 @@ pub fn status(e: &Ecmt, w: &WhereArgs, json_out: bool) -> Result<()> {
         return Ok(());
     }
     match (installed, enabled) {
-        (false, _) => println!("Timer: not installed in {} — run `ecmt service install` as administrator", units.display()),
-        (true, false) => println!("Timer: installed in {} but not enabled — run `systemctl enable --now {TIMER_NAME}`", units.display()),
+        (false, _) => {
+            println!("Timer: not installed in {} — run `ecmt service install` as administrator", units.display())
+        }
+        (true, false) => println!(
+            "Timer: installed in {} but not enabled — run `systemctl enable --now {TIMER_NAME}`",
+            units.display()
+        ),
         (true, true) => {
             println!("Timer: installed in {} and enabled", units.display());
             println!("Next run: {next}");

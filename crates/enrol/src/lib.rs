@@ -41,7 +41,7 @@ pub use releases::{ClientVersionCheck, UpdateCheck};
 pub use requests::{CertificateBundle, request_message};
 pub use service::{EnrolConfig, Enrolment, HashGate};
 pub use sessions::{LoggedIn, SessionContext};
-pub use zerotouch::RenewalWindow;
 pub use store::{
     ApprovalPolicy, CertRequest, OrgKind, OrgStatus, Organisation, Release, RequestChannel, RequestStatus,
 };
+pub use zerotouch::RenewalWindow;

@@ -9,8 +9,10 @@ use sha1::Digest as _;
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::Certificate;
 use x509_cert::ext::Extension;
-use x509_ocsp::{BasicOcspResponse, CertId, CertStatus, OcspRequest, OcspResponse, OcspResponseStatus, Request,
-    ResponderId, TbsRequest};
+use x509_ocsp::{
+    BasicOcspResponse, CertId, CertStatus, OcspRequest, OcspResponse, OcspResponseStatus, Request, ResponderId,
+    TbsRequest,
+};
 
 use crate::ocsp::OcspStatus;
 use crate::{PkiError, RevocationReason};
@@ -135,12 +137,7 @@ fn verify(spki_der: &[u8], alg: &AlgorithmIdentifierOwned, message: &[u8], signa
 /// The key that may sign answers about `issuer`'s certificates: the issuer's own, or that
 /// of a delegated responder certificate in `certs` (issued and signed by `issuer`,
 /// id-kp-OCSPSigning, valid at `now`) named by `id`.
-fn signer_key(
-    id: &ResponderId,
-    issuer: &Certificate,
-    certs: &[Certificate],
-    now: i64,
-) -> Result<Vec<u8>, PkiError> {
+fn signer_key(id: &ResponderId, issuer: &Certificate, certs: &[Certificate], now: i64) -> Result<Vec<u8>, PkiError> {
     if names(id, issuer) {
         return issuer.tbs_certificate.subject_public_key_info.to_der().map_err(enc);
     }
@@ -155,8 +152,7 @@ fn signer_key(
     verify(&issuer_spki, &c.signature_algorithm, &c.tbs_certificate.to_der().map_err(enc)?, c.signature.raw_bytes())
         .map_err(|_| untrusted("the responder certificate's signature does not verify with the issuing CA's key"))?;
     let v = &c.tbs_certificate.validity;
-    let (nb, na) =
-        (v.not_before.to_unix_duration().as_secs() as i64, v.not_after.to_unix_duration().as_secs() as i64);
+    let (nb, na) = (v.not_before.to_unix_duration().as_secs() as i64, v.not_after.to_unix_duration().as_secs() as i64);
     if now < nb - CLOCK_SKEW || now > na + CLOCK_SKEW {
         return Err(untrusted("the responder certificate is outside its validity period"));
     }
@@ -169,7 +165,9 @@ fn signer_key(
         .filter_map(|e| x509_cert::ext::pkix::ExtendedKeyUsage::from_der(e.extn_value.as_bytes()).ok())
         .any(|eku| eku.0.contains(&OCSP_SIGNING_OID));
     if !ocsp_signing {
-        return Err(untrusted("the responder certificate is not authorised to sign OCSP answers (no id-kp-OCSPSigning)"));
+        return Err(untrusted(
+            "the responder certificate is not authorised to sign OCSP answers (no id-kp-OCSPSigning)",
+        ));
     }
     c.tbs_certificate.subject_public_key_info.to_der().map_err(enc)
 }
@@ -191,13 +189,8 @@ pub fn check_response(query: &OcspQuery, response_der: &[u8], now: i64) -> Resul
     let key = signer_key(&basic.tbs_response_data.responder_id, &query.issuer, &certs, now)?;
     let tbs = basic.tbs_response_data.to_der().map_err(enc)?;
     verify(&key, &basic.signature_algorithm, &tbs, basic.signature.raw_bytes())?;
-    let echoed = basic
-        .tbs_response_data
-        .response_extensions
-        .iter()
-        .flatten()
-        .find(|e| e.extn_id == NONCE_OID)
-        .map(|e| {
+    let echoed =
+        basic.tbs_response_data.response_extensions.iter().flatten().find(|e| e.extn_id == NONCE_OID).map(|e| {
             let raw = e.extn_value.as_bytes();
             OctetString::from_der(raw).map(|o| o.as_bytes().to_vec()).unwrap_or_else(|_| raw.to_vec())
         });
@@ -279,7 +272,10 @@ mod tests {
         assert_eq!(check_response(&q, &r, NOW).unwrap().status, revoked);
         // The CA answering with its own key.
         let own = OcspResponder::new(&ca.cert_der, &[], ca.signer().clone()).unwrap();
-        assert_eq!(check_response(&q, &answer(&q, &own, OcspStatus::Good, &q.nonce, NOW + 3600), NOW).unwrap().status, OcspStatus::Good);
+        assert_eq!(
+            check_response(&q, &answer(&q, &own, OcspStatus::Good, &q.nonce, NOW + 3600), NOW).unwrap().status,
+            OcspStatus::Good
+        );
 
         let refused = |der: &[u8], why: &str| {
             let e = check_response(&q, der, NOW).unwrap_err();

@@ -54,7 +54,10 @@ pub struct ReminderSettings {
 
 fn days(key: &str, v: &[i64], problems: &mut Vec<(String, String)>) -> Vec<i64> {
     if v.is_empty() || v.len() > 10 || v.iter().any(|d| !(1..=730).contains(d)) {
-        problems.push((format!("reminders.{key}"), "must list 1 to 10 whole days between 1 and 730, e.g. [60, 30, 7]".into()));
+        problems.push((
+            format!("reminders.{key}"),
+            "must list 1 to 10 whole days between 1 and 730, e.g. [60, 30, 7]".into(),
+        ));
     }
     let mut d: Vec<i64> = v.iter().copied().filter(|d| (1..=730).contains(d)).collect();
     d.sort_unstable_by(|a, b| b.cmp(a));
