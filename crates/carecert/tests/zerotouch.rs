@@ -217,6 +217,53 @@ fn renew_auto_is_silent_outside_the_window_and_renews_inside_it_with_no_input() 
     // it until then: the silent case was shown above with the first certificate.)
 }
 
+/// Adds the RA account `alice` (password + authenticator); returns the authenticator secret.
+fn add_ra_account(server: &Server) -> String {
+    let o = Command::new(common::BIN)
+        .args(["admin", "--json", "account", "add", "--username", "alice", "--name", "Alice RA", "--role", "ra"])
+        .args(["--server", &server.https, "--data-dir"])
+        .arg(&server.data)
+        .env("CARECERT_ACCOUNT_PASSWORD", "correct horse battery")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["totp_secret"].as_str().unwrap().to_string()
+}
+
+/// Logs in to the RA console (the service's clock is `day` days ahead) and returns `/ra/`.
+fn ra_dashboard(server: &Server, secret: &str, day: i64) -> String {
+    let totp = totp_rs::Builder::new().with_secret(totp_rs::Secret::try_from_base32(secret).unwrap()).build().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let code = totp.generate(now + day as u64 * 86_400).to_string();
+    let jar = server.path("cookies");
+    let curl = |args: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-s", "--cacert"])
+            .arg(server.root())
+            .arg("-b")
+            .arg(&jar)
+            .arg("-c")
+            .arg(&jar)
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/x-www-form-urlencoded",
+        "--data-binary",
+        &format!("username=alice&password=correct%20horse%20battery&code={code}"),
+        &format!("{}/ra/login", server.https),
+    ]);
+    let page = curl(&[&format!("{}/ra/", server.https)]);
+    assert!(page.contains("id=\"due\""), "the dashboard: {page}");
+    page
+}
+
 /// A local SMTP server: every message's text goes to the channel.
 fn smtp_server() -> (u16, mpsc::Receiver<String>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -335,6 +382,7 @@ fn expiry_reminders_go_out_on_the_right_days_once_and_stop_after_renewal() {
     ]));
     issue_card(&server, "55", "CARD55");
     let cert = installed_serial(&store);
+    let secret = add_ra_account(&server);
 
     // Day 0: nothing is due (card 100 days, machine 365 days).
     passes(&server, 2);
@@ -373,6 +421,11 @@ fn expiry_reminders_go_out_on_the_right_days_once_and_stop_after_renewal() {
         );
         assert!(m.contains("ecmt renew") && m.contains("ecmt service status") && m.contains("--with-pin"), "{m}");
     }
+    // The RA dashboard lists the organisation as due, with the days it was reminded.
+    let page = ra_dashboard(&server, &secret, 335);
+    let row = page.split("id=\"due-org-8880001\"").nth(1).expect("the organisation is listed as due");
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("manager@canal.example") && row.contains("60-day") && row.contains("30-day"), "{row}");
     // The practice renews (zero touch); at day 358 there is no 7-day reminder.
     ok(server.ecmt(&store, &["renew", "--auto"], &[]));
     assert_ne!(installed_serial(&store), cert);
