@@ -93,6 +93,9 @@ pub struct TrustFeed {
     pub added: Vec<TrustCa>,
     /// Names of CAs to stop trusting.
     pub withdrawn: Vec<String>,
+    /// The same withdrawals with when and why (older servers leave it out).
+    #[serde(default)]
+    pub withdrawn_details: Vec<crate::TrustWithdrawal>,
 }
 
 /// The acceptable-use policy a request must accept.

@@ -30,6 +30,7 @@ pub mod portal;
 pub mod public;
 pub mod releases;
 pub mod vocab;
+pub mod zerotouch;
 
 pub use admin::cards::*;
 pub use admin::enrol::*;
@@ -41,6 +42,7 @@ pub use portal::*;
 pub use public::*;
 pub use releases::*;
 pub use vocab::*;
+pub use zerotouch::*;
 
 /// Every error: a code for programs, a sentence for people.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

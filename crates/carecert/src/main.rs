@@ -11,6 +11,7 @@ mod config;
 mod keystore;
 mod notify;
 mod paths;
+mod reminders;
 mod root;
 mod serve;
 

@@ -99,7 +99,8 @@ pub struct ServeArgs {
     /// Time zone for dates shown to people (IANA name) [default: Europe/London]
     #[arg(long, env = "CARECERT_TIME_ZONE")]
     pub time_zone: Option<String>,
-    /// Testing only: run the service's clock this many days ahead (expiry and renewal rules)
+    /// Testing only, and only with --dev: run the service's clock this many days ahead (expiry,
+    /// renewal windows, reminders)
     #[arg(long, hide = true, default_value_t = 0)]
     pub clock_offset_days: i64,
     /// Email domain unlock codes may be sent to (repeatable) [default: nhs.net]
@@ -369,6 +370,9 @@ fn set<T>(slot: &mut T, value: Option<T>) {
 /// `carecert serve`.
 pub async fn serve(args: ServeArgs) -> Result<()> {
     init_logging(args.log_format);
+    if args.clock_offset_days != 0 && !args.dev {
+        bail!("--clock-offset-days is for tests only and needs --dev: a production service must run on the real clock");
+    }
     let settings = settings_for(&args)?;
     raise_open_files(&settings.limits);
     let data_dir = paths::data_dir(settings.data_dir.as_deref())?;
@@ -444,6 +448,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
             .await?;
     let maintenance = authority.spawn_maintenance();
     let purge = spawn_purge(store.clone(), authority.clock().clone(), settings.logins.forget_after);
+    let reminders = spawn_reminders(&store, authority.clock(), &settings)?;
 
     let https = bound.https_addr();
     let http = bound.http_addr();
@@ -469,6 +474,9 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     maintenance.abort();
     purge.abort();
     card_purge.abort();
+    if let Some(r) = reminders {
+        r.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -514,6 +522,36 @@ fn spawn_purge(
             }
         }
     })
+}
+
+/// The expiry reminder task (issue 11), unless `[reminders] enabled = false`. Without an SMTP
+/// relay the passes only log what is due.
+fn spawn_reminders(
+    store: &Store,
+    clock: &Arc<dyn ca::Clock>,
+    settings: &Settings,
+) -> Result<Option<tokio::task::JoinHandle<()>>> {
+    if !settings.reminders.enabled {
+        return Ok(None);
+    }
+    let mailer: Option<Arc<dyn cards::Messenger>> = match &settings.smtp {
+        Some((host, port)) => {
+            Some(Arc::new(crate::notify::SmtpMailer::new(host, *port, &settings.smtp_from, settings.smtp_tls)?))
+        }
+        None => None,
+    };
+    let cards = settings.cards_config();
+    let job = crate::reminders::ReminderJob {
+        store: store.clone(),
+        clock: clock.clone(),
+        mailer,
+        settings: settings.reminders.clone(),
+        enrol: settings.enrol_config(),
+        max_remote_renewals: cards.max_remote_renewals,
+        card_renewal_window_days: (cards.renewal_window.as_secs() / 86_400) as i64,
+        node: crate::reminders::node_name(),
+    };
+    Ok(Some(job.spawn()))
 }
 
 /// Where unlock codes go: SMTP and the text gateway when configured; in `--dev` without

@@ -193,3 +193,19 @@ fn plaintext_smtp_and_an_http_text_gateway_are_refused_outside_test_and_dev() {
     std::fs::write(&file, "[smtp]\nrelay = \"smtp.example.nhs.uk:587\"\n").unwrap();
     assert_eq!(check(&file, false).status.code(), Some(0));
 }
+
+#[test]
+fn bad_reminder_days_and_interval_are_named_with_their_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("carecert.toml");
+    std::fs::write(&file, "[reminders]\nmachine_days = [60, 0]\ncard_days = []\ninterval = \"0s\"\n").unwrap();
+    let out = check(&file, false);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let msg = text(&out);
+    for key in ["reminders.machine_days: ", "reminders.card_days: ", "reminders.interval: "] {
+        assert!(msg.contains(key), "{key} is not named: {msg}");
+    }
+    std::fs::write(&file, "[reminders]\nmachine_days = [45, 14, 3]\ncard_days = [60]\ninterval = \"15m\"\n").unwrap();
+    let out = check(&file, false);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}

@@ -28,6 +28,7 @@ mod cards;
 mod ecmt;
 mod error;
 mod update;
+mod zerotouch;
 
 pub use error::{Error, SetupError};
 

@@ -9,8 +9,11 @@
 #![forbid(unsafe_code)]
 
 mod access;
+mod auto;
+mod health;
 mod local;
 mod ops;
+mod service;
 mod ui;
 mod update;
 mod words;
@@ -99,6 +102,9 @@ enum Command {
     /// Download, verify (SHA-256 and the release signature) and install a newer ecmt,
     /// keeping the current program as <name>.old.
     Update(update::UpdateArgs),
+    /// The systemd timer for zero-touch renewal (`ecmt renew --auto`): install, status.
+    #[command(subcommand)]
+    Service(service::ServiceCmd),
 }
 
 #[derive(clap::Args)]
@@ -142,6 +148,8 @@ struct RenewArgs {
     backup: Option<PathBuf>,
     #[command(flatten)]
     password: PasswordArgs,
+    #[command(flatten)]
+    auto: auto::AutoArgs,
 }
 
 fn main() -> ExitCode {
@@ -390,9 +398,12 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Renew(r) if r.auto.auto => auto::run(&e, &r.auto).await,
         Command::Renew(r) => renew(&e, r, json_out).await,
         Command::Ui => ui::run(e, backup_dir).await,
         Command::Update(a) => update::run(&e, a, json_out).await,
+        Command::Service(service::ServiceCmd::Install(a)) => service::install(&e, &a, json_out),
+        Command::Service(service::ServiceCmd::Status(w)) => service::status(&e, &w, json_out),
     }
 }
 
@@ -411,6 +422,14 @@ async fn status(e: &Ecmt, json_out: bool) -> Result<()> {
     let installed = e.store.installed()?;
     let update = e.update_check().await;
     let session = e.session();
+    if let Ok(u) = &update {
+        health::remember(e, u);
+    }
+    let cert_health = match (&installed, &update) {
+        (Some(i), Ok(_)) => Some(health::check(e, i).await),
+        (Some(_), Err(_)) => Some(health::CertHealth::Unchecked { why: "the carecert service did not answer".into() }),
+        (None, _) => None,
+    };
     if json_out {
         let (u, err) = match &update {
             Ok(u) => (serde_json::to_value(u)?, None),
@@ -424,6 +443,7 @@ async fn status(e: &Ecmt, json_out: bool) -> Result<()> {
                 "installed": installed.as_ref().map(installed_json),
                 "previous": e.store.previous().ok().flatten().map(|p| installed_json(&p)),
                 "session": session.as_ref().map(|s| json!({"epoc": s.epoc, "name": s.name, "expires_at": s.expires_at})),
+                "trust": health::json(e, update.as_ref().ok(), cert_health.as_ref()),
             }))?
         );
     } else {
@@ -445,6 +465,13 @@ async fn status(e: &Ecmt, json_out: bool) -> Result<()> {
         match &installed {
             Some(i) => println!("{}", installed_text(i, &e.store)),
             None => println!("No certificate installed: run `ecmt renew` with your PIN letter."),
+        }
+        let helpdesk = update.as_ref().map(|u| u.helpdesk.clone()).unwrap_or_else(|_| "the helpdesk".into());
+        for line in cert_health.iter().flat_map(|h| health::lines(h, &helpdesk)) {
+            println!("{line}");
+        }
+        for line in health::trust_lines(e, update.as_ref().ok()) {
+            println!("{line}");
         }
         match &session {
             Some(s) => println!("Logged on as {} (EPOC {}) until {}", s.name, s.epoc, fmt_time(s.expires_at)),

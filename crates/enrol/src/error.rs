@@ -215,6 +215,17 @@ pub enum InputProblem {
     /// A denial without a (reasonable) reason.
     #[error("give a reason (1 to 500 characters): the requester sees it")]
     DenyReason,
+    /// A trust withdrawal without a usable reason.
+    #[error("give a reason for the withdrawal (1 to 500 characters): every ecmt shows it")]
+    WithdrawReason,
+    /// The root cannot be withdrawn through the feed.
+    #[error(
+        "the root CA cannot be withdrawn through the trust feed (every client connects with it): replace the hierarchy instead"
+    )]
+    RootWithdrawal,
+    /// Not an email address.
+    #[error("'{0}' is not an email address: use name@domain")]
+    ContactEmail(String),
 }
 
 impl From<types::GateError> for EnrolError {

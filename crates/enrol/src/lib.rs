@@ -30,6 +30,7 @@ mod releases;
 mod requests;
 mod service;
 mod sessions;
+mod zerotouch;
 
 pub use error::{CertificateProblem, EnrolError, InputProblem};
 pub use letter::{PinLetter, local_date, render_letter};
@@ -43,3 +44,4 @@ pub use sessions::{LoggedIn, SessionContext};
 pub use store::{
     ApprovalPolicy, CertRequest, OrgKind, OrgStatus, Organisation, Release, ReleaseKey, RequestChannel, RequestStatus,
 };
+pub use zerotouch::RenewalWindow;

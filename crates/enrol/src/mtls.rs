@@ -94,9 +94,7 @@ impl Enrolment {
         policy_accepted: bool,
     ) -> Result<CertificateBundle, EnrolError> {
         let sender = self.identify(leaf_der).await?;
-        let lifetime = sender.not_after - sender.not_before;
-        let pct = i64::from(self.inner.config.renewal_window_percent.clamp(1, 100));
-        let opens = sender.not_after - lifetime * pct / 100;
+        let opens = self.window_opens(sender.not_before, sender.not_after);
         if self.now() < opens {
             return Err(EnrolError::RenewalNotYet { serial: sender.serial.clone(), opens: utc_minute(opens) });
         }

@@ -28,6 +28,8 @@ pub struct UpdateCheck {
     pub added: Vec<(String, String)>,
     /// CAs withdrawn since the cursor.
     pub withdrawn: Vec<String>,
+    /// The same withdrawals with when and why: (name, Unix seconds, reason).
+    pub withdrawn_details: Vec<(String, i64, Option<String>)>,
     /// The new cursor.
     pub cursor: i64,
 }
@@ -254,6 +256,7 @@ impl Enrolment {
         let cas = self.inner.authority.ca_certificates();
         let mut added = Vec::new();
         let mut withdrawn = Vec::new();
+        let mut withdrawn_details = Vec::new();
         let mut new_cursor = cursor.max(0);
         for e in events {
             new_cursor = new_cursor.max(e.seq);
@@ -263,9 +266,12 @@ impl Enrolment {
                         added.push((e.ca_name.clone(), pki::cert::to_pem("CERTIFICATE", der)));
                     }
                 }
-                _ => withdrawn.push(e.ca_name.clone()),
+                _ => {
+                    withdrawn.push(e.ca_name.clone());
+                    withdrawn_details.push((e.ca_name.clone(), e.at, e.reason.clone()));
+                }
             }
         }
-        Ok(UpdateCheck { version: verdict, added, withdrawn, cursor: new_cursor })
+        Ok(UpdateCheck { version: verdict, added, withdrawn, withdrawn_details, cursor: new_cursor })
     }
 }

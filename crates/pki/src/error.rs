@@ -43,6 +43,10 @@ pub enum PkiError {
     /// A parameter given by the caller is invalid.
     #[error("invalid parameter: {0}")]
     Invalid(String),
+    /// An OCSP answer that cannot be trusted (bad signature, unauthorised responder, stale,
+    /// another certificate, a nonce that does not match).
+    #[error("the OCSP answer cannot be trusted: {0}")]
+    OcspUntrusted(String),
 }
 
 impl PkiError {

@@ -21,6 +21,7 @@ mod error;
 pub mod key;
 pub mod name;
 pub mod ocsp;
+pub mod ocsp_check;
 pub mod pkcs12;
 pub mod profile;
 pub mod release;

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use crate::extract::MAX_JSON_BYTES;
 use crate::handlers::enrol::MAX_MESSAGE_BYTES;
-use crate::handlers::{admin, cards, enrol, operators, portal, public, releases};
+use crate::handlers::{admin, cards, enrol, operators, portal, public, releases, zerotouch};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -84,7 +84,9 @@ pub(crate) fn json_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(operators::create_account, operators::list_accounts))
         .routes(routes!(operators::disable_account))
         .routes(routes!(operators::create_token, operators::list_tokens))
-        .routes(routes!(operators::revoke_token));
+        .routes(routes!(operators::revoke_token))
+        .routes(routes!(zerotouch::withdraw_trust))
+        .routes(routes!(zerotouch::set_contact));
     let ecmt = OpenApiRouter::new()
         .routes(routes!(enrol::login))
         .routes(routes!(enrol::logout))
@@ -94,7 +96,8 @@ pub(crate) fn json_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(enrol::download))
         .routes(routes!(enrol::installed))
         .routes(routes!(enrol::cancel))
-        .routes(routes!(enrol::renew));
+        .routes(routes!(enrol::renew))
+        .routes(routes!(zerotouch::renewal_window));
     let agent = OpenApiRouter::new()
         .routes(routes!(cards::card_status))
         .routes(routes!(cards::card_details))

@@ -24,6 +24,7 @@ mod group;
 mod offline;
 mod operators;
 mod read;
+mod reminders;
 mod web;
 
 use std::str::FromStr;
@@ -47,6 +48,7 @@ pub use enrol::{
 pub use offline::PresignedOcsp;
 pub use operators::{NewOperatorToken, OperatorToken};
 pub use read::StoreRead;
+pub use reminders::{CardExpiry, MachineExpiry, ReminderClaim, ReminderKind, SentReminder};
 pub use web::{WebAccount, WebSession};
 
 /// The database engine behind a [`Store`].

@@ -82,4 +82,23 @@ impl StoreRead {
     pub async fn audit_head(&self) -> Result<(i64, String), StoreError> {
         self.0.audit_head().await
     }
+    /// Organisations whose newest machine certificate (of `issuer`) expires between `now` and `until`.
+    pub async fn machine_certs_expiring(
+        &self,
+        issuer: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<Vec<crate::MachineExpiry>, StoreError> {
+        self.0.machine_certs_expiring(issuer, now, until).await
+    }
+
+    /// Cards whose certificates expire between `now` and `until`.
+    pub async fn cards_expiring(&self, now: i64, until: i64) -> Result<Vec<crate::CardExpiry>, StoreError> {
+        self.0.cards_expiring(now, until).await
+    }
+
+    /// Expiry reminders sent for expiries after `now`.
+    pub async fn reminders_sent(&self, now: i64) -> Result<Vec<crate::SentReminder>, StoreError> {
+        self.0.reminders_sent(now).await
+    }
 }

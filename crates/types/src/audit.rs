@@ -192,6 +192,14 @@ actions! {
     ReleaseAdded = "release.added",
     /// A release-signing public key was registered.
     ReleaseKeyAdded = "release_key.added",
+    /// A CA was withdrawn from the trust feed.
+    TrustWithdrawn = "trust.withdrawn",
+    /// An organisation's reminder contact was set.
+    OrganisationContactSet = "organisation.contact_set",
+    /// A certificate expiry reminder was claimed and sent.
+    ReminderSent = "reminder.sent",
+    /// A reminder could not be sent; its claim was released for a later try.
+    ReminderFailed = "reminder.failed",
     /// A card holder was registered.
     UserAdded = "user.added",
     /// A card batch's minimum agent version was set.

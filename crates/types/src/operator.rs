@@ -166,6 +166,8 @@ permissions! {
     IssuePins = "pins.issue",
     /// Register client releases and minimum versions.
     ManageReleases = "releases.manage",
+    /// Withdraws a CA from the trust feed (a CA being retired).
+    ManageTrust = "trust.manage",
     /// Register card holders and read them.
     ManageCardHolders = "users.manage",
     /// Issue smartcards at the desk.

@@ -19,6 +19,7 @@ mod enrol;
 mod operators;
 mod output;
 mod releases;
+mod zerotouch;
 
 /// `carecert admin`.
 #[derive(Args, Debug)]
@@ -83,6 +84,12 @@ enum What {
     /// Operator API tokens: create, list, revoke.
     #[command(subcommand)]
     Token(operators::TokenCmd),
+    /// The trust feed: withdraw a CA (a CA being retired).
+    #[command(subcommand)]
+    Trust(zerotouch::TrustCmd),
+    /// Where an organisation's certificate expiry reminders are emailed: set, clear.
+    #[command(subcommand)]
+    Contact(zerotouch::ContactCmd),
 }
 
 /// The admin API's client: the token and root come from the flags, else from the data
@@ -149,5 +156,7 @@ pub async fn run(args: AdminArgs) -> Result<()> {
         What::Sponsor(c) => cards::sponsor(&client, c, json_out).await,
         What::Account(c) => operators::account(&client, c, json_out).await,
         What::Token(c) => operators::token(&client, c, json_out).await,
+        What::Trust(c) => zerotouch::trust(&client, c, json_out).await,
+        What::Contact(c) => zerotouch::contact(&client, c, json_out).await,
     }
 }

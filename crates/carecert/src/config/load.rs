@@ -106,6 +106,8 @@ pub struct Settings {
     pub renewal_window_percent: u8,
     /// `[logins]`.
     pub logins: super::LoginSettings,
+    /// `[reminders]`.
+    pub reminders: super::ReminderSettings,
 }
 
 /// Reads and parses `path` (call [`Config::validate`] next; see [`parse`]).
@@ -354,6 +356,11 @@ impl Config {
         for (k, m) in login_problems {
             p.push(&k, m);
         }
+        let mut reminder_problems = vec![];
+        let reminders = self.reminders.check(&mut reminder_problems);
+        for (k, m) in reminder_problems {
+            p.push(&k, m);
+        }
 
         let limits = match self.limits.check() {
             Ok(l) => Some(l),
@@ -430,6 +437,7 @@ impl Config {
                 ocsp_cache_entries,
                 renewal_window_percent,
                 logins,
+                reminders,
             }),
             _ => Err(problems),
         }

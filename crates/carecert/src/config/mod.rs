@@ -17,6 +17,7 @@ mod duration;
 mod limits;
 mod load;
 mod logins;
+mod reminders;
 mod wire;
 
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,7 @@ pub use duration::DurationText;
 pub use limits::LimitsSection;
 pub use load::{Problem, Settings, load};
 pub use logins::{LoginSettings, LoginsSection};
+pub use reminders::{ReminderSettings, RemindersSection};
 
 /// Default HTTPS listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
@@ -111,6 +113,8 @@ pub struct Config {
     pub limits: LimitsSection,
     /// Limits on logons with a secret (Argon2 work, web login lockout, purging).
     pub logins: LoginsSection,
+    /// Certificate expiry reminders by email.
+    pub reminders: RemindersSection,
     /// `serve --dev` (not a key of the file): plaintext SMTP and an `http://` text gateway
     /// are allowed, as in a test environment.
     #[serde(skip)]

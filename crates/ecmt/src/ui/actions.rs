@@ -34,6 +34,12 @@ impl App {
                     }
                     Err(e) => UpdateStatus::Failed(e.to_string()),
                 };
+                let update = match &self.update {
+                    UpdateStatus::Checked(u) => Some(u.as_ref()),
+                    _ => None,
+                };
+                let installed = self.installed.as_ref().ok().and_then(Option::as_ref);
+                self.health = crate::health::splash_lines(&self.e, installed, update).await;
             }
             Action::Login { epoc, pin } => match self.e.login(&epoc, &pin).await {
                 Ok(r) => {

@@ -117,6 +117,8 @@ impl App {
             UpdateStatus::Failed(e) => Span::styled(format!("Update check failed: {e}"), error_style()),
         };
         lines.push(Line::from(vec![Span::raw("Update check: "), update]));
+        // Issue 11: revocation, expiry and trust changes found at start-up (health.rs).
+        lines.extend(self.health.iter().map(|l| Line::styled(l.clone(), Style::new().fg(Color::Yellow).bold())));
         lines.push(match self.e.session() {
             Some(s) => Line::raw(format!(
                 "Session:      logged on as {} (EPOC {}) until {}",

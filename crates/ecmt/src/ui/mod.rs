@@ -229,6 +229,8 @@ struct App {
     chooser: journey::Chooser,
     /// Set during Request and Download Cert: the backup belongs to it and ends in the confirmation.
     report: Option<Report>,
+    /// What the start-up check found about trust and the installed certificate (issue 11).
+    health: Vec<String>,
 }
 
 impl App {
@@ -256,6 +258,7 @@ impl App {
             offer_yes: true,
             chooser: journey::Chooser::default(),
             report: None,
+            health: Vec::new(),
         }
     }
 

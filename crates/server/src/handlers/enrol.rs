@@ -150,6 +150,11 @@ pub(crate) async fn updates(
             cursor: u.cursor,
             added: u.added.into_iter().map(|(name, pem)| api::TrustCa { name, pem }).collect(),
             withdrawn: u.withdrawn,
+            withdrawn_details: u
+                .withdrawn_details
+                .into_iter()
+                .map(|(name, at, reason)| api::TrustWithdrawal { name, at, reason })
+                .collect(),
         },
         policy: api::PolicyView { version: cfg.policy_version.clone(), text: cfg.policy_text.clone() },
         helpdesk: cfg.helpdesk.clone(),

@@ -11,3 +11,4 @@ pub(crate) mod portal;
 pub(crate) mod public;
 pub(crate) mod releases;
 pub(crate) mod wire;
+pub(crate) mod zerotouch;

@@ -6,9 +6,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use crate::authz::allow;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Admin, ApiJson};
 use crate::state::AppState;
+use types::Permission;
 
 pub(crate) fn key_view(k: &enrol::ReleaseKey) -> api::ReleaseKeyView {
     api::ReleaseKeyView {
@@ -57,9 +59,10 @@ pub(crate) async fn download_index(State(s): State<AppState>) -> Result<Json<api
     responses((status = 201, body = api::ReleaseKeyView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn add_release_key(
     State(s): State<AppState>,
-    Admin(actor): Admin,
+    a: Admin,
     ApiJson(b): ApiJson<api::NewReleaseKeyBody>,
 ) -> Result<Response, ApiError> {
+    let actor = allow(&s, a.op(), Permission::ManageReleases, None, "release keys").await?;
     let k = s.enrol.add_release_key(&b.product, &b.public_key, &actor).await?;
     Ok((StatusCode::CREATED, Json(key_view(&k))).into_response())
 }
@@ -67,7 +70,8 @@ pub(crate) async fn add_release_key(
 #[utoipa::path(get, path = "/api/v1/admin/release-keys", tag = "admin", responses((status = 200, body = Vec<api::ReleaseKeyView>)), security(("bearer" = [])))]
 pub(crate) async fn list_release_keys(
     State(s): State<AppState>,
-    _a: Admin,
+    a: Admin,
 ) -> Result<Json<Vec<api::ReleaseKeyView>>, ApiError> {
+    allow(&s, a.op(), Permission::ManageReleases, None, "release keys").await?;
     Ok(Json(s.enrol.release_keys(None).await?.iter().map(key_view).collect()))
 }

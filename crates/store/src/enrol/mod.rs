@@ -237,4 +237,6 @@ pub struct TrustEvent {
     pub kind: TrustEventKind,
     /// When.
     pub at: i64,
+    /// Why it was withdrawn (None for additions).
+    pub reason: Option<String>,
 }

@@ -103,7 +103,7 @@ impl Store {
 
     /// Trust-feed entries after `cursor`.
     pub async fn trust_events(&self, cursor: i64) -> Result<Vec<TrustEvent>, StoreError> {
-        let rows = sqlx::query("SELECT seq, ca_name, kind, at FROM trust_events WHERE seq > $1 ORDER BY seq")
+        let rows = sqlx::query("SELECT seq, ca_name, kind, at, reason FROM trust_events WHERE seq > $1 ORDER BY seq")
             .bind(cursor)
             .fetch_all(self.pool())
             .await?;
@@ -114,6 +114,7 @@ impl Store {
                     ca_name: r.col("ca_name")?,
                     kind: r.parsed("kind")?,
                     at: r.col("at")?,
+                    reason: r.col("reason")?,
                 })
             })
             .collect()

@@ -21,6 +21,7 @@ pub(crate) mod certificates;
 pub(crate) mod login;
 pub(crate) mod orgs;
 pub(crate) mod people;
+pub(crate) mod reminders;
 pub(crate) mod requests;
 
 /// A console page.

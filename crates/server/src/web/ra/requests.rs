@@ -34,9 +34,10 @@ pub(crate) async fn dashboard(State(s): State<AppState>, RaUser(session): RaUser
         let locked = s.read.locked_cards().await?;
         let certs = s.read.certificates_expiring_per_week(Some("systems"), now, 26).await?;
         let cards = s.read.cards_expiring_per_week(now, 26).await?;
-        Ok::<_, ApiError>((pending, locked, certs, cards))
+        let due = crate::web::ra::reminders::due_section(&s, now).await?;
+        Ok::<_, ApiError>((pending, locked, certs, cards, due))
     };
-    let (pending, locked, certs, cards) = match counts.await {
+    let (pending, locked, certs, cards, due) = match counts.await {
         Ok(c) => c,
         Err(e) => return failure_page(e),
     };
@@ -50,6 +51,7 @@ pub(crate) async fn dashboard(State(s): State<AppState>, RaUser(session): RaUser
             h2 { "Expiring in the next 26 weeks" }
             (chart(&certs, &cards))
             p { "Bars per week from today: machine certificates (blue), smartcards (green)." }
+            (due)
         },
     )
 }
