@@ -65,7 +65,7 @@ after(async () => {
 
 test('signed-out pages have no accessibility violations and use the NHS.UK frontend', async () => {
   const page = await browser.context.newPage();
-  for (const path of ['/portal/login', '/portal/logged-out?msg=logged_out', '/portal/refused?msg=not_registered',
+  for (const path of ['/portal/login', '/portal/logged-out?msg=logged_out', '/portal/refused?msg=not_registered', '/download',
     '/ra/login', '/ra/login?msg=login_failed']) {
     await accessible(page, path);
   }

@@ -32,18 +32,18 @@ pub(crate) async fn download_page(State(s): State<AppState>) -> Response {
         @if idx.releases.is_empty() {
             p { "No release is registered yet." }
         } @else {
-            table {
-                thead { tr { th { "Product" } th { "Version" } th { "Minimum" } th { "Released" } th { "SHA-256" } th { "Signed by key" } th { "Download" } } }
-                tbody {
+            table.nhsuk-table {
+                thead.nhsuk-table__head { tr.nhsuk-table__row { th.nhsuk-table__header { "Product" } th.nhsuk-table__header { "Version" } th.nhsuk-table__header { "Minimum" } th.nhsuk-table__header { "Released" } th.nhsuk-table__header { "SHA-256" } th.nhsuk-table__header { "Signed by key" } th.nhsuk-table__header { "Download" } } }
+                tbody.nhsuk-table__body {
                     @for r in &idx.releases {
-                        tr id=(format!("release-{}-{}", r.product, r.version)) {
-                            td { (r.product) }
-                            td { (r.version) }
-                            td { @if r.minimum { "yes: older versions are refused" } }
-                            td { (date(&s, r.created_at)) }
-                            td { code { (r.sha256) } }
-                            td { @if r.key_id.is_empty() { "not signed" } @else { code { (r.key_id) } } }
-                            td { a href=(r.url) { "download" } }
+                        tr.nhsuk-table__row id=(format!("release-{}-{}", r.product, r.version)) {
+                            td.nhsuk-table__cell { (r.product) }
+                            td.nhsuk-table__cell { (r.version) }
+                            td.nhsuk-table__cell { @if r.minimum { "yes: older versions are refused" } }
+                            td.nhsuk-table__cell { (date(&s, r.created_at)) }
+                            td.nhsuk-table__cell { code { (r.sha256) } }
+                            td.nhsuk-table__cell { @if r.key_id.is_empty() { "not signed" } @else { code { (r.key_id) } } }
+                            td.nhsuk-table__cell { a href=(r.url) { "download" } }
                         }
                     }
                 }
