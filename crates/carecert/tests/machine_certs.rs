@@ -181,7 +181,20 @@ fn pin_letter_to_gate_backup_restore_and_revocation() {
     ]));
     let old = server.ecmt(&server.path("store-old"), &["login", "--epoc", epoc], &[("ECMT_PIN", &pin)]);
     assert_eq!(old.status.code(), Some(1));
-    assert!(text(&old).contains("https://downloads.example/ecmt-9.0.0.msi"), "{}", text(&old));
+    // It is told how to update (`ecmt update`) and where the download page is, which lists 9.0.0.
+    assert!(
+        text(&old).contains("ecmt update") && text(&old).contains(&format!("{}/download", server.https)),
+        "{}",
+        text(&old)
+    );
+    let page = Command::new("curl")
+        .args(["-s", "--cacert"])
+        .arg(server.root())
+        .arg(format!("{}/download", server.https))
+        .output()
+        .unwrap();
+    let page = String::from_utf8_lossy(&page.stdout);
+    assert!(page.contains("9.0.0") && page.contains("https://downloads.example/ecmt-9.0.0.msi"), "{page}");
 }
 
 #[test]

@@ -81,6 +81,10 @@ impl Store {
         event: AuditEvent,
     ) -> Result<u64, StoreError> {
         let mut tx = self.pool().begin().await?;
+        // A write first: on SQLite the transaction then holds the write lock from its first
+        // statement (waiting for it under busy_timeout) instead of failing "database is
+        // locked" when a read transaction tries to upgrade while another connection writes.
+        sqlx::query("DELETE FROM presigned_ocsp WHERE next_update < $1").bind(now - 86_400).execute(&mut *tx).await?;
         let mut added = 0;
         for a in answers {
             let exists = sqlx::query(
@@ -110,7 +114,6 @@ impl Store {
             .await?;
             added += 1;
         }
-        sqlx::query("DELETE FROM presigned_ocsp WHERE next_update < $1").bind(now - 86_400).execute(&mut *tx).await?;
         audit::append(&mut tx, self.engine, &[event]).await?;
         tx.commit().await?;
         Ok(added)
@@ -186,13 +189,18 @@ impl Store {
         before: i64,
         event: impl Fn(&str, &str) -> AuditEvent,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        // Read outside the transaction (a read that later upgrades to a write fails on SQLite
+        // when another connection wrote meanwhile); each change below is conditional anyway.
         let rows = sqlx::query(
             "SELECT issuer, serial FROM certificates WHERE status = 'reserved' AND created_at < $1 LIMIT 1000",
         )
         .bind(before)
-        .fetch_all(&mut *tx)
+        .fetch_all(self.pool())
         .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool().begin().await?;
         let mut failed = Vec::new();
         let mut events = Vec::new();
         for r in &rows {
