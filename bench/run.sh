@@ -510,8 +510,13 @@ carecert_hsm_session() {
         --key-store "$uri" --listen "$CC_HTTPS" --http-listen "$CC_HTTP"
     local pid=$BG_PID
     wait_until "$pid" "$d/serve.log" 60 "carecert serve (HSM)" curl -sf "http://$CC_HTTP/healthz"
+    # `carecert init` leaves a bootstrap token that only makes operator accounts: make the
+    # ca-admin the load runs as (its first token written with --token-out).
+    "$CARECERT_BIN" admin --server "https://$CC_HTTPS" --data-dir "$d/data" \
+        account create bench --role ca-admin --token-out "$d/bench-token" > account.log 2>&1 \
+        || { log "carecert admin account create failed: $(cat account.log)"; return 1; }
     local token
-    token=$(tr -d '\r\n' < "$d/data/admin-token")
+    token=$(tr -d '\r\n' < "$d/bench-token")
     jq -n --rawfile csr "$WORK/bench.csr" \
         '{ca: "systems", profile: "system-client", csr: $csr, subject: {common_name: "bench"}}' > issue-body.json
     local url="https://$CC_HTTPS/api/v1/admin/certificates" code
