@@ -5,64 +5,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{Server, text};
+use common::{Server, smtp_server, text};
 
 const SOFTHSM: &str = "/usr/lib/softhsm/libsofthsm2.so";
-
-/// A local SMTP server: every message's text goes to the channel.
-fn smtp_server() -> (u16, mpsc::Receiver<String>) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                let mut w = s.try_clone().unwrap();
-                let mut r = BufReader::new(s);
-                let _ = w.write_all(b"220 test.local ESMTP\r\n");
-                let (mut line, mut data, mut in_data) = (String::new(), String::new(), false);
-                loop {
-                    line.clear();
-                    if r.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    if in_data {
-                        if line == ".\r\n" {
-                            in_data = false;
-                            let _ = tx.send(std::mem::take(&mut data));
-                            let _ = w.write_all(b"250 queued\r\n");
-                        } else {
-                            data.push_str(&line);
-                        }
-                        continue;
-                    }
-                    let cmd = line.to_ascii_uppercase();
-                    let reply: &[u8] = if cmd.starts_with("DATA") {
-                        in_data = true;
-                        b"354 go ahead\r\n"
-                    } else if cmd.starts_with("QUIT") {
-                        let _ = w.write_all(b"221 bye\r\n");
-                        return;
-                    } else if cmd.starts_with("EHLO") || cmd.starts_with("HELO") {
-                        b"250 test.local\r\n"
-                    } else {
-                        b"250 ok\r\n"
-                    };
-                    let _ = w.write_all(reply);
-                }
-            });
-        }
-    });
-    (port, rx)
-}
 
 /// A local SMS / voice gateway: every JSON body goes to the channel.
 fn text_gateway() -> (String, mpsc::Receiver<serde_json::Value>) {
