@@ -8,6 +8,7 @@ mod admin;
 mod bench;
 mod ca_cmd;
 mod config;
+mod init;
 mod keystore;
 mod notify;
 mod paths;

@@ -1,15 +1,17 @@
-//! `carecert serve` and `carecert init`.
+//! `carecert serve` (and the arguments `carecert init` shares; `init.rs` runs it).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use ca::{Authority, AuthorityConfig, CaError, InitOptions, SystemClock};
+use ca::{Authority, AuthorityConfig, CaError, SystemClock};
 use clap::Args;
 use store::Store;
 
 use crate::config::{self, Config, Settings};
+pub use crate::init::{bootstrap_token, init};
+use crate::init::{create_dev_operator, run_init, write_ca_files};
 use crate::paths;
 
 /// Options shared by `serve` and `init`.
@@ -154,7 +156,7 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn open_store(url: &str) -> Result<Store> {
+pub(crate) async fn open_store(url: &str) -> Result<Store> {
     Store::open(url).await.with_context(|| format!("opening the database {}", redact(url)))
 }
 
@@ -171,7 +173,7 @@ fn redact(url: &str) -> String {
 
 /// The key SO PINs are sealed with: Argon2id of the CA passphrase with a random salt made
 /// once and kept in the database (every node reads the same one), then HKDF.
-async fn so_pin_seal_key(store: &Store, passphrase: &[u8]) -> Result<pki::seal::SealingKey> {
+pub(crate) async fn so_pin_seal_key(store: &Store, passphrase: &[u8]) -> Result<pki::seal::SealingKey> {
     let fresh = hex::encode(pki::random_bytes::<16>()?);
     let salt = store.setting_or_insert("so_pin_seal_salt", &fresh).await?;
     let salt = hex::decode(&salt).context("the stored so_pin_seal_salt is not hex")?;
@@ -181,143 +183,6 @@ async fn so_pin_seal_key(store: &Store, passphrase: &[u8]) -> Result<pki::seal::
             .await
             .context("deriving the SO-PIN sealing key")??;
     Ok(key)
-}
-
-/// The operator-account service over `store` (for `init` and the first `serve --dev`).
-fn operators(store: &Store) -> portal::Web {
-    portal::Web::new(store.clone(), Arc::new(SystemClock), portal::WebConfig::default())
-}
-
-/// `carecert init`: the bootstrap token (creates operator accounts and tokens only, once,
-/// within 24 hours), written to DATA_DIR/admin-token (0600).
-async fn create_bootstrap_token(store: &Store, data_dir: &Path) -> Result<String> {
-    let t = operators(store).create_bootstrap_token().await?;
-    paths::write_atomic(&data_dir.join("admin-token"), format!("{}\n", t.token).as_bytes(), 0o600)?;
-    Ok(t.token)
-}
-
-/// The first `serve --dev`: a named `ca-admin` account `dev`, made with a bootstrap token
-/// (consumed), and its 90-day token written to DATA_DIR/admin-token (0600), so the README's
-/// commands work as they are.
-async fn create_dev_operator(store: &Store, data_dir: &Path) -> Result<String> {
-    let web = operators(store);
-    let boot = web.create_bootstrap_token().await?;
-    let by = web.operator_for_token(&boot.token).await?;
-    let (_, token) = web
-        .create_operator(
-            &by,
-            portal::NewOperator {
-                name: "dev",
-                display_name: "Demo CA administrator (serve --dev)",
-                role: types::OperatorRole::CaAdmin,
-                orgs: vec![],
-                password: None,
-                uid: None,
-                // A demo deployment's token lasts as long as a token may (366 days), so the
-                // demo, and tests that move its clock on, keep working for a year.
-                token_days: Some(portal::MAX_TOKEN_DAYS),
-            },
-        )
-        .await?;
-    let token = token.context("the dev operator's token was not made")?.token;
-    paths::write_atomic(&data_dir.join("admin-token"), format!("{token}\n").as_bytes(), 0o600)?;
-    Ok(token)
-}
-
-fn write_ca_files(authority: &Authority, data_dir: &Path) -> Result<()> {
-    for (name, _, der) in authority.ca_certificates() {
-        paths::write_atomic(
-            &data_dir.join("ca").join(format!("{name}.pem")),
-            pki::cert::to_pem("CERTIFICATE", &der).as_bytes(),
-            0o644,
-        )?;
-    }
-    Ok(())
-}
-
-/// `carecert bootstrap-token`: a fresh bootstrap token for an existing database.
-pub async fn bootstrap_token(args: CommonArgs) -> Result<()> {
-    let data_dir = paths::data_dir(args.data_dir.as_deref())?;
-    paths::ensure_private_dir(&data_dir)?;
-    let database = args.database.clone().unwrap_or_else(|| paths::default_database(&data_dir));
-    let store = open_store(&database).await?;
-    create_bootstrap_token(&store, &data_dir).await?;
-    println!(
-        "Bootstrap token written to {} (keep it secret): within 24 hours, use it once: carecert admin account create NAME --role ca-admin --token-out NAME.token",
-        data_dir.join("admin-token").display()
-    );
-    Ok(())
-}
-
-/// `carecert init`.
-pub async fn init(args: InitArgs) -> Result<()> {
-    let data_dir = paths::data_dir(args.common.data_dir.as_deref())?;
-    paths::ensure_private_dir(&data_dir)?;
-    let key_algorithm = pki::KeyAlgorithm::parse(&args.key_algorithm)?;
-    let passphrase = paths::ca_passphrase(args.common.ca_passphrase_file.as_deref(), None, false)?;
-    let database = args.common.database.clone().unwrap_or_else(|| paths::default_database(&data_dir));
-    let store = open_store(&database).await?;
-    let keys = crate::keystore::key_store(args.common.key_store.as_deref(), &passphrase)?;
-    let offline = match &args.root_dir {
-        Some(dir) => Some(crate::root::prepare_root_dir(dir, &data_dir)?),
-        None => None,
-    };
-    let placement = ca::KeyPlacement {
-        keys,
-        offline_root: offline.as_ref().map(|_| Arc::new(ca::FileKeys::new(&passphrase)) as Arc<dyn ca::KeyStore>),
-        presign_days: args.presign_days,
-    };
-    let report = run_init(&store, &passphrase, &args.public_url, key_algorithm, &args.organization, &placement).await?;
-    if let Some(dir) = &offline {
-        crate::root::write_root_dir(dir, &report, &args.organization, &args.public_url)?;
-    }
-    create_bootstrap_token(&store, &data_dir).await?;
-    for (name, pem) in &report.cas {
-        paths::write_atomic(&data_dir.join("ca").join(format!("{name}.pem")), pem.as_bytes(), 0o644)?;
-    }
-    let root = data_dir.join("ca/root.pem");
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({"cas": report.cas.iter().map(|(n, _)| n).collect::<Vec<_>>(), "root_certificate": root, "admin_token_file": data_dir.join("admin-token")})
-        );
-    } else {
-        println!("Created CAs: {}", report.cas.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "));
-        println!("Root certificate: {}", root.display());
-        println!("CA keys: {}", placement.keys.describe());
-        if let Some(dir) = &offline {
-            println!(
-                "Root key: off line in {} (move it to the offline machine; `carecert serve` never needs it)",
-                dir.display()
-            );
-        }
-        println!(
-            "Bootstrap token written to {} (keep it secret): within 24 hours, use it once to create the first\noperator account: carecert admin account create NAME --role ca-admin --token-out NAME.token",
-            data_dir.join("admin-token").display()
-        );
-    }
-    Ok(())
-}
-
-async fn run_init(
-    store: &Store,
-    passphrase: &[u8],
-    public_url: &str,
-    key_algorithm: pki::KeyAlgorithm,
-    org: &str,
-    placement: &ca::KeyPlacement,
-) -> Result<ca::InitReport> {
-    if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
-        bail!("--public-url must start with http:// (relying parties fetch CRLs and OCSP over plain HTTP)");
-    }
-    let opts = InitOptions {
-        passphrase: passphrase.to_vec(),
-        public_url: public_url.to_string(),
-        key_algorithm,
-        organization: org.to_string(),
-        actor: "operator".into(),
-    };
-    Ok(ca::init_hierarchy_with(store, &SystemClock, &opts, placement).await?)
 }
 
 /// The configuration in force: the file (if any), then environment variables and flags on top,
