@@ -8,6 +8,18 @@ shopt -s inherit_errexit
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$BENCH_DIR/.." && pwd)
 
+# --scale N: also measure carecert on databases seeded with N certificates (SQLite and
+# PostgreSQL); BENCH_ONLY=scale runs only that part.
+BENCH_SCALE=${BENCH_SCALE:-0}
+while (($#)); do
+    case $1 in
+        --scale) BENCH_SCALE=${2:?--scale needs a number of certificates}; shift 2 ;;
+        --scale=*) BENCH_SCALE=${1#--scale=}; shift ;;
+        *) echo "usage: bench/run.sh [--scale N]" >&2; exit 2 ;;
+    esac
+done
+BENCH_SCALE_REVOKED=${BENCH_SCALE_REVOKED:-0.01}
+BENCH_SCALE_ENGINES=${BENCH_SCALE_ENGINES:-sqlite postgres}
 BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-32}
 BENCH_THREADS=${BENCH_THREADS:-2}
@@ -48,7 +60,8 @@ record_failure() {
 
 # ---------------------------------------------------------------- preflight --
 preflight_tools=(wrk jq sqlite3 openssl curl python3 awk)
-[[ $BENCH_ONLY == hsm ]] || preflight_tools+=("$CFSSL_BIN")
+[[ $BENCH_ONLY == hsm || $BENCH_ONLY == scale ]] || preflight_tools+=("$CFSSL_BIN")
+[[ $BENCH_SCALE =~ ^[0-9]+$ ]] || die "--scale needs a whole number of certificates"
 for tool in "${preflight_tools[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || die "required tool not found: $tool"
 done
@@ -106,6 +119,9 @@ cleanup() {
     fi
     if [[ -f $WORK/pg_created ]]; then
         psql "$(pg_admin_url)" -qAt -c "DROP DATABASE IF EXISTS \"$(pg_db_name)\"" >/dev/null 2>&1 || true
+    fi
+    if [[ -f $WORK/pg_scale_created ]]; then
+        psql "$(pg_admin_url)" -qAt -c "DROP DATABASE IF EXISTS \"$(cat "$WORK/pg_scale_created")\" WITH (FORCE)" >/dev/null 2>&1 || true
     fi
     if [[ $BENCH_KEEP == 1 ]]; then
         log "keeping work directory $WORK"
@@ -537,6 +553,124 @@ carecert_hsm_session() {
     stop_bg "$pid"
 }
 
+# ================================================================= scale ====
+# carecert_scale KIND N : the same server on a database of N seeded certificates
+# (`carecert bench seed`, BENCH_SCALE_REVOKED of them revoked). First, on the empty
+# database, issuance and revocation runs give the reference figures; then the seed; then
+# start-up time, RSS idle and under load, OCSP, issuance and revocation runs, and the
+# queries (`carecert bench queries`: expiry counts, reminders, RA search, CRL per CA).
+scale_pid=""
+scale_start() { # KIND DIR DBARGS... : starts the server, sets scale_pid, prints seconds to ready
+    local kind=$1 d=$2; shift 2
+    local t0=$EPOCHREALTIME
+    start_bg "$d/serve-$(date +%s%N).log" "$CARECERT_BIN" serve --dev --data-dir "$d/data" \
+        --listen "$CC_HTTPS" --http-listen "$CC_HTTP" "$@"
+    scale_pid=$BG_PID
+    local deadline=$((SECONDS + 600))
+    until curl -sf -o /dev/null --max-time 1 "http://$CC_HTTP/healthz"; do
+        kill -0 "$scale_pid" 2>/dev/null || { log "carecert serve ($kind) exited"; return 1; }
+        ((SECONDS < deadline)) || { log "carecert serve ($kind) not ready after 600 s"; return 1; }
+        sleep 0.02
+    done
+    awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'
+}
+rss_kib() { awk '/^'"$2"':/ { print $2 }' "/proc/$1/status"; }
+
+scale_serials() { # KIND DIR LIMIT -> revoke paths file
+    local kind=$1 d=$2 limit=$3 sql
+    sql="SELECT serial FROM certificates WHERE issuer = 'systems' AND status = 'issued' ORDER BY created_at DESC LIMIT $limit"
+    if [[ $kind == postgres ]]; then
+        psql "$SCALE_PG_URL" -qAt -c "$sql"
+    else
+        sqlite3 -cmd '.timeout 10000' "$d/data/carecert.db" "$sql"
+    fi | sed 's|^|/api/v1/admin/certificates/|; s|$|/revoke|' > "$d/revoke-paths.txt"
+    wc -l < "$d/revoke-paths.txt"
+}
+
+scale_revoke_run() { # KEY KIND DIR TOKEN
+    local key=$1 kind=$2 d=$3 token=$4 n
+    n=$(scale_serials "$kind" "$d" 400000)
+    ((n > 0)) || { log "$key: no issued certificates to revoke"; return 1; }
+    echo '{"reason": "superseded", "ca": "systems"}' > "$d/revoke-body.json"
+    run_wrk "$key" "https://$CC_HTTPS/api/v1/admin/certificates/x/revoke" \
+        BENCH_METHOD=POST BENCH_BODY_FILE="$d/revoke-body.json" BENCH_CONTENT_TYPE=application/json \
+        BENCH_AUTH="Bearer $token" BENCH_EXPECT_STATUS=200 BENCH_CHECK=contains:crl_number \
+        BENCH_PATHS_FILE="$d/revoke-paths.txt" BENCH_THREADS="$BENCH_THREADS"
+    local ok
+    ok=$(jq .ok "$RES/$key.json")
+    ((ok < n)) || record_failure "$key: $ok revocations used up all $n serials (figures include repeats)"
+}
+
+carecert_scale() {
+    local kind=$1 n=$2
+    local d=$WORK/scale-$kind
+    mkdir -p "$d/data"
+    cd "$d"
+    local dbargs=() seedargs=(--data-dir "$d/data")
+    if [[ $kind == postgres ]]; then
+        SCALE_PG_URL="${CARECERT_PG_URL%/*}/$(pg_db_name)_scale"
+        psql "$(pg_admin_url)" -v ON_ERROR_STOP=1 -qAt -c "DROP DATABASE IF EXISTS \"$(pg_db_name)_scale\"" >/dev/null 2>&1
+        psql "$(pg_admin_url)" -v ON_ERROR_STOP=1 -qAt -c "CREATE DATABASE \"$(pg_db_name)_scale\"" >/dev/null
+        echo "$(pg_db_name)_scale" > "$WORK/pg_scale_created"
+        dbargs=(--database "$SCALE_PG_URL")
+        seedargs=(--database "$SCALE_PG_URL")
+    fi
+    local t token url="https://$CC_HTTPS/api/v1/admin/certificates"
+    log "scale ($kind): empty database"
+    t=$(scale_start "$kind" "$d" "${dbargs[@]}")
+    wait_until "$scale_pid" /dev/null 10 "carecert admin token" test -s "$d/data/admin-token"
+    token=$(tr -d '\r\n' < "$d/data/admin-token")
+    jq -n --rawfile csr "$WORK/bench.csr" \
+        '{ca: "systems", profile: "system-client", csr: $csr, subject: {common_name: "bench"}}' > issue-body.json
+    local issue=(BENCH_METHOD=POST BENCH_BODY_FILE="$d/issue-body.json" BENCH_CONTENT_TYPE=application/json
+        BENCH_AUTH="Bearer $token" BENCH_EXPECT_STATUS=201 BENCH_CHECK=contains:certificate_pem)
+    run_wrk "scale.$kind.empty.issuance" "$url" "${issue[@]}"
+    scale_revoke_run "scale.$kind.empty.revocation" "$kind" "$d" "$token"
+    stop_bg "$scale_pid"
+
+    log "scale ($kind): carecert bench seed --certs $n --revoked-fraction $BENCH_SCALE_REVOKED"
+    "$CARECERT_BIN" bench seed "${seedargs[@]}" --certs "$n" --revoked-fraction "$BENCH_SCALE_REVOKED" --json \
+        > "$RES/scale.$kind.seed.json" || { log "bench seed failed"; return 1; }
+    log "scale ($kind): seeded: $(cat "$RES/scale.$kind.seed.json")"
+    local db_bytes
+    if [[ $kind == postgres ]]; then
+        db_bytes=$(psql "$SCALE_PG_URL" -qAt -c "SELECT pg_database_size(current_database())")
+    else
+        db_bytes=$(du -cb "$d/data"/carecert.db* | tail -n 1 | cut -f1)
+    fi
+
+    t=$(scale_start "$kind" "$d" "${dbargs[@]}")
+    log "scale ($kind): ready to serve in $t s"
+    sleep 3
+    local rss_idle rss_peak
+    rss_idle=$(rss_kib "$scale_pid" VmRSS)
+    code=$(curl -sk -o issue-resp.json -w '%{http_code}' -H "Authorization: Bearer $token" \
+        -H 'Content-Type: application/json' --data-binary @issue-body.json "$url")
+    [[ $code == 201 ]] || { log "scale ($kind): issuance answered $code"; return 1; }
+    jq -r .certificate_pem issue-resp.json > issued.pem
+    openssl ocsp -issuer "$d/data/ca/systems.pem" -cert issued.pem -no_nonce -reqout ocsp-req.der >/dev/null
+    local enc
+    enc=$(jq -rn --arg s "$(base64 -w0 ocsp-req.der)" '$s | @uri')
+    run_wrk "scale.$kind.ocsp" "http://$CC_HTTP/ocsp/$enc" BENCH_METHOD=GET BENCH_EXPECT_STATUS=200 BENCH_CHECK=ocsp
+    run_wrk "scale.$kind.issuance" "$url" "${issue[@]}"
+    scale_revoke_run "scale.$kind.revocation" "$kind" "$d" "$token"
+    rss_peak=$(rss_kib "$scale_pid" VmHWM)
+    stop_bg "$scale_pid"
+    "$CARECERT_BIN" bench queries "${seedargs[@]}" --json > "$RES/scale.$kind.queries.json" \
+        || { log "bench queries failed"; return 1; }
+    jq -n --argjson n "$n" --argjson startup "$t" --argjson idle "$rss_idle" --argjson peak "$rss_peak" \
+        --argjson bytes "$db_bytes" \
+        '{certificates: $n, startup_seconds: $startup, rss_idle_mib: ($idle / 1024), rss_peak_mib: ($peak / 1024), database_bytes: $bytes}' \
+        > "$RES/scale.$kind.server.json"
+    log "scale ($kind): $(cat "$RES/scale.$kind.server.json")"
+    log "scale ($kind): queries $(jq -c 'with_entries(select(.value.best_ms != null) | .value = .value.best_ms)' "$RES/scale.$kind.queries.json")"
+    if [[ $kind == postgres ]]; then
+        psql "$(pg_admin_url)" -qAt -c "DROP DATABASE IF EXISTS \"$(pg_db_name)_scale\" WITH (FORCE)" >/dev/null 2>&1 || true
+        rm -f "$WORK/pg_scale_created"
+    fi
+    [[ $BENCH_KEEP == 1 ]] || rm -rf "$d/data"
+}
+
 # =================================================================== CRL ====
 crl_inputs() {
     mkdir -p "$WORK/crl"
@@ -662,7 +796,12 @@ carecert_section() { # NAME KEY... -- FUNCTION [ARGS...]
 }
 
 T_START=$SECONDS
-if [[ $BENCH_ONLY != hsm ]]; then
+if [[ $BENCH_ONLY == scale ]]; then
+    log "BENCH_ONLY=scale: only the --scale measurements"
+    BENCH_HSM=0
+    BENCH_CRL=skip
+fi
+if [[ $BENCH_ONLY != hsm && $BENCH_ONLY != scale ]]; then
 section "cfssl issuance (SQLite)" cfssl_issuance
 carecert_section "carecert issuance + OCSP (SQLite)" issuance.carecert.sqlite ocsp.carecert -- carecert_session sqlite
 fi
@@ -675,7 +814,7 @@ fi
 if [[ $BENCH_ONLY == hsm ]]; then
     log "BENCH_ONLY=hsm: skipping cfssl, PostgreSQL, OCSP and CRL measurements"
     BENCH_CRL=skip
-else
+elif [[ $BENCH_ONLY != scale ]]; then
 carecert_section "carecert issuance (PostgreSQL)" issuance.carecert.postgres -- carecert_session postgres
 if [[ -f $WORK/pg_created ]]; then
     psql "$(pg_admin_url)" -qAt -c "DROP DATABASE IF EXISTS \"$(pg_db_name)\"" >/dev/null 2>&1 || true
@@ -694,6 +833,12 @@ else
     log "BENCH_CRL=0: skipping the CRL measurements"
     for k in crl100k.cfssl crl1m.cfssl crl100k.openssl crl1m.openssl crl100k.carecert crl1m.carecert; do
         skip "$k" "BENCH_CRL=0"
+    done
+fi
+if ((BENCH_SCALE > 0)); then
+    for kind in $BENCH_SCALE_ENGINES; do
+        carecert_section "carecert at scale ($kind, $BENCH_SCALE certificates)" "scale.$kind.server" -- \
+            carecert_scale "$kind" "$BENCH_SCALE"
     done
 fi
 
@@ -754,6 +899,35 @@ cc_c2=$(getv crl1m.carecert .seconds); cf_c2=$(getv crl1m.cfssl .seconds); os_c2
         "$(ratio "$cc_c1" "$cf_c1"); vs openssl $(ratio "$cc_c1" "$os_c1")"
     row "CRL 1M entries (s)" "$(fmt %.3f "$cc_c2")" "$(fmt %.3f "$cf_c2"); openssl $(fmt %.3f "$os_c2")" \
         "$(ratio "$cc_c2" "$cf_c2"); vs openssl $(ratio "$cc_c2" "$os_c2")"
+    if ((BENCH_SCALE > 0)); then
+        echo
+        echo "carecert at scale: $BENCH_SCALE certificates seeded ($BENCH_SCALE_REVOKED revoked); empty = same engine before the seed"
+        printf '%-44s %-28s %-28s %s\n' metric SQLite PostgreSQL target
+        srow() { # LABEL KEY JQ FORMAT TARGET
+            printf '%-44s %-28s %-28s %s\n' "$1" "$(fmt "$4" "$(getv "scale.sqlite.$2" "$3")")" \
+                "$(fmt "$4" "$(getv "scale.postgres.$2" "$3")")" "$5"
+        }
+        srow "issuance/s empty -> seeded" empty.issuance .ok_rps %.0f ""
+        srow "  seeded" issuance .ok_rps %.0f ""
+        srow "issuance p99 ms empty" empty.issuance .p99_ms %.1f ""
+        srow "issuance p99 ms seeded" issuance .p99_ms %.1f "<= 1.2x empty"
+        srow "revocation/s empty" empty.revocation .ok_rps %.0f ""
+        srow "revocation/s seeded" revocation .ok_rps %.0f ""
+        srow "revocation p99 ms empty" empty.revocation .p99_ms %.1f ""
+        srow "revocation p99 ms seeded" revocation .p99_ms %.1f "<= 1.2x empty"
+        srow "OCSP responses/s seeded" ocsp .ok_rps %.0f ">= 80000"
+        srow "CRL systems: build+sign s (entries)" queries '"\(.crl_systems.best_ms / 1000) (\(.crl_systems.result.entries))"' %s "<= 1 s per 1M"
+        srow "expiring in 90 days, dashboard ms" queries .expiring_90d_dashboard.best_ms %.1f "<= 50"
+        srow "expiring in 90 days, reminders ms" queries .expiring_90d_reminders.best_ms %.1f "<= 50"
+        srow "RA search by EPOC ms" queries .ra_search_by_epoc.best_ms %.1f "<= 50"
+        srow "RA search by organisation name ms" queries .ra_search_by_org_name.best_ms %.1f "<= 50"
+        srow "RA search by serial ms" queries .ra_search_by_serial.best_ms %.2f "<= 50"
+        srow "start-up to ready s" server .startup_seconds %.2f "<= 2"
+        srow "RSS idle MiB" server .rss_idle_mib %.1f "<= 64"
+        srow "RSS peak under load MiB" server .rss_peak_mib %.1f "<= 256"
+        srow "seed rows/s" seed .per_second %.0f ""
+        srow "database size MiB" server '.database_bytes / 1048576' %.0f ""
+    fi
     echo
 } > "$WORK/table.txt"
 cat "$WORK/table.txt"

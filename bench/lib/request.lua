@@ -6,6 +6,11 @@
 --   BENCH_CONTENT_TYPE   Content-Type header for the body
 --   BENCH_AUTH           value of the Authorization header (optional)
 --   BENCH_EXPECT_STATUS  the only status counted as a success (default 200)
+--   BENCH_PATHS_FILE     optional: one request path per line; the wrk threads
+--                        share them out (thread k takes lines k, k+T, …) and
+--                        each path is used once, in order (revocation: one
+--                        serial per request). A thread that runs out of paths
+--                        starts again from its first, and those repeats fail.
 --   BENCH_CHECK          extra check of each response body:
 --                          none (default)
 --                          contains:<text>   body must contain <text>
@@ -84,9 +89,36 @@ function response(status, headers, body)
 end
 
 local threads = {}
+local paths_file = os.getenv("BENCH_PATHS_FILE")
 
 function setup(thread)
+   thread:set("thread_index", #threads)
    table.insert(threads, thread)
+end
+
+function init(args)
+   if paths_file and paths_file ~= "" then
+      local nthreads = tonumber(os.getenv("BENCH_THREADS") or "2")
+      my_paths = {}
+      local n = 0
+      for line in io.lines(paths_file) do
+         if n % nthreads == thread_index then
+            table.insert(my_paths, line)
+         end
+         n = n + 1
+      end
+      next_path = 1
+   end
+end
+
+-- Only defined with a paths file: without it wrk sends its one prepared request,
+-- which is faster (the OCSP run measures that).
+if paths_file and paths_file ~= "" then
+   function request()
+      local p = my_paths[next_path]
+      next_path = next_path % #my_paths + 1
+      return wrk.format(nil, p)
+   end
 end
 
 function done(summary, latency, requests)

@@ -123,26 +123,44 @@ impl Authority {
     }
 }
 
-/// Builds and signs a CRL of `entries` synthetic revocations in memory, for benchmarks.
-/// Returns the DER size and the time the build and signature took (the input list is
-/// prepared before the clock starts, as a database read would hand it over).
-pub fn bench_crl(entries: usize) -> Result<(usize, std::time::Duration), CaError> {
+/// Builds and signs a CRL of `rows` (as read from the database) with a fresh P-256 key, for
+/// benchmarks; returns (DER size, entries).
+pub fn bench_crl_rows(rows: &[store::RevokedRow]) -> Result<(usize, usize), CaError> {
+    let ca = bench_ca()?;
+    let now = OffsetDateTime::now_utc();
+    let list = rows.iter().map(|r| RevokedEntry {
+        serial: &r.serial,
+        revoked_at: r.revoked_at,
+        reason: RevocationReason::from_code(r.reason).unwrap_or(RevocationReason::Unspecified),
+    });
+    let der = build_crl(&ca, 1, now, now + time::Duration::days(1), list)?;
+    Ok((der.len(), rows.len()))
+}
+
+fn bench_ca() -> Result<pki::CaIdentity, CaError> {
     let key = pki::KeyPair::generate(pki::KeyAlgorithm::EcdsaP256)?.into_signer();
     let spec = pki::Profile::RootCa.spec();
     let subject = pki::SubjectName::cn("bench CA");
-    let now = OffsetDateTime::now_utc();
     let order = pki::cert::CertificateOrder {
         spec: &spec,
         subject: &subject,
         sans: &[],
         subject_spki: key.public_key_spki(),
-        now,
+        now: OffsetDateTime::now_utc(),
         validity_days: None,
         issuer_not_after: None,
         urls: &pki::PublicationUrls::default(),
     };
     let t = pki::cert::CertificateTemplate::prepare(&order, pki::Serial::random()?)?;
-    let ca = pki::CaIdentity::new("bench", t.self_sign(key.clone())?, key)?;
+    Ok(pki::CaIdentity::new("bench", t.self_sign(key.clone())?, key)?)
+}
+
+/// Builds and signs a CRL of `entries` synthetic revocations in memory, for benchmarks.
+/// Returns the DER size and the time the build and signature took (the input list is
+/// prepared before the clock starts, as a database read would hand it over).
+pub fn bench_crl(entries: usize) -> Result<(usize, std::time::Duration), CaError> {
+    let ca = bench_ca()?;
+    let now = OffsetDateTime::now_utc();
     let serials: Vec<[u8; 16]> = (0..entries as u64)
         .map(|i| {
             let mut s = [0x5au8; 16];

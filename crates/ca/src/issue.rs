@@ -1,5 +1,6 @@
 //! Issuance, in one place: the request (a CSR already verified), the profile check, the
-//! URLs baked into certificates, and Boulder's order — reserve, sign, store, return.
+//! URLs baked into certificates, and Boulder's order — reserve, sign, store, return (one
+//! merged write when the key signs in this process).
 
 use std::sync::atomic::Ordering;
 
@@ -134,33 +135,44 @@ pub(crate) async fn issue_recorded(
     };
     let template = CertificateTemplate::prepare(&order, Serial::random()?)?;
     let serial = template.serial.to_hex();
-    store
-        .reserve_certificate(NewCertificate {
-            issuer: issuer.name.clone(),
-            serial: serial.clone(),
-            profile: profile.name().to_string(),
-            subject: template.subject_display.clone(),
-            spki_sha256: sha256_hex(spki),
-            not_before: template.not_before.unix_timestamp(),
-            not_after: template.not_after.unix_timestamp(),
-            created_at: now.unix_timestamp(),
-        })
-        .await?;
-    let der = template.sign(issuer)?;
-    store
-        .complete_certificate(CompletedCertificate {
-            issuer: issuer.name.clone(),
-            serial: serial.clone(),
-            der: der.clone(),
-            event: event(
-                clock,
-                actor,
-                Action::CertificateIssued,
-                format!("{}/{serial}", issuer.name),
-                serde_json::json!({"profile": profile.name(), "subject": template.subject_display, "not_after": template.not_after.unix_timestamp()}),
-            ),
-        })
-        .await?;
+    let not_after = template.not_after.unix_timestamp();
+    let record = NewCertificate {
+        issuer: issuer.name.clone(),
+        serial: serial.clone(),
+        profile: profile.name().to_string(),
+        subject: template.subject_display.clone(),
+        spki_sha256: sha256_hex(spki),
+        not_before: template.not_before.unix_timestamp(),
+        not_after,
+        created_at: now.unix_timestamp(),
+    };
+    let completed = |der: Vec<u8>| CompletedCertificate {
+        issuer: issuer.name.clone(),
+        serial: serial.clone(),
+        der,
+        event: event(
+            clock,
+            actor,
+            Action::CertificateIssued,
+            format!("{}/{serial}", issuer.name),
+            serde_json::json!({"profile": profile.name(), "subject": template.subject_display, "not_after": not_after}),
+        ),
+    };
+    let der = if issuer.signer().in_process() {
+        // The key is in this process: the signature exists nowhere else until this function
+        // returns it, so one durable write of row + DER + audit entry, before it is returned,
+        // keeps "no certificate leaves the server without its row" (ARCHITECTURE.md,
+        // "Issuance throughput").
+        let der = template.sign(issuer)?;
+        store.record_issued(record, completed(der.clone())).await?;
+        der
+    } else {
+        // A key on a token: the reservation is durable before the token is asked to sign.
+        store.reserve_certificate(record).await?;
+        let der = template.sign(issuer)?;
+        store.complete_certificate(completed(der.clone())).await?;
+        der
+    };
     Ok((template, der))
 }
 

@@ -27,7 +27,7 @@ pub mod offline;
 
 pub use authority::{Authority, AuthorityConfig, DEFAULT_OCSP_CACHE_ENTRIES, Metrics, RevokeRequest, Revoked};
 pub use checkpoint::{AuditCheckpoint, CHECKPOINT_SIGNER};
-pub use crl::bench_crl;
+pub use crl::{bench_crl, bench_crl_rows};
 pub use error::CaError;
 pub use hierarchy::{InitOptions, InitReport, KeyPlacement, init_hierarchy, init_hierarchy_with, issue_tls_server_key};
 pub use issue::{IssueRequest, Issued, allowed_profiles};

@@ -15,6 +15,10 @@ pub struct BenchArgs {
 
 #[derive(Subcommand, Debug)]
 enum What {
+    /// Fill a database with N certificates (a fraction revoked) for scale measurements
+    Seed(crate::bench_scale::SeedArgs),
+    /// Time the queries that must stay fast on a large database (expiry, RA search, CRL)
+    Queries(crate::bench_scale::QueriesArgs),
     /// Build and sign a CRL of N revoked entries in memory and print the time it took.
     Crl {
         /// Number of revoked entries
@@ -47,6 +51,8 @@ enum What {
 
 pub async fn run(args: BenchArgs) -> Result<()> {
     match args.what {
+        What::Seed(a) => crate::bench_scale::seed(a).await,
+        What::Queries(a) => crate::bench_scale::queries(a).await,
         What::HsmSign { key_store, signatures, threads, json } => {
             let rate = tokio::task::spawn_blocking(move || hsm_sign(&key_store, signatures, threads.max(1))).await??;
             if json {

@@ -6,6 +6,7 @@
 
 mod admin;
 mod bench;
+mod bench_scale;
 mod ca_cmd;
 mod config;
 mod init;

@@ -152,6 +152,11 @@ pub trait Signer: Send + Sync {
     fn public_key_spki(&self) -> &[u8];
     /// Signs `message` (the signer hashes it).
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, PkiError>;
+    /// Whether signing happens in this process's memory (nothing outside it sees the
+    /// signature until the process hands it out). A key on a token or card says `false`.
+    fn in_process(&self) -> bool {
+        false
+    }
 }
 
 /// A key pair held in memory (aws-lc-rs through rcgen).
@@ -284,6 +289,9 @@ impl Signer for KeyPair {
     }
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, PkiError> {
         SigningKey::sign(&self.inner, message).map_err(|e| PkiError::Signing(e.to_string()))
+    }
+    fn in_process(&self) -> bool {
+        true
     }
 }
 

@@ -56,7 +56,15 @@ pub struct BrokenLink {
     pub problem: String,
 }
 
-fn entry_hash(prev: &str, seq: i64, at_ms: i64, actor: &str, action: &str, subject: &str, details: &str) -> String {
+pub(crate) fn entry_hash(
+    prev: &str,
+    seq: i64,
+    at_ms: i64,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    details: &str,
+) -> String {
     let body = serde_json::json!([seq, at_ms, actor, action, subject, details]).to_string();
     let mut h = Sha256::new();
     h.update(prev.as_bytes());

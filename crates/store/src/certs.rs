@@ -1,8 +1,8 @@
 //! CAs, certificates, revocation, CRLs.
 
 use serde::Serialize;
+use sqlx::AssertSqlSafe;
 use sqlx::any::AnyRow;
-use sqlx::{Any, AssertSqlSafe, Transaction};
 
 use crate::audit::{self, AuditEvent};
 use crate::{Cols, Store, StoreError};
@@ -175,10 +175,10 @@ pub struct CertificateFilter {
     pub limit: i64,
 }
 
-const CERT_COLUMNS: &str =
+pub(crate) const CERT_COLUMNS: &str =
     "issuer, serial, profile, subject, not_before, not_after, status, der, created_at, revoked_at, revocation_reason";
 
-fn cert_from_row(r: &AnyRow) -> Result<CertificateRecord, StoreError> {
+pub(crate) fn cert_from_row(r: &AnyRow) -> Result<CertificateRecord, StoreError> {
     let status: String = r.col("status")?;
     let status = match status.as_str() {
         "reserved" => CertStatus::Reserved,
@@ -216,56 +216,6 @@ fn ca_from_row(r: &AnyRow) -> Result<CaRecord, StoreError> {
     })
 }
 
-pub(crate) async fn insert_reservations(
-    tx: &mut Transaction<'_, Any>,
-    rows: &[&NewCertificate],
-) -> Result<(), StoreError> {
-    for chunk in rows.chunks(200) {
-        let mut sql = String::from(
-            "INSERT INTO certificates (issuer, serial, profile, subject, spki_sha256, not_before, not_after, created_at, status) VALUES ",
-        );
-        crate::push_values(&mut sql, chunk.len(), 9);
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for c in chunk {
-            q = q
-                .bind(c.issuer.clone())
-                .bind(c.serial.clone())
-                .bind(c.profile.clone())
-                .bind(c.subject.clone())
-                .bind(c.spki_sha256.clone())
-                .bind(c.not_before)
-                .bind(c.not_after)
-                .bind(c.created_at)
-                .bind("reserved");
-        }
-        q.execute(&mut **tx).await.map_err(|e| match &e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => {
-                StoreError::Conflict("serial number already used".into())
-            }
-            _ => StoreError::Database(e),
-        })?;
-    }
-    Ok(())
-}
-
-pub(crate) async fn complete(tx: &mut Transaction<'_, Any>, rows: &[&CompletedCertificate]) -> Result<u64, StoreError> {
-    let mut done = 0;
-    for chunk in rows.chunks(200) {
-        // One statement per chunk: UPDATE … FROM (VALUES …) works on SQLite ≥ 3.33 and PostgreSQL.
-        let mut sql = String::from("UPDATE certificates SET der = v.column3, status = 'issued' FROM (VALUES ");
-        crate::push_values(&mut sql, chunk.len(), 3);
-        sql.push_str(
-            ") AS v WHERE certificates.issuer = v.column1 AND certificates.serial = v.column2 AND certificates.status = 'reserved'",
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for c in chunk {
-            q = q.bind(c.issuer.clone()).bind(c.serial.clone()).bind(c.der.clone());
-        }
-        done += q.execute(&mut **tx).await?.rows_affected();
-    }
-    Ok(done)
-}
-
 impl Store {
     /// Stores a reservation (group-committed: durable when this returns).
     pub async fn reserve_certificate(&self, c: NewCertificate) -> Result<(), StoreError> {
@@ -276,6 +226,17 @@ impl Store {
     /// (group-committed: durable when this returns).
     pub async fn complete_certificate(&self, c: CompletedCertificate) -> Result<(), StoreError> {
         self.writer.complete(c).await
+    }
+
+    /// Stores a certificate signed in this process and not yet handed to anyone: its row
+    /// (status `issued`, with the DER) and its audit entry in one group-committed write,
+    /// durable when this returns. The caller must not let the certificate leave the process
+    /// before this returns `Ok` (ARCHITECTURE.md, "Issuance throughput").
+    pub async fn record_issued(&self, n: NewCertificate, c: CompletedCertificate) -> Result<(), StoreError> {
+        if n.issuer != c.issuer || n.serial != c.serial {
+            return Err(StoreError::Invalid("the certificate and its record name different serials".into()));
+        }
+        self.writer.issue(n, c).await
     }
 
     /// Inserts a CA (with its audit entry).

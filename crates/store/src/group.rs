@@ -1,22 +1,31 @@
 //! Group commit: many certificates, one durable transaction.
 //!
 //! An fsync costs ~0.3 ms on this class of disk, so one commit per certificate caps
-//! issuance near 3,000/s. Callers hand their write to one writer task and wait; the
-//! writer takes whatever has queued while the previous commit ran (up to a limit), writes
-//! it in one transaction, and answers every caller after the commit. Under no load a
-//! batch is a single write and nothing waits for a timer.
+//! issuance near 3,000/s. Callers hand their write to one writer and wait; the writer
+//! takes whatever has queued while the previous commit ran (up to a limit), writes it in
+//! one transaction, and answers every caller after the commit. Under no load a batch is a
+//! single write and nothing waits for a timer.
+//!
+//! SQLite's writer is its own thread with its own connection (`group_sqlite.rs`);
+//! PostgreSQL's is a tokio task with its own connection (`group_pg.rs`).
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::audit;
-use crate::certs::{self, CompletedCertificate, NewCertificate};
+use crate::certs::{CompletedCertificate, NewCertificate};
 use crate::{Engine, StoreError};
 
-const MAX_BATCH: usize = 512;
+pub(crate) const MAX_BATCH: usize = 512;
 
-enum Job {
-    Reserve(NewCertificate, oneshot::Sender<Result<(), StoreError>>),
-    Complete(CompletedCertificate, oneshot::Sender<Result<(), StoreError>>),
+type Reply = oneshot::Sender<Result<(), StoreError>>;
+
+pub(crate) enum Job {
+    /// A reservation, before a slow (remote) signature.
+    Reserve(NewCertificate, Reply),
+    /// The signature that completes a reservation.
+    Complete(CompletedCertificate, Reply),
+    /// Reservation and signature in one write (an in-process signature that has not left
+    /// the server: see ARCHITECTURE.md, "Issuance throughput").
+    Issue(Box<(NewCertificate, CompletedCertificate)>, Reply),
 }
 
 #[derive(Clone)]
@@ -25,10 +34,21 @@ pub(crate) struct GroupCommitter {
 }
 
 impl GroupCommitter {
-    pub(crate) fn spawn(pool: sqlx::AnyPool, engine: Engine) -> Self {
+    pub(crate) fn spawn(engine: Engine, url: &str) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel(8192);
-        tokio::spawn(run(pool, engine, rx));
-        Self { tx }
+        match engine {
+            Engine::Sqlite => crate::group_sqlite::spawn(url, rx)?,
+            Engine::Postgres => {
+                tokio::spawn(crate::group_pg::run(url.to_string(), rx));
+            }
+        }
+        Ok(Self { tx })
+    }
+
+    pub(crate) async fn issue(&self, n: NewCertificate, c: CompletedCertificate) -> Result<(), StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.tx.send(Job::Issue(Box::new((n, c)), done)).await.map_err(|_| StoreError::WriterStopped)?;
+        wait.await.map_err(|_| StoreError::WriterStopped)?
     }
 
     pub(crate) async fn reserve(&self, c: NewCertificate) -> Result<(), StoreError> {
@@ -44,77 +64,11 @@ impl GroupCommitter {
     }
 }
 
-async fn run(pool: sqlx::AnyPool, engine: Engine, mut rx: mpsc::Receiver<Job>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let (reserves, completes): (Vec<_>, Vec<_>) = batch.drain(..).partition(|j| matches!(j, Job::Reserve(..)));
-        let result = write_batch(&pool, engine, &reserves, &completes).await;
-        match result {
-            Ok(()) => {
-                for job in reserves.into_iter().chain(completes) {
-                    job.answer(Ok(()));
-                }
-            }
-            Err(e) => {
-                // One bad row must not fail its neighbours: retry each job on its own.
-                tracing::warn!(error = %e, "group commit failed; retrying its jobs one by one");
-                for job in reserves.into_iter().chain(completes) {
-                    let r = match &job {
-                        Job::Reserve(..) => write_batch(&pool, engine, std::slice::from_ref(&job), &[]).await,
-                        Job::Complete(..) => write_batch(&pool, engine, &[], std::slice::from_ref(&job)).await,
-                    };
-                    job.answer(r);
-                }
-            }
-        }
-    }
-}
-
 impl Job {
-    fn answer(self, r: Result<(), StoreError>) {
+    pub(crate) fn answer(self, r: Result<(), StoreError>) {
         let tx = match self {
-            Job::Reserve(_, tx) | Job::Complete(_, tx) => tx,
+            Job::Reserve(_, tx) | Job::Complete(_, tx) | Job::Issue(_, tx) => tx,
         };
         let _ = tx.send(r);
     }
-}
-
-async fn write_batch(
-    pool: &sqlx::AnyPool,
-    engine: Engine,
-    reserves: &[Job],
-    completes: &[Job],
-) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await?;
-    let new: Vec<&NewCertificate> = reserves
-        .iter()
-        .filter_map(|j| match j {
-            Job::Reserve(c, _) => Some(c),
-            Job::Complete(..) => None,
-        })
-        .collect();
-    if !new.is_empty() {
-        certs::insert_reservations(&mut tx, &new).await?;
-    }
-    let done: Vec<&CompletedCertificate> = completes
-        .iter()
-        .filter_map(|j| match j {
-            Job::Complete(c, _) => Some(c),
-            Job::Reserve(..) => None,
-        })
-        .collect();
-    if !done.is_empty() {
-        let n = certs::complete(&mut tx, &done).await?;
-        if n != done.len() as u64 {
-            return Err(StoreError::Conflict(format!(
-                "{} of {} completed certificates had no reservation",
-                done.len() as u64 - n,
-                done.len()
-            )));
-        }
-        let events: Vec<_> = done.iter().map(|c| c.event.clone()).collect();
-        audit::append(&mut tx, engine, &events).await?;
-    }
-    tx.commit().await?;
-    Ok(())
 }

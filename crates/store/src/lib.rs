@@ -21,10 +21,14 @@ mod cards;
 mod certs;
 mod enrol;
 mod group;
+mod group_pg;
+mod group_sqlite;
 mod offline;
 mod operators;
 mod read;
 mod reminders;
+mod search;
+mod seed;
 mod web;
 
 use std::str::FromStr;
@@ -49,6 +53,7 @@ pub use offline::PresignedOcsp;
 pub use operators::{NewOperatorToken, OperatorToken};
 pub use read::StoreRead;
 pub use reminders::{CardExpiry, MachineExpiry, ReminderClaim, ReminderKind, SentReminder};
+pub use seed::{SeedCertificate, SeedOrganisation};
 pub use web::{WebAccount, WebSession};
 
 /// The database engine behind a [`Store`].
@@ -91,6 +96,9 @@ pub enum StoreError {
     /// Any other database error.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A database error from the SQLite group-commit writer.
+    #[error("database error: {0}")]
+    Sqlite(String),
 }
 
 /// Handle to the database. Cheap to clone.
@@ -99,6 +107,8 @@ pub struct Store {
     pool: AnyPool,
     engine: Engine,
     writer: group::GroupCommitter,
+    /// The URL it was opened with (the writers and the bulk loader open their own connections).
+    url: std::sync::Arc<str>,
 }
 
 impl std::fmt::Debug for Store {
@@ -183,8 +193,8 @@ impl Store {
             Engine::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await.map_err(|e| StoreError::Migration(e.to_string()))?;
-        let writer = group::GroupCommitter::spawn(pool.clone(), engine);
-        Ok(Self { pool, engine, writer })
+        let writer = group::GroupCommitter::spawn(engine, &url)?;
+        Ok(Self { pool, engine, writer, url: url.into() })
     }
 
     /// Which engine this is.

@@ -28,6 +28,16 @@ impl StoreRead {
         self.0.certificates(f).await
     }
 
+    /// Certificates of the organisations whose EPOC is `text` or whose name contains it.
+    pub async fn certificates_of_organisation(
+        &self,
+        text: &str,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        self.0.certificates_of_organisation(text, status, limit).await
+    }
+
     /// Every certificate with this serial (under any CA).
     pub async fn certificates_by_serial(&self, serial: &str) -> Result<Vec<CertificateRecord>, StoreError> {
         self.0.certificates_by_serial(serial).await

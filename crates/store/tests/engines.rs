@@ -217,6 +217,79 @@ async fn audit_log_refuses_updates_and_detects_tampering(db: TestDb) {
     assert!(broken.problem.contains("altered"), "{}", broken.problem);
 }
 
+fn signed(serial: &str) -> CompletedCertificate {
+    CompletedCertificate {
+        issuer: "systems".into(),
+        serial: serial.into(),
+        der: vec![0x30, 0x03, 1, 2, 3],
+        event: event("certificate.issued", serial),
+    }
+}
+
+async fn merged_issuance_stores_row_der_and_audit_in_one_write(db: TestDb) {
+    with_ca(&db).await;
+    db.store.record_issued(reservation("A1"), signed("A1")).await.unwrap();
+    let rec = db.store.certificate("systems", "A1").await.unwrap().unwrap();
+    assert_eq!(rec.status, CertStatus::Issued);
+    assert_eq!(rec.der.as_deref(), Some(&[0x30u8, 0x03, 1, 2, 3][..]));
+    assert_eq!(rec.subject, "CN=test");
+    // a second certificate with the same serial is refused and leaves no trace
+    let err = db.store.record_issued(reservation("A1"), signed("A1")).await.unwrap_err();
+    assert!(matches!(err, store::StoreError::Conflict(_)), "{err}");
+    // record and certificate must name the same serial
+    assert!(db.store.record_issued(reservation("A2"), signed("A3")).await.is_err());
+    let v = db.store.verify_audit().await.unwrap();
+    assert_eq!(v.entries, 2, "ca.created + one certificate.issued");
+    assert!(v.first_broken.is_none(), "{v:?}");
+}
+
+async fn one_bad_row_fails_only_its_own_request(db: TestDb) {
+    with_ca(&db).await;
+    db.store.record_issued(reservation("0BAD"), signed("0BAD")).await.unwrap();
+    // 200 concurrent issuances, one of which reuses a serial: they share group commits.
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let store = db.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let serial = if i == 77 { "0BAD".to_string() } else { format!("{:04X}", i + 0x2000) };
+            store.record_issued(reservation(&serial), signed(&serial)).await
+        }));
+    }
+    let mut failed = vec![];
+    for (i, t) in tasks.into_iter().enumerate() {
+        if t.await.unwrap().is_err() {
+            failed.push(i);
+        }
+    }
+    assert_eq!(failed, vec![77]);
+    let counts = db.store.certificate_counts().await.unwrap();
+    assert_eq!(counts, vec![("issued".to_string(), 200)]);
+    let v = db.store.verify_audit().await.unwrap();
+    assert_eq!(v.entries, 201);
+    assert!(v.first_broken.is_none(), "{v:?}");
+}
+
+async fn group_commit_and_other_audit_writers_keep_one_chain(db: TestDb) {
+    with_ca(&db).await;
+    // Issuance (the group-commit writer) and other audited changes (the pool) interleave:
+    // the chain must stay one chain, with every entry.
+    let mut tasks = Vec::new();
+    for i in 0..150 {
+        let store = db.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let serial = format!("{:04X}", i + 0x3000);
+            store.record_issued(reservation(&serial), signed(&serial)).await.unwrap();
+            store.record(&[event("operator.refused", &serial)]).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let v = db.store.verify_audit().await.unwrap();
+    assert_eq!(v.entries, 301);
+    assert!(v.first_broken.is_none(), "{v:?}");
+}
+
 macro_rules! both_engines {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
@@ -238,4 +311,7 @@ both_engines!(
     concurrent_issuance_is_group_committed_without_losing_any,
     crl_numbers_only_go_up_and_the_latest_crl_is_served,
     audit_log_refuses_updates_and_detects_tampering,
+    merged_issuance_stores_row_der_and_audit_in_one_write,
+    one_bad_row_fails_only_its_own_request,
+    group_commit_and_other_audit_writers_keep_one_chain,
 );

@@ -144,6 +144,14 @@ impl Server {
         }
     }
 
+    /// Kills the server with SIGKILL (no shutdown of any kind) and waits for it to die.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap(); // SIGKILL on Unix
+            c.wait().unwrap();
+        }
+    }
+
     /// The server process's id (e.g. to read /proc/PID/status).
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)

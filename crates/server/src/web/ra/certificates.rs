@@ -29,16 +29,22 @@ pub(crate) async fn certificates(
     let status = q.status.clone().filter(|x| !x.is_empty());
     let found = match pki::cert::normalize_serial_hex(&text).filter(|_| text.len() >= 8) {
         Some(serial) => store.certificates_by_serial(&serial).await,
-        None => {
-            store
-                .certificates(&store::CertificateFilter {
-                    issuer: None,
-                    status: status.clone(),
-                    subject_contains: (!text.is_empty()).then(|| text.clone()),
-                    limit: 200,
-                })
-                .await
-        }
+        // An organisation (EPOC or name) is found through its requests (indexed); other
+        // text searches subjects.
+        None => match store.certificates_of_organisation(&text, status.as_deref(), 200).await {
+            Ok(rows) if !rows.is_empty() => Ok(rows),
+            Err(e) => Err(e),
+            Ok(_) => {
+                store
+                    .certificates(&store::CertificateFilter {
+                        issuer: None,
+                        status: status.clone(),
+                        subject_contains: (!text.is_empty()).then(|| text.clone()),
+                        limit: 200,
+                    })
+                    .await
+            }
+        },
     };
     let rows = match found {
         Ok(r) => r,
