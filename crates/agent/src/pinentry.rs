@@ -64,7 +64,7 @@ impl CardDesc {
         }
         if let Some(t) = self.tries_left {
             let tries = if t == 1 { "1 try".to_string() } else { format!("{t} tries") };
-            s.push_str(&format!("\n{tries} left: the card locks on the 3rd wrong passcode"));
+            s.push_str(&format!("\n{tries} left before the card locks"));
         }
         s
     }

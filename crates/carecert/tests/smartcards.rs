@@ -342,9 +342,12 @@ fn card_lifecycle_with_the_agent_on_softhsm() {
     // Renew remotely twice (Pending → Writing → Done for each certificate); the third needs the RA.
     let pass = [("CARECERT_PASSCODE", "445566")];
     let out = desk.ok(Some(&card), &["card", "renew"], &pass);
-    for step in
-        ["auth certificate: Pending", "auth certificate: Writing", "auth certificate: Done", "sign certificate: Done"]
-    {
+    for step in [
+        "authentication certificate: Pending",
+        "authentication certificate: Writing",
+        "authentication certificate: Done",
+        "signing certificate: Done",
+    ] {
         assert!(out.contains(step), "{step} in {out}");
     }
     let auth1 = desk.card_cert(&card, "01", "auth1");
