@@ -9,8 +9,10 @@ import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { admin, apiRequest, carecertBin, launchBrowser, screenshot, startServer } from '../lib/harness.mjs';
 import { checkPage, report } from '../lib/axe.mjs';
+import { enrolWorkstation, issueCard, lockCard, softhsm } from '../lib/cards.mjs';
+import { smtpServer } from '../lib/mycard.mjs';
 
-let server, browser, secret;
+let server, browser, secret, smtp, lockedCard;
 const checked = [];
 
 /** RFC 6238 code (SHA-1, 6 digits, 30 s) for a base32 secret. */
@@ -35,7 +37,8 @@ async function accessible(page, path, base = server.https) {
 }
 
 before(async () => {
-  server = await startServer({ name: 'accessibility' });
+  smtp = await smtpServer();
+  server = await startServer({ name: 'accessibility', extraArgs: ['--smtp', smtp.relay, '--unlock-email-domain', 'nhs.net'] });
   browser = await launchBrowser({ server });
   const ra = await apiRequest(server, '/api/v1/admin/web-accounts', {
     method: 'POST', token: true, body: { username: 'ally', name: 'Ally Access', roles: ['operator'], password: 'correct horse battery' },
@@ -55,20 +58,44 @@ before(async () => {
     { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } }).toString();
   ecmt(['login', '--epoc', '8870001'], { ECMT_PIN: pin });
   ecmt(['--json', 'request', '--accept-policy']);
+  // "My card": a portal user with a card (password login), and a locked card for the unlock pages.
+  await admin(server, ['user', 'add', '--uid', '41', '--name', 'Dr Card Holder', '--email', 'holder@nhs.net', '--organisation', 'RA1']);
+  const h = await apiRequest(server, '/api/v1/admin/web-accounts', {
+    method: 'POST', token: true,
+    body: { username: 'holder', name: 'Dr Card Holder', uid: '41', roles: ['portal:clinician'], password: 'holder long password' },
+  });
+  assert.equal(h.status, 201, h.text);
+  const hsm = softhsm(server);
+  issueCard(server, hsm, '41', '414141');
+  await admin(server, ['user', 'add', '--uid', '42', '--name', 'Dr Locked Out', '--email', 'locked@nhs.net', '--organisation', 'RA1']);
+  lockedCard = issueCard(server, hsm, '42', '424242').serial;
+  lockCard(server, hsm, lockedCard, await enrolWorkstation(server, '8870002'));
 });
 
 after(async () => {
   console.log(`axe (WCAG 2.2 A/AA):\n  ${checked.join('\n  ')}`);
   await browser?.close();
   await server?.stop();
+  await smtp?.stop();
 });
 
 test('signed-out pages have no accessibility violations and use the NHS.UK frontend', async () => {
   const page = await browser.context.newPage();
-  for (const path of ['/portal/login', '/portal/logged-out?msg=logged_out', '/portal/refused?msg=not_registered', '/download',
-    '/ra/login', '/ra/login?msg=login_failed']) {
+  for (const path of ['/portal/login', '/portal/logged-out?msg=logged_out', '/portal/logged-out?msg=card_removed',
+    '/portal/refused?msg=not_registered', '/download', '/ra/login', '/ra/login?msg=login_failed',
+    // The Smartcard Service Centre's unlock (no session): find the card, a wrong serial, a card
+    // that is not locked, the channel choice.
+    '/portal/unlock', '/portal/unlock?serial=no%20such!', '/portal/unlock?serial=NOSUCHCARD',
+    `/portal/unlock?serial=${lockedCard}`]) {
     await accessible(page, path);
   }
+  // The code entry, after the code was sent.
+  await page.goto(`${server.https}/portal/unlock?serial=${lockedCard}`);
+  await page.click('#send-code');
+  await page.locator('#code').waitFor();
+  const v = await checkPage(page);
+  checked.push(`POST /portal/unlock/code: ${v.length} violations`);
+  assert.equal(v.length, 0, report('/portal/unlock/code', v));
   // The look is the NHS.UK frontend, served by carecert itself.
   await page.goto(`${server.https}/ra/login`);
   const sheets = await page.$$eval('link[rel=stylesheet]', (ls) => ls.map((l) => l.getAttribute('href')));
@@ -110,6 +137,23 @@ test('every portal page, signed in, has no accessibility violations', async () =
     await page.waitForURL('**/portal/**');
     await screenshot(page, 'nhs-portal-home');
     for (const path of ['/portal/', '/portal/admin/uids']) await accessible(page, path);
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('every My card page, signed in, has no accessibility violations', async () => {
+  const ctx = await browser.browser.newContext({ ignoreHTTPSErrors: false });
+  try {
+    const page = await ctx.newPage();
+    await page.goto(`${server.https}/portal/login`);
+    await page.fill('input[name=username]', 'holder');
+    await page.fill('input[name=password]', 'holder long password');
+    await page.click('form[action="/portal/login"] button');
+    await page.waitForURL('**/portal/**');
+    for (const path of ['/portal/', '/portal/card', '/portal/card/renew', '/portal/card/passcode', '/portal/card/sponsor']) {
+      await accessible(page, path);
+    }
   } finally {
     await ctx.close();
   }

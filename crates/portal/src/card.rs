@@ -5,6 +5,12 @@ use types::{Action, Actor, Area, Role, SessionEnd};
 
 use crate::{Login, PortalError, Web, random_hex, sha};
 
+/// The MAC of a presence token: SHA-256 over a fixed label, the session key and its anti-CSRF
+/// token (a secret of the session's pages).
+fn presence_mac(key: &str, csrf: &str) -> String {
+    sha(&format!("carecert presence token\n{key}\n{csrf}"))
+}
+
 impl Web {
     /// A one-time login ticket (60 seconds) for the portal user registered with card UID
     /// `uid`; the card (`card_serial`) was just proven by the cards service.
@@ -38,9 +44,17 @@ impl Web {
     }
 
     /// Opens a session for the account registered with card UID `uid` whose certificate the
-    /// browser itself presented (not bound to an agent's heartbeat: the browser's TLS client
-    /// certificate is the proof). Returns the login and the roles to choose from.
-    pub async fn open_for_uid(&self, area: Area, uid: &str) -> Result<(Login, Vec<Role>), PortalError> {
+    /// browser itself presented, bound to that card (`card_serial`) like an agent's login: the
+    /// page hands the local agent the session's presence token ([`Web::presence_token`]), the
+    /// agent reports the card present, and removal — or no report at all within the heartbeat
+    /// grace plus [`FIRST_PRESENCE_EXTRA_SECS`](crate::FIRST_PRESENCE_EXTRA_SECS), or reports
+    /// stopping — ends the session. Returns the login and the roles to choose from.
+    pub async fn open_for_uid(
+        &self,
+        area: Area,
+        uid: &str,
+        card_serial: &str,
+    ) -> Result<(Login, Vec<Role>), PortalError> {
         let account = self
             .store
             .web_account_by_uid(uid)
@@ -49,8 +63,46 @@ impl Web {
             .ok_or_else(|| PortalError::NotRegistered(uid.into()))?;
         let roles = account.roles.for_area(area);
         let first = roles.first().cloned().ok_or_else(|| PortalError::NotRegistered(uid.into()))?;
-        let login = self.open(area, &account, Some(&first), None).await?;
+        let login = self.open(area, &account, Some(&first), Some(card_serial)).await?;
+        let first_report_by = self.now() + crate::FIRST_PRESENCE_EXTRA_SECS;
+        self.store.set_web_session_card_seen(&sha(&login.token), first_report_by).await?;
         Ok((login, roles))
+    }
+
+    /// The presence token of the card-bound session behind cookie value `token`: the page hands
+    /// it to the local agent (`watch`), which reports the card's presence with it as a bearer
+    /// credential. It names the session by its stored key (the SHA-256 of the cookie, which does
+    /// not give the cookie back) and carries a MAC over that key and the session's anti-CSRF
+    /// token, so only a page of this session can have it; it does nothing but report presence.
+    pub fn presence_token(&self, token: &str, session: &crate::Session) -> Option<String> {
+        session.card_serial.as_ref()?;
+        let key = sha(token);
+        Some(format!("{key}.{}", presence_mac(&key, &session.csrf_token)))
+    }
+
+    /// A presence report made with a presence token: `present` keeps the session's card
+    /// reported present (every session bound to that card), `!present` ends them all (the card
+    /// was removed). Refused for an unknown, forged or ended session, or one not bound to a card.
+    pub async fn presence_with_token(&self, presence_token: &str, present: bool) -> Result<String, PortalError> {
+        use subtle::ConstantTimeEq;
+        let refused =
+            || PortalError::SessionEnded("the presence token is not valid (forged, or its session ended)".into());
+        let (key, mac) = presence_token.split_once('.').ok_or_else(refused)?;
+        if key.len() != 64 || mac.len() != 64 {
+            return Err(refused());
+        }
+        let s = self.store.web_session(key).await?.ok_or_else(refused)?;
+        let expected = presence_mac(key, &s.csrf_token);
+        if !bool::from(expected.as_bytes().ct_eq(mac.as_bytes())) || s.ended_at.is_some() {
+            return Err(refused());
+        }
+        let card = s.card_serial.ok_or_else(refused)?;
+        if present {
+            self.card_present(&card).await?;
+        } else {
+            self.card_removed(&card).await?;
+        }
+        Ok(card)
     }
 
     /// The agent reports the card present (heartbeat).

@@ -32,12 +32,17 @@ pub use error::PortalError;
 pub use operators::{
     BOOTSTRAP_HOURS, DEFAULT_TOKEN_DAYS, IssuedToken, MAX_TOKEN_DAYS, NewOperator, TokenOperator, scope_list,
 };
-pub use sessions::{Login, Session};
+pub use sessions::{Login, Session, session_end_code};
 pub use types::HashGate;
 pub use types::{Area, Role, RoleError, Roles};
 
 /// How long a card-bound session survives without a presence report from the agent.
 pub const DEFAULT_HEARTBEAT_GRACE_SECS: u64 = 10;
+
+/// How long a session opened with the browser's own TLS client certificate waits for the
+/// first presence report of an agent watching its card (the page hands the agent the session's
+/// presence token): the heartbeat grace plus this. Afterwards the usual heartbeat grace holds.
+pub const FIRST_PRESENCE_EXTRA_SECS: i64 = 20;
 
 /// Session timing.
 #[derive(Debug, Clone)]

@@ -41,13 +41,30 @@ pub struct Session {
 }
 
 /// What the user is told when a session has ended for `reason`.
-fn ended_message(reason: SessionEnd) -> &'static str {
+pub(crate) fn ended_message(reason: SessionEnd) -> &'static str {
     match reason {
         SessionEnd::Idle => "your session ended after a period without activity: log in again",
         SessionEnd::CardRemoved => "your session ended because the smartcard was removed: insert it and log in again",
         SessionEnd::Logout => "you have logged out",
     }
 }
+
+/// The short code of why a session ended, from [`PortalError::SessionEnded`]'s text: the
+/// logged-out page says the reason (`card_removed`, `idle`, `logged_out`, `disabled`), or
+/// `session_ended` when the text is not one of these.
+pub fn session_end_code(e: &PortalError) -> &'static str {
+    let PortalError::SessionEnded(m) = e else { return "session_ended" };
+    match m.as_str() {
+        m if m == ended_message(SessionEnd::CardRemoved) => "card_removed",
+        m if m == ended_message(SessionEnd::Idle) => "idle",
+        m if m == ended_message(SessionEnd::Logout) => "logged_out",
+        m if m == DISABLED => "disabled",
+        _ => "session_ended",
+    }
+}
+
+/// What a user of a disabled account is told.
+const DISABLED: &str = "your account has been disabled: ask an administrator";
 
 impl Web {
     /// Password login to `area`. `role` picks one of the account's roles for the area (the
@@ -241,7 +258,7 @@ impl Web {
         // a session that raced it).
         if account.disabled_at.is_some() {
             self.end(&key, &s.username, SessionEnd::Logout).await?;
-            return Err(ended("your account has been disabled: ask an administrator"));
+            return Err(ended(DISABLED));
         }
         self.store.touch_web_session(&key, now).await?;
         Ok(Session { account, role: s.role, csrf_token: s.csrf_token, card_serial: s.card_serial })

@@ -321,6 +321,17 @@ impl Store {
         self.end_sessions(sql, card_serial, now, reason, event).await
     }
 
+    /// Sets when the card of one session counts as last reported present (a session opened
+    /// with the browser's certificate waits for its first report until then).
+    pub async fn set_web_session_card_seen(&self, token_sha256: &str, seen: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE web_sessions SET card_seen = $1 WHERE token_sha256 = $2 AND ended_at IS NULL")
+            .bind(seen)
+            .bind(token_sha256)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// When the card of a session was last reported present.
     pub async fn card_seen(&self, token_sha256: &str) -> Result<Option<i64>, StoreError> {
         let row = sqlx::query("SELECT card_seen FROM web_sessions WHERE token_sha256 = $1")

@@ -163,8 +163,9 @@ impl FromRequestParts<AppState> for PortalUser {
         let token = jar.get(PORTAL_COOKIE).map(|c| c.value().to_string()).unwrap_or_default();
         match state.web.session(Area::Portal, &token).await {
             Ok(sess) => Ok(PortalUser(sess, token)),
-            Err(PortalError::SessionEnded(_)) => {
-                Err(Redirect::to("/portal/logged-out?msg=session_ended").into_response())
+            // The logged-out page says why (card removed, idle, logged out, disabled).
+            Err(e @ PortalError::SessionEnded(_)) => {
+                Err(Redirect::to(&format!("/portal/logged-out?msg={}", portal::session_end_code(&e))).into_response())
             }
             Err(e) => Err((StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response()),
         }

@@ -103,6 +103,11 @@ pub(crate) fn msg_text(code: &str) -> Option<&'static str> {
         "session_ended" => "Your session has ended (logged out, idle too long, or the card was removed): log in again.",
         "ended" => "Your session has ended (the card was removed, you were idle, or you logged out elsewhere).",
         "logged_out" => "You have logged out.",
+        "card_removed" => {
+            "Your session ended because your smartcard was removed (or the carecert agent stopped watching it): insert it and log in again."
+        }
+        "idle" => "Your session ended after a period without activity: log in again.",
+        "disabled" => "Your account has been disabled: ask an administrator.",
         "csrf" => "the form has expired or did not come from this site: reload the page and try again",
         "no_certificate" => {
             "Your browser did not present a smartcard certificate: use Smartcard login with the carecert agent"

@@ -1,6 +1,16 @@
-//! The portal (`/portal/…`): smartcard login through the local agent (one-time tickets),
-//! password login, role choice, the home page, logout, and the event stream that closes the
-//! page within a second when the card is removed or the session ends.
+//! The portal (`/portal/…`): smartcard login through the local agent (one-time tickets) or
+//! the browser's own TLS client certificate, password login, role choice, the home page,
+//! logout, and the event stream that closes the page within a second when the card is removed
+//! or the session ends. "My card" (status, change passcode, sponsor unlock, Update My Card) is
+//! in `card.rs`, the unlock pages reachable without a session in `unlock.rs`.
+//!
+//! Every signed-in page of a card-bound session carries the session's presence token
+//! (`#presence`), which the page script hands to the local agent (`watch`), so a session the
+//! browser opened with its TLS client certificate ends when the card is removed, like one
+//! opened through the agent.
+
+mod card;
+mod unlock;
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -41,14 +51,41 @@ pub(crate) fn router(agent_url: &str) -> Router<AppState> {
         .route("/portal/refused", get(refused))
         .route("/portal/events", get(events))
         .route("/portal/app.js", get(app_js))
+        .route("/portal/card.js", get(card_js))
+        .route("/portal/card", get(card::status_page))
+        .route("/portal/card.json", get(card::status_json))
+        .route("/portal/card/passcode", get(card::passcode_page))
+        .route("/portal/card/renew", get(card::renew_page))
+        .route("/portal/card/sponsor", get(card::sponsor_page))
+        .route("/portal/unlock", get(unlock::unlock_page_get))
+        .route("/portal/unlock/code", post(unlock::send_code))
         .route("/portal/admin/uids", get(uids_page).post(register_uid))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(axum::middleware::from_fn_with_state(portal_headers(agent_url), security_headers))
 }
 
 /// A portal page.
-fn page(title: &str, body: Markup, script: bool, agent_url: &str) -> Response {
+pub(crate) fn page(title: &str, body: Markup, script: bool, agent_url: &str) -> Response {
     crate::web::layout::page(StatusCode::OK, Shell::Portal { script, agent_url }, title, body)
+}
+
+/// A signed-in portal page: the page script, the logout button, and for a card-bound session
+/// its presence token (`#presence`), which the script hands to the local agent to watch the card.
+pub(crate) fn signed_in_page(s: &AppState, sess: &portal::Session, token: &str, title: &str, body: Markup) -> Response {
+    let presence = s.web.presence_token(token, sess);
+    page(
+        title,
+        html! {
+            (body)
+            @if let Some(p) = presence {
+                div id="presence" data-token=(p) data-card=[sess.card_serial.as_deref()] hidden {}
+                p.nhsuk-body-s id="watch-status" role="status" aria-live="polite" {}
+            }
+            (logout_form(sess))
+        },
+        true,
+        &s.agent_url,
+    )
 }
 
 has_csrf!(RoleForm, UidForm);
@@ -136,8 +173,11 @@ async fn card_login(
     }
 }
 
-async fn role_page(State(s): State<AppState>, PortalUser(sess, _): PortalUser) -> Response {
-    page(
+async fn role_page(State(s): State<AppState>, PortalUser(sess, token): PortalUser) -> Response {
+    signed_in_page(
+        &s,
+        &sess,
+        &token,
         "Choose your role",
         html! {
             form method="post" action="/portal/role" {
@@ -147,10 +187,7 @@ async fn role_page(State(s): State<AppState>, PortalUser(sess, _): PortalUser) -
                 }
                 button.nhsuk-button type="submit" { "Continue" }
             }
-            (logout_form(&sess))
         },
-        true,
-        &s.agent_url,
     )
 }
 
@@ -169,17 +206,23 @@ async fn choose_role(State(s): State<AppState>, PortalForm(_sess, token, f): Por
     }
 }
 
-async fn home(State(s): State<AppState>, PortalUser(sess, _): PortalUser) -> Response {
-    page(
+async fn home(State(s): State<AppState>, PortalUser(sess, token): PortalUser) -> Response {
+    // The card's announcement (renewal due with its date, RA visit, locked); a card the
+    // service cannot read just goes without one.
+    let card = card::my_card(&s, &sess).await.ok().flatten();
+    let announcement = card.as_ref().and_then(|c| card::announcement(&s, c));
+    signed_in_page(
+        &s,
+        &sess,
+        &token,
         "Home",
         html! {
+            @if let Some(a) = announcement { (a) }
             p id="welcome" { "Welcome, " (sess.account.name) ". You are working as " strong id="role" { (sess.role.trim_start_matches("portal:")) } "." }
             @if let Some(c) = &sess.card_serial { p { "Logged in with smartcard " (c) ". Removing the card ends this session." } }
+            @if card.is_some() { p { a href="/portal/card" id="my-card" { "My card" } " – status, Update My Card, change passcode" } }
             @if sess.role == "portal:admin" { p { a href="/portal/admin/uids" { "Register smartcard UIDs" } } }
-            (logout_form(&sess))
         },
-        true,
-        &s.agent_url,
     )
 }
 
@@ -249,12 +292,24 @@ pub(crate) async fn app_js() -> Response {
     resp
 }
 
+/// The "My card" pages' script: starts the agent's jobs and shows their progress.
+const CARD_JS: &str = include_str!("../static/card.js");
+
+async fn card_js() -> Response {
+    let mut resp = (StatusCode::OK, CARD_JS).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+    resp
+}
+
 /// Portal administrators register a smartcard UID to a portal user (no email to a helpdesk).
-async fn uids_page(State(s): State<AppState>, PortalUser(sess, _): PortalUser, q: Notice) -> Response {
+async fn uids_page(State(s): State<AppState>, PortalUser(sess, token): PortalUser, q: Notice) -> Response {
     if sess.role != "portal:admin" {
         return (StatusCode::FORBIDDEN, "registering UIDs needs the portal administrator role").into_response();
     }
-    page(
+    signed_in_page(
+        &s,
+        &sess,
+        &token,
         "Register a smartcard UID",
         html! {
             @if let Some(d) = q.done { p role="status" { (d) } }
@@ -268,10 +323,7 @@ async fn uids_page(State(s): State<AppState>, PortalUser(sess, _): PortalUser, q
                 button.nhsuk-button type="submit" { "Register" }
             }
             p { a href="/portal/" { "Back" } }
-            (logout_form(&sess))
         },
-        true,
-        &s.agent_url,
     )
 }
 
@@ -317,7 +369,9 @@ fn uid_refused(s: &AppState, status: StatusCode, message: &str) -> Response {
 }
 
 /// Login with the card's authentication certificate that the browser presented in the TLS
-/// handshake (browsers with smartcard middleware): same checks as the agent's login.
+/// handshake (browsers with smartcard middleware): same checks as the agent's login, and the
+/// session is bound to the card (see [`portal::Web::open_for_uid`]: the page hands the agent
+/// its presence token; removal, or no agent watching, ends it).
 async fn certificate_login(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -331,8 +385,8 @@ async fn certificate_login(
         return Redirect::to("/portal/refused?msg=no_certificate").into_response();
     };
     let result = async {
-        let (_serial, uid) = s.cards.card_for_certificate(&leaf).await.map_err(code_of)?;
-        s.web.open_for_uid(Area::Portal, &uid).await.map_err(code_of)
+        let (serial, uid) = s.cards.card_for_certificate(&leaf).await.map_err(code_of)?;
+        s.web.open_for_uid(Area::Portal, &uid, &serial).await.map_err(code_of)
     }
     .await;
     match result {
