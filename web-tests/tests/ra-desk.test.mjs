@@ -90,6 +90,15 @@ async function recordProgress(page) {
   });
 }
 
+async function login(page) {
+  await page.goto(`${server.https}/ra/login`);
+  await page.fill('input[name=username]', 'alice');
+  await page.fill('input[name=password]', 'correct horse battery');
+  await page.fill('input[name=code]', totp(secret));
+  await page.click('form[action="/ra/login"] button');
+  await page.waitForURL('**/ra/');
+}
+
 before(async () => {
   agentPort = await freePort();
   server = await startServer({ name: 'ra-desk', extraArgs: ['--agent-url', `http://127.0.0.1:${agentPort}`] });
@@ -105,9 +114,18 @@ before(async () => {
   answers = join(server.dataDir, 'pinentry-answers');
   pinLog = join(server.dataDir, 'pinentry.log');
   writeFileSync(answers, '');
-  if (!existsSync(PINENTRY)) throw new Error(`${PINENTRY} is missing (helper agent's scripted pinentry)`);
-  agent = await startDeskAgent();
+  const page = await browser.context.newPage();
+  await login(page);
+  await screenshot(page, 'ra-dashboard');
+  await page.close();
 });
+
+/** The desk's agent, started the first time a test needs it. */
+async function deskAgent() {
+  if (!existsSync(PINENTRY)) throw new Error(`${PINENTRY} is missing (the scripted pinentry of the agent's local API)`);
+  agent = agent ?? (await startDeskAgent());
+  return agent;
+}
 
 after(async () => {
   if (agent) writeFileSync(join(ARTIFACTS_DIR, 'ra-desk.agent.log'), agent.log());
@@ -116,19 +134,10 @@ after(async () => {
   await server?.stop();
 });
 
-async function login(page) {
-  await page.goto(`${server.https}/ra/login`);
-  await page.fill('input[name=username]', 'alice');
-  await page.fill('input[name=password]', 'correct horse battery');
-  await page.fill('input[name=code]', totp(secret));
-  await page.click('form[action="/ra/login"] button');
-  await page.waitForURL('**/ra/');
-}
 
 test('the RA issues a card at the desk page through the desk agent', async () => {
+  await deskAgent();
   const page = await browser.context.newPage();
-  await login(page);
-  await screenshot(page, 'ra-dashboard');
   await page.goto(`${server.https}/ra/users?uid=4242`);
   await page.click('#issue-at-desk');
   await page.waitForURL('**/ra/desk/issue?uid=4242');
@@ -254,6 +263,7 @@ async function tabTo(page, selector) {
 }
 
 test('keyboard only: the RA issues a card at the desk and changes contact details', async () => {
+  await deskAgent();
   const page = await browser.context.newPage();
   await page.goto(`${server.https}/ra/users?uid=4343`);
   await tabTo(page, '#issue-at-desk');

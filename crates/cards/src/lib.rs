@@ -36,8 +36,8 @@ mod users;
 
 pub use desk::{DESK_TICKET_PREFIX, DESK_TICKET_SECONDS, DeskCheck, MintedTicket};
 pub use error::{
-    CardsError, ChannelProblem, CodeProblem, ConflictProblem, DeskProblem, InputProblem, RaNeeded, RenewalProblem, SponsorProblem,
-    Throttle,
+    CardsError, ChannelProblem, CodeProblem, ConflictProblem, DeskProblem, InputProblem, RaNeeded, RenewalProblem,
+    SponsorProblem, Throttle,
 };
 pub use lifecycle::{CardView, IssueCard, IssuedCard};
 pub use messenger::{Channel, Messenger, Outbox, SendFuture};

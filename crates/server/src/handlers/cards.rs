@@ -445,12 +445,7 @@ impl FromRequestParts<AppState> for IssueCaller {
 
 /// The RA who recorded a desk ticket's identity check must still be an enabled operator
 /// allowed to issue cards for the holder's organisation when the agent uses the ticket.
-async fn desk_ra_allowed(
-    s: &AppState,
-    ticket: &cards::DeskTicket,
-    org: &str,
-    subject: &str,
-) -> Result<(), ApiError> {
+async fn desk_ra_allowed(s: &AppState, ticket: &cards::DeskTicket, org: &str, subject: &str) -> Result<(), ApiError> {
     let account = s.web.operator_accounts().await?.into_iter().find(|a| a.username == ticket.ra_account);
     let op = account.filter(|a| a.disabled_at.is_none()).and_then(|a| a.operator()).ok_or_else(|| {
         ApiError::new(

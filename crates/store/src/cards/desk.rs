@@ -113,19 +113,21 @@ impl Store {
 
     /// A desk ticket by the SHA-256 of its token, whatever its state.
     pub async fn desk_ticket(&self, token_sha256: &str) -> Result<Option<DeskTicket>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {TICKET_COLUMNS} FROM desk_tickets WHERE token_sha256 = $1"))
-            .bind(token_sha256)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLUMNS} FROM desk_tickets WHERE token_sha256 = $1"
+        )))
+        .bind(token_sha256)
+        .fetch_optional(self.pool())
+        .await?;
         row.as_ref().map(ticket_from_row).transpose()
     }
 
     /// Claims a desk ticket in one conditional update (unclaimed, unused, unexpired): of any
     /// number of concurrent presentations, one gets the ticket. None when it cannot be claimed.
     pub async fn claim_desk_ticket(&self, token_sha256: &str, now: i64) -> Result<Option<DeskTicket>, StoreError> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE desk_tickets SET claimed_at = $2 WHERE token_sha256 = $1 AND claimed_at IS NULL AND used_at IS NULL AND expires_at > $2 RETURNING {TICKET_COLUMNS}"
-        ))
+        )))
         .bind(token_sha256)
         .bind(now)
         .fetch_optional(self.pool())
@@ -157,15 +159,16 @@ impl Store {
     /// when there is no such user.
     pub async fn update_contact(&self, uid: &str, c: &Contact, event: AuditEvent) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let n = sqlx::query("UPDATE users SET email = $2, mobile = $3, landline = $4, landline_voice = $5 WHERE uid = $1")
-            .bind(uid)
-            .bind(c.email.clone())
-            .bind(c.mobile.clone())
-            .bind(c.landline.clone())
-            .bind(i64::from(c.landline_voice))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let n =
+            sqlx::query("UPDATE users SET email = $2, mobile = $3, landline = $4, landline_voice = $5 WHERE uid = $1")
+                .bind(uid)
+                .bind(c.email.clone())
+                .bind(c.mobile.clone())
+                .bind(c.landline.clone())
+                .bind(i64::from(c.landline_voice))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         if n == 0 {
             return Ok(false);
         }

@@ -74,7 +74,11 @@ fn form(session: &portal::Session, uid: &str, f: &ContactForm, errors: &Errors) 
     }
 }
 
-pub(crate) async fn contact_page(State(s): State<AppState>, RaUser(session): RaUser, Path(uid): Path<String>) -> Response {
+pub(crate) async fn contact_page(
+    State(s): State<AppState>,
+    RaUser(session): RaUser,
+    Path(uid): Path<String>,
+) -> Response {
     let user = match s.cards.user(&uid).await {
         Ok(u) => u,
         Err(e) => return failure_page(e),
@@ -99,7 +103,14 @@ pub(crate) async fn update_contact(
         Ok(u) => u,
         Err(e) => return form_refused(&session, e, "/ra/users"),
     };
-    let actor = match allow_session(&s, &session, Permission::ManageCardHolders, Some(&user.organisation), &format!("user/{uid}")).await
+    let actor = match allow_session(
+        &s,
+        &session,
+        Permission::ManageCardHolders,
+        Some(&user.organisation),
+        &format!("user/{uid}"),
+    )
+    .await
     {
         Ok(a) => a,
         Err(e) => return form_refused(&session, e, &back),

@@ -104,7 +104,13 @@ const CRUMBS: &[(&str, &str)] = &[("/ra/", "RA console"), ("/ra/users", "People"
 
 pub(crate) async fn issue_page(RaUser(session): RaUser, Query(q): Query<DeskQuery>) -> Response {
     let form = DeskForm { uid: q.uid.unwrap_or_default(), batch: "default".into(), ..Default::default() };
-    ra_page_crumbs(StatusCode::OK, "Issue a card at the desk", Some(&session), CRUMBS, form_body(&session, &form, &Errors::default()))
+    ra_page_crumbs(
+        StatusCode::OK,
+        "Issue a card at the desk",
+        Some(&session),
+        CRUMBS,
+        form_body(&session, &form, &Errors::default()),
+    )
 }
 
 fn form_body(session: &portal::Session, f: &DeskForm, errors: &Errors) -> Markup {
@@ -193,12 +199,13 @@ pub(crate) async fn issue(State(s): State<AppState>, RaForm(session, f): RaForm<
             form_body(&session, &f, &errors),
         );
     };
-    let actor = match allow_session(&s, &session, Permission::IssueCards, Some(&holder.organisation), &format!("user/{uid}"))
-        .await
-    {
-        Ok(a) => a,
-        Err(e) => return form_refused(&session, e, "/ra/desk/issue"),
-    };
+    let actor =
+        match allow_session(&s, &session, Permission::IssueCards, Some(&holder.organisation), &format!("user/{uid}"))
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => return form_refused(&session, e, "/ra/desk/issue"),
+        };
     let check = cards::DeskCheck {
         uid: uid.clone(),
         documents,
@@ -272,9 +279,6 @@ pub(crate) async fn issue(State(s): State<AppState>, RaForm(session, f): RaForm<
 
 /// `/ra/desk.js`: the desk page's script.
 pub(crate) async fn script() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
-        DESK_JS,
-    )
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], DESK_JS)
         .into_response()
 }
