@@ -121,9 +121,29 @@ test('every RA console page, signed in, has no accessibility violations', async 
   await screenshot(page, 'nhs-ra-dashboard');
   for (const path of ['/ra/', '/ra/requests', '/ra/orgs', '/ra/certificates', '/ra/certificates?q=8870001',
     '/ra/users', '/ra/users?uid=31', '/ra/cards', '/ra/cards?serial=0000000000000000', '/ra/releases', '/ra/audit',
-    '/ra/audit?q=org']) {
+    '/ra/audit?q=org', '/ra/desk/issue', '/ra/desk/issue?uid=31', '/ra/users/31/contact']) {
     await accessible(page, path);
   }
+  // The RA desk's and the contact form's states after a post: the error summary, and the
+  // "Create the card" page with its progress (issue 14).
+  const afterPost = async (name) => {
+    const violations = await checkPage(page);
+    checked.push(`${name}: ${violations.length} violations`);
+    assert.equal(violations.length, 0, report(name, violations));
+  };
+  await page.goto(`${server.https}/ra/desk/issue?uid=31`);
+  await page.click('#desk-issue button[type=submit]');
+  await page.waitForSelector('.nhsuk-error-summary');
+  await afterPost('/ra/desk/issue (errors)');
+  await page.check('#doc_passport');
+  await page.click('#desk-issue button[type=submit]');
+  await page.waitForSelector('#desk-job');
+  await afterPost('/ra/desk/issue (create the card)');
+  await page.goto(`${server.https}/ra/users/31/contact`);
+  await page.fill('#mobile', 'not a number');
+  await page.click('#contact button[type=submit]');
+  await page.waitForSelector('.nhsuk-error-summary');
+  await afterPost('/ra/users/31/contact (errors)');
 });
 
 test('every portal page, signed in, has no accessibility violations', async () => {

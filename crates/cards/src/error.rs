@@ -95,6 +95,9 @@ pub enum CardsError {
     /// Other bad input.
     #[error(transparent)]
     BadInput(InputProblem),
+    /// A desk ticket, or a contact detail the RA entered, that cannot be used.
+    #[error(transparent)]
+    DeskTicket(DeskProblem),
     /// Conflict with what exists.
     #[error(transparent)]
     Conflict(ConflictProblem),
@@ -384,4 +387,45 @@ pub enum ConflictProblem {
     /// A uniqueness or state conflict found by the store, in its words.
     #[error("{0}")]
     Stored(String),
+}
+
+/// Why a desk ticket (or an RA's contact change) is refused.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum DeskProblem {
+    /// No ticket has this value.
+    #[error("the desk ticket is not valid: record the identity check again on the RA desk page")]
+    Unknown,
+    /// Used already.
+    #[error("the desk ticket has been used (a desk ticket issues one card): record the identity check again")]
+    Used,
+    /// Presented a second time while the first use is running.
+    #[error("the desk ticket is being used by another request: wait for it to finish")]
+    InUse,
+    /// Expired.
+    #[error("the desk ticket has expired (it lasts 10 minutes): record the identity check again")]
+    Expired,
+    /// For another holder, other documents or another batch.
+    #[error("the desk ticket was made for UID {uid} with other documents or batch: it cannot issue this card")]
+    Scope {
+        /// The holder it was made for.
+        uid: String,
+    },
+    /// The documents text is too long.
+    #[error("describe the documents in at most 500 characters")]
+    DocumentsTooLong,
+    /// Not a batch name.
+    #[error("'{0}' is not a card batch: use 1 to 32 letters, digits, '.', '-' or '_' (as printed on the card box)")]
+    Batch(String),
+    /// Not a telephone number.
+    #[error("the {what} number '{value}' is not a telephone number: use 7 to 15 digits, with + ( ) - or spaces")]
+    Phone {
+        /// mobile or landline.
+        what: &'static str,
+        /// As entered.
+        value: String,
+    },
+    /// Text-to-voice without a landline.
+    #[error("text-to-voice needs a landline number: enter the landline, or untick text-to-voice")]
+    VoiceWithoutLandline,
 }

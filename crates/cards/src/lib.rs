@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod desk;
 mod error;
 mod lifecycle;
 mod messenger;
@@ -33,14 +34,15 @@ mod sessions;
 mod unlock;
 mod users;
 
+pub use desk::{DESK_TICKET_PREFIX, DESK_TICKET_SECONDS, DeskCheck, MintedTicket};
 pub use error::{
-    CardsError, ChannelProblem, CodeProblem, ConflictProblem, InputProblem, RaNeeded, RenewalProblem, SponsorProblem,
-    Throttle,
+    CardsError, ChannelProblem, CodeProblem, ConflictProblem, DeskProblem, InputProblem, RaNeeded, RenewalProblem,
+    SponsorProblem, Throttle,
 };
 pub use lifecycle::{CardView, IssueCard, IssuedCard};
 pub use messenger::{Channel, Messenger, Outbox, SendFuture};
 pub use renewal::RenewalKind;
 pub use service::{CardKeyRole, CardLimits, Cards, CardsConfig, Limit};
 pub use sessions::{CardState, PasscodeFailure, Source, TokenFlags};
-pub use store::{Card, CardStatus, User};
+pub use store::{Card, CardStatus, CodeDelivery, Contact, DeskTicket, User};
 pub use unlock::Unlocked;

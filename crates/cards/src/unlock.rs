@@ -114,7 +114,15 @@ impl Cards {
             serde_json::json!({"channel": channel.as_str(), "to": mask(&to)}),
         );
         self.store()
-            .insert_unlock_code(serial, channel.as_str(), &hash, now, now + cfg.code_validity.as_secs() as i64, ev)
+            .insert_unlock_code(
+                serial,
+                channel.as_str(),
+                &hash,
+                &mask(&to),
+                now,
+                now + cfg.code_validity.as_secs() as i64,
+                ev,
+            )
             .await?;
         let text = format!(
             "Your carecert card unlock code is {code}. It is valid for {minutes} minutes and can be used once. If you did not ask for it, call {}.",

@@ -210,6 +210,17 @@ impl From<cards::CardsError> for ApiError {
             E::NotLocked(_) => Self::new(StatusCode::CONFLICT, "card_not_locked", msg),
             E::BadInput(cards::InputProblem::CardSignature) => Self::bad_request("card_signature", msg),
             E::BadInput(_) => Self::bad_request("invalid", msg),
+            E::DeskTicket(p) => {
+                use cards::DeskProblem as D;
+                match p {
+                    D::Unknown | D::Used | D::Expired => {
+                        Self::new(StatusCode::UNAUTHORIZED, "desk_ticket_refused", msg)
+                    }
+                    D::InUse => Self::new(StatusCode::CONFLICT, "desk_ticket_in_use", msg),
+                    D::Scope { .. } => Self::new(StatusCode::FORBIDDEN, "desk_ticket_scope", msg),
+                    _ => Self::bad_request("invalid", msg),
+                }
+            }
             E::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", msg),
             E::Ca(c) => c.into(),
             E::Store(s) => s.into(),

@@ -40,7 +40,10 @@ use thiserror::Error;
 
 pub use attempts::{AttemptLimit, AttemptRule, Reservation};
 pub use audit::{AuditEntry, AuditEvent, AuditVerification, GENESIS_HASH};
-pub use cards::{Card, CardChange, CardRenewal, CardStatus, IdentityCheck, RateLimit, Refusal, UnlockCode, User};
+pub use cards::{
+    Card, CardChange, CardRenewal, CardStatus, CodeDelivery, Contact, DeskTicket, IdentityCheck, RateLimit, Refusal,
+    UnlockCode, User,
+};
 pub use certs::{
     CaRecord, CertStatus, CertificateFilter, CertificateRecord, CompletedCertificate, CrlRecord, NewCertificate,
     RevokeOutcome, RevokedRow,

@@ -1,7 +1,7 @@
 //! The smartcard API (`carecert-agent` speaks it) and the RA's card actions in the admin API.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -10,7 +10,7 @@ use types::Permission;
 
 use crate::authz::{allow, card_org, user_org};
 use crate::error::{ApiError, CardSessionRefusal, ErrorBody};
-use crate::extract::{Admin, ApiJson, CardCaller, CardSession, RenewalToken};
+use crate::extract::{Admin, ApiJson, CardCaller, CardSession, RenewalToken, bearer};
 use crate::handlers::wire::{card_record_view, card_status_view, new_web_account_view, user_view};
 use crate::state::AppState;
 
@@ -269,28 +269,41 @@ pub(crate) async fn show_user(
     Ok(Json(api::UserCardsView { user: user_view(u), cards: cards.into_iter().map(card_record_view).collect() }))
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/cards", tag = "admin", request_body = api::IssueCardBody, responses((status = 201, body = api::IssuedCardView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/admin/cards", tag = "admin", request_body = api::IssueCardBody,
+    description = "Issues a card face to face. The bearer is an operator token with the right to issue cards, or a desk ticket (`desk-…`) the RA console minted for the identity check: it issues one card, to the UID, with the documents and batch the RA recorded, within 10 minutes.",
+    responses((status = 201, body = api::IssuedCardView), (status = 400, body = ErrorBody), (status = 401, description = "No operator token, or a desk ticket that is unknown, used or expired", body = ErrorBody), (status = 403, description = "Not allowed, or the desk ticket was made for another holder, other documents or batch", body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn issue_card(
     State(s): State<AppState>,
-    a: Admin,
+    caller: IssueCaller,
     ApiJson(b): ApiJson<api::IssueCardBody>,
 ) -> Result<Response, ApiError> {
     let org = user_org(&s, &b.uid).await?;
-    let actor = allow(&s, a.op(), Permission::IssueCards, Some(&org), &format!("card/{}", b.card_serial)).await?;
-    let issued = s
-        .cards
-        .issue_card(IssueCard {
-            uid: b.uid,
-            card_serial: b.card_serial,
-            batch: b.batch,
-            ra: actor,
-            documents: b.documents,
-            so_pin: b.so_pin,
-            auth_csr: b.auth_csr.into_bytes(),
-            sign_csr: b.sign_csr.into_bytes(),
-            agent_version: b.agent_version,
-        })
-        .await?;
+    let subject = format!("card/{}", b.card_serial);
+    let req = IssueCard {
+        uid: b.uid,
+        card_serial: b.card_serial,
+        batch: b.batch,
+        ra: String::new(),
+        documents: b.documents,
+        so_pin: b.so_pin,
+        auth_csr: b.auth_csr.into_bytes(),
+        sign_csr: b.sign_csr.into_bytes(),
+        agent_version: b.agent_version,
+    };
+    let issued = match caller {
+        IssueCaller::Operator(a) => {
+            let actor = allow(&s, a.op(), Permission::IssueCards, Some(&org), &subject).await?;
+            s.cards.issue_card(IssueCard { ra: actor, ..req }).await?
+        }
+        IssueCaller::Desk(token) => {
+            let ticket = s.cards.claim_desk_ticket(&token, &req.uid, &req.documents, &req.batch).await?;
+            if let Err(e) = desk_ra_allowed(&s, &ticket, &org, &subject).await {
+                s.cards.release_desk_ticket(&ticket).await?;
+                return Err(e);
+            }
+            s.cards.issue_with_ticket(&ticket, req).await?
+        }
+    };
     let cert = |i: &ca::Issued| api::CardCertificateView {
         serial: i.serial.clone(),
         certificate_pem: pki::cert::to_pem("CERTIFICATE", &i.der),
@@ -406,4 +419,40 @@ pub(crate) async fn add_web_account(
     let actor = allow(&s, a.op(), permission, None, &format!("web_account/{}", b.username)).await?;
     let a = s.web.add_account(&b.username, &b.name, b.uid.as_deref(), &roles, b.password.as_deref(), &actor).await?;
     Ok((StatusCode::CREATED, Json(new_web_account_view(a))).into_response())
+}
+
+/// Who issues a card: an operator with an API token, or the desk's card agent with the desk
+/// ticket the RA console minted for the identity check (told apart by the `desk-` prefix).
+pub(crate) enum IssueCaller {
+    /// An operator token.
+    Operator(Admin),
+    /// A desk ticket.
+    Desk(String),
+}
+
+impl FromRequestParts<AppState> for IssueCaller {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(t) = bearer(parts).filter(|t| t.starts_with(cards::DESK_TICKET_PREFIX)) {
+            return Ok(IssueCaller::Desk(t.to_string()));
+        }
+        Ok(IssueCaller::Operator(Admin::from_request_parts(parts, state).await?))
+    }
+}
+
+/// The RA who recorded a desk ticket's identity check must still be an enabled operator
+/// allowed to issue cards for the holder's organisation when the agent uses the ticket.
+async fn desk_ra_allowed(s: &AppState, ticket: &cards::DeskTicket, org: &str, subject: &str) -> Result<(), ApiError> {
+    let account = s.web.operator_accounts().await?.into_iter().find(|a| a.username == ticket.ra_account);
+    let op = account.filter(|a| a.disabled_at.is_none()).and_then(|a| a.operator()).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the RA who recorded this identity check can no longer issue cards: another RA must record it again",
+        )
+    })?;
+    allow(s, &op, Permission::IssueCards, Some(org), subject).await.map(|_| ())
 }

@@ -132,6 +132,18 @@ const RA_NAV: &[(&str, &str)] = &[
 
 /// A page: the shell around `body`, with the status.
 pub(crate) fn page(status: StatusCode, shell: Shell<'_>, title: &str, body: Markup) -> Response {
+    page_with_crumbs(status, shell, title, &[], body)
+}
+
+/// A page with NHS.UK breadcrumbs (`crumbs`: the pages above this one, (URL, label), the
+/// service's home first) above its heading.
+pub(crate) fn page_with_crumbs(
+    status: StatusCode,
+    shell: Shell<'_>,
+    title: &str,
+    crumbs: &[(&str, &str)],
+    body: Markup,
+) -> Response {
     let (service, home, session, script, agent_url) = match shell {
         Shell::Ra(session) => ("carecert RA console", "/ra/", session, false, None),
         Shell::Portal { script, agent_url } => ("carecert portal", "/portal/", None, script, Some(agent_url)),
@@ -193,6 +205,17 @@ pub(crate) fn page(status: StatusCode, shell: Shell<'_>, title: &str, body: Mark
                     div.carecert-environment {
                         div.nhsuk-width-container {
                             p { strong."nhsuk-tag"."nhsuk-tag--orange" { "TEST" } " This is a test environment. Nothing done here affects the live service." }
+                        }
+                    }
+                }
+                @if !crumbs.is_empty() {
+                    nav.nhsuk-breadcrumb aria-label="Breadcrumb" {
+                        div.nhsuk-width-container {
+                            ol.nhsuk-breadcrumb__list {
+                                @for (href, label) in crumbs {
+                                    li.nhsuk-breadcrumb__list-item { a.nhsuk-breadcrumb__link href=(href) { (label) } }
+                                }
+                            }
                         }
                     }
                 }

@@ -75,6 +75,7 @@ fn done_text(code: &str, r: &Raw) -> Option<String> {
             _ => "Release registered.".into(),
         },
         "user_registered" => "Registered.".into(),
+        "contact_changed" => "Contact details saved.".into(),
         "sponsor_granted" => match (digits(&r.uid), token(&r.org)) {
             (Some(u), Some(o)) => format!("{u} may now unlock cards of {o}."),
             _ => "Sponsor authority granted.".into(),

@@ -186,7 +186,18 @@ impl Store {
             .execute(self.pool())
             .await?
             .rows_affected();
-        n += sqlx::query("DELETE FROM unlock_codes WHERE expires_at <= $1")
+        // Expired codes lose their hash but keep their row for the delivery log (90 days).
+        n += sqlx::query("UPDATE unlock_codes SET code_hash = '' WHERE expires_at <= $1 AND code_hash <> ''")
+            .bind(now)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        n += sqlx::query("DELETE FROM unlock_codes WHERE expires_at + 7776000 <= $1")
+            .bind(now)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        n += sqlx::query("DELETE FROM desk_tickets WHERE expires_at + 86400 <= $1 AND used_at IS NULL")
             .bind(now)
             .execute(self.pool())
             .await?

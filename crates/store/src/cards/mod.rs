@@ -2,6 +2,7 @@
 //! codes, renewals and challenges. The store records; `cards` decides.
 
 mod challenges;
+mod desk;
 mod lifecycle;
 mod limits;
 mod renewals;
@@ -13,6 +14,7 @@ use sqlx::any::AnyRow;
 pub use types::CardStatus;
 use types::{Channel, RenewalKind, RenewalStatus};
 
+pub use desk::{CodeDelivery, Contact, DeskTicket};
 pub use limits::{RateLimit, Refusal};
 
 use crate::{Cols, StoreError};

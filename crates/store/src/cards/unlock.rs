@@ -11,23 +11,27 @@ impl Store {
         serial: &str,
         channel: &str,
         code_hash: &str,
+        sent_to: &str,
         now: i64,
         expires_at: i64,
         event: AuditEvent,
     ) -> Result<i64, StoreError> {
         let channel: Channel = channel.parse().map_err(StoreError::Invalid)?;
         let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE unlock_codes SET used_at = $1 WHERE card_serial = $2 AND used_at IS NULL")
-            .bind(now)
-            .bind(serial)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE unlock_codes SET used_at = $1, superseded_at = $1 WHERE card_serial = $2 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(serial)
+        .execute(&mut *tx)
+        .await?;
         let row = sqlx::query(
-            "INSERT INTO unlock_codes (card_serial, channel, code_hash, tries, created_at, expires_at) VALUES ($1, $2, $3, 0, $4, $5) RETURNING id",
+            "INSERT INTO unlock_codes (card_serial, channel, code_hash, sent_to, tries, created_at, expires_at) VALUES ($1, $2, $3, $4, 0, $5, $6) RETURNING id",
         )
         .bind(serial)
         .bind(channel.as_str())
         .bind(code_hash)
+        .bind(sent_to)
         .bind(now)
         .bind(expires_at)
         .fetch_one(&mut *tx)

@@ -14,7 +14,8 @@ use crate::state::AppState;
 use crate::web::forms::{RaForm, RaUser, Search, has_csrf, urlencode};
 use crate::web::layout::{date, failure_page, form_refused};
 use crate::web::notice::Notice;
-use crate::web::ra::ra_page as page;
+use crate::web::ra::nhs::tag;
+use crate::web::ra::ra_page_crumbs as page_crumbs;
 
 has_csrf!(RevokeForm);
 
@@ -50,10 +51,11 @@ pub(crate) async fn certificates(
         Ok(r) => r,
         Err(e) => return failure_page(e),
     };
-    page(
+    page_crumbs(
         StatusCode::OK,
         "Certificates",
         Some(&session),
+        &[("/ra/", "RA console")],
         html! {
             (notice)
             form method="get" action="/ra/certificates" {
@@ -70,7 +72,7 @@ pub(crate) async fn certificates(
                     @for c in &rows {
                         @let st = match c.status { store::CertStatus::Issued => "issued", store::CertStatus::Revoked { .. } => "revoked", store::CertStatus::Reserved => "reserved", store::CertStatus::Failed => "failed" };
                         tr.nhsuk-table__row id=(format!("cert-{}", c.serial)) {
-                            td.nhsuk-table__cell { code { (c.serial) } } td.nhsuk-table__cell { (c.issuer) } td.nhsuk-table__cell { (c.profile) } td.nhsuk-table__cell { (c.subject) } td.nhsuk-table__cell { (st) } td.nhsuk-table__cell { (date(&s, c.not_after)) }
+                            td.nhsuk-table__cell { code { (c.serial) } } td.nhsuk-table__cell { (c.issuer) } td.nhsuk-table__cell { (c.profile) } td.nhsuk-table__cell { (c.subject) } td.nhsuk-table__cell { (tag(st, match st { "issued" => "green", "revoked" => "red", _ => "grey" })) } td.nhsuk-table__cell { (date(&s, c.not_after)) }
                             td.nhsuk-table__cell { @if st == "issued" {
                                 form method="post" action=(format!("/ra/certificates/{}/{}/revoke", c.issuer, c.serial)) {
                                     input type="hidden" name="csrf" value=(session.csrf_token);
@@ -149,10 +151,11 @@ pub(crate) async fn audit(State(s): State<AppState>, RaUser(session): RaUser, Qu
         })
         .take(200)
         .collect();
-    page(
+    page_crumbs(
         StatusCode::OK,
         "Audit log",
         Some(&session),
+        &[("/ra/", "RA console")],
         html! {
             form method="get" action="/ra/audit" {
                 label.nhsuk-label { "Search " input.nhsuk-input name="q" value=(q.q.clone().unwrap_or_default()) placeholder="who, what, subject"; } " "

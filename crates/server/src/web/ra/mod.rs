@@ -15,10 +15,13 @@ use portal::Session;
 
 use crate::state::AppState;
 use crate::web::forms::MAX_FORM_BYTES;
-use crate::web::layout::{Shell, page, ra_headers, security_headers};
+use crate::web::layout::{Shell, page, page_with_crumbs, ra_headers, security_headers};
 
 pub(crate) mod certificates;
+pub(crate) mod contact;
+pub(crate) mod desk;
 pub(crate) mod login;
+pub(crate) mod nhs;
 pub(crate) mod orgs;
 pub(crate) mod people;
 pub(crate) mod reminders;
@@ -27,6 +30,17 @@ pub(crate) mod requests;
 /// A console page.
 pub(crate) fn ra_page(status: StatusCode, title: &str, session: Option<&Session>, body: Markup) -> Response {
     page(status, Shell::Ra(session), title, body)
+}
+
+/// A console page with breadcrumbs above its heading (`crumbs`: (URL, label), home first).
+pub(crate) fn ra_page_crumbs(
+    status: StatusCode,
+    title: &str,
+    session: Option<&Session>,
+    crumbs: &[(&str, &str)],
+    body: Markup,
+) -> Response {
+    page_with_crumbs(status, Shell::Ra(session), title, crumbs, body)
 }
 
 /// The console's routes, with its security headers.
@@ -50,6 +64,9 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/ra/sponsors", post(people::grant_sponsor))
         .route("/ra/cards/{serial}/unlock", post(people::unlock_card))
         .route("/ra/cards/{serial}/cancel", post(people::cancel_card))
+        .route("/ra/users/{uid}/contact", get(contact::contact_page).post(contact::update_contact))
+        .route("/ra/desk/issue", get(desk::issue_page).post(desk::issue))
+        .route("/ra/desk.js", get(desk::script))
         .route("/ra", get(|| async { Redirect::to("/ra/") }))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(axum::middleware::from_fn_with_state(ra_headers(), security_headers))

@@ -14,7 +14,7 @@ use crate::state::AppState;
 use crate::web::forms::{CsrfForm, RaForm, RaUser, has_csrf, urlencode};
 use crate::web::layout::{failure_page, form_refused};
 use crate::web::notice::Notice;
-use crate::web::ra::ra_page as page;
+use crate::web::ra::ra_page_crumbs as page_crumbs;
 
 has_csrf!(OrgForm, ReleaseForm);
 
@@ -23,10 +23,11 @@ pub(crate) async fn orgs(State(s): State<AppState>, RaUser(session): RaUser, not
         Ok(l) => l,
         Err(e) => return failure_page(e),
     };
-    page(
+    page_crumbs(
         StatusCode::OK,
         "Organisations",
         Some(&session),
+        &[("/ra/", "RA console")],
         html! {
             (notice)
             table.nhsuk-table {
@@ -125,10 +126,11 @@ pub(crate) async fn releases(State(s): State<AppState>, RaUser(session): RaUser,
             Err(e) => return failure_page(e),
         }
     }
-    page(
+    page_crumbs(
         StatusCode::OK,
         "Releases and minimum versions",
         Some(&session),
+        &[("/ra/", "RA console")],
         html! {
             (notice)
             table.nhsuk-table {

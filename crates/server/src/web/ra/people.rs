@@ -15,7 +15,9 @@ use crate::state::AppState;
 use crate::web::forms::{CsrfForm, RaForm, RaUser, has_csrf, urlencode};
 use crate::web::layout::{date, failure_page, form_refused};
 use crate::web::notice::Notice;
-use crate::web::ra::ra_page as page;
+use crate::web::ra::contact;
+use crate::web::ra::nhs::{card_tag, summary, tag};
+use crate::web::ra::{ra_page as page, ra_page_crumbs as page_crumbs};
 
 has_csrf!(UserForm, SponsorForm, DocumentsForm);
 
@@ -34,7 +36,13 @@ pub(crate) async fn users(
     let found = match q.uid.as_deref().filter(|u| !u.is_empty()) {
         Some(uid) => match s.cards.user(uid).await {
             Ok(u) => match s.read.cards_of(uid).await {
-                Ok(cards) => Some(Ok((u, cards))),
+                Ok(cards) => {
+                    let serials: Vec<String> = cards.iter().map(|c| c.serial.clone()).collect();
+                    match contact::delivery_log(&s, &serials).await {
+                        Ok(log) => Some(Ok((u, cards, log))),
+                        Err(e) => return failure_page(e),
+                    }
+                }
                 Err(e) => return failure_page(e),
             },
             Err(e @ cards::CardsError::UnknownUser(_)) => Some(Err(e.to_string())),
@@ -42,31 +50,74 @@ pub(crate) async fn users(
         },
         None => None,
     };
-    page(
+    let none = || html! { span.nhsuk-u-visually-hidden { "none" } "—" };
+    page_crumbs(
         StatusCode::OK,
         "People",
         Some(&session),
+        &[("/ra/", "RA console")],
         html! {
             (notice)
-            form method="get" action="/ra/users" { label.nhsuk-label { "UID " input.nhsuk-input name="uid" value=(q.uid.clone().unwrap_or_default()); } " " button.nhsuk-button type="submit" { "Find" } }
+            form method="get" action="/ra/users" {
+                div.nhsuk-form-group {
+                    label.nhsuk-label for="find-uid" { "UID" }
+                    input."nhsuk-input"."nhsuk-input--width-10" id="find-uid" name="uid" inputmode="numeric" value=(q.uid.clone().unwrap_or_default());
+                }
+                button."nhsuk-button"."nhsuk-button--secondary" type="submit" { "Find" }
+            }
             @match found {
                 None => {},
-                Some(Err(m)) => p.error { (m) },
-                Some(Ok((u, cards))) => {
-                    table.nhsuk-table id="user" {
-                        tr.nhsuk-table__row { th.nhsuk-table__header { "UID" } td.nhsuk-table__cell { (u.uid) } } tr.nhsuk-table__row { th.nhsuk-table__header { "Name" } td.nhsuk-table__cell { (u.name) } }
-                        tr.nhsuk-table__row { th.nhsuk-table__header { "Organisation" } td.nhsuk-table__cell { (u.organisation) } } tr.nhsuk-table__row { th.nhsuk-table__header { "Email" } td.nhsuk-table__cell { (u.email.clone().unwrap_or_default()) } }
-                        tr.nhsuk-table__row { th.nhsuk-table__header { "Mobile" } td.nhsuk-table__cell { (u.mobile.clone().unwrap_or_default()) } }
+                Some(Err(m)) => p.error role="alert" { (m) },
+                Some(Ok((u, cards, log))) => {
+                    h2 { (u.name) }
+                    dl.nhsuk-summary-list id="user" {
+                        div.nhsuk-summary-list__row { dt.nhsuk-summary-list__key { "UID" } dd.nhsuk-summary-list__value { (u.uid) } dd.nhsuk-summary-list__actions {} }
+                        div.nhsuk-summary-list__row { dt.nhsuk-summary-list__key { "Name" } dd.nhsuk-summary-list__value { (u.name) } dd.nhsuk-summary-list__actions {} }
+                        div.nhsuk-summary-list__row { dt.nhsuk-summary-list__key { "Organisation" } dd.nhsuk-summary-list__value { (u.organisation) } dd.nhsuk-summary-list__actions {} }
+                        @for (key, value) in [("Email", &u.email), ("Mobile", &u.mobile), ("Landline", &u.landline)] {
+                            div.nhsuk-summary-list__row {
+                                dt.nhsuk-summary-list__key { (key) }
+                                dd.nhsuk-summary-list__value { @if let Some(v) = value { (v) } @else { (none()) } }
+                                dd.nhsuk-summary-list__actions {
+                                    a href=(format!("/ra/users/{}/contact", urlencode(&u.uid))) { "Change" span.nhsuk-u-visually-hidden { " " (key.to_lowercase()) } }
+                                }
+                            }
+                        }
+                        div.nhsuk-summary-list__row {
+                            dt.nhsuk-summary-list__key { "Text-to-voice on the landline" }
+                            dd.nhsuk-summary-list__value id="landline-voice" { @if u.landline_voice { (tag("Yes", "green")) " no auto-attendant" } @else { (tag("No", "grey")) } }
+                            dd.nhsuk-summary-list__actions { a href=(format!("/ra/users/{}/contact", urlencode(&u.uid))) { "Change" span.nhsuk-u-visually-hidden { " text-to-voice" } } }
+                        }
                     }
                     h2 { "Cards" }
-                    ul { @for c in &cards { li { a href=(format!("/ra/cards?serial={}", c.serial)) { (c.serial) } " " (c.status) " expires " (c.not_after.map(|t| date(&s, t)).unwrap_or_default()) } } }
-                    p { "Issue a card, or renew one in person: at this desk with " code { "carecert-agent card issue" } " / " code { "card renew --ra" } " (keys are made on the card)." }
+                    @if cards.is_empty() { p.nhsuk-body { "No card yet." } } @else {
+                        table.nhsuk-table id="user-cards" {
+                            caption."nhsuk-table__caption"."nhsuk-u-visually-hidden" { "Cards of " (u.name) }
+                            thead.nhsuk-table__head { tr.nhsuk-table__row { th.nhsuk-table__header scope="col" { "Card" } th.nhsuk-table__header scope="col" { "Status" } th.nhsuk-table__header scope="col" { "Expires" } } }
+                            tbody.nhsuk-table__body {
+                                @for c in &cards {
+                                    tr.nhsuk-table__row {
+                                        td.nhsuk-table__cell { a href=(format!("/ra/cards?serial={}", urlencode(&c.serial))) { (c.serial) } }
+                                        td.nhsuk-table__cell { (card_tag(c.status)) }
+                                        td.nhsuk-table__cell { (c.not_after.map(|t| date(&s, t)).unwrap_or_default()) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    a."nhsuk-button" id="issue-at-desk" href=(format!("/ra/desk/issue?uid={}", urlencode(&u.uid))) draggable="false" role="button" { "Issue a card at the desk" }
+                    p.nhsuk-body { "Renewing a card in person: " code { "carecert-agent card renew --ra" } " at this desk (keys are made on the card)." }
+                    h2 { "Unlock codes sent" }
+                    (log)
                     h2 { "Sponsor authority" }
                     form method="post" action="/ra/sponsors" {
                         input type="hidden" name="csrf" value=(session.csrf_token);
                         input type="hidden" name="uid" value=(u.uid);
-                        label.nhsuk-label { "May unlock cards of organisation " input.nhsuk-input name="organisation" required; } " "
-                        button.nhsuk-button type="submit" { "Grant" }
+                        div.nhsuk-form-group {
+                            label.nhsuk-label for="sponsor-org" { "May unlock cards of organisation" }
+                            input."nhsuk-input"."nhsuk-input--width-10" id="sponsor-org" name="organisation" required;
+                        }
+                        button."nhsuk-button"."nhsuk-button--secondary" type="submit" { "Grant" }
                     }
                 }
             }
@@ -166,40 +217,58 @@ pub(crate) async fn cards_page(
     notice: Notice,
 ) -> Response {
     let found = match q.serial.as_deref().filter(|x| !x.is_empty()) {
-        Some(serial) => Some(s.cards.view(serial).await.map_err(|e| e.to_string())),
+        Some(serial) => match s.cards.view(serial).await {
+            Ok(v) => match contact::delivery_log(&s, std::slice::from_ref(&v.card.serial)).await {
+                Ok(log) => Some(Ok((v, log))),
+                Err(e) => return failure_page(e),
+            },
+            Err(e) => Some(Err(e.to_string())),
+        },
         None => None,
     };
-    page(
+    page_crumbs(
         StatusCode::OK,
         "Cards",
         Some(&session),
+        &[("/ra/", "RA console")],
         html! {
             (notice)
             form method="get" action="/ra/cards" {
-                label.nhsuk-label { "Card serial " input.nhsuk-input name="serial" value=(q.serial.clone().unwrap_or_default()); } " "
-                button.nhsuk-button type="submit" { "Find" }
+                div.nhsuk-form-group {
+                    label.nhsuk-label for="find-serial" { "Card serial" }
+                    input."nhsuk-input"."nhsuk-input--width-20" id="find-serial" name="serial" value=(q.serial.clone().unwrap_or_default());
+                }
+                button."nhsuk-button"."nhsuk-button--secondary" type="submit" { "Find" }
             }
             @match found {
                 None => {},
-                Some(Err(m)) => p.error { (m) },
-                Some(Ok(v)) => {
-                    table.nhsuk-table id="card" {
-                        tr.nhsuk-table__row { th.nhsuk-table__header { "Serial" } td.nhsuk-table__cell { (v.card.serial) } }
-                        tr.nhsuk-table__row { th.nhsuk-table__header { "Holder UID" } td.nhsuk-table__cell { (v.card.uid) } }
-                        tr.nhsuk-table__row { th.nhsuk-table__header { "Status" } td.nhsuk-table__cell id="card-status" { (v.card.status) } }
-                        tr.nhsuk-table__row { th.nhsuk-table__header { "Expires" } td.nhsuk-table__cell { (v.card.not_after.map(|t| date(&s, t)).unwrap_or_default()) } }
-                        tr.nhsuk-table__row { th.nhsuk-table__header { "Remote renewals left" } td.nhsuk-table__cell { (v.remote_renewals_left) } }
-                    }
+                Some(Err(m)) => p.error role="alert" { (m) },
+                Some(Ok((v, log))) => {
+                    (summary("card", &[
+                        ("Serial", html! { (v.card.serial) }),
+                        ("Holder UID", html! { a href=(format!("/ra/users?uid={}", urlencode(&v.card.uid))) { (v.card.uid) } }),
+                        ("Status", html! { span id="card-status" { (card_tag(v.card.status)) } }),
+                        ("Authentication certificate", html! { (v.card.auth_serial.clone().unwrap_or_default()) }),
+                        ("Signing certificate", html! { (v.card.sign_serial.clone().unwrap_or_default()) }),
+                        ("Expires", html! { (v.card.not_after.map(|t| date(&s, t)).unwrap_or_default()) }),
+                        ("Remote renewals left", html! { (v.remote_renewals_left) }),
+                        ("Identity last checked by", html! { (v.card.identity_checked_by.clone().unwrap_or_default()) }),
+                    ]))
+                    h2 { "Unlock codes sent" }
+                    (log)
                     h2 { "Unlock face to face" }
                     form method="post" action=(format!("/ra/cards/{}/unlock", v.card.serial)) {
                         input type="hidden" name="csrf" value=(session.csrf_token);
-                        label.nhsuk-label { "Identity documents checked " input.nhsuk-input name="documents" required maxlength="200"; } " "
+                        div.nhsuk-form-group {
+                            label.nhsuk-label for="unlock-documents" { "Identity documents checked" }
+                            input.nhsuk-input id="unlock-documents" name="documents" required maxlength="200";
+                        }
                         button.nhsuk-button type="submit" { "Unlock" }
                     }
                     h2 { "Cancel the card" }
                     form method="post" action=(format!("/ra/cards/{}/cancel", v.card.serial)) {
                         input type="hidden" name="csrf" value=(session.csrf_token);
-                        button.nhsuk-button type="submit" { "Cancel card and revoke its certificates" }
+                        button."nhsuk-button"."nhsuk-button--warning" type="submit" { "Cancel card and revoke its certificates" }
                     }
                 }
             }

@@ -14,7 +14,8 @@ use crate::state::AppState;
 use crate::web::forms::{CsrfForm, RaForm, RaUser, has_csrf};
 use crate::web::layout::{date, failure_page, form_refused};
 use crate::web::notice::Notice;
-use crate::web::ra::ra_page as page;
+use crate::web::ra::nhs::request_tag;
+use crate::web::ra::{ra_page as page, ra_page_crumbs as page_crumbs};
 
 has_csrf!(DenyForm);
 
@@ -89,19 +90,20 @@ pub(crate) async fn queue(State(s): State<AppState>, RaUser(session): RaUser, no
         Ok(r) => r,
         Err(e) => return failure_page(e),
     };
-    page(
+    page_crumbs(
         StatusCode::OK,
         "Requests waiting for the RA",
         Some(&session),
+        &[("/ra/", "RA console")],
         html! {
             (notice)
             @if rows.is_empty() { p { "No request is waiting." } } @else {
                 table.nhsuk-table {
-                    thead.nhsuk-table__head { tr.nhsuk-table__row { th.nhsuk-table__header { "Request ID" } th.nhsuk-table__header { "EPOC" } th.nhsuk-table__header { "Created" } th.nhsuk-table__header { "Approve" } th.nhsuk-table__header { "Deny" } } }
+                    thead.nhsuk-table__head { tr.nhsuk-table__row { th.nhsuk-table__header { "Request ID" } th.nhsuk-table__header { "EPOC" } th.nhsuk-table__header { "Created" } th.nhsuk-table__header { "Status" } th.nhsuk-table__header { "Approve" } th.nhsuk-table__header { "Deny" } } }
                     tbody.nhsuk-table__body {
                         @for r in &rows {
                             tr.nhsuk-table__row id=(format!("request-{}", r.id)) {
-                                td.nhsuk-table__cell { (r.id) } td.nhsuk-table__cell { (r.epoc) } td.nhsuk-table__cell { (date(&s, r.created_at)) }
+                                td.nhsuk-table__cell { (r.id) } td.nhsuk-table__cell { (r.epoc) } td.nhsuk-table__cell { (date(&s, r.created_at)) } td.nhsuk-table__cell { (request_tag(r.status.as_str())) }
                                 td.nhsuk-table__cell { form method="post" action=(format!("/ra/requests/{}/approve", r.id)) {
                                     input type="hidden" name="csrf" value=(session.csrf_token);
                                     button.nhsuk-button type="submit" { "Approve" }
