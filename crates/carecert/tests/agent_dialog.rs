@@ -597,3 +597,19 @@ fn the_ra_desk_issues_a_blank_card_through_a_job_with_the_first_passcode_in_the_
     assert_eq!(text(&o).matches("Private Key Object").count(), 2, "{}", text(&o));
     assert_eq!(text(&o).matches("Certificate Object").count(), 2, "{}", text(&o));
 }
+
+#[test]
+fn the_user_service_unit_verifies() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dist/systemd/carecert-agent.service");
+    let unit = std::fs::read_to_string(&repo).unwrap();
+    assert!(unit.contains("carecert-agent run --portal-origin ") && !unit.contains("CARECERT_PASSCODE="), "{unit}");
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("carecert-agent.service");
+    std::fs::write(&copy, unit.replace("/usr/local/bin/carecert-agent", agent_bin().to_str().unwrap())).unwrap();
+    let o = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&copy)
+        .output()
+        .expect("systemd-analyze (Debian package systemd)");
+    assert!(o.status.success(), "systemd-analyze verify: {}", text(&o));
+}
