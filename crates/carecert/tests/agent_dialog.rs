@@ -379,7 +379,7 @@ fn cert_serial(desk: &Desk, card: &str, id: &str, name: &str) -> String {
 }
 
 #[test]
-fn renewal_job_reports_each_certificate_pauses_for_next_and_a_cancelled_one_changes_nothing() {
+fn renewal_job_reports_each_certificate_pauses_for_next_and_a_cancelled_or_interrupted_one_changes_nothing() {
     let server = Server::start_args(&["--card-certificate-days", "60"]);
     let desk = Desk::new(server);
     admin_ok(&desk.server, &["user", "add", "--uid", "22", "--name", "Dr Ren Ewal", "--organisation", "RA1"]);
@@ -465,6 +465,37 @@ fn renewal_job_reports_each_certificate_pauses_for_next_and_a_cancelled_one_chan
         }
     }
     assert!(desk.login_works(&card, "444444"), "the renewed card logs in");
+
+    // The card is pulled between the two certificates: failed, unchanged; put back (SoftHSM2
+    // shows a token moved back only to a new process: the agent restarts), the card still
+    // holds the certificate of the renewal before, and the retry succeeds.
+    desk.answer(&["444444"]);
+    let id = start_job(&api, serde_json::json!({"task": "renew", "pause_between": true}));
+    assert_eq!(wait_job(&api, &id, &["waiting", "done", "failed"])["state"], "waiting");
+    let token_dir = std::fs::read_dir(desk.server.path("tokens"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| std::fs::read_dir(p).map(|d| d.count() > 1).unwrap_or(false))
+        .unwrap();
+    let aside = desk.server.path("pulled");
+    std::fs::rename(&token_dir, &aside).unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(local("POST", &format!("{api}/v1/jobs/{id}/next"), None).0, 204);
+    let v = wait_job(&api, &id, &["done", "failed"]);
+    assert_eq!(v["state"], "failed", "{v}");
+    assert_eq!(last(&v)["error"], "no_card", "{v}");
+    assert_eq!(last(&v)["unchanged"], true, "{v}");
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    std::fs::rename(&aside, &token_dir).unwrap();
+    assert_eq!(cert_serial(&desk, "22", "01", "after-pull"), new_auth, "the card keeps its certificate");
+    let (mut daemon, api) = desk.daemon(&card);
+    desk.answer(&["444444"]);
+    let id = start_job(&api, serde_json::json!({"task": "renew", "pause_between": false}));
+    let v = wait_job(&api, &id, &["done", "failed"]);
+    assert_eq!(v["state"], "done", "the retry succeeds: {v}\n{}", desk.server.log());
+    assert_ne!(cert_serial(&desk, "22", "01", "retried"), new_auth);
     let _ = daemon.kill();
     let _ = daemon.wait();
 }
