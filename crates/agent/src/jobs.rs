@@ -12,6 +12,9 @@ use anyhow::Result;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+/// How long a job waits for "Next" before it gives up (and a renewal is aborted).
+pub(crate) const WAIT_FOR_NEXT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 /// The job was cancelled through `POST /v1/jobs/ID/cancel`.
 #[derive(Debug)]
 pub(crate) struct JobCancelled;
@@ -182,7 +185,16 @@ impl Progress {
         if let Progress::Job(j) = self {
             self.check()?;
             j.emit("waiting", json!({"for": "next"}));
-            j.next.notified().await;
+            if tokio::time::timeout(WAIT_FOR_NEXT, j.next.notified()).await.is_err() {
+                return Err(crate::tasks::Refusal {
+                    code: "timeout",
+                    message: format!(
+                        "nobody pressed Next for {} minutes: the job was stopped; start it again",
+                        WAIT_FOR_NEXT.as_secs() / 60
+                    ),
+                }
+                .into());
+            }
             self.check()?;
             let mut g = j.lock();
             if g.state == JobState::Waiting {

@@ -123,8 +123,9 @@ impl Asker {
     }
 
     /// For a terminal command: a stored passcode (file or variable) wins; else the dialog
-    /// when `--pinentry` was given; else the terminal's prompt; without a terminal, the
-    /// first pinentry found (or the terminal way's own error naming the variable to set).
+    /// when `--pinentry` was given; else the terminal's prompt; without a terminal but on a
+    /// desktop (`DISPLAY` / `WAYLAND_DISPLAY`), the first pinentry found; else the terminal
+    /// way's own error naming the variable to set (a script never waits on a dialog).
     pub(crate) fn for_command(pinentry: Option<PathBuf>, passcode_file: Option<PathBuf>) -> Asker {
         let stored = passcode_file.is_some() || std::env::var_os("CARECERT_PASSCODE").is_some();
         if stored {
@@ -136,7 +137,8 @@ impl Asker {
         if crate::tty() {
             return Asker::stored(None);
         }
-        default_program().map(Asker::Dialog).unwrap_or_else(|| Asker::stored(None))
+        let desktop = std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
+        desktop.then(default_program).flatten().map(Asker::Dialog).unwrap_or_else(|| Asker::stored(None))
     }
 
     /// Whether a wrong passcode can be asked again (a dialog can; a file would say the same).

@@ -213,7 +213,18 @@ fn passcode_dialog_changes_the_passcode_cancel_changes_nothing_wrong_then_right_
         s,
         &["user", "add", "--uid", "21", "--name", "Dr Dee Dialog", "--email", "dee@nhs.net", "--organisation", "RA1"],
     );
+    admin_ok(s, &["user", "add", "--uid", "24", "--name", "Sam Sponsor", "--organisation", "RA1"]);
+    admin_ok(s, &["sponsor", "grant", "--uid", "24", "--organisation", "RA1"]);
     let card = desk.issue("21", "111111");
+    let sponsor = desk.issue("24", "242424");
+
+    // A terminal command with --pinentry asks in the dialog too.
+    desk.answer(&["111111"]);
+    let answers = desk.answers.to_str().unwrap().to_string();
+    let o = desk.agent(Some(&card), &["--pinentry", PINENTRY, "login"], &[("SCRIPTED_PINENTRY_ANSWERS", &answers)]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(desk.answers_left(), 0, "the login's passcode came from the dialog");
+
     let (mut daemon, api) = desk.daemon(&card);
 
     // The page sees the card, never a passcode.
@@ -283,6 +294,33 @@ fn passcode_dialog_changes_the_passcode_cancel_changes_nothing_wrong_then_right_
     assert_eq!(last(&v)["serial"], card.as_str());
     assert!(desk.login_works(&card, "333333"), "the unlocked card has its new passcode");
 
+    // Locked again; a sponsor unlocks it with their own card in a second reader: the
+    // sponsor's passcode, then the holder's new passcode twice, all in the dialog.
+    desk.answer(&["999999", "999999", "999999"]);
+    let id = start_job(&api, serde_json::json!({"task": "change-passcode"}));
+    assert_eq!(last(&wait_job(&api, &id, &["done", "failed"]))["error"], "locked");
+    let (code, body) = local("GET", &format!("{api}/v1/card?all=1"), None);
+    assert_eq!(code, 200, "{body}");
+    let all: Value = serde_json::from_str(&body).unwrap();
+    let serials: Vec<&str> = all["cards"].as_array().unwrap().iter().map(|c| c["serial"].as_str().unwrap()).collect();
+    assert!(serials.contains(&card.as_str()) && serials.contains(&sponsor.as_str()), "{body}");
+    desk.answer(&["242424", "474747", "474747"]);
+    let id = start_job(&api, serde_json::json!({"task": "sponsor-unlock", "card": card, "sponsor_card": sponsor}));
+    let v = wait_job(&api, &id, &["done", "failed"]);
+    assert_eq!(v["state"], "done", "{v}\n{}", desk.server.log());
+    assert_eq!(last(&v)["serial"], card.as_str());
+    let asked = desk.asked();
+    let descs: Vec<&String> = asked.iter().filter(|(c, _)| c == "SETDESC").map(|(_, t)| t).collect();
+    assert!(descs[0].contains(&sponsor) && descs[0].contains("Sam Sponsor"), "the sponsor's card first: {descs:?}");
+    assert!(descs[1].contains(&card) && descs[1].contains("Dr Dee Dialog"), "then the holder's: {descs:?}");
+    assert!(desk.login_works(&card, "474747"), "the sponsor-unlocked card has its new passcode");
+
+    // A presence token the server does not know: the watch job fails with the server's code.
+    let id = start_job(&api, serde_json::json!({"task": "watch", "presence_token": "not-a-token"}));
+    let v = wait_job(&api, &id, &["done", "failed"]);
+    assert_eq!(v["state"], "failed", "{v}");
+    assert_ne!(last(&v)["error"], "refused", "the server's own refusal code: {v}");
+
     // Another origin is refused; an unknown job is not found.
     let o = Command::new("curl")
         .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Origin: https://evil.example"])
@@ -341,7 +379,7 @@ fn cert_serial(desk: &Desk, card: &str, id: &str, name: &str) -> String {
 }
 
 #[test]
-fn renewal_job_reports_each_certificate_pauses_for_next_and_a_cancelled_one_changes_nothing() {
+fn renewal_job_reports_each_certificate_pauses_for_next_and_a_cancelled_or_interrupted_one_changes_nothing() {
     let server = Server::start_args(&["--card-certificate-days", "60"]);
     let desk = Desk::new(server);
     admin_ok(&desk.server, &["user", "add", "--uid", "22", "--name", "Dr Ren Ewal", "--organisation", "RA1"]);
@@ -359,6 +397,12 @@ fn renewal_job_reports_each_certificate_pauses_for_next_and_a_cancelled_one_chan
     assert_eq!(last(&v)["error"], "cancelled", "{v}");
     assert_eq!(last(&v)["unchanged"], true, "{v}");
     assert_eq!(cert_serial(&desk, "22", "01", "kept-auth"), old_auth, "the old certificate is still on the card");
+    let o = Command::new("pkcs11-tool")
+        .args(["--module", SOFTHSM, "--token-label", "card-22", "--list-objects"])
+        .env("SOFTHSM2_CONF", &desk.conf)
+        .output()
+        .unwrap();
+    assert!(o.status.success() && !text(&o).contains("pending"), "the pending objects are discarded: {}", text(&o));
 
     // The next renewal: a live subscriber sees every step; "Next" resumes between the two.
     desk.answer(&["CANCEL"]);
@@ -421,6 +465,37 @@ fn renewal_job_reports_each_certificate_pauses_for_next_and_a_cancelled_one_chan
         }
     }
     assert!(desk.login_works(&card, "444444"), "the renewed card logs in");
+
+    // The card is pulled between the two certificates: failed, unchanged; put back (SoftHSM2
+    // shows a token moved back only to a new process: the agent restarts), the card still
+    // holds the certificate of the renewal before, and the retry succeeds.
+    desk.answer(&["444444"]);
+    let id = start_job(&api, serde_json::json!({"task": "renew", "pause_between": true}));
+    assert_eq!(wait_job(&api, &id, &["waiting", "done", "failed"])["state"], "waiting");
+    let token_dir = std::fs::read_dir(desk.server.path("tokens"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| std::fs::read_dir(p).map(|d| d.count() > 1).unwrap_or(false))
+        .unwrap();
+    let aside = desk.server.path("pulled");
+    std::fs::rename(&token_dir, &aside).unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(local("POST", &format!("{api}/v1/jobs/{id}/next"), None).0, 204);
+    let v = wait_job(&api, &id, &["done", "failed"]);
+    assert_eq!(v["state"], "failed", "{v}");
+    assert_eq!(last(&v)["error"], "no_card", "{v}");
+    assert_eq!(last(&v)["unchanged"], true, "{v}");
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    std::fs::rename(&aside, &token_dir).unwrap();
+    assert_eq!(cert_serial(&desk, "22", "01", "after-pull"), new_auth, "the card keeps its certificate");
+    let (mut daemon, api) = desk.daemon(&card);
+    desk.answer(&["444444"]);
+    let id = start_job(&api, serde_json::json!({"task": "renew", "pause_between": false}));
+    let v = wait_job(&api, &id, &["done", "failed"]);
+    assert_eq!(v["state"], "done", "the retry succeeds: {v}\n{}", desk.server.log());
+    assert_ne!(cert_serial(&desk, "22", "01", "retried"), new_auth);
     let _ = daemon.kill();
     let _ = daemon.wait();
 }
@@ -501,4 +576,71 @@ fn an_agent_below_the_minimum_release_is_refused_on_every_call() {
     let old = get("carecert-agent/0.1.0");
     assert!(old.ends_with("426") && old.contains("agent_too_old"), "{old}");
     assert!(get("curl/8").ends_with("200"));
+}
+
+#[test]
+fn the_ra_desk_issues_a_blank_card_through_a_job_with_the_first_passcode_in_the_dialog() {
+    let server = Server::start();
+    let desk = Desk::new(server);
+    admin_ok(&desk.server, &["user", "add", "--uid", "25", "--name", "Dr New Card", "--organisation", "RA1"]);
+    // The desk's agent runs with the RA officer's card; the blank card is in another reader.
+    admin_ok(&desk.server, &["user", "add", "--uid", "26", "--name", "Rae Officer", "--organisation", "RA1"]);
+    let officer = desk.issue("26", "262626");
+    let (mut daemon, api) = desk.daemon(&officer);
+    let issue = serde_json::json!({
+        "task": "issue", "uid": "25", "documents": "passport 123", "label": "card-25",
+        "desk_ticket": desk.server.token(),
+    });
+    // Cancel: the blank card stays blank.
+    desk.answer(&["CANCEL"]);
+    let id = start_job(&api, issue.clone());
+    let v = wait_job(&api, &id, &["done", "failed"]);
+    assert_eq!(last(&v)["error"], "cancelled", "{v}");
+    assert_eq!(last(&v)["unchanged"], true, "{v}");
+    // Mismatched, then matching: the holder's first passcode typed twice.
+    desk.answer(&["252525", "252526", "252525", "252525"]);
+    let id = start_job(&api, issue);
+    let v = wait_job(&api, &id, &["done", "failed"]);
+    assert_eq!(v["state"], "done", "{v}\n{}", desk.server.log());
+    let data: Vec<Value> = v["events"].as_array().unwrap().iter().map(|e| e["data"].clone()).collect();
+    assert_eq!(data[0], serde_json::json!({"step": "creating"}));
+    for c in ["authentication", "signing"] {
+        let states: Vec<&str> =
+            data.iter().filter(|d| d["certificate"] == c).map(|d| d["state"].as_str().unwrap()).collect();
+        assert_eq!(states, ["Pending", "Writing", "Done"], "{c}: {v}");
+    }
+    let result = last(&v);
+    let serial = result["card"].as_str().unwrap().to_string();
+    assert!(result["auth"].is_string() && result["sign"].is_string(), "{v}");
+    assert!(
+        desk.asked().iter().any(|(c, t)| c == "SETERROR" && t.contains("not the same")),
+        "the mismatch is shown: {:?}",
+        desk.asked()
+    );
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert!(desk.login_works(&serial, "252525"), "the new card logs in with its first passcode");
+    let o = Command::new("pkcs11-tool")
+        .args(["--module", SOFTHSM, "--token-label", "card-25", "--login", "--pin", "252525", "--list-objects"])
+        .env("SOFTHSM2_CONF", &desk.conf)
+        .output()
+        .unwrap();
+    assert_eq!(text(&o).matches("Private Key Object").count(), 2, "{}", text(&o));
+    assert_eq!(text(&o).matches("Certificate Object").count(), 2, "{}", text(&o));
+}
+
+#[test]
+fn the_user_service_unit_verifies() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dist/systemd/carecert-agent.service");
+    let unit = std::fs::read_to_string(&repo).unwrap();
+    assert!(unit.contains("carecert-agent run --portal-origin ") && !unit.contains("CARECERT_PASSCODE="), "{unit}");
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("carecert-agent.service");
+    std::fs::write(&copy, unit.replace("/usr/local/bin/carecert-agent", agent_bin().to_str().unwrap())).unwrap();
+    let o = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&copy)
+        .output()
+        .expect("systemd-analyze (Debian package systemd)");
+    assert!(o.status.success(), "systemd-analyze verify: {}", text(&o));
 }
