@@ -57,10 +57,20 @@ async function withAgent(opts, fn) {
   try {
     return await fn(agent);
   } catch (e) {
-    e.message += `\nagent output:\n${agent.output()}`;
-    throw e;
+    throw new Error(`${e.stack}\nagent output:\n${agent.output()}\ndialog: ${JSON.stringify(dialogLog(agent))}`);
   } finally {
     await agent.stop();
+  }
+}
+
+/** Waits for `sel` to show; on a timeout, says what the page said instead. */
+async function shown(page, sel, timeout = 60_000) {
+  try {
+    await page.locator(sel).waitFor({ state: 'visible', timeout });
+  } catch (e) {
+    const said = await page.evaluate(() => [...document.querySelectorAll('[role=status], [role=alert]')]
+      .filter((el) => !el.closest('[hidden]')).map((el) => `${el.id}: ${el.textContent.trim()}`).join('\n'));
+    throw new Error(`${e.message}\nthe page said:\n${said}`);
   }
 }
 
@@ -113,7 +123,7 @@ test('My card shows the status; the home page announces the renewal; the passcod
     await page.goto(`${server.https}/portal/card/passcode`);
     answer(agent, adaPass, '246810', '246810');
     await page.click('#change-passcode');
-    await page.locator('#passcode-done').waitFor({ state: 'visible', timeout: 30_000 });
+    await shown(page, '#passcode-done', 30_000);
     adaPass = '246810';
     assert.match(listObjects(hsm, 'card-12', adaPass), /Certificate Object/, 'the new passcode opens the card');
   });
@@ -130,7 +140,7 @@ test('Update My Card: Cancel in the dialog changes nothing; then Pending → Wri
     // Cancel in the passcode dialog: aborted, said so, nothing changed.
     answer(agent, 'CANCEL');
     await page.click('#renew-start');
-    await page.locator('#renew-error').waitFor({ state: 'visible', timeout: 30_000 });
+    await shown(page, '#renew-error', 30_000);
     assert.match(await page.textContent('#renew-error'), /Cancelled.*nothing was changed/s);
     const same = certs('after-cancel');
     assert.equal(serialOf(same.auth), serialOf(before.auth));
@@ -150,13 +160,13 @@ test('Update My Card: Cancel in the dialog changes nothing; then Pending → Wri
     });
     answer(agent, adaPass);
     await page.click('#renew-start');
-    await page.locator('#renew-next').waitFor({ state: 'visible', timeout: 60_000 });
+    await shown(page, '#renew-next', 60_000);
     assert.match(await page.textContent('#creating'), /Creating card/);
     assert.equal((await page.textContent('#auth-state')).trim(), 'Done');
     assert.equal((await page.textContent('#sign-state')).trim(), 'Pending');
     await screenshot(page, 'update-my-card-progress');
     await page.click('#renew-next');
-    await page.locator('#renew-done').waitFor({ state: 'visible', timeout: 60_000 });
+    await shown(page, '#renew-done', 60_000);
     const seen = await page.evaluate(() => window.seen);
     assert.deepEqual(seen['auth-state'], ['Pending', 'Writing', 'Done'], JSON.stringify(seen));
     assert.deepEqual(seen['sign-state'], ['Pending', 'Writing', 'Done'], JSON.stringify(seen));
@@ -175,34 +185,41 @@ test('Update My Card: Cancel in the dialog changes nothing; then Pending → Wri
 });
 
 test('Update My Card with the card pulled between the certificates: completed with errors, old certificates intact, retry succeeds', async () => {
+  const page = await browser.context.newPage();
+  let before;
   await withAgent({ card: ada.serial }, async (agent) => {
-    const page = await browser.context.newPage();
     await passwordLogin(page);
-    const before = certs('before-pull');
+    before = certs('before-pull');
     await page.goto(`${server.https}/portal/card/renew`);
     answer(agent, adaPass);
     await page.click('#renew-start');
-    await page.locator('#renew-next').waitFor({ state: 'visible', timeout: 60_000 });
+    await shown(page, '#renew-next', 60_000);
     const putBack = pullCard(ada.dir);
     await page.click('#renew-next');
-    await page.locator('#renew-error').waitFor({ state: 'visible', timeout: 60_000 });
+    await shown(page, '#renew-error', 60_000);
     putBack();
     assert.match(await page.textContent('#renew-error'), /completed with errors — your old certificates are unchanged, try again/);
     await page.locator('#renew-retry').waitFor({ state: 'visible' });
-    const listing = listObjects(hsm, 'card-12', adaPass);
-    assert.equal(listing.match(/Certificate Object/g).length, 2, listing);
     const kept = certs('kept');
     assert.equal(serialOf(kept.auth), serialOf(before.auth));
     assert.equal(serialOf(kept.sign), serialOf(before.sign));
     assert.doesNotMatch(ocsp(server, kept.auth), /: revoked/);
-
+  });
+  // The card is back. (A running agent does not see a SoftHSM2 token come back into its
+  // "reader": SoftHSM2 reads its token directory once. A new agent process stands in for the
+  // card put back into the reader; the page is the same, the retry a new job.)
+  await withAgent({ card: ada.serial }, async (agent) => {
     answer(agent, adaPass);
     await page.click('#renew-retry');
-    await page.locator('#renew-next').waitFor({ state: 'visible', timeout: 60_000 });
+    await shown(page, '#renew-next', 60_000);
     await page.click('#renew-next');
-    await page.locator('#renew-done').waitFor({ state: 'visible', timeout: 60_000 });
+    await shown(page, '#renew-done', 60_000);
     const now = certs('after-retry');
     assert.notEqual(serialOf(now.auth), serialOf(before.auth));
+    // The pulled attempt's pending objects are gone: two keys, two certificates.
+    const listing = listObjects(hsm, 'card-12', adaPass);
+    assert.equal(listing.match(/Certificate Object/g).length, 2, listing);
+    assert.equal(listing.match(/Private Key Object/g).length, 2, listing);
     for (const c of [now.auth, now.sign]) assert.match(verify(server, c), /OK/);
 
     // Two remote renewals used: the third needs the RA, and the page says why.
@@ -223,6 +240,7 @@ test('three wrong passcodes in the dialog lock the card; the emailed code entere
       if (/locked/.test(await page.textContent('#why'))) break;
     }
     assert.match(await page.textContent('#why'), /locked/);
+    assert.equal(await page.locator('#unlock-link').count(), 1, 'the refusal offers the unlock');
     const state = await apiRequest(server, `/api/v1/cards/${ada.serial}`);
     assert.equal(state.json().status, 'locked', state.text);
     assert.match(JSON.stringify(dialogLog(agent)), /tr(y|ies) left/i, 'the dialog said the tries left');
@@ -241,14 +259,14 @@ test('three wrong passcodes in the dialog lock the card; the emailed code entere
     answer(agent, '135790', '135790', '135790', '135790');
     await page.fill('#code', '00000000');
     await page.click('#unlock-start');
-    await page.locator('#unlock-error').waitFor({ state: 'visible', timeout: 30_000 });
+    await shown(page, '#unlock-error', 30_000);
     assert.match(await page.textContent('#unlock-error'), /code/i);
     assert.equal((await apiRequest(server, `/api/v1/cards/${ada.serial}`)).json().status, 'locked');
 
     answer(agent, '135790', '135790');
     await page.fill('#code', code);
     await page.click('#unlock-start');
-    await page.locator('#unlock-done').waitFor({ state: 'visible', timeout: 30_000 });
+    await shown(page, '#unlock-done', 30_000);
     adaPass = '135790';
     assert.equal((await apiRequest(server, `/api/v1/cards/${ada.serial}`)).json().status, 'active');
     assert.match(listObjects(hsm, 'card-12', adaPass), /Certificate Object/, 'the new passcode opens the card');
@@ -269,7 +287,7 @@ test('a sponsor logged in with their card unlocks a card in the second reader', 
       await page.check(`input[name=card][value="${lou.serial}"]`);
       answer(agent, '654321', '121212', '121212');
       await page.click('#sponsor-unlock');
-      await page.locator('#sponsor-done').waitFor({ state: 'visible', timeout: 30_000 });
+      await shown(page, '#sponsor-done', 30_000);
       assert.match(await page.textContent('#sponsor-done-text'), new RegExp(lou.serial));
       assert.equal((await apiRequest(server, `/api/v1/cards/${lou.serial}`)).json().status, 'active');
       assert.match(listObjects(hsm, 'card-56', '121212'), /Certificate Object/);

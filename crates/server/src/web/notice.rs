@@ -114,6 +114,18 @@ pub(crate) fn msg_text(code: &str) -> Option<&'static str> {
             "Your browser did not present a smartcard certificate: use Smartcard login with the carecert agent"
         }
         "card_locked" => "your card is locked: unlock it with the carecert agent, a sponsor or the RA desk",
+        // Refusal codes of the card agent's login (its local API passes the server's through).
+        "locked" => {
+            "Your card is locked (3 wrong passcodes in a row): unlock it with a code sent to you (Unlock your card), or ask a sponsor or the RA desk."
+        }
+        "wrong_passcode" => {
+            "The passcode was not right: log in again and type it carefully in the carecert agent's window."
+        }
+        "cancelled" => "Cancelled in the carecert agent's window: you are not logged in.",
+        "no_card" => "No card in the reader: insert your card and try again.",
+        "agent_too_old" => {
+            "The carecert agent on this computer is too old for this service: install the current release (Download page) and try again."
+        }
         "agent_unreachable" => "The carecert agent on this computer does not answer: start it and try again.",
         "refused" => "The login was refused.",
         "rate_limited" => "Too many attempts from your address: wait a minute and try again.",

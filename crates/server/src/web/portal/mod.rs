@@ -15,7 +15,7 @@ mod unlock;
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -247,17 +247,26 @@ async fn logged_out(State(s): State<AppState>, q: Notice) -> Response {
     )
 }
 
-async fn refused(State(s): State<AppState>, q: Notice) -> Response {
+async fn refused(State(s): State<AppState>, Query(raw): Query<MsgQuery>, q: Notice) -> Response {
+    let locked = matches!(raw.msg.as_deref(), Some("locked" | "card_locked"));
     page(
         "Login refused",
         html! {
             p.error id="why" { (q.msg.unwrap_or_else(|| "The login was refused.".into())) }
+            @if locked { p { a href="/portal/unlock" id="unlock-link" { "Unlock your card" } } }
             p id="helpdesk" { "Helpdesk: " (s.enrol.config().helpdesk) }
             p { a href="/portal/login" { "Back to the login page" } }
         },
         false,
         &s.agent_url,
     )
+}
+
+/// The refusal code of a redirect, to offer the unlock when the card is locked.
+#[derive(Deserialize, Default)]
+struct MsgQuery {
+    #[serde(default)]
+    msg: Option<String>,
 }
 
 /// Server-sent events for the open page: `ended` as soon as the session is over (logout
