@@ -1,9 +1,11 @@
 // Smartcards for the browser tests: SoftHSM2 tokens, `carecert-agent card issue` at the "RA
-// desk", and `carecert-agent run` (the local API the portal's pages call).
+// desk", and `carecert-agent run` (the local API the portal's pages call) with the scripted
+// pinentry as its passcode dialog.
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { admin, carecertBin, freePort } from './harness.mjs';
 
 export const SOFTHSM = '/usr/lib/softhsm/libsofthsm2.so';
@@ -47,17 +49,33 @@ export function issueCard(server, hsm, uid, passcode) {
   return { serial: JSON.parse(out.trim().split('\n').pop()).card, dir: join(hsm.tokens, dir) };
 }
 
-/** Starts `carecert-agent run` for one card; returns {url, stop()}. */
-export async function startAgent(server, hsm, { card, passcode, origin, port }) {
+/** The scripted pinentry (Assuan over stdin/stdout; answers from a file, logs what it was asked). */
+export const SCRIPTED_PINENTRY = fileURLToPath(new URL('./scripted-pinentry', import.meta.url));
+
+/**
+ * Starts `carecert-agent run` for one card with the scripted pinentry as its passcode dialog;
+ * returns {url, port, stop(), answer(lines), asked()}. `answer(['123456', 'CANCEL', …])` sets
+ * what the dialog "types", one line per passcode the agent asks; `asked()` is what the agent
+ * showed in it ([{command: 'SETDESC'|'SETPROMPT'|'SETERROR'|'GETPIN', text|answer}]). With
+ * `passcode`, the dialog answers it to the first ten passcode prompts (portal logins).
+ */
+export async function startAgent(server, hsm, { card, passcode, origin, port, answers }) {
   port = port ?? (await freePort());
+  const dir = join(dirname(hsm.conf), `pinentry-${port}`);
+  mkdirSync(dir, { recursive: true });
+  const answersFile = join(dir, 'answers');
+  const logFile = join(dir, 'log');
+  const answer = (lines) => writeFileSync(answersFile, lines.map((l) => `${l}\n`).join(''));
+  answer(answers ?? (passcode ? Array(10).fill(passcode) : []));
   const child = spawn(
     agentBin(),
-    [...agentArgs(server), '--card', card, 'run', '--poll-ms', '100', '--listen', `127.0.0.1:${port}`, '--portal-origin', origin],
-    { env: agentEnv(hsm, { CARECERT_PASSCODE: passcode }), stdio: ['ignore', 'pipe', 'pipe'] },
+    [...agentArgs(server), '--card', card, '--pinentry', SCRIPTED_PINENTRY, 'run', '--poll-ms', '100', '--listen', `127.0.0.1:${port}`, '--portal-origin', origin],
+    { env: agentEnv(hsm, { SCRIPTED_PINENTRY_ANSWERS: answersFile, SCRIPTED_PINENTRY_LOG: logFile }), stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  const asked = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
   for (let i = 0; i < 100; i++) {
     if (await new Promise((ok) => { const s = connect(port, '127.0.0.1', () => { s.end(); ok(true); }); s.on('error', () => ok(false)); })) {
-      return { url: `http://127.0.0.1:${port}`, port, stop: () => new Promise((ok) => { child.once('exit', ok); child.kill(); }) };
+      return { url: `http://127.0.0.1:${port}`, port, answer, asked, stop: () => new Promise((ok) => { child.once('exit', ok); child.kill(); }) };
     }
     await new Promise((r) => setTimeout(r, 50));
   }

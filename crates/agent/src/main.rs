@@ -1,13 +1,15 @@
 //! `carecert-agent` — the identity agent on a staff workstation.
 //!
 //! Talks to smartcards through PKCS#11 (`token`), to carecert over HTTPS (the `client` crate),
-//! and to the person at the keyboard (prompts on a terminal only; flags and environment
-//! variables for scripts; `--json`). The server keeps the passcode count (soft tokens do
-//! not), so every wrong passcode is reported, and a locked card is refused before the card
-//! is even asked.
+//! and to the person at the keyboard (a pinentry passcode dialog, or prompts on a terminal;
+//! files and environment variables for scripts; `--json`). The server keeps the passcode
+//! count (soft tokens do not), so every wrong passcode is reported, and a locked card is
+//! refused before the card is even asked.
 //!
 //! Files: `session.rs` (card login, interrupted renewals), `renew.rs`, `unlock.rs`,
-//! `local_api.rs` (the portal's loopback API and presence reports).
+//! `tasks.rs` (the card tasks the commands and the jobs share), `pinentry.rs` (the passcode
+//! dialog), `local_api.rs` (the portal's loopback API and presence reports), `local_jobs.rs`
+//! and `jobs.rs` (its jobs and their events).
 //!
 //! Exit codes: 0 success; 1 refused or failed (the message says why and what to do);
 //! 2 usage; 3 the server cannot be reached.
@@ -19,11 +21,17 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
 use serde_json::json;
-use token::{Card, CardKeyRole, Module};
+use token::{Card, Module};
 
+use crate::pinentry::Asker;
+
+mod jobs;
 mod local_api;
+mod local_jobs;
+mod pinentry;
 mod renew;
 mod session;
+mod tasks;
 mod unlock;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -60,6 +68,11 @@ struct Cli {
     /// Print JSON instead of text
     #[arg(long, global = true)]
     json: bool,
+    /// The passcode dialog program (Assuan pinentry), e.g. /usr/bin/pinentry-gnome3. `run`
+    /// always uses one [default: the first of pinentry-gnome3, pinentry-qt, pinentry-curses,
+    /// pinentry-tty on PATH]; other commands use it when given (else the terminal)
+    #[arg(long, global = true, env = "CARECERT_PINENTRY")]
+    pinentry: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -71,7 +84,9 @@ enum Command {
     Card(CardCmd),
     /// Log in with the card (passcode): announces a coming expiry.
     Login(PasscodeArgs),
-    /// Watch cards: prints an event line when a card is inserted or removed.
+    /// The background agent: watches cards (an event line when a card is inserted or
+    /// removed) and serves the portal's pages on loopback; passcodes are asked in the
+    /// passcode dialog (pinentry).
     Run {
         /// How often to look at the readers, in milliseconds
         #[arg(long, default_value_t = 150)]
@@ -84,6 +99,10 @@ enum Command {
         portal_origins: Vec<String>,
         #[command(flatten)]
         passcode: PasscodeArgs,
+        /// FOR TESTS ONLY: take passcodes from --passcode-file / CARECERT_PASSCODE /
+        /// CARECERT_NEW_PASSCODE instead of asking in the passcode dialog
+        #[arg(long)]
+        insecure_test_passcode: bool,
     },
 }
 
@@ -122,6 +141,9 @@ enum CardCmd {
         /// The sponsor's card serial (second reader)
         #[arg(long)]
         sponsor_card: Option<String>,
+        /// File holding the card's passcode (unused: an unlock sets a new one)
+        #[arg(long, hide = true)]
+        passcode_file: Option<PathBuf>,
         /// File holding the sponsor's passcode (or CARECERT_SPONSOR_PASSCODE)
         #[arg(long)]
         sponsor_passcode_file: Option<PathBuf>,
@@ -205,6 +227,8 @@ pub(crate) struct Agent {
     module_path: PathBuf,
     card: Option<String>,
     json: bool,
+    /// Passcode tries left per card, as last heard from carecert (for the dialog's text).
+    tries: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
 }
 
 fn tty() -> bool {
@@ -235,10 +259,19 @@ fn new_passcode(file: Option<&PathBuf>) -> Result<String> {
         }
         a
     };
-    if !(6..=8).contains(&p.len()) || !p.bytes().all(|b| b.is_ascii_digit()) {
+    if !pinentry::valid_passcode(&p) {
         bail!("the passcode must be 6 to 8 digits; nothing was changed");
     }
     Ok(p)
+}
+
+/// The passcode dialog of the background agent: `--pinentry`, else the first found.
+fn dialog_program(given: Option<PathBuf>) -> Result<PathBuf> {
+    given.or_else(pinentry::default_program).ok_or_else(|| {
+        anyhow!(
+            "no passcode dialog found: install pinentry-gnome3, pinentry-qt, pinentry-curses or pinentry-tty (Debian packages of the same names), or name one with --pinentry PROGRAM"
+        )
+    })
 }
 
 fn subject_of(der: &[u8]) -> Result<Vec<u8>> {
@@ -271,8 +304,25 @@ impl Agent {
     }
 }
 
+/// Whether `run` was given a passcode to keep (a file, or one of the variables).
+fn stored_passcode(p: &PasscodeArgs) -> bool {
+    p.passcode_file.is_some()
+        || ["CARECERT_PASSCODE", "CARECERT_NEW_PASSCODE", "CARECERT_SPONSOR_PASSCODE"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some())
+}
+
 async fn run(cli: Cli) -> Result<()> {
-    let mut b = client::Client::builder(&cli.server).unreachable_hint(". Check the network; the card was not changed");
+    if let Command::Run { passcode, insecure_test_passcode: false, .. } = &cli.command
+        && stored_passcode(passcode)
+    {
+        bail!(
+            "carecert-agent run does not take a stored passcode (--passcode-file, CARECERT_PASSCODE, CARECERT_NEW_PASSCODE or CARECERT_SPONSOR_PASSCODE is set): the background agent asks for every passcode in the passcode dialog (pinentry; choose one with --pinentry PROGRAM). Unset them, or, for tests only, start it with --insecure-test-passcode"
+        );
+    }
+    let mut b = client::Client::builder(&cli.server)
+        .unreachable_hint(". Check the network; the card was not changed")
+        .user_agent(format!("carecert-agent/{VERSION}"));
     if cli.server.starts_with("https://") {
         let ca = cli
             .ca_file
@@ -293,12 +343,20 @@ async fn run(cli: Cli) -> Result<()> {
         }
         other => other.into(),
     })?;
-    let agent = Agent { client, module_path: cli.module.clone(), card: cli.card.clone(), json: cli.json };
+    let agent = Agent {
+        client,
+        module_path: cli.module.clone(),
+        card: cli.card.clone(),
+        json: cli.json,
+        tries: Default::default(),
+    };
+    let progress = jobs::Progress::Terminal { json: cli.json };
+    let pinentry = cli.pinentry.clone();
     match cli.command {
         Command::Login(p) => {
             let module = agent.module()?;
             let card = agent.open_card(&module)?;
-            let s = agent.login(&card, &p).await?;
+            let s = agent.login(&card, &Asker::for_command(pinentry, p.passcode_file)).await?.session;
             agent.say(serde_json::to_value(&s.card)?, || {
                 format!("Logged in with card {}. {}", s.card.serial, s.card.message)
             });
@@ -314,7 +372,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Card(CardCmd::Status { details: true, passcode }) => {
             let module = agent.module()?;
             let card = agent.open_card(&module)?;
-            let view = agent.login(&card, &passcode).await?.card;
+            let view = agent.login(&card, &Asker::for_command(pinentry, passcode.passcode_file)).await?.session.card;
             let label = card.info().label.clone();
             agent.say(json!({"card": view.serial, "label": label, "server": view}), || {
                 format!(
@@ -326,10 +384,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Card(CardCmd::ChangePasscode { passcode, new_passcode_file }) => {
             let module = agent.module()?;
             let card = agent.open_card(&module)?;
-            agent.login(&card, &passcode).await?;
-            let old = secret(passcode.passcode_file.as_ref(), "CARECERT_PASSCODE", "Current passcode: ")?;
-            let new = new_passcode(new_passcode_file.as_ref())?;
-            card.change_passcode(&old, &new)?;
+            let ask = Asker::for_command(pinentry, passcode.passcode_file).with_new_file(new_passcode_file);
+            tasks::change_passcode(&agent, &card, &ask).await?;
             agent.say(json!({"changed": true}), || "Passcode changed.".into());
         }
         Command::Card(CardCmd::Unlock {
@@ -340,72 +396,67 @@ async fn run(cli: Cli) -> Result<()> {
             sponsor_passcode_file,
             documents,
             admin_token_file,
+            passcode_file,
         }) => {
             let admin_token =
                 if matches!(via, Some(unlock::Via::Ra)) { admin_token(admin_token_file.as_ref())? } else { None };
-            unlock::unlock(
-                &agent,
-                unlock::UnlockArgs {
-                    via,
-                    code,
-                    new_passcode_file,
-                    sponsor_card,
-                    sponsor_passcode_file,
-                    documents,
-                    admin_token,
-                },
-            )
-            .await?;
+            let stored = new_passcode_file.is_some()
+                || sponsor_passcode_file.is_some()
+                || std::env::var_os("CARECERT_NEW_PASSCODE").is_some();
+            let ask = if stored { Asker::stored(passcode_file) } else { Asker::for_command(pinentry, passcode_file) }
+                .with_new_file(new_passcode_file)
+                .with_sponsor_file(sponsor_passcode_file);
+            let a = unlock::UnlockArgs { via, code, sponsor_card, documents, admin_token };
+            unlock::unlock(&agent, a, &ask).await?;
         }
         Command::Card(CardCmd::Renew { passcode, ra, documents, admin_token_file }) => {
-            let admin_token = if ra { admin_token(admin_token_file.as_ref())? } else { None };
-            renew::renew(&agent, &passcode, ra, documents, admin_token).await?;
+            let who = if ra {
+                let admin_token = admin_token(admin_token_file.as_ref())?.ok_or_else(|| {
+                    anyhow!(
+                        "an RA renewal needs the RA's admin token (--admin-token-file FILE or CARECERT_ADMIN_TOKEN)"
+                    )
+                })?;
+                let documents =
+                    documents.ok_or_else(|| anyhow!("record the identity documents checked (--documents)"))?;
+                renew::Renewer::Ra { admin_token, documents }
+            } else {
+                renew::Renewer::Holder
+            };
+            let module = agent.module()?;
+            let card = agent.open_card(&module)?;
+            let serial = card.info().serial.clone();
+            let ask = Asker::for_command(pinentry, passcode.passcode_file);
+            let view = renew::renew(&agent, &card, &ask, who, &progress, false).await?;
+            agent.say(serde_json::to_value(&view)?, || format!("Card {serial} renewed. {}", view.message));
         }
         Command::Card(CardCmd::Issue { uid, documents, batch, label, new_passcode_file, admin_token_file }) => {
             let token = admin_token(admin_token_file.as_ref())?.ok_or_else(|| {
                 anyhow!("issuing a card needs the RA officer's token (--admin-token-file FILE or CARECERT_ADMIN_TOKEN)")
             })?;
             let module = agent.module()?;
-            let so_pin = hex::encode(pki::random_bytes::<12>()?);
-            let serial = module.init_blank(&so_pin, &label)?;
-            let card = module.card(&serial)?;
-            let passcode = new_passcode(new_passcode_file.as_ref())?;
-            card.login_so(&so_pin)?;
-            card.set_passcode_as_so(&passcode)?;
-            card.logout();
-            card.login(&passcode)?;
-            let mut csrs = Vec::new();
-            for role in CardKeyRole::BOTH {
-                card.generate_key_pair(role, false)?;
-                csrs.push(pki::cert::to_pem("CERTIFICATE REQUEST", &card.csr(role, false, &format!("UID {uid}"))?));
-            }
-            let issued = agent
-                .client
-                .with_bearer(&token)
-                .issue_card(&api::IssueCardBody {
-                    uid: uid.clone(),
-                    card_serial: serial.clone(),
-                    batch,
-                    documents,
-                    so_pin,
-                    auth_csr: csrs[0].clone(),
-                    sign_csr: csrs[1].clone(),
-                    agent_version: VERSION.into(),
-                })
-                .await?;
-            for (role, c) in [(CardKeyRole::Auth, &issued.auth), (CardKeyRole::Sign, &issued.sign)] {
-                let (_, der) = pki::CertificateInfo::parse_pem_or_der(c.certificate_pem.as_bytes())?;
-                card.write_certificate(role, false, &der, &subject_of(&der)?)?;
-            }
-            agent.say(json!({"card": serial, "auth": issued.auth.serial, "sign": issued.sign.serial}), || {
+            let stored = new_passcode_file.is_some() || std::env::var_os("CARECERT_NEW_PASSCODE").is_some();
+            let ask = if stored { Asker::stored(None) } else { Asker::for_command(pinentry, None) }
+                .with_new_file(new_passcode_file);
+            let uid2 = uid.clone();
+            let a = tasks::IssueArgs { uid, documents, batch, label };
+            let issued = tasks::issue(&agent, &module, &token, a, &ask, &progress).await?;
+            agent.say(json!({"card": issued.card, "auth": issued.auth, "sign": issued.sign}), || {
                 format!(
-                    "Issued card {serial} to UID {uid}: authentication {}, signing {}",
-                    issued.auth.serial, issued.sign.serial
+                    "Issued card {} to UID {uid2}: authentication {}, signing {}",
+                    issued.card, issued.auth, issued.sign
                 )
             });
         }
-        Command::Run { poll_ms, listen, portal_origins, passcode } => {
-            local_api::run(agent, poll_ms, listen, portal_origins, passcode.passcode_file).await?;
+        Command::Run { poll_ms, listen, portal_origins, passcode, insecure_test_passcode } => {
+            let ask = if insecure_test_passcode && stored_passcode(&passcode) {
+                eprintln!(
+                    "warning: --insecure-test-passcode: passcodes are taken from files and the environment (tests only)"
+                );
+                Asker::stored(passcode.passcode_file)
+            } else {
+                Asker::Dialog(dialog_program(pinentry)?)
+            };
+            local_api::run(agent, poll_ms, listen, portal_origins, ask).await?;
         }
     }
     Ok(())

@@ -1,54 +1,71 @@
-//! `carecert-agent card renew`: both certificates renewed on the card, with the attempt
-//! noted so that an interrupted renewal is aborted (and its certificates revoked) later.
+//! Renewal of both certificates on the card (`carecert-agent card renew`, and the local
+//! API's `renew` job), with the attempt noted so that an interrupted renewal is aborted
+//! (and its certificates revoked) later.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
-use serde_json::json;
 use token::{Card, CardKeyRole};
 
+use crate::jobs::Progress;
+use crate::pinentry::Asker;
 use crate::session::{RenewalNote, state_file, write_note};
-use crate::{Agent, PasscodeArgs, VERSION, secret, subject_of, tty};
+use crate::tasks::role_name;
+use crate::{Agent, VERSION, subject_of};
 
-/// `carecert-agent card renew`: a remote renewal (card session), or an RA renewal (admin
-/// token, identity checked).
+/// Who renews: the holder remotely (card session), or the RA face to face.
+pub(crate) enum Renewer {
+    /// The holder, with the card's passcode.
+    Holder,
+    /// The RA: its admin token and the identity documents checked.
+    Ra {
+        /// The RA officer's token.
+        admin_token: String,
+        /// The documents checked.
+        documents: String,
+    },
+}
+
+/// Renews both certificates of `card`: the passcode (asked again), the attempt started on
+/// carecert, then each certificate Pending → Writing → Done (with a pause for "Next"
+/// between the two when `pause_between`), then completed and promoted. On any failure the
+/// pending objects are discarded and the attempt aborted: the card keeps its certificates.
 pub(crate) async fn renew(
     agent: &Agent,
-    passcode: &PasscodeArgs,
-    ra: bool,
-    documents: Option<String>,
-    admin_token: Option<String>,
-) -> Result<()> {
-    let module = agent.module()?;
-    let card = agent.open_card(&module)?;
+    card: &Card,
+    ask: &Asker,
+    who: Renewer,
+    progress: &Progress,
+    pause_between: bool,
+) -> Result<api::CardStatusView> {
     let serial = card.info().serial.clone();
     agent.abort_interrupted(&serial).await;
     let state = state_file(&serial);
-    let (renewal, token) = if ra {
-        let admin = admin_token.ok_or_else(|| {
-            anyhow!("an RA renewal needs the RA's admin token (--admin-token-file FILE or CARECERT_ADMIN_TOKEN)")
-        })?;
-        let documents = documents.ok_or_else(|| anyhow!("record the identity documents checked (--documents)"))?;
-        let view = agent.client.with_bearer(&admin).card(&serial).await?;
-        let pass = secret(passcode.passcode_file.as_ref(), "CARECERT_PASSCODE", "Card passcode: ")?;
-        card.login(&pass)?;
-        agent.reconcile(&card, &view)?;
-        let r = agent
-            .client
-            .with_bearer(&admin)
-            .ra_renewal(&serial, &api::IdentityCheckBody { documents, agent_version: Some(VERSION.into()) })
-            .await?;
-        let t = r.token.clone().ok_or_else(|| anyhow!("the server sent no renewal token"))?;
-        (r, t)
-    } else {
-        let s = agent.login(&card, passcode).await?;
-        let r = agent
-            .client
-            .with_bearer(&s.token)
-            .start_renewal(&serial, &api::StartRenewalBody { agent_version: VERSION.into() })
-            .await?;
-        (r, s.token)
+    let (renewal, token) = match who {
+        Renewer::Ra { admin_token, documents } => {
+            let view = agent.client.with_bearer(&admin_token).card(&serial).await?;
+            let pass = ask.current(&agent.describe(card), None)?;
+            card.login(&pass)?;
+            agent.reconcile(card, &view)?;
+            let r = agent
+                .client
+                .with_bearer(&admin_token)
+                .ra_renewal(&serial, &api::IdentityCheckBody { documents, agent_version: Some(VERSION.into()) })
+                .await?;
+            let t = r.token.clone().ok_or_else(|| anyhow!("the server sent no renewal token"))?;
+            (r, t)
+        }
+        Renewer::Holder => {
+            let s = agent.login(card, ask).await?.session;
+            progress.check()?;
+            let r = agent
+                .client
+                .with_bearer(&s.token)
+                .start_renewal(&serial, &api::StartRenewalBody { agent_version: VERSION.into() })
+                .await?;
+            (r, s.token)
+        }
     };
     let id = renewal.renewal_id;
     let note = RenewalNote { renewal_id: id, token: token.clone() };
@@ -58,12 +75,10 @@ pub(crate) async fn renew(
             state.display()
         );
     }
-    let result = renew_steps(agent, &card, id, &token).await;
-    match result {
+    match renew_steps(agent, card, id, &token, progress, pause_between).await {
         Ok(view) => {
             let _ = std::fs::remove_file(&state);
-            agent.say(serde_json::to_value(&view)?, || format!("Card {serial} renewed. {}", view.message));
-            Ok(())
+            Ok(view)
         }
         Err(e) => {
             let _ = card.discard_pending();
@@ -80,37 +95,39 @@ pub(crate) async fn renew(
 /// `CARECERT_AGENT_TEST_EXIT_AFTER=auth|sign` exits with code 9 after that certificate;
 /// `CARECERT_AGENT_TEST_PAUSE_AFTER=auth|sign` with `CARECERT_AGENT_TEST_RESUME_FILE=F`
 /// writes `F.waiting` and waits (up to a minute) until `F` exists.
-async fn renew_steps(agent: &Agent, card: &Card, id: i64, token: &str) -> Result<api::CardStatusView> {
+async fn renew_steps(
+    agent: &Agent,
+    card: &Card,
+    id: i64,
+    token: &str,
+    progress: &Progress,
+    pause_between: bool,
+) -> Result<api::CardStatusView> {
     let session = agent.client.with_bearer(token);
-    let bar = indicatif::ProgressBar::new_spinner();
     let fail_after = std::env::var("CARECERT_AGENT_TEST_EXIT_AFTER").ok();
+    progress.step("creating");
     for role in CardKeyRole::BOTH {
         let key = if role == CardKeyRole::Auth { api::KeyRole::Auth } else { api::KeyRole::Sign };
-        let name = key.as_str();
-        let step = |s: &str| {
-            if agent.json {
-                println!("{}", json!({"renewal": id, "certificate": name, "state": s}));
-            } else if tty() {
-                bar.println(format!("{name} certificate: {s}"));
-            } else {
-                println!("{name} certificate: {s}");
-            }
-        };
-        step("Pending");
+        let name = role_name(role);
+        if role == CardKeyRole::Sign && pause_between {
+            progress.wait_next().await?;
+        }
+        progress.check()?;
+        progress.certificate(name, "Pending");
         card.generate_key_pair(role, true)?;
         let csr = pki::cert::to_pem("CERTIFICATE REQUEST", &card.csr(role, true, "renewal")?);
-        step("Writing");
+        progress.certificate(name, "Writing");
         let c = session.renew_certificate(id, &api::RenewCertificateBody { role: key, csr }).await?;
         let (_, der) = pki::CertificateInfo::parse_pem_or_der(c.certificate_pem.as_bytes())?;
         card.write_certificate(role, true, &der, &subject_of(&der)?)?;
-        step("Done");
-        if fail_after.as_deref() == Some(name) {
+        progress.certificate(name, "Done");
+        if fail_after.as_deref() == Some(key.as_str()) {
             // Fault injection for tests: the agent "dies" between the two certificates.
             std::process::exit(9);
         }
         if let (Ok(at), Ok(resume)) =
             (std::env::var("CARECERT_AGENT_TEST_PAUSE_AFTER"), std::env::var("CARECERT_AGENT_TEST_RESUME_FILE"))
-            && at == name
+            && at == key.as_str()
         {
             // Fault injection for tests: wait here (the test pulls the card or stops the
             // server), then go on.
@@ -124,10 +141,10 @@ async fn renew_steps(agent: &Agent, card: &Card, id: i64, token: &str) -> Result
             }
         }
     }
+    progress.check()?;
     let view = session.complete_renewal(id).await?;
     for role in CardKeyRole::BOTH {
         card.promote_pending(role)?;
     }
-    bar.finish_and_clear();
     Ok(view)
 }

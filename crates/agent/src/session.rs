@@ -9,7 +9,17 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use token::{Card, CardKeyRole, TokenError};
 
-use crate::{Agent, PasscodeArgs, VERSION, secret, serial_of};
+use crate::pinentry::{Asker, wrong_passcode};
+use crate::tasks::Refusal;
+use crate::{Agent, VERSION, serial_of};
+
+/// A card session, and the passcode that opened it (for a passcode change right after).
+pub(crate) struct LoggedIn {
+    /// The session.
+    pub(crate) session: api::CardSessionView,
+    /// The passcode typed.
+    pub(crate) passcode: String,
+}
 
 /// What the agent notes while a renewal is under way, so the next run can abort it.
 #[derive(Serialize, Deserialize)]
@@ -57,31 +67,50 @@ pub(crate) fn write_note(path: &Path, text: &str) -> std::io::Result<()> {
 
 impl Agent {
     /// Logs in to the card and to carecert: refuses a locked card first (the card is not
-    /// asked); takes a login challenge; on a wrong passcode reports it with that challenge
-    /// (and the card's own PIN flags); on the right one signs the challenge with the card's
-    /// authentication key and opens a card session, sending the PIN flags the card had
-    /// before. Leftovers of an interrupted renewal are then cleaned up (or, when carecert had
-    /// completed it, the pending key is the one carecert knows: the challenge is signed again
-    /// with it and the pending objects promoted).
-    pub(crate) async fn login(&self, card: &Card, passcode: &PasscodeArgs) -> Result<api::CardSessionView> {
+    /// asked); asks the passcode (the dialog names the card, holder and tries left); on a
+    /// wrong passcode reports it with a fresh challenge (and the card's own PIN flags) and,
+    /// in a dialog, asks again showing the failure, until the right one, Cancel or the lock;
+    /// on the right one signs a challenge with the card's authentication key and opens a
+    /// card session, sending the PIN flags the card had before. Leftovers of an interrupted
+    /// renewal are then cleaned up (or, when carecert had completed it, the pending key is
+    /// the one carecert knows: the challenge is signed again with it and the pending objects
+    /// promoted).
+    pub(crate) async fn login(&self, card: &Card, ask: &Asker) -> Result<LoggedIn> {
         let serial = card.info().serial.clone();
         self.abort_interrupted(&serial).await;
         let state = self.client.card_status(&serial).await?;
-        if matches!(state.status, api::CardStatus::Locked | api::CardStatus::Cancelled) {
-            bail!("{}", state.message);
+        match state.status {
+            api::CardStatus::Locked => bail!(Refusal { code: "locked", message: state.message }),
+            api::CardStatus::Cancelled => bail!(Refusal { code: "card_cancelled", message: state.message }),
+            _ => {}
         }
         let before = pin_flags(card);
-        let ch = self.client.login_challenge(&serial).await?;
-        let pass = secret(passcode.passcode_file.as_ref(), "CARECERT_PASSCODE", "Card passcode: ")?;
-        match card.login(&pass) {
-            Ok(()) => {}
-            Err(TokenError::WrongPasscode) | Err(TokenError::Locked) => {
-                let body = api::PasscodeFailureBody { nonce: ch.nonce, token_flags: pin_flags(card) };
-                let f = self.client.passcode_failed(&serial, &body).await?;
-                bail!("{}", f.message);
+        let mut desc = self.describe(card);
+        let mut error: Option<String> = None;
+        let mut tries = 0;
+        let pass = loop {
+            let pass = ask.current(&desc, error.as_deref())?;
+            match card.login(&pass) {
+                Ok(()) => break pass,
+                Err(TokenError::WrongPasscode) | Err(TokenError::Locked) => {
+                    let ch = self.client.login_challenge(&serial).await?;
+                    let body = api::PasscodeFailureBody { nonce: ch.nonce, token_flags: pin_flags(card) };
+                    let f = self.client.passcode_failed(&serial, &body).await?;
+                    if let Some(t) = f.tries_left {
+                        self.remember_tries(&serial, t);
+                    }
+                    tries += 1;
+                    if f.locked || !ask.can_retry() || tries >= 10 {
+                        let code = if f.locked { "locked" } else { "wrong_passcode" };
+                        bail!(Refusal { code, message: f.message });
+                    }
+                    desc.tries_left = f.tries_left;
+                    error = Some(wrong_passcode(f.tries_left));
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
-        }
+        };
+        let ch = self.client.login_challenge(&serial).await?;
         let sr: &str = &serial;
         let open = |nonce: String, pending: bool| async move {
             let sig = card.sign(CardKeyRole::Auth, pending, nonce.as_bytes())?;
@@ -104,8 +133,27 @@ impl Agent {
             }
             other => other?,
         };
+        self.remember_tries(&serial, s.card.tries_left);
         self.reconcile(card, &s.card)?;
-        Ok(s)
+        Ok(LoggedIn { session: s, passcode: pass })
+    }
+
+    /// The tries left this agent last heard for card `serial`.
+    pub(crate) fn tries_left(&self, serial: &str) -> Option<i64> {
+        self.tries.lock().ok().and_then(|m| m.get(serial).copied())
+    }
+
+    pub(crate) fn remember_tries(&self, serial: &str, tries: i64) {
+        if let Ok(mut m) = self.tries.lock() {
+            m.insert(serial.to_string(), tries);
+        }
+    }
+
+    /// After an unlock: the count is full again, but let the server say so next time.
+    pub(crate) fn forget_tries(&self, serial: &str) {
+        if let Ok(mut m) = self.tries.lock() {
+            m.remove(serial);
+        }
     }
 
     /// A renewal this agent left open (it was killed): abort it, so carecert revokes what

@@ -1,14 +1,13 @@
 //! `carecert-agent card unlock`: a locked card gets a new passcode, after a one-time code
 //! (email, text, voice), a sponsor's card in a second reader, or the RA (identity checked).
 
-use std::path::PathBuf;
-
 use anyhow::{Result, anyhow, bail};
 use base64::Engine as _;
 use serde_json::json;
-use token::CardKeyRole;
+use token::{Card, CardKeyRole};
 
-use crate::{Agent, new_passcode, secret};
+use crate::Agent;
+use crate::pinentry::Asker;
 
 /// How the card is unlocked (`--via`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -41,16 +40,15 @@ impl Via {
 pub(crate) struct UnlockArgs {
     pub(crate) via: Option<Via>,
     pub(crate) code: Option<String>,
-    pub(crate) new_passcode_file: Option<PathBuf>,
     pub(crate) sponsor_card: Option<String>,
-    pub(crate) sponsor_passcode_file: Option<PathBuf>,
     pub(crate) documents: Option<String>,
     pub(crate) admin_token: Option<String>,
 }
 
 /// Sends a code (then returns: the person runs the command again with `--code`), or
-/// unlocks and sets the new passcode with the SO PIN carecert releases.
-pub(crate) async fn unlock(agent: &Agent, a: UnlockArgs) -> Result<()> {
+/// unlocks and sets the new passcode with the SO PIN carecert releases. The new passcode
+/// is asked before carecert is (a Cancel leaves the code unused and the card locked).
+pub(crate) async fn unlock(agent: &Agent, a: UnlockArgs, ask: &Asker) -> Result<()> {
     let module = agent.module()?;
     let card = agent.open_card(&module)?;
     let serial = card.info().serial.clone();
@@ -63,31 +61,13 @@ pub(crate) async fn unlock(agent: &Agent, a: UnlockArgs) -> Result<()> {
         });
         return Ok(());
     }
-    let unlocked = match (a.via, a.code) {
-        (_, Some(code)) => agent.client.unlock_with_code(&serial, &code).await?,
+    match (a.via, a.code) {
+        (_, Some(code)) => crate::tasks::unlock_with_code(agent, &card, &code, ask).await?,
         (Some(Via::Sponsor), None) => {
             let sponsor_serial = a
                 .sponsor_card
                 .ok_or_else(|| anyhow!("name the sponsor's card with --sponsor-card SERIAL (second reader)"))?;
-            let sponsor = module.card(&sponsor_serial)?;
-            let pass = secret(a.sponsor_passcode_file.as_ref(), "CARECERT_SPONSOR_PASSCODE", "Sponsor's passcode: ")?;
-            sponsor.login(&pass).map_err(|e| anyhow!("the sponsor's card: {e}"))?;
-            let ch = agent.client.sponsor_challenge(&serial).await?;
-            let sig = sponsor.sign(CardKeyRole::Auth, false, ch.nonce.as_bytes())?;
-            let cert = sponsor
-                .certificate(CardKeyRole::Auth, false)?
-                .ok_or_else(|| anyhow!("the sponsor's card holds no certificate"))?;
-            agent
-                .client
-                .sponsor_unlock(
-                    &serial,
-                    &api::SponsorUnlockBody {
-                        nonce: ch.nonce,
-                        sponsor_certificate: pki::cert::to_pem("CERTIFICATE", &cert),
-                        signature: base64::engine::general_purpose::STANDARD.encode(sig),
-                    },
-                )
-                .await?
+            crate::tasks::sponsor_unlock(agent, &module, &card, &sponsor_serial, ask).await?
         }
         (Some(Via::Ra), None) => {
             let token = a.admin_token.ok_or_else(|| {
@@ -95,19 +75,49 @@ pub(crate) async fn unlock(agent: &Agent, a: UnlockArgs) -> Result<()> {
             })?;
             let documents =
                 a.documents.ok_or_else(|| anyhow!("record the identity documents checked (--documents)"))?;
-            agent
+            let new = ask.new_passcode(&agent.describe(&card), "Unlock this smartcard: choose its new passcode.")?;
+            let unlocked = agent
                 .client
                 .with_bearer(&token)
                 .ra_unlock(&serial, &api::IdentityCheckBody { documents, agent_version: None })
-                .await?
+                .await?;
+            finish(agent, &card, &unlocked, &new).await?
         }
         _ => bail!(
             "say how to unlock: --via email|sms|voice (then --code), --via sponsor --sponsor-card SERIAL, or --via ra"
         ),
     };
-    let new = new_passcode(a.new_passcode_file.as_ref())?;
+    agent.say(json!({"unlocked": serial}), || format!("Card {serial} is unlocked and has its new passcode."));
+    Ok(())
+}
+
+/// The sponsor's card (logged in) signs carecert's challenge for `serial`: carecert
+/// releases that card's SO PIN.
+pub(crate) async fn sponsor_release(agent: &Agent, sponsor: &Card, serial: &str) -> Result<api::UnlockedView> {
+    let ch = agent.client.sponsor_challenge(serial).await?;
+    let sig = sponsor.sign(CardKeyRole::Auth, false, ch.nonce.as_bytes())?;
+    let cert = sponsor
+        .certificate(CardKeyRole::Auth, false)?
+        .ok_or_else(|| anyhow!("the sponsor's card holds no certificate"))?;
+    Ok(agent
+        .client
+        .sponsor_unlock(
+            serial,
+            &api::SponsorUnlockBody {
+                nonce: ch.nonce,
+                sponsor_certificate: pki::cert::to_pem("CERTIFICATE", &cert),
+                signature: base64::engine::general_purpose::STANDARD.encode(sig),
+            },
+        )
+        .await?)
+}
+
+/// With the released SO PIN: sets the new passcode (which resets the card's counter), then
+/// replaces the SO PIN.
+pub(crate) async fn finish(agent: &Agent, card: &Card, unlocked: &api::UnlockedView, new: &str) -> Result<()> {
+    let serial = card.info().serial.clone();
     card.login_so(&unlocked.so_pin)?;
-    card.set_passcode_as_so(&new)?;
+    card.set_passcode_as_so(new)?;
     // The released SO PIN has been seen (an RA page, this workstation, a sponsor): replace it
     // with a fresh random one, stored sealed by carecert first, then set on the card. If the
     // card refuses, carecert is told the old one again, so the two always agree.
@@ -121,6 +131,6 @@ pub(crate) async fn unlock(agent: &Agent, a: UnlockArgs) -> Result<()> {
         }
     }
     card.logout();
-    agent.say(json!({"unlocked": serial}), || format!("Card {serial} is unlocked and has its new passcode."));
+    agent.forget_tries(&serial);
     Ok(())
 }

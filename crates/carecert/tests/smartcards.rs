@@ -342,9 +342,12 @@ fn card_lifecycle_with_the_agent_on_softhsm() {
     // Renew remotely twice (Pending → Writing → Done for each certificate); the third needs the RA.
     let pass = [("CARECERT_PASSCODE", "445566")];
     let out = desk.ok(Some(&card), &["card", "renew"], &pass);
-    for step in
-        ["auth certificate: Pending", "auth certificate: Writing", "auth certificate: Done", "sign certificate: Done"]
-    {
+    for step in [
+        "authentication certificate: Pending",
+        "authentication certificate: Writing",
+        "authentication certificate: Done",
+        "signing certificate: Done",
+    ] {
         assert!(out.contains(step), "{step} in {out}");
     }
     let auth1 = desk.card_cert(&card, "01", "auth1");
@@ -532,15 +535,23 @@ fn expired_cards_need_the_ra_old_agents_and_bad_passcodes_are_refused() {
     assert_ne!(common::serial_of(&desk.card_cert(&card, "01", "e-new")), old);
 }
 
-/// Runs `carecert-agent run` for the portal; returns the child and its API URL.
+/// The scripted pinentry of the tests (answers from a file, Assuan on stdin/stdout).
+const PINENTRY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web-tests/lib/scripted-pinentry");
+
+/// Runs `carecert-agent run` for the portal, its passcode dialog the scripted pinentry
+/// answering `passcode`; returns the child.
 fn agent_daemon(desk: &Desk, port: u16, origin: &str, passcode: &str) -> std::process::Child {
     let bin = Path::new(common::BIN).with_file_name("carecert-agent");
+    let answers = desk.server.path("pinentry-answers");
+    std::fs::write(&answers, format!("{passcode}\n").repeat(10)).unwrap();
     let mut child = Command::new(bin)
         .args(["--server", &desk.server.https, "--ca-file"])
         .arg(desk.server.root())
         .args([
             "--module",
             SOFTHSM,
+            "--pinentry",
+            PINENTRY,
             "run",
             "--poll-ms",
             "100",
@@ -551,7 +562,8 @@ fn agent_daemon(desk: &Desk, port: u16, origin: &str, passcode: &str) -> std::pr
         ])
         .env("SOFTHSM2_CONF", &desk.conf)
         .env("XDG_STATE_HOME", &desk.state)
-        .env("CARECERT_PASSCODE", passcode)
+        .env("SCRIPTED_PINENTRY_ANSWERS", &answers)
+        .env_remove("CARECERT_PASSCODE")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -57,6 +57,7 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     hint: String,
     http_loopback: bool,
+    user_agent: Option<String>,
 }
 
 /// Whether `base` (`http://HOST[:PORT][/…]`) names this machine.
@@ -118,6 +119,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends `User-Agent: VALUE` with every call (the agent sends `carecert-agent/VERSION`,
+    /// which the server checks against the minimum release).
+    pub fn user_agent(mut self, value: impl Into<String>) -> Self {
+        self.user_agent = Some(value.into());
+        self
+    }
+
     /// Builds the client.
     pub fn build(self) -> Result<Client, Error> {
         let base = self.base.trim_end_matches('/').to_string();
@@ -128,6 +136,9 @@ impl ClientBuilder {
             return Err(SetupError::Plaintext(base).into());
         }
         let mut b = reqwest::Client::builder().timeout(self.timeout).connect_timeout(self.connect_timeout);
+        if let Some(ua) = &self.user_agent {
+            b = b.user_agent(ua.clone());
+        }
         if base.starts_with("https://") {
             let pem = self.root_pem.ok_or_else(|| SetupError::NoRoot(base.clone()))?;
             let cert = reqwest::Certificate::from_pem(&pem).map_err(SetupError::BadRoot)?;
@@ -153,6 +164,7 @@ impl Client {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             hint: String::new(),
             http_loopback: false,
+            user_agent: None,
         }
     }
 

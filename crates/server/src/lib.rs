@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod agent_release;
 mod authz;
 mod error;
 mod extract;
@@ -69,6 +70,7 @@ pub fn https_router(state: AppState) -> Router {
     let app = api
         .merge(web::router(&state.agent_url, state.access.test))
         .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), agent_release::require_minimum))
         .layer(axum::middleware::from_fn_with_state(limiter, ratelimit::rate_limit))
         .layer(axum::middleware::from_fn_with_state(state.access.clone(), state::admit))
         .layer(axum::middleware::map_request(state::host_from_authority));
