@@ -15,6 +15,7 @@ import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { ARTIFACTS_DIR, WEB_TESTS_DIR, admin, apiRequest, carecertBin, freePort, launchBrowser, screenshot, startServer } from '../lib/harness.mjs';
 import { SOFTHSM, enrolWorkstation, lockCard, softhsm } from '../lib/cards.mjs';
+import { checkPage, report } from '../lib/axe.mjs';
 
 const PINENTRY = join(WEB_TESTS_DIR, 'lib', 'scripted-pinentry');
 let server, browser, hsm, agent, secret, agentPort, answers, pinLog, deskCard;
@@ -269,6 +270,12 @@ test('the RA changes contact details (errors in a summary) and sees the unlock-c
     await page.goto(`${server.https}/ra/cards?serial=${deskCard}`);
     assert.equal(await page.locator('#code-log tbody tr').count(), 2);
     await screenshot(page, 'ra-card-code-log');
+    // With a card, tags and a filled delivery log, both pages still pass axe (WCAG 2.2 AA).
+    for (const path of [`/ra/cards?serial=${deskCard}`, '/ra/users?uid=4242']) {
+      await page.goto(`${server.https}${path}`);
+      const violations = await checkPage(page);
+      assert.equal(violations.length, 0, report(path, violations));
+    }
   }
   await page.goto(`${server.https}/ra/audit?q=contact_changed`);
   assert.match(await page.textContent('tbody'), /user\.contact_changed[\s\S]*user:4242/);
