@@ -14,10 +14,11 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { ARTIFACTS_DIR, WEB_TESTS_DIR, admin, apiRequest, carecertBin, freePort, launchBrowser, screenshot, startServer } from '../lib/harness.mjs';
-import { SOFTHSM, softhsm } from '../lib/cards.mjs';
+import { SOFTHSM, enrolWorkstation, lockCard, softhsm } from '../lib/cards.mjs';
+import { checkPage, report } from '../lib/axe.mjs';
 
 const PINENTRY = join(WEB_TESTS_DIR, 'lib', 'scripted-pinentry');
-let server, browser, hsm, agent, secret, agentPort, answers, pinLog;
+let server, browser, hsm, agent, secret, agentPort, answers, pinLog, deskCard;
 
 function totp(base32) {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
@@ -148,6 +149,7 @@ test('the RA issues a card at the desk page through the desk agent', async () =>
   await page.click('#desk-issue button[type=submit]');
   assert.match(await page.textContent('.nhsuk-error-summary'), /There is a problem[\s\S]*identity documents/);
   assert.equal(await page.getAttribute('.nhsuk-error-summary a', 'href'), '#doc_passport');
+  await screenshot(page, 'ra-desk-form-errors');
   assert.equal(await page.inputValue('#uid'), '4242', 'the form keeps what was typed');
 
   await page.check('#doc_passport');
@@ -175,6 +177,7 @@ test('the RA issues a card at the desk page through the desk agent', async () =>
     assert.equal((await page.textContent(`#cert-${c}`)).trim(), 'Done');
   }
   const card = (await page.textContent('#result-card')).trim();
+  deskCard = card;
   const auth = (await page.textContent('#result-auth')).trim();
   const sign = (await page.textContent('#result-sign')).trim();
   assert.ok(card && auth && sign && auth !== sign, `${card} ${auth} ${sign}`);
@@ -249,6 +252,31 @@ test('the RA changes contact details (errors in a summary) and sees the unlock-c
   assert.match(user, /07700 900982/);
   assert.match(user, /0113 496 0000/);
   assert.match(await page.textContent('#landline-voice'), /Yes/);
+  await screenshot(page, 'ra-person');
+
+  // The delivery log: lock the card issued at the desk (three wrong passcodes on an enrolled
+  // workstation), send a code by voice to the new landline, then one by email.
+  if (deskCard) {
+    lockCard(server, hsm, deskCard, await enrolWorkstation(server, '8890001'));
+    for (const channel of ['voice', 'email']) {
+      const r = await apiRequest(server, `/api/v1/cards/${deskCard}/unlock-codes`, { method: 'POST', body: { channel } });
+      assert.equal(r.status, 200, r.text);
+    }
+    await page.goto(`${server.https}/ra/users?uid=4242`);
+    const rows = await page.$$eval('#code-log tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent.trim().replace(/\s+/g, ' ')).join(' | ')));
+    assert.equal(rows.length, 2, rows.join('\n'));
+    assert.match(rows[0], new RegExp(`^${deskCard} \\| Email \\| de\\*\\*\\*@nhs\\.net \\| .* \\| Not used yet`));
+    assert.match(rows[1], /\| Text-to-voice call \| \*{10}000 \| .* \| Replaced by a newer code$/);
+    await page.goto(`${server.https}/ra/cards?serial=${deskCard}`);
+    assert.equal(await page.locator('#code-log tbody tr').count(), 2);
+    await screenshot(page, 'ra-card-code-log');
+    // With a card, tags and a filled delivery log, both pages still pass axe (WCAG 2.2 AA).
+    for (const path of [`/ra/cards?serial=${deskCard}`, '/ra/users?uid=4242']) {
+      await page.goto(`${server.https}${path}`);
+      const violations = await checkPage(page);
+      assert.equal(violations.length, 0, report(path, violations));
+    }
+  }
   await page.goto(`${server.https}/ra/audit?q=contact_changed`);
   assert.match(await page.textContent('tbody'), /user\.contact_changed[\s\S]*user:4242/);
 });

@@ -208,9 +208,9 @@ pub(crate) fn page_with_crumbs(
                         }
                     }
                 }
-                @if !crumbs.is_empty() {
-                    nav.nhsuk-breadcrumb aria-label="Breadcrumb" {
-                        div.nhsuk-width-container {
+                div.nhsuk-width-container {
+                    @if !crumbs.is_empty() {
+                        nav.nhsuk-breadcrumb aria-label="Breadcrumb" {
                             ol.nhsuk-breadcrumb__list {
                                 @for (href, label) in crumbs {
                                     li.nhsuk-breadcrumb__list-item { a.nhsuk-breadcrumb__link href=(href) { (label) } }
@@ -218,8 +218,6 @@ pub(crate) fn page_with_crumbs(
                             }
                         }
                     }
-                }
-                div.nhsuk-width-container {
                     main.nhsuk-main-wrapper id="maincontent" {
                         h1.nhsuk-heading-l { (title) }
                         (body)
