@@ -5,7 +5,9 @@ use crate::audit::{self, AuditEvent};
 use crate::{Cols, Store, StoreError};
 
 impl Store {
-    /// Stores a new unlock code, retiring older unused ones of the card.
+    /// Stores a new unlock code (and where it went, masked), retiring older unused ones of
+    /// the card (`superseded_at`).
+    #[allow(clippy::too_many_arguments)]
     pub async fn insert_unlock_code(
         &self,
         serial: &str,

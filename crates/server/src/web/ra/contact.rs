@@ -155,7 +155,7 @@ pub(crate) async fn delivery_log(s: &AppState, serials: &[String]) -> Result<Mar
             rows.push((serial.clone(), d));
         }
     }
-    rows.sort_by(|a, b| b.1.created_at.cmp(&a.1.created_at));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1.created_at));
     Ok(html! {
         @if rows.is_empty() {
             p.nhsuk-body id="code-log-empty" { "No unlock code has been sent." }
