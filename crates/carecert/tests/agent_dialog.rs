@@ -129,6 +129,7 @@ impl Desk {
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = child.kill();
+        let _ = child.wait();
         panic!("the agent's API did not start: {}", std::fs::read_to_string(self.server.path("agent.err")).unwrap());
     }
 
