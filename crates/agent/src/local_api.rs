@@ -119,7 +119,14 @@ pub(crate) async fn run(
             _ = beat.tick() => {
                 let current = shared.sessions.lock().unwrap_or_else(PoisonError::into_inner).clone();
                 for p in current {
-                    let _ = shared.agent.client.with_bearer(&p.token).presence(true).await;
+                    // A token carecert no longer accepts (401/403: the session is over) ends
+                    // the beats for it; anything else (unreachable, busy) is tried again.
+                    if let Err(e) = shared.agent.client.with_bearer(&p.token).presence(true).await
+                        && matches!(e.status(), Some(401 | 403))
+                    {
+                        shared.sessions.lock().unwrap_or_else(PoisonError::into_inner).retain(|s| s.token != p.token);
+                        println!("{}", json!({"event": "session-ended", "card": p.serial, "reason": e.code()}));
+                    }
                 }
             }
         }

@@ -88,16 +88,22 @@ impl Agent {
         let mut desc = self.describe(card);
         let mut error: Option<String> = None;
         let mut tries = 0;
+        // After a wrong passcode on a workstation that is not enrolled, carecert slows the
+        // next challenge down: wait out what it said (the person typed meanwhile).
+        let mut not_before = tokio::time::Instant::now();
         let pass = loop {
             let pass = ask.current(&desc, error.as_deref())?;
             match card.login(&pass) {
                 Ok(()) => break pass,
                 Err(TokenError::WrongPasscode) | Err(TokenError::Locked) => {
-                    let ch = self.client.login_challenge(&serial).await?;
+                    let ch = self.challenge(&serial, not_before).await?;
                     let body = api::PasscodeFailureBody { nonce: ch.nonce, token_flags: pin_flags(card) };
                     let f = self.client.passcode_failed(&serial, &body).await?;
                     if let Some(t) = f.tries_left {
                         self.remember_tries(&serial, t);
+                    }
+                    if let Some(wait) = f.retry_after_seconds {
+                        not_before = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
                     }
                     tries += 1;
                     if f.locked || !ask.can_retry() || tries >= 10 {
@@ -110,7 +116,7 @@ impl Agent {
                 Err(e) => return Err(e.into()),
             }
         };
-        let ch = self.client.login_challenge(&serial).await?;
+        let ch = self.challenge(&serial, not_before).await?;
         let sr: &str = &serial;
         let open = |nonce: String, pending: bool| async move {
             let sig = card.sign(CardKeyRole::Auth, pending, nonce.as_bytes())?;
@@ -136,6 +142,22 @@ impl Agent {
         self.remember_tries(&serial, s.card.tries_left);
         self.reconcile(card, &s.card)?;
         Ok(LoggedIn { session: s, passcode: pass })
+    }
+
+    /// A login challenge, not before `not_before`; a slow-down answer (`too_many_requests`)
+    /// is waited out a few times.
+    async fn challenge(&self, serial: &str, not_before: tokio::time::Instant) -> Result<api::ChallengeView> {
+        tokio::time::sleep_until(not_before).await;
+        let mut waits = 0;
+        loop {
+            match self.client.login_challenge(serial).await {
+                Err(e) if e.code() == Some("too_many_requests") && waits < 5 => {
+                    waits += 1;
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                other => return Ok(other?),
+            }
+        }
     }
 
     /// The tries left this agent last heard for card `serial`.
