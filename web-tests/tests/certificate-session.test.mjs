@@ -43,7 +43,7 @@ test('a TLS-client-certificate session ends when its card is pulled; a page requ
   for (const k of ['auth', 'sign']) {
     const key = join(server.dataDir, `${k}.key`);
     const csr = join(server.dataDir, `${k}.csr`);
-    execFileSync('openssl', ['req', '-new', '-nodes', '-subj', '/CN=x', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-keyout', key, '-out', csr]);
+    execFileSync('openssl', ['req', '-new', '-nodes', '-subj', '/CN=x', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-keyout', key, '-out', csr], { stdio: 'pipe' });
     files[k] = { key, csr: readFileSync(csr, 'utf8') };
   }
   const issued = await apiRequest(server, '/api/v1/admin/cards', {

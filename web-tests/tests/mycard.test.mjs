@@ -122,7 +122,12 @@ test('My card shows the status; the home page announces the renewal; the passcod
 
     await page.goto(`${server.https}/portal/card/passcode`);
     answer(agent, adaPass, '246810', '246810');
-    await page.click('#change-passcode');
+    // By keyboard alone: Tab to the button, Enter.
+    for (let i = 0; i < 20 && await page.evaluate(() => document.activeElement?.id) !== 'change-passcode'; i++) {
+      await page.keyboard.press('Tab');
+    }
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'change-passcode', 'the button is reachable by Tab');
+    await page.keyboard.press('Enter');
     await shown(page, '#passcode-done', 30_000);
     adaPass = '246810';
     assert.match(listObjects(hsm, 'card-12', adaPass), /Certificate Object/, 'the new passcode opens the card');

@@ -58,7 +58,7 @@ pub(crate) fn breadcrumbs(levels: &[(&str, &str)]) -> Markup {
         nav.nhsuk-breadcrumb aria-label="Breadcrumb" {
             ol.nhsuk-breadcrumb__list {
                 @for (href, label) in levels {
-                    li.nhsuk-breadcrumb__item { a.nhsuk-breadcrumb__link href=(href) { (label) } }
+                    li.nhsuk-breadcrumb__list-item { a.nhsuk-breadcrumb__link href=(href) { (label) } }
                 }
             }
         }
