@@ -12,7 +12,7 @@ import { checkPage, report } from '../lib/axe.mjs';
 import { enrolWorkstation, issueCard, lockCard, softhsm } from '../lib/cards.mjs';
 import { smtpServer } from '../lib/mycard.mjs';
 
-let server, browser, secret, smtp, lockedCard;
+let server, browser, secret, smtp, lockedCard, activeCard;
 const checked = [];
 
 /** RFC 6238 code (SHA-1, 6 digits, 30 s) for a base32 secret. */
@@ -66,7 +66,7 @@ before(async () => {
   });
   assert.equal(h.status, 201, h.text);
   const hsm = softhsm(server);
-  issueCard(server, hsm, '41', '414141');
+  activeCard = issueCard(server, hsm, '41', '414141').serial;
   await admin(server, ['user', 'add', '--uid', '42', '--name', 'Dr Locked Out', '--email', 'locked@nhs.net', '--organisation', 'RA1']);
   lockedCard = issueCard(server, hsm, '42', '424242').serial;
   lockCard(server, hsm, lockedCard, await enrolWorkstation(server, '8870002'));
@@ -139,6 +139,15 @@ test('every RA console page, signed in, has no accessibility violations', async 
   await page.click('#desk-issue button[type=submit]');
   await page.waitForSelector('#desk-job');
   await afterPost('/ra/desk/issue (create the card)');
+  // Renewing a card in person: the form, its error summary, and the "Renew the card" page.
+  await accessible(page, `/ra/desk/renew?card=${activeCard}`);
+  await page.click('#desk-renew button[type=submit]');
+  await page.waitForSelector('.nhsuk-error-summary');
+  await afterPost('/ra/desk/renew (errors)');
+  await page.check('#doc_passport');
+  await page.click('#desk-renew button[type=submit]');
+  await page.waitForSelector('#desk-job');
+  await afterPost('/ra/desk/renew (renew the card)');
   await page.goto(`${server.https}/ra/users/31/contact`);
   await page.fill('#mobile', 'not a number');
   await page.click('#contact button[type=submit]');

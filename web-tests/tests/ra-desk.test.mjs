@@ -4,7 +4,8 @@
 // answering the holder's first passcode), shows "Creating card" and each certificate's
 // Pending → Writing → Done, then the serials. Checked outside the page: two keys and two
 // certificates on the token (pkcs11-tool), `openssl verify` against the chain, the identity
-// check in the audit log with the RA's name. Then the RA updates the holder's contact details
+// check in the audit log with the RA's name. The same card is then renewed in person from its
+// card page (/ra/desk/renew, the agent's `ra-renew` job). Then the RA updates the holder's contact details
 // and sees the unlock-code log; and one test does the RA flows with the keyboard alone.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +19,7 @@ import { SOFTHSM, enrolWorkstation, lockCard, softhsm } from '../lib/cards.mjs';
 import { checkPage, report } from '../lib/axe.mjs';
 
 const PINENTRY = join(WEB_TESTS_DIR, 'lib', 'scripted-pinentry');
-let server, browser, hsm, agent, secret, agentPort, answers, pinLog, deskCard;
+let server, browser, hsm, agent, secret, agentPort, answers, pinLog, deskCard, deskSerials;
 
 function totp(base32) {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
@@ -181,6 +182,7 @@ test('the RA issues a card at the desk page through the desk agent', async () =>
   const auth = (await page.textContent('#result-auth')).trim();
   const sign = (await page.textContent('#result-sign')).trim();
   assert.ok(card && auth && sign && auth !== sign, `${card} ${auth} ${sign}`);
+  deskSerials = [auth, sign];
   const pins = readFileSync(pinLog, 'utf8');
   assert.match(pins, /4242|Dr Desk/, 'the dialog names the holder');
 
@@ -210,6 +212,83 @@ test('the RA issues a card at the desk page through the desk agent', async () =>
   });
   assert.equal(r.status, 401, r.text);
   assert.match(r.json().message, /has been used/);
+});
+
+test('the RA renews a card in person through the desk agent', async () => {
+  assert.ok(deskCard, 'the card issued at the desk in the test before');
+  await deskAgent();
+  const page = await browser.context.newPage();
+  await page.goto(`${server.https}/ra/cards?serial=${deskCard}`);
+  await page.click('#renew-in-person');
+  await page.waitForURL(`**/ra/desk/renew?card=${deskCard}`);
+  assert.match(await page.textContent('#renew-card'), new RegExp(deskCard));
+  assert.match(await page.textContent('#checked-by'), /Alice Archer/);
+
+  // Nothing ticked: the error summary links to the checklist; nothing is recorded.
+  await page.click('#desk-renew button[type=submit]');
+  assert.match(await page.textContent('.nhsuk-error-summary'), /There is a problem[\s\S]*identity documents/);
+  assert.equal(await page.getAttribute('.nhsuk-error-summary a', 'href'), '#doc_passport');
+
+  await page.check('#doc_licence');
+  await page.fill('#documents_other', 'licence no. DESK 424242');
+  await page.click('#desk-renew button[type=submit]');
+  assert.match(await page.textContent('#check-recorded'), /Identity check recorded for Dr Desk/);
+  assert.match(await page.textContent('#desk-check'), /photocard driving licence; other: licence no\. DESK 424242/);
+  const ticket = await page.getAttribute('#desk-job', 'data-ticket');
+  assert.match(ticket, /^desk-[0-9a-f]{64}$/);
+  // A renewal ticket issues no card (and stays usable for its own card).
+  let r = await apiRequest(server, '/api/v1/admin/cards', {
+    method: 'POST', headers: { Authorization: `Bearer ${ticket}` },
+    body: { uid: '4242', card_serial: 'REN-X', batch: 'default', documents: 'photocard driving licence; other: licence no. DESK 424242', so_pin: '0123456789ab', auth_csr: 'x', sign_csr: 'x', agent_version: '9.9.9' },
+  });
+  assert.equal(r.status, 403, r.text);
+  assert.equal(r.json().error, 'desk_ticket_scope');
+  await page.waitForFunction(() => !document.getElementById('desk-start').disabled);
+
+  writeFileSync(answers, '123456\n'); // the holder types the card's passcode into the dialog
+  await recordProgress(page);
+  await page.click('#desk-start');
+  await page.waitForSelector('#desk-result:not([hidden])', { timeout: 60_000 }).catch(async (e) => {
+    throw new Error(`${e.message}\npage: ${await page.textContent('main')}\nagent: ${agent.log()}`);
+  });
+  await screenshot(page, 'ra-desk-renewed');
+  const states = await page.evaluate(() => window.__states);
+  assert.ok(states.includes('creating'), states.join(' '));
+  for (const c of ['authentication', 'signing']) {
+    for (const st of ['Writing', 'Done']) assert.ok(states.includes(`cert-${c}:${st}`), `${c} ${st}: ${states.join(' ')}`);
+    assert.equal((await page.textContent(`#cert-${c}`)).trim(), 'Done');
+  }
+  assert.equal((await page.textContent('#result-card')).trim(), deskCard);
+  const auth = (await page.textContent('#result-auth')).trim();
+  const sign = (await page.textContent('#result-sign')).trim();
+  assert.ok(auth && sign && auth !== sign, `${auth} ${sign}`);
+  assert.ok(!deskSerials.includes(auth) && !deskSerials.includes(sign), `new serials: ${auth} ${sign} (old ${deskSerials})`);
+
+  // The token: still two keys and two certificates (the new ones), both verify.
+  const token = checkToken('Dr Desk', '123456');
+  await token.verify();
+  const serialOf = (role) => execFileSync('openssl', ['x509', '-noout', '-serial', '-in', join(server.dataDir, `Dr Desk-${role}.der.pem`)]).toString();
+  assert.ok(serialOf('auth').toLowerCase().includes(auth.toLowerCase().replace(/:/g, '')), `${serialOf('auth')} vs ${auth}`);
+
+  // The card page shows the new serials and the RA who checked.
+  await page.click('#result-link');
+  await page.waitForURL(`**/ra/cards?serial=${deskCard}`);
+  const summary = await page.textContent('#card');
+  for (const s of [auth, sign, 'ca-admin:alice']) assert.ok(summary.includes(s), `${s} in ${summary}`);
+
+  // The audit log: the identity check for the renewal with the RA's name, then the renewal.
+  await page.goto(`${server.https}/ra/audit?q=${deskCard}`);
+  const audit = await page.textContent('tbody');
+  assert.match(audit, /card\.identity_checked/);
+  assert.match(audit, /Alice Archer/, 'the RA is named');
+  assert.match(audit, /card\.renewal_started/);
+
+  // Single use: the same ticket starts no second renewal.
+  r = await apiRequest(server, `/api/v1/admin/cards/${deskCard}/renewals`, {
+    method: 'POST', headers: { Authorization: `Bearer ${ticket}` }, body: { documents: 'x', agent_version: '9.9.9' },
+  });
+  assert.equal(r.status, 401, r.text);
+  assert.equal(r.json().error, 'desk_ticket_refused');
 });
 
 test('the desk ticket issues only its own card, once', async () => {

@@ -1,7 +1,8 @@
 //! The local API's jobs: `POST /v1/jobs` starts a card task on its own thread (one at a
 //! time), `GET /v1/jobs/ID/events` streams its events (server-sent events, past ones
 //! replayed first), `GET /v1/jobs/ID` returns them at once, `POST /v1/jobs/ID/next` and
-//! `/cancel` steer it. Tasks: change-passcode, unlock, sponsor-unlock, renew, issue, watch.
+//! `/cancel` steer it. Tasks: change-passcode, unlock, sponsor-unlock, renew, ra-renew, issue,
+//! watch.
 //!
 //! The page never sends or receives a passcode: the task asks in the agent's dialog.
 
@@ -39,6 +40,14 @@ enum Task {
     Renew {
         #[serde(default)]
         pause_between: bool,
+    },
+    /// In-person renewal at the RA desk, with the renewal desk ticket of the RA console.
+    RaRenew {
+        desk_ticket: String,
+        documents: String,
+        /// The card to renew (default: the one card in the reader).
+        #[serde(default)]
+        card: Option<String>,
     },
     Issue {
         uid: String,
@@ -94,7 +103,7 @@ async fn start(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) ->
                     StatusCode::BAD_REQUEST,
                     "bad_request",
                     format!(
-                        "the job is not understood ({e}): send {{\"task\": \"change-passcode\"|\"unlock\"|\"sponsor-unlock\"|\"renew\"|\"issue\"|\"watch\", …}}"
+                        "the job is not understood ({e}): send {{\"task\": \"change-passcode\"|\"unlock\"|\"sponsor-unlock\"|\"renew\"|\"ra-renew\"|\"issue\"|\"watch\", …}}"
                     ),
                 ),
                 origin,
@@ -160,6 +169,15 @@ async fn run_task(shared: &Shared, task: Task, progress: &Progress) -> Result<Va
         Task::Renew { pause_between } => {
             let card = agent.open_card(&module)?;
             let view = renew::renew(agent, &card, ask, renew::Renewer::Holder, progress, pause_between).await?;
+            Ok(serde_json::to_value(view)?)
+        }
+        Task::RaRenew { desk_ticket, documents, card } => {
+            let card = match card {
+                Some(serial) => module.card(&serial)?,
+                None => agent.open_card(&module)?,
+            };
+            let who = renew::Renewer::Desk { ticket: desk_ticket, documents };
+            let view = renew::renew(agent, &card, ask, who, progress, false).await?;
             Ok(serde_json::to_value(view)?)
         }
         Task::Issue { uid, documents, batch, label, desk_ticket } => {

@@ -25,6 +25,14 @@ pub(crate) enum Renewer {
         /// The documents checked.
         documents: String,
     },
+    /// The RA face to face, driven from the RA console: the renewal desk ticket the console
+    /// minted for the identity check of this card (one renewal, 10 minutes).
+    Desk {
+        /// The desk ticket (`desk-…`).
+        ticket: String,
+        /// The documents checked (as the ticket recorded them).
+        documents: String,
+    },
 }
 
 /// Renews both certificates of `card`: the passcode (asked again), the attempt started on
@@ -51,6 +59,23 @@ pub(crate) async fn renew(
             let r = agent
                 .client
                 .with_bearer(&admin_token)
+                .ra_renewal(&serial, &api::IdentityCheckBody { documents, agent_version: Some(VERSION.into()) })
+                .await?;
+            let t = r.token.clone().ok_or_else(|| anyhow!("the server sent no renewal token"))?;
+            (r, t)
+        }
+        Renewer::Desk { ticket, documents } => {
+            // The ticket cannot read the card's status: whatever an earlier attempt left
+            // pending is discarded (this renewal replaces both certificates anyway).
+            let pass = ask.current(&agent.describe(card), None)?;
+            card.login(&pass)?;
+            if card.discard_pending()? > 0 {
+                eprintln!("note: removed what an interrupted renewal left on the card");
+            }
+            progress.check()?;
+            let r = agent
+                .client
+                .with_bearer(&ticket)
                 .ra_renewal(&serial, &api::IdentityCheckBody { documents, agent_version: Some(VERSION.into()) })
                 .await?;
             let t = r.token.clone().ok_or_else(|| anyhow!("the server sent no renewal token"))?;

@@ -46,7 +46,7 @@ pub struct MintedTicket {
     pub ticket: DeskTicket,
 }
 
-fn sha(token: &str) -> String {
+pub(crate) fn sha(token: &str) -> String {
     hex::encode(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()))
 }
 
@@ -123,7 +123,7 @@ impl Cards {
             };
             return Err(CardsError::DeskTicket(why));
         };
-        if t.uid != uid || t.documents != documents.trim() || t.batch != batch {
+        if t.purpose != "issue" || t.uid != uid || t.documents != documents.trim() || t.batch != batch {
             self.store().release_desk_ticket(&key).await?;
             return Err(CardsError::DeskTicket(DeskProblem::Scope { uid: t.uid }));
         }

@@ -411,6 +411,14 @@ pub enum DeskProblem {
         /// The holder it was made for.
         uid: String,
     },
+    /// A renewal ticket presented for another card (or an issue ticket for a renewal).
+    #[error(
+        "the desk ticket was not made for renewing card {serial}: record the identity check for this card on its RA page"
+    )]
+    RenewScope {
+        /// The card it was presented for.
+        serial: String,
+    },
     /// The documents text is too long.
     #[error("describe the documents in at most 500 characters")]
     DocumentsTooLong,

@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 mod desk;
+mod desk_renew;
 mod error;
 mod lifecycle;
 mod messenger;

@@ -240,4 +240,68 @@ async fn contact_details_and_the_code_delivery_log(engine: Engine) {
     assert_eq!(w.cards.code_deliveries("LOG1").await.unwrap().len(), 2);
 }
 
-on_both_engines!(desk_tickets_issue_one_card_in_their_scope, contact_details_and_the_code_delivery_log);
+/// An in-person renewal ticket (purpose `renew`) records the identity check with the RA's
+/// name, starts one RA renewal of exactly its card — also for an expired card, which the
+/// holder cannot renew remotely — and nothing else: not another card, not a card issue, not
+/// twice, not after 10 minutes; an issue ticket cannot start a renewal.
+async fn renewal_tickets_renew_their_card_once(engine: Engine) {
+    let Some(w) = world(engine).await else { return };
+    add_user(&w, "911").await;
+    let docs = "passport; other: no. 123456";
+    for serial in ["REN1", "REN2"] {
+        w.cards.issue_card(IssueCard { ra: "ra:bob".into(), ..card("911", serial, "licence") }).await.unwrap();
+    }
+
+    let t = w.cards.mint_desk_renewal_ticket("REN1", check("911")).await.unwrap();
+    assert_eq!(t.ticket.purpose, "renew");
+    assert_eq!(t.ticket.card_serial.as_deref(), Some("REN1"));
+    assert_eq!(t.ticket.expires_at - t.ticket.created_at, 600);
+    let audit = w.store.recent_audit_entries(10).await.unwrap();
+    let e = audit.iter().find(|e| e.action == "card.identity_checked").expect("the identity check is audited");
+    assert_eq!((e.actor.as_str(), e.subject.as_str()), ("ra:alice", "card:REN1"));
+    assert!(e.details.contains("Alice Archer") && e.details.contains("renew"), "{}", e.details);
+
+    // Another card, or issuing a card: refused, and the ticket still works.
+    let p = problem(w.cards.claim_desk_renewal(&t.token, "REN2").await.unwrap_err());
+    assert!(matches!(p, DeskProblem::RenewScope { .. }), "{p}");
+    let p = problem(w.cards.claim_desk_ticket(&t.token, "911", docs, "B1").await.unwrap_err());
+    assert!(matches!(p, DeskProblem::Scope { .. }), "a renewal ticket issues no card: {p}");
+    // An issue ticket starts no renewal.
+    let it = w.cards.mint_desk_ticket(check("911")).await.unwrap();
+    let p = problem(w.cards.claim_desk_renewal(&it.token, "REN1").await.unwrap_err());
+    assert!(matches!(p, DeskProblem::RenewScope { .. }), "{p}");
+
+    // The card has expired: the holder cannot renew it remotely, the RA's ticket can.
+    let not_after = w.store.card("REN1").await.unwrap().unwrap().not_after.unwrap();
+    w.clock.advance(not_after - NOW + 60);
+    let remote = w.cards.begin_renewal("REN1", "1.0.0", &cards::RenewalKind::Remote).await.unwrap_err();
+    assert!(matches!(remote, CardsError::NeedsRa(_)), "{remote}");
+    let t = w.cards.mint_desk_renewal_ticket("REN1", check("911")).await.unwrap();
+    let claimed = w.cards.claim_desk_renewal(&t.token, "REN1").await.unwrap();
+    let p = problem(w.cards.claim_desk_renewal(&t.token, "REN1").await.unwrap_err());
+    assert!(matches!(p, DeskProblem::InUse), "one presentation at a time: {p}");
+    let id = w.cards.begin_renewal_with_ticket(&claimed, "1.0.0").await.unwrap();
+    assert!(id > 0);
+    let renewed = w.store.card("REN1").await.unwrap().unwrap();
+    assert_eq!(renewed.identity_checked_by.as_deref(), Some("ra:alice"), "the renewal names the RA of the check");
+    let p = problem(w.cards.claim_desk_renewal(&t.token, "REN1").await.unwrap_err());
+    assert!(matches!(p, DeskProblem::Used), "single use: {p}");
+
+    // Ten minutes later a ticket is dead; a cancelled card gets none.
+    let t2 = w.cards.mint_desk_renewal_ticket("REN2", check("911")).await.unwrap();
+    w.clock.advance(601);
+    let p = problem(w.cards.claim_desk_renewal(&t2.token, "REN2").await.unwrap_err());
+    assert!(matches!(p, DeskProblem::Expired), "{p}");
+    w.cards.cancel_card("REN2", "ra:bob", pki::RevocationReason::parse("affiliationChanged").unwrap()).await.unwrap();
+    let e = w.cards.mint_desk_renewal_ticket("REN2", check("911")).await.unwrap_err();
+    assert!(matches!(e, CardsError::Cancelled(_)), "{e}");
+    let mut c = check("911");
+    c.documents = " ".into();
+    assert!(matches!(w.cards.mint_desk_renewal_ticket("REN1", c).await.unwrap_err(), CardsError::BadInput(_)));
+}
+
+on_both_engines!(
+    desk_tickets_issue_one_card_in_their_scope,
+    renewal_tickets_renew_their_card_once,
+    contact_details_and_the_code_delivery_log
+);

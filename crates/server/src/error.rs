@@ -217,7 +217,9 @@ impl From<cards::CardsError> for ApiError {
                         Self::new(StatusCode::UNAUTHORIZED, "desk_ticket_refused", msg)
                     }
                     D::InUse => Self::new(StatusCode::CONFLICT, "desk_ticket_in_use", msg),
-                    D::Scope { .. } => Self::new(StatusCode::FORBIDDEN, "desk_ticket_scope", msg),
+                    D::Scope { .. } | D::RenewScope { .. } => {
+                        Self::new(StatusCode::FORBIDDEN, "desk_ticket_scope", msg)
+                    }
                     _ => Self::bad_request("invalid", msg),
                 }
             }

@@ -297,7 +297,7 @@ pub(crate) async fn issue_card(
         }
         IssueCaller::Desk(token) => {
             let ticket = s.cards.claim_desk_ticket(&token, &req.uid, &req.documents, &req.batch).await?;
-            if let Err(e) = desk_ra_allowed(&s, &ticket, &org, &subject).await {
+            if let Err(e) = desk_ra_allowed(&s, &ticket, Permission::IssueCards, &org, &subject).await {
                 s.cards.release_desk_ticket(&ticket).await?;
                 return Err(e);
             }
@@ -357,17 +357,32 @@ pub(crate) async fn cancel_card(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/cards/{serial}/renewals", tag = "admin", request_body = api::IdentityCheckBody, responses((status = 201, body = api::RenewalView), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/admin/cards/{serial}/renewals", tag = "admin", request_body = api::IdentityCheckBody,
+    description = "Starts an RA (in-person) renewal. The bearer is an operator token with the right to renew cards, or a renewal desk ticket (`desk-…`) the RA console minted for the identity check of this card: it starts one renewal of this card, within 10 minutes; the documents recorded are the ticket's.",
+    responses((status = 201, body = api::RenewalView), (status = 401, description = "No operator token, or a desk ticket that is unknown, used or expired", body = ErrorBody), (status = 403, description = "Not allowed, or the desk ticket was made for another card or for issuing", body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn ra_renewal(
     State(s): State<AppState>,
-    a: Admin,
+    caller: IssueCaller,
     Path(serial): Path<String>,
     ApiJson(b): ApiJson<api::IdentityCheckBody>,
 ) -> Result<Response, ApiError> {
     let org = card_org(&s, &serial).await?;
-    let actor = allow(&s, a.op(), Permission::RenewCards, Some(&org), &format!("card/{serial}")).await?;
+    let subject = format!("card/{serial}");
     let version = b.agent_version.clone().unwrap_or_else(|| "0.0.0".into());
-    let id = s.cards.begin_renewal(&serial, &version, &RenewalKind::Ra { ra: actor, documents: b.documents }).await?;
+    let id = match caller {
+        IssueCaller::Operator(a) => {
+            let actor = allow(&s, a.op(), Permission::RenewCards, Some(&org), &subject).await?;
+            s.cards.begin_renewal(&serial, &version, &RenewalKind::Ra { ra: actor, documents: b.documents }).await?
+        }
+        IssueCaller::Desk(token) => {
+            let ticket = s.cards.claim_desk_renewal(&token, &serial).await?;
+            if let Err(e) = desk_ra_allowed(&s, &ticket, Permission::RenewCards, &org, &subject).await {
+                s.cards.release_desk_ticket(&ticket).await?;
+                return Err(e);
+            }
+            s.cards.begin_renewal_with_ticket(&ticket, &version).await?
+        }
+    };
     let token = s.cards.ra_session(&serial, id).await?;
     Ok((StatusCode::CREATED, Json(api::RenewalView { renewal_id: id, token: Some(token) })).into_response())
 }
@@ -421,8 +436,9 @@ pub(crate) async fn add_web_account(
     Ok((StatusCode::CREATED, Json(new_web_account_view(a))).into_response())
 }
 
-/// Who issues a card: an operator with an API token, or the desk's card agent with the desk
-/// ticket the RA console minted for the identity check (told apart by the `desk-` prefix).
+/// Who issues (or renews in person) a card: an operator with an API token, or the desk's card
+/// agent with the desk ticket the RA console minted for the identity check (told apart by the
+/// `desk-` prefix; the ticket's purpose and scope are checked by `cards`).
 pub(crate) enum IssueCaller {
     /// An operator token.
     Operator(Admin),
@@ -444,15 +460,22 @@ impl FromRequestParts<AppState> for IssueCaller {
 }
 
 /// The RA who recorded a desk ticket's identity check must still be an enabled operator
-/// allowed to issue cards for the holder's organisation when the agent uses the ticket.
-async fn desk_ra_allowed(s: &AppState, ticket: &cards::DeskTicket, org: &str, subject: &str) -> Result<(), ApiError> {
+/// allowed to issue (or renew) cards for the holder's organisation when the agent uses the
+/// ticket.
+async fn desk_ra_allowed(
+    s: &AppState,
+    ticket: &cards::DeskTicket,
+    permission: Permission,
+    org: &str,
+    subject: &str,
+) -> Result<(), ApiError> {
     let account = s.web.operator_accounts().await?.into_iter().find(|a| a.username == ticket.ra_account);
     let op = account.filter(|a| a.disabled_at.is_none()).and_then(|a| a.operator()).ok_or_else(|| {
         ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            "the RA who recorded this identity check can no longer issue cards: another RA must record it again",
+            "the RA who recorded this identity check can no longer issue or renew cards: another RA must record it again",
         )
     })?;
-    allow(s, &op, Permission::IssueCards, Some(org), subject).await.map(|_| ())
+    allow(s, &op, permission, Some(org), subject).await.map(|_| ())
 }

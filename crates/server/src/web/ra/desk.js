@@ -1,12 +1,14 @@
 "use strict";
-// The RA desk page (/ra/desk/issue): hands the identity check's desk ticket to the desk's
-// carecert agent (job "issue") and shows its progress from the job's server-sent events.
+// The RA desk pages (/ra/desk/issue, /ra/desk/renew): hand the identity check's desk ticket to
+// the desk's carecert agent (job "issue", or "ra-renew" when data-task says so) and show its
+// progress from the job's server-sent events.
 // The page never sees a passcode: the holder types it into the agent's own dialog.
 (() => {
   const box = document.getElementById("desk-job");
   if (!box) return;
   const $ = (id) => document.getElementById(id);
   const agent = box.dataset.agent;
+  const renewing = box.dataset.task === "ra-renew";
   const start = $("desk-start");
   const status = (t) => { $("desk-status").textContent = t; };
   const tag = (el, state) => {
@@ -25,13 +27,16 @@
   };
   const done = (r) => {
     finished = true;
+    if (renewing) {
+      r = { card: box.dataset.card, auth: r.auth_serial || "", sign: r.sign_serial || "" };
+    }
     $("result-card").textContent = r.card;
     $("result-auth").textContent = r.auth;
     $("result-sign").textContent = r.sign;
     $("result-link").href = "/ra/cards?serial=" + encodeURIComponent(r.card);
     $("desk-result").hidden = false;
     start.hidden = true;
-    status("Card " + r.card + " issued: both certificates are on the card.");
+    status("Card " + r.card + (renewing ? " renewed" : " issued") + ": both certificates are on the card.");
     $("result-link").focus();
   };
   const onEvent = (kind, d) => {
@@ -71,13 +76,17 @@
     finished = false;
     $("desk-error").hidden = true;
     for (const c of ["authentication", "signing"]) tag($("cert-" + c), "Pending");
-    status("Waiting for the carecert agent: the holder types their first passcode into its dialog, twice.");
+    status(renewing
+      ? "Waiting for the carecert agent: the holder types their passcode into its dialog."
+      : "Waiting for the carecert agent: the holder types their first passcode into its dialog, twice.");
     let r, body;
     try {
       r = await fetch(agent + "/v1/jobs", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({
+        body: JSON.stringify(renewing ? {
+          task: "ra-renew", card: box.dataset.card, documents: box.dataset.documents, desk_ticket: box.dataset.ticket,
+        } : {
           task: "issue", uid: box.dataset.uid, documents: box.dataset.documents, batch: box.dataset.batch,
           label: box.dataset.label, desk_ticket: box.dataset.ticket,
         }),

@@ -44,6 +44,9 @@ pub(crate) struct DeskForm {
     csrf: String,
     #[serde(default)]
     uid: String,
+    /// The card to renew (the renewal page).
+    #[serde(default)]
+    pub(super) card: String,
     #[serde(default)]
     doc_passport: Option<String>,
     #[serde(default)]
@@ -82,7 +85,7 @@ impl DeskForm {
     }
 
     /// The documents as recorded: the ticked names, then "other: …" for the free text.
-    fn documents(&self) -> String {
+    pub(super) fn documents(&self) -> String {
         let mut seen: Vec<String> =
             DOCUMENTS.iter().filter(|(n, _)| self.ticked(n)).map(|(_, t)| (*t).to_string()).collect();
         let other = self.documents_other.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -114,38 +117,45 @@ pub(crate) async fn issue_page(RaUser(session): RaUser, Query(q): Query<DeskQuer
 }
 
 fn form_body(session: &portal::Session, f: &DeskForm, errors: &Errors) -> Markup {
-    let docs_error = errors.of("doc_passport");
     html! {
         (errors.summary())
         p.nhsuk-body { "Check the holder's identity in person, record what you saw, then put a blank card in this desk's reader. The holder types their first passcode into the carecert agent's own dialog, never into this page." }
         form id="desk-issue" method="post" action="/ra/desk/issue" novalidate {
             input type="hidden" name="csrf" value=(session.csrf_token);
             (Field { id: "uid", name: "uid", label: "Holder's UID", hint: Some("The person's UID, digits only (find it under People)."), value: &f.uid, kind: "text", autocomplete: "off", inputmode: Some("numeric"), width: Some("nhsuk-input--width-10") }.render(errors.of("uid")))
-            div class=(if docs_error.is_some() { "nhsuk-form-group nhsuk-form-group--error" } else { "nhsuk-form-group" }) {
-                fieldset.nhsuk-fieldset aria-describedby=(if docs_error.is_some() { "documents-hint documents-error" } else { "documents-hint" }) {
-                    legend."nhsuk-fieldset__legend"."nhsuk-fieldset__legend--m" { h2.nhsuk-fieldset__heading { "Identity documents seen" } }
-                    div.nhsuk-hint id="documents-hint" { "Tick every original document you checked in person. Select all that apply." }
-                    @if let Some(e) = docs_error { span.nhsuk-error-message id="documents-error" { span.nhsuk-u-visually-hidden { "Error: " } (e) } }
-                    div.nhsuk-checkboxes {
-                        @for (name, text) in DOCUMENTS {
-                            div.nhsuk-checkboxes__item {
-                                input.nhsuk-checkboxes__input id=(name) name=(name) type="checkbox" value="yes" checked[f.ticked(name)];
-                                label."nhsuk-label"."nhsuk-checkboxes__label" for=(name) { (capitalised(text)) }
-                            }
-                        }
-                    }
-                }
-            }
-            div class=(if errors.of("documents_other").is_some() { "nhsuk-form-group nhsuk-form-group--error" } else { "nhsuk-form-group" }) {
-                label.nhsuk-label for="documents_other" { "Other documents or details (optional)" }
-                div.nhsuk-hint id="documents_other-hint" { "For example the document numbers you noted, or a document not in the list." }
-                @if let Some(e) = errors.of("documents_other") { span.nhsuk-error-message id="documents_other-error" { span.nhsuk-u-visually-hidden { "Error: " } (e) } }
-                textarea.nhsuk-textarea id="documents_other" name="documents_other" rows="2" aria-describedby="documents_other-hint" { (f.documents_other) }
-            }
+            (documents_fields(f, errors))
             (Field { id: "batch", name: "batch", label: "Card batch", hint: Some("As printed on the card box (default: default)."), value: &f.batch, kind: "text", autocomplete: "off", inputmode: None, width: Some("nhsuk-input--width-10") }.render(errors.of("batch")))
             (Field { id: "label", name: "label", label: "Label written on the card (optional)", hint: Some("Up to 32 characters; the holder's name is a good label."), value: &f.label, kind: "text", autocomplete: "off", inputmode: None, width: None }.render(errors.of("label")))
             (summary("checked-by", &[("Checked by", html! { (session.account.name) " (" (session.account.username) ")" })]))
             button.nhsuk-button type="submit" { "Record the identity check" }
+        }
+    }
+}
+
+/// The identity-document checklist and the free text (issue and renewal pages).
+pub(super) fn documents_fields(f: &DeskForm, errors: &Errors) -> Markup {
+    let docs_error = errors.of("doc_passport");
+    html! {
+            div class=(if docs_error.is_some() { "nhsuk-form-group nhsuk-form-group--error" } else { "nhsuk-form-group" }) {
+            fieldset.nhsuk-fieldset aria-describedby=(if docs_error.is_some() { "documents-hint documents-error" } else { "documents-hint" }) {
+                legend."nhsuk-fieldset__legend"."nhsuk-fieldset__legend--m" { h2.nhsuk-fieldset__heading { "Identity documents seen" } }
+                div.nhsuk-hint id="documents-hint" { "Tick every original document you checked in person. Select all that apply." }
+                @if let Some(e) = docs_error { span.nhsuk-error-message id="documents-error" { span.nhsuk-u-visually-hidden { "Error: " } (e) } }
+                div.nhsuk-checkboxes {
+                    @for (name, text) in DOCUMENTS {
+                        div.nhsuk-checkboxes__item {
+                            input.nhsuk-checkboxes__input id=(name) name=(name) type="checkbox" value="yes" checked[f.ticked(name)];
+                            label."nhsuk-label"."nhsuk-checkboxes__label" for=(name) { (capitalised(text)) }
+                        }
+                    }
+                }
+            }
+        }
+        div class=(if errors.of("documents_other").is_some() { "nhsuk-form-group nhsuk-form-group--error" } else { "nhsuk-form-group" }) {
+            label.nhsuk-label for="documents_other" { "Other documents or details (optional)" }
+            div.nhsuk-hint id="documents_other-hint" { "For example the document numbers you noted, or a document not in the list." }
+            @if let Some(e) = errors.of("documents_other") { span.nhsuk-error-message id="documents_other-error" { span.nhsuk-u-visually-hidden { "Error: " } (e) } }
+            textarea.nhsuk-textarea id="documents_other" name="documents_other" rows="2" aria-describedby="documents_other-hint" { (f.documents_other) }
         }
     }
 }

@@ -20,6 +20,7 @@ use crate::web::layout::{Shell, page, page_with_crumbs, ra_headers, security_hea
 pub(crate) mod certificates;
 pub(crate) mod contact;
 pub(crate) mod desk;
+pub(crate) mod desk_renew;
 pub(crate) mod login;
 pub(crate) mod nhs;
 pub(crate) mod orgs;
@@ -66,6 +67,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/ra/cards/{serial}/cancel", post(people::cancel_card))
         .route("/ra/users/{uid}/contact", get(contact::contact_page).post(contact::update_contact))
         .route("/ra/desk/issue", get(desk::issue_page).post(desk::issue))
+        .route("/ra/desk/renew", get(desk_renew::renew_page).post(desk_renew::renew))
         .route("/ra/desk.js", get(desk::script))
         .route("/ra", get(|| async { Redirect::to("/ra/") }))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))

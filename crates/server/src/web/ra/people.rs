@@ -106,7 +106,7 @@ pub(crate) async fn users(
                         }
                     }
                     a."nhsuk-button" id="issue-at-desk" href=(format!("/ra/desk/issue?uid={}", urlencode(&u.uid))) draggable="false" role="button" { "Issue a card at the desk" }
-                    p.nhsuk-body { "Renewing a card in person: " code { "carecert-agent card renew --ra" } " at this desk (keys are made on the card)." }
+                    p.nhsuk-body { "Renewing a card in person: open the card, then select Renew in person (keys are made on the card at this desk)." }
                     h2 { "Unlock codes sent" }
                     (log)
                     h2 { "Sponsor authority" }
@@ -254,6 +254,7 @@ pub(crate) async fn cards_page(
                         ("Remote renewals left", html! { (v.remote_renewals_left) }),
                         ("Identity last checked by", html! { (v.card.identity_checked_by.clone().unwrap_or_default()) }),
                     ]))
+                    p { a."nhsuk-button"."nhsuk-button--secondary" id="renew-in-person" href=(format!("/ra/desk/renew?card={}", urlencode(&v.card.serial))) { "Renew in person" } }
                     h2 { "Unlock codes sent" }
                     (log)
                     h2 { "Unlock face to face" }
