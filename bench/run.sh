@@ -559,8 +559,8 @@ carecert_hsm_session() {
 # database, issuance and revocation runs give the reference figures; then the seed; then
 # start-up time, RSS idle and under load, OCSP, issuance and revocation runs, and the
 # queries (`carecert bench queries`: expiry counts, reminders, RA search, CRL per CA).
-scale_pid=""
-scale_start() { # KIND DIR DBARGS... : starts the server, sets scale_pid, prints seconds to ready
+scale_pid="" scale_t=""
+scale_start() { # KIND DIR DBARGS... : starts the server; sets scale_pid and scale_t (seconds to ready)
     local kind=$1 d=$2; shift 2
     local t0=$EPOCHREALTIME
     start_bg "$d/serve-$(date +%s%N).log" "$CARECERT_BIN" serve --dev --data-dir "$d/data" \
@@ -572,7 +572,7 @@ scale_start() { # KIND DIR DBARGS... : starts the server, sets scale_pid, prints
         ((SECONDS < deadline)) || { log "carecert serve ($kind) not ready after 600 s"; return 1; }
         sleep 0.02
     done
-    awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'
+    scale_t=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }')
 }
 rss_kib() { awk '/^'"$2"':/ { print $2 }' "/proc/$1/status"; }
 
@@ -617,7 +617,7 @@ carecert_scale() {
     fi
     local t token url="https://$CC_HTTPS/api/v1/admin/certificates"
     log "scale ($kind): empty database"
-    t=$(scale_start "$kind" "$d" "${dbargs[@]}")
+    scale_start "$kind" "$d" "${dbargs[@]}"
     wait_until "$scale_pid" /dev/null 10 "carecert admin token" test -s "$d/data/admin-token"
     token=$(tr -d '\r\n' < "$d/data/admin-token")
     jq -n --rawfile csr "$WORK/bench.csr" \
@@ -639,10 +639,11 @@ carecert_scale() {
         db_bytes=$(du -cb "$d/data"/carecert.db* | tail -n 1 | cut -f1)
     fi
 
-    t=$(scale_start "$kind" "$d" "${dbargs[@]}")
+    scale_start "$kind" "$d" "${dbargs[@]}"
+    t=$scale_t
     log "scale ($kind): ready to serve in $t s"
     sleep 3
-    local rss_idle rss_peak
+    local rss_idle rss_peak code
     rss_idle=$(rss_kib "$scale_pid" VmRSS)
     code=$(curl -sk -o issue-resp.json -w '%{http_code}' -H "Authorization: Bearer $token" \
         -H 'Content-Type: application/json' --data-binary @issue-body.json "$url")

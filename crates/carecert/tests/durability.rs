@@ -13,14 +13,11 @@ use std::time::{Duration, Instant};
 
 use common::{Server, text};
 
-/// Issues certificates from `threads` clients until told to stop; returns every 201 as
-/// (serial, certificate PEM).
-fn load(
-    s: &Server,
-    threads: usize,
-    stop: Arc<AtomicBool>,
-    ok: Arc<AtomicUsize>,
-) -> Vec<std::thread::JoinHandle<Vec<(String, String)>>> {
+/// A load client: every certificate it was answered 201 for, as (serial, certificate PEM).
+type Client = std::thread::JoinHandle<Vec<(String, String)>>;
+
+/// Issues certificates from `threads` clients until told to stop.
+fn load(s: &Server, threads: usize, stop: Arc<AtomicBool>, ok: Arc<AtomicUsize>) -> Vec<Client> {
     let (_, csr) = s.openssl_csr("durable", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
     let body = serde_json::json!({
         "ca": "systems",

@@ -73,7 +73,13 @@ impl Store {
 fn seed_sqlite(path: &str, orgs: &[SeedOrganisation], certs: &[SeedCertificate], der: &[u8]) -> Result<(), StoreError> {
     let e = |e: rusqlite::Error| StoreError::Sqlite(e.to_string());
     let mut conn = rusqlite::Connection::open(path).map_err(e)?;
-    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;").map_err(e)?;
+    // Random serials land all over the primary key and serial indices: a large page cache
+    // turns their inserts from disk reads into memory writes (1M rows: 3k/s with the default
+    // 2 MB cache).
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA cache_size=-524288;",
+    )
+    .map_err(e)?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(e)?;
     {
         let mut org = tx
@@ -124,7 +130,10 @@ fn seed_sqlite(path: &str, orgs: &[SeedOrganisation], certs: &[SeedCertificate],
         }
         tx.execute("UPDATE revocation_clock SET seq = ?1 WHERE id = 1", params![seq]).map_err(e)?;
     }
-    tx.commit().map_err(e)
+    tx.commit().map_err(e)?;
+    // Fold the WAL into the database now: a server started on a large WAL reads all of it
+    // before it serves (1M rows left 340 MB of WAL and 2.5 s more start-up).
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(e)
 }
 
 async fn seed_postgres(
