@@ -160,6 +160,24 @@ pub(super) fn documents_fields(f: &DeskForm, errors: &Errors) -> Markup {
     }
 }
 
+/// The per-certificate progress the desk's agent reports (Pending → Writing → Done), shared by
+/// the issue and renewal pages; `desk.js` fills it in.
+pub(super) fn progress_table() -> Markup {
+    html! {
+        div id="desk-progress" hidden {
+            h2 id="desk-creating" { "Creating card" }
+            table.nhsuk-table {
+                caption."nhsuk-table__caption"."nhsuk-u-visually-hidden" { "Certificates written to the card" }
+                thead.nhsuk-table__head { tr.nhsuk-table__row { th.nhsuk-table__header scope="col" { "Certificate" } th.nhsuk-table__header scope="col" { "Progress" } } }
+                tbody.nhsuk-table__body {
+                    tr.nhsuk-table__row { td.nhsuk-table__cell { "Authentication" } td.nhsuk-table__cell { strong."nhsuk-tag"."nhsuk-tag--grey" id="cert-authentication" { "Pending" } } }
+                    tr.nhsuk-table__row { td.nhsuk-table__cell { "Signing" } td.nhsuk-table__cell { strong."nhsuk-tag"."nhsuk-tag--grey" id="cert-signing" { "Pending" } } }
+                }
+            }
+        }
+    }
+}
+
 fn capitalised(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
@@ -251,17 +269,7 @@ pub(crate) async fn issue(State(s): State<AppState>, RaForm(session, f): RaForm<
                 }
                 p.nhsuk-body { "Put the blank card in the desk's reader, then select Create card. The holder then types their first passcode (6 to 8 digits) twice into the carecert agent's dialog." }
                 button.nhsuk-button type="button" id="desk-start" disabled { "Create card" }
-                div id="desk-progress" hidden {
-                    h2 id="desk-creating" { "Creating card" }
-                    table.nhsuk-table {
-                        caption."nhsuk-table__caption"."nhsuk-u-visually-hidden" { "Certificates written to the card" }
-                        thead.nhsuk-table__head { tr.nhsuk-table__row { th.nhsuk-table__header scope="col" { "Certificate" } th.nhsuk-table__header scope="col" { "Progress" } } }
-                        tbody.nhsuk-table__body {
-                            tr.nhsuk-table__row { td.nhsuk-table__cell { "Authentication" } td.nhsuk-table__cell { strong."nhsuk-tag"."nhsuk-tag--grey" id="cert-authentication" { "Pending" } } }
-                            tr.nhsuk-table__row { td.nhsuk-table__cell { "Signing" } td.nhsuk-table__cell { strong."nhsuk-tag"."nhsuk-tag--grey" id="cert-signing" { "Pending" } } }
-                        }
-                    }
-                }
+                (progress_table())
                 p.nhsuk-body id="desk-status" role="status" aria-live="polite" {}
                 div.nhsuk-error-summary id="desk-error" role="alert" tabindex="-1" hidden {
                     h2.nhsuk-error-summary__title { "The card was not made" }

@@ -19,7 +19,7 @@ use crate::authz::allow_session;
 use crate::state::AppState;
 use crate::web::forms::{RaForm, RaUser, urlencode};
 use crate::web::layout::{date, form_refused, scripted_csp};
-use crate::web::ra::desk::{DeskForm, documents_fields};
+use crate::web::ra::desk::{DeskForm, documents_fields, progress_table};
 use crate::web::ra::nhs::{Errors, summary};
 use crate::web::ra::ra_page_crumbs;
 
@@ -152,17 +152,7 @@ pub(crate) async fn renew(State(s): State<AppState>, RaForm(session, f): RaForm<
                 }
                 p.nhsuk-body { "Put the holder's card in the desk's reader, then select Renew card. The holder then types their passcode into the carecert agent's dialog. New keys are made on the card; the old certificates stay until both new ones are written." }
                 button.nhsuk-button type="button" id="desk-start" disabled { "Renew card" }
-                div id="desk-progress" hidden {
-                    h2 id="desk-creating" { "Creating card" }
-                    table.nhsuk-table {
-                        caption."nhsuk-table__caption"."nhsuk-u-visually-hidden" { "Certificates written to the card" }
-                        thead.nhsuk-table__head { tr.nhsuk-table__row { th.nhsuk-table__header scope="col" { "Certificate" } th.nhsuk-table__header scope="col" { "Progress" } } }
-                        tbody.nhsuk-table__body {
-                            tr.nhsuk-table__row { td.nhsuk-table__cell { "Authentication" } td.nhsuk-table__cell { strong."nhsuk-tag"."nhsuk-tag--grey" id="cert-authentication" { "Pending" } } }
-                            tr.nhsuk-table__row { td.nhsuk-table__cell { "Signing" } td.nhsuk-table__cell { strong."nhsuk-tag"."nhsuk-tag--grey" id="cert-signing" { "Pending" } } }
-                        }
-                    }
-                }
+                (progress_table())
                 p.nhsuk-body id="desk-status" role="status" aria-live="polite" {}
                 div.nhsuk-error-summary id="desk-error" role="alert" tabindex="-1" hidden {
                     h2.nhsuk-error-summary__title { "The card was not renewed" }
