@@ -61,37 +61,57 @@ fn valid_phone(p: &str) -> bool {
     (7..=15).contains(&digits) && p.len() <= 24 && p.bytes().all(|c| c.is_ascii_digit() || b"+ ()-".contains(&c))
 }
 
+/// The identity documents the RA recorded, trimmed: required, at most 500 characters.
+pub(crate) fn checked_documents(check: &DeskCheck) -> Result<String, CardsError> {
+    let documents = check.documents.trim().to_string();
+    if documents.is_empty() {
+        return Err(CardsError::BadInput(InputProblem::NoDocuments));
+    }
+    if documents.chars().count() > 500 {
+        return Err(CardsError::DeskTicket(DeskProblem::DocumentsTooLong));
+    }
+    Ok(documents)
+}
+
 impl Cards {
-    /// Records the RA's identity check (audit entry `card.identity_checked`, naming the RA,
-    /// the documents and the batch) and mints the desk ticket for it, in one transaction.
-    pub async fn mint_desk_ticket(&self, check: DeskCheck) -> Result<MintedTicket, CardsError> {
-        let user = self.user(&check.uid).await?;
-        let documents = check.documents.trim().to_string();
-        if documents.is_empty() {
-            return Err(CardsError::BadInput(InputProblem::NoDocuments));
-        }
-        if documents.chars().count() > 500 {
-            return Err(CardsError::DeskTicket(DeskProblem::DocumentsTooLong));
-        }
-        if !valid_batch(&check.batch) {
-            return Err(CardsError::DeskTicket(DeskProblem::Batch(check.batch.clone())));
-        }
+    /// A new desk ticket for `purpose` (`issue` or `renew`) and its bearer value (shown once;
+    /// only its SHA-256 is kept), valid for `DESK_TICKET_SECONDS`.
+    pub(crate) fn new_desk_ticket(
+        &self,
+        purpose: &str,
+        uid: &str,
+        documents: &str,
+        batch: &str,
+        check: &DeskCheck,
+        card_serial: Option<String>,
+    ) -> Result<(String, DeskTicket), CardsError> {
         let token = format!("{DESK_TICKET_PREFIX}{}", Self::random_hex()?);
         let now = self.now();
         let ticket = DeskTicket {
             token_sha256: sha(&token),
-            purpose: "issue".into(),
-            uid: user.uid.clone(),
-            documents: documents.clone(),
-            batch: check.batch.clone(),
+            purpose: purpose.into(),
+            uid: uid.into(),
+            documents: documents.into(),
+            batch: batch.into(),
             ra_account: check.ra_account.clone(),
             ra_actor: check.ra_actor.clone(),
             created_at: now,
             expires_at: now + DESK_TICKET_SECONDS,
             claimed_at: None,
             used_at: None,
-            card_serial: None,
+            card_serial,
         };
+        Ok((token, ticket))
+    }
+    /// Records the RA's identity check (audit entry `card.identity_checked`, naming the RA,
+    /// the documents and the batch) and mints the desk ticket for it, in one transaction.
+    pub async fn mint_desk_ticket(&self, check: DeskCheck) -> Result<MintedTicket, CardsError> {
+        let user = self.user(&check.uid).await?;
+        let documents = checked_documents(&check)?;
+        if !valid_batch(&check.batch) {
+            return Err(CardsError::DeskTicket(DeskProblem::Batch(check.batch.clone())));
+        }
+        let (token, ticket) = self.new_desk_ticket("issue", &user.uid, &documents, &check.batch, &check, None)?;
         let ev = self.event(
             &check.ra_actor,
             "card.identity_checked",

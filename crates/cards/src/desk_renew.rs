@@ -10,8 +10,8 @@
 use store::DeskTicket;
 
 use crate::CardsError;
-use crate::desk::{DESK_TICKET_PREFIX, DESK_TICKET_SECONDS, DeskCheck, MintedTicket, sha};
-use crate::error::{DeskProblem, InputProblem};
+use crate::desk::{DeskCheck, MintedTicket, sha};
+use crate::error::DeskProblem;
 use crate::renewal::RenewalKind;
 use crate::service::Cards;
 
@@ -23,29 +23,9 @@ impl Cards {
     pub async fn mint_desk_renewal_ticket(&self, serial: &str, check: DeskCheck) -> Result<MintedTicket, CardsError> {
         let card = self.card(serial).await?;
         self.usable(&card)?;
-        let documents = check.documents.trim().to_string();
-        if documents.is_empty() {
-            return Err(CardsError::BadInput(InputProblem::NoDocuments));
-        }
-        if documents.chars().count() > 500 {
-            return Err(CardsError::DeskTicket(DeskProblem::DocumentsTooLong));
-        }
-        let token = format!("{DESK_TICKET_PREFIX}{}", Self::random_hex()?);
-        let now = self.now();
-        let ticket = DeskTicket {
-            token_sha256: sha(&token),
-            purpose: "renew".into(),
-            uid: card.uid.clone(),
-            documents: documents.clone(),
-            batch: card.batch.clone(),
-            ra_account: check.ra_account.clone(),
-            ra_actor: check.ra_actor.clone(),
-            created_at: now,
-            expires_at: now + DESK_TICKET_SECONDS,
-            claimed_at: None,
-            used_at: None,
-            card_serial: Some(card.serial.clone()),
-        };
+        let documents = crate::desk::checked_documents(&check)?;
+        let (token, ticket) =
+            self.new_desk_ticket("renew", &card.uid, &documents, &card.batch, &check, Some(card.serial.clone()))?;
         let ev = self.event(
             &check.ra_actor,
             "card.identity_checked",
