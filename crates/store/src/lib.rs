@@ -29,6 +29,7 @@ mod read;
 mod reminders;
 mod search;
 mod seed;
+mod sqlite_read;
 mod web;
 
 use std::str::FromStr;
@@ -112,6 +113,8 @@ pub struct Store {
     writer: group::GroupCommitter,
     /// The URL it was opened with (the writers and the bulk loader open their own connections).
     url: std::sync::Arc<str>,
+    /// SQLite: connections for point reads on the caller's thread (`sqlite_read`).
+    readers: Option<std::sync::Arc<sqlite_read::Readers>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -197,7 +200,9 @@ impl Store {
         };
         migrator.run(&pool).await.map_err(|e| StoreError::Migration(e.to_string()))?;
         let writer = group::GroupCommitter::spawn(engine, &url)?;
-        Ok(Self { pool, engine, writer, url: url.into() })
+        let readers = (engine == Engine::Sqlite)
+            .then(|| std::sync::Arc::new(sqlite_read::Readers::new(group_sqlite::sqlite_path(&url))));
+        Ok(Self { pool, engine, writer, url: url.into(), readers })
     }
 
     /// Which engine this is.

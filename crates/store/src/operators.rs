@@ -70,13 +70,45 @@ pub struct NewOperatorToken {
 
 const TOKEN_COLUMNS: &str = "t.id, t.account, t.role, t.scope, t.label, t.created_by, t.created_at, t.expires_at, t.used_at, t.revoked_at, a.disabled_at AS account_disabled_at";
 
+/// A token row as read, before its role and scope are parsed (both engines' readers fill it).
+struct RawToken {
+    id: String,
+    account: Option<String>,
+    role: String,
+    scope: String,
+    label: String,
+    created_by: String,
+    created_at: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+    revoked_at: Option<i64>,
+    account_disabled_at: Option<i64>,
+}
+
+impl RawToken {
+    fn parse(self) -> Result<OperatorToken, StoreError> {
+        Ok(OperatorToken {
+            id: self.id,
+            account: self.account,
+            role: self.role.parse().map_err(StoreError::Corrupt)?,
+            scope: serde_json::from_str(&self.scope).map_err(|e| StoreError::Corrupt(format!("token scope: {e}")))?,
+            label: self.label,
+            created_by: self.created_by,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            used_at: self.used_at,
+            revoked_at: self.revoked_at,
+            account_disabled_at: self.account_disabled_at,
+        })
+    }
+}
+
 fn token_from_row(r: &AnyRow) -> Result<OperatorToken, StoreError> {
-    Ok(OperatorToken {
+    RawToken {
         id: r.col("id")?,
         account: r.col("account")?,
-        role: r.col::<String>("role")?.parse().map_err(StoreError::Corrupt)?,
-        scope: serde_json::from_str(&r.col::<String>("scope")?)
-            .map_err(|e| StoreError::Corrupt(format!("token scope: {e}")))?,
+        role: r.col("role")?,
+        scope: r.col("scope")?,
         label: r.col("label")?,
         created_by: r.col("created_by")?,
         created_at: r.col("created_at")?,
@@ -84,7 +116,8 @@ fn token_from_row(r: &AnyRow) -> Result<OperatorToken, StoreError> {
         used_at: r.col("used_at")?,
         revoked_at: r.col("revoked_at")?,
         account_disabled_at: r.col("account_disabled_at")?,
-    })
+    }
+    .parse()
 }
 
 async fn insert_token(tx: &mut sqlx::Transaction<'_, sqlx::Any>, t: &NewOperatorToken) -> Result<(), StoreError> {
@@ -165,6 +198,33 @@ impl Store {
 
     /// The token whose SHA-256 is `token_sha256`, with its account's state.
     pub async fn operator_token(&self, token_sha256: &str) -> Result<Option<OperatorToken>, StoreError> {
+        if let Some(readers) = &self.readers {
+            // SQLite: read inline on this thread (every admin request asks; `sqlite_read`).
+            return readers.read(|conn| {
+                use rusqlite::OptionalExtension;
+                conn.prepare_cached(&format!(
+                    "SELECT {TOKEN_COLUMNS} FROM operator_tokens t LEFT JOIN web_accounts a ON a.username = t.account WHERE t.token_sha256 = ?1"
+                ))?
+                .query_row([token_sha256], |r| {
+                    Ok(RawToken {
+                        id: r.get("id")?,
+                        account: r.get("account")?,
+                        role: r.get("role")?,
+                        scope: r.get("scope")?,
+                        label: r.get("label")?,
+                        created_by: r.get("created_by")?,
+                        created_at: r.get("created_at")?,
+                        expires_at: r.get("expires_at")?,
+                        used_at: r.get("used_at")?,
+                        revoked_at: r.get("revoked_at")?,
+                        account_disabled_at: r.get("account_disabled_at")?,
+                    })
+                })
+                .optional()
+            })?
+            .map(RawToken::parse)
+            .transpose();
+        }
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {TOKEN_COLUMNS} FROM operator_tokens t LEFT JOIN web_accounts a ON a.username = t.account WHERE t.token_sha256 = $1"
         )))

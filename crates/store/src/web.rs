@@ -241,20 +241,53 @@ impl Store {
 
 impl Store {
     /// Issued, unrevoked certificates (of `issuer`, or every CA) whose notAfter falls in each
-    /// of the `weeks` weeks starting at `now`.
+    /// of the `weeks` weeks starting today. Weeks start at midnight UTC: week 0 is the rest of
+    /// today (from `now`) and the next six days.
+    ///
+    /// Whole days are read from `certificate_expiry_days` (counts per CA and day, kept by
+    /// triggers), so the time does not grow with the number of certificates stored; only the
+    /// rest of today is counted from the certificates themselves (migration 0018).
     pub async fn certificates_expiring_per_week(
         &self,
         issuer: Option<&str>,
         now: i64,
         weeks: i64,
     ) -> Result<Vec<i64>, StoreError> {
-        self.per_week(
-            "SELECT (not_after - $1) / 604800 AS week, COUNT(*) AS n FROM certificates WHERE status = 'issued' AND not_after >= $1 AND not_after < $2 AND ($3 = '' OR issuer = $3) GROUP BY (not_after - $1) / 604800",
-            now,
-            weeks,
-            Some(issuer.unwrap_or("")),
+        let weeks = weeks.max(0);
+        let mut out = vec![0; weeks as usize];
+        if weeks == 0 {
+            return Ok(out);
+        }
+        let today = now.div_euclid(86_400);
+        let issuer = issuer.unwrap_or("").to_string();
+        let rows = sqlx::query(
+            "SELECT (day - $1) / 7 AS week, CAST(SUM(issued) AS BIGINT) AS n FROM certificate_expiry_days \
+             WHERE day > $1 AND day < $2 AND ($3 = '' OR issuer = $3) GROUP BY (day - $1) / 7",
         )
-        .await
+        .bind(today)
+        .bind(today + weeks * 7)
+        .bind(issuer.clone())
+        .fetch_all(self.pool())
+        .await?;
+        for r in rows {
+            let (w, n): (i64, i64) = (r.col("week")?, r.col("n")?);
+            if let Some(slot) = usize::try_from(w).ok().and_then(|w| out.get_mut(w)) {
+                *slot = n;
+            }
+        }
+        let rest_of_today = sqlx::query(
+            "SELECT COUNT(*) AS n FROM certificates WHERE status = 'issued' AND not_after >= $1 AND not_after < $2 \
+             AND ($3 = '' OR issuer = $3)",
+        )
+        .bind(now)
+        .bind((today + 1) * 86_400)
+        .bind(issuer)
+        .fetch_one(self.pool())
+        .await?;
+        if let Some(week0) = out.first_mut() {
+            *week0 += rest_of_today.col::<i64>("n")?;
+        }
+        Ok(out)
     }
 
     /// Cards not cancelled whose certificates expire in each of the `weeks` weeks from `now`.
