@@ -305,11 +305,12 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let card_purge = cards.spawn_purge();
     let web_config = portal::WebConfig { hash_gate: portal::HashGate::new(permits, wait), ..settings.web_config() };
     let web = portal::Web::new(store.clone(), authority.clock().clone(), web_config);
-    let mut state =
-        server::AppState::new(authority.clone(), store::StoreRead::new(store.clone()), enrolment, cards, web);
-    state.agent_url = settings.agent_url.clone();
-    state.access = settings.access();
-    state.limits = settings.limits.clone();
+    let mut services =
+        server::Services::new(authority.clone(), store::StoreRead::new(store.clone()), enrolment, cards, web);
+    services.agent_url = settings.agent_url.clone();
+    services.access = settings.access();
+    services.limits = settings.limits.clone();
+    let state = server::AppState::from(services);
     let bound =
         server::bind(state, &server::ServerConfig { listen: settings.listen, http_listen: settings.http_listen, tls })
             .await?;

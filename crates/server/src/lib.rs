@@ -49,7 +49,7 @@ pub use limits::{
     DEFAULT_MAX_CONNECTIONS_PER_SOURCE, DEFAULT_RATE_SOURCES, DEFAULT_TLS_HANDSHAKE_TIMEOUT, Limits, Rate,
 };
 pub use openapi::openapi_json;
-pub use state::{Access, AppState};
+pub use state::{Access, AppState, Services};
 pub use tls::{ClientCertificates, PeerAddr, TlsFiles};
 
 /// Where to listen and with which certificate.

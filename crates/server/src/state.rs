@@ -11,9 +11,26 @@ use ca::Authority;
 use crate::error::ApiError;
 use crate::tls::PeerAddr;
 
-/// Shared state of every handler.
+/// Shared state of every handler: one [`Services`] behind an `Arc`, so the clone every
+/// extractor makes is one reference count, not a copy of every service handle.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(std::sync::Arc<Services>);
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+impl From<Services> for AppState {
+    fn from(s: Services) -> Self {
+        Self(std::sync::Arc::new(s))
+    }
+}
+
+/// What every handler reaches through [`AppState`].
+pub struct Services {
     /// The CA.
     pub authority: Authority,
     /// Machine-certificate enrolment.
@@ -34,7 +51,21 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State for the given authority, read-only store handle and domain services.
+    /// State for the given authority, read-only store handle and domain services, with the
+    /// default agent URL, access and limits ([`Services::new`] to set those).
+    pub fn new(
+        authority: Authority,
+        read: store::StoreRead,
+        enrol: enrol::Enrolment,
+        cards: cards::Cards,
+        web: portal::Web,
+    ) -> Self {
+        Services::new(authority, read, enrol, cards, web).into()
+    }
+}
+
+impl Services {
+    /// The services with the default agent URL, access and limits.
     pub fn new(
         authority: Authority,
         read: store::StoreRead,
