@@ -21,11 +21,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc instead of glibc's malloc: under issuance load glibc's allocator was 11 % of the
-/// server's samples (per-thread free lists, fewer locks and no consolidation passes); bench/README.md.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// carecert: certificate lifecycle platform for a healthcare network.
 #[derive(Parser)]
 #[command(name = "carecert", version, about, long_about = None, propagate_version = true)]
