@@ -20,6 +20,14 @@ while (($#)); do
 done
 BENCH_SCALE_REVOKED=${BENCH_SCALE_REVOKED:-0.01}
 BENCH_SCALE_ENGINES=${BENCH_SCALE_ENGINES:-sqlite postgres}
+# BENCH_SCALE_SEEDED_SQLITE=DIR: the SQLite scale run uses DIR/data, seeded before with
+# `carecert bench seed` (after one start of `carecert serve --dev --data-dir DIR/data`),
+# instead of seeding a new one; the empty-database run is measured as usual.
+# BENCH_SCALE_SEEDED_PG_DIR=DIR with BENCH_SCALE_SEEDED_PG_URL=URL: the same for PostgreSQL
+# (DIR/data is the data directory `serve --dev --database URL` was started with once).
+BENCH_SCALE_SEEDED_SQLITE=${BENCH_SCALE_SEEDED_SQLITE:-}
+BENCH_SCALE_SEEDED_PG_DIR=${BENCH_SCALE_SEEDED_PG_DIR:-}
+BENCH_SCALE_SEEDED_PG_URL=${BENCH_SCALE_SEEDED_PG_URL:-}
 BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-32}
 BENCH_THREADS=${BENCH_THREADS:-2}
@@ -589,7 +597,7 @@ scale_serials() { # KIND DIR LIMIT -> revoke paths file
 
 scale_revoke_run() { # KEY KIND DIR TOKEN
     local key=$1 kind=$2 d=$3 token=$4 n
-    n=$(scale_serials "$kind" "$d" 400000)
+    n=$(scale_serials "$kind" "$d" 50000)
     ((n > 0)) || { log "$key: no issued certificates to revoke"; return 1; }
     echo '{"reason": "superseded", "ca": "systems"}' > "$d/revoke-body.json"
     run_wrk "$key" "https://$CC_HTTPS/api/v1/admin/certificates/x/revoke" \
@@ -628,9 +636,36 @@ carecert_scale() {
     scale_revoke_run "scale.$kind.empty.revocation" "$kind" "$d" "$token"
     stop_bg "$scale_pid"
 
-    log "scale ($kind): carecert bench seed --certs $n --revoked-fraction $BENCH_SCALE_REVOKED"
-    "$CARECERT_BIN" bench seed "${seedargs[@]}" --certs "$n" --revoked-fraction "$BENCH_SCALE_REVOKED" --json \
-        > "$RES/scale.$kind.seed.json" || { log "bench seed failed"; return 1; }
+    local reused=0 seeded_dir=$BENCH_SCALE_SEEDED_SQLITE count_sql
+    [[ $kind == postgres ]] && seeded_dir=$BENCH_SCALE_SEEDED_PG_DIR
+    count_sql="SELECT (SELECT COALESCE(SUM(issued), 0) FROM certificate_expiry_days) + (SELECT COUNT(*) FROM certificates WHERE status = 'revoked')"
+    if [[ -n $seeded_dir ]]; then
+        # A database seeded before (10M rows take a quarter of an hour to write): the seeded
+        # run uses it in place and leaves it there.
+        reused=1
+        d=$seeded_dir
+        [[ -s $d/data/admin-token ]] || { log "$d: no data/admin-token (start carecert serve --dev on it once)"; return 1; }
+        seedargs=(--data-dir "$d/data")
+        if [[ $kind == postgres ]]; then
+            [[ -n $BENCH_SCALE_SEEDED_PG_URL ]] || { log "BENCH_SCALE_SEEDED_PG_DIR needs BENCH_SCALE_SEEDED_PG_URL"; return 1; }
+            SCALE_PG_URL=$BENCH_SCALE_SEEDED_PG_URL
+            dbargs=(--database "$SCALE_PG_URL")
+            seedargs=(--database "$SCALE_PG_URL")
+            n=$(psql "$SCALE_PG_URL" -qAt -c "$count_sql")
+        else
+            n=$(sqlite3 -cmd '.timeout 10000' "$d/data/carecert.db" "$count_sql")
+        fi
+        token=$(tr -d '\r\n' < "$d/data/admin-token")
+        cp "$WORK/scale-$kind/issue-body.json" "$d/issue-body.json"
+        issue=(BENCH_METHOD=POST BENCH_BODY_FILE="$d/issue-body.json" BENCH_CONTENT_TYPE=application/json
+            BENCH_AUTH="Bearer $token" BENCH_EXPECT_STATUS=201 BENCH_CHECK=contains:certificate_pem)
+        jq -n --argjson n "$n" '{certs: $n, reused: true}' > "$RES/scale.$kind.seed.json"
+        log "scale ($kind): using the database seeded before ($d; $n certificates)"
+    else
+        log "scale ($kind): carecert bench seed --certs $n --revoked-fraction $BENCH_SCALE_REVOKED"
+        "$CARECERT_BIN" bench seed "${seedargs[@]}" --certs "$n" --revoked-fraction "$BENCH_SCALE_REVOKED" --json \
+            > "$RES/scale.$kind.seed.json" || { log "bench seed failed"; return 1; }
+    fi
     log "scale ($kind): seeded: $(cat "$RES/scale.$kind.seed.json")"
     local db_bytes
     if [[ $kind == postgres ]]; then
@@ -669,7 +704,7 @@ carecert_scale() {
         psql "$(pg_admin_url)" -qAt -c "DROP DATABASE IF EXISTS \"$(pg_db_name)_scale\" WITH (FORCE)" >/dev/null 2>&1 || true
         rm -f "$WORK/pg_scale_created"
     fi
-    [[ $BENCH_KEEP == 1 ]] || rm -rf "$d/data"
+    [[ $BENCH_KEEP == 1 || $reused == 1 ]] || rm -rf "$d/data"
 }
 
 # =================================================================== CRL ====

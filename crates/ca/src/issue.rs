@@ -133,7 +133,7 @@ pub(crate) async fn issue_recorded(
         issuer_not_after: Some(issuer.not_after),
         urls,
     };
-    let template = CertificateTemplate::prepare(&order, Serial::random()?)?;
+    let template = CertificateTemplate::prepare(&order, Serial::ordered(now.unix_timestamp())?)?;
     let serial = template.serial.to_hex();
     let not_after = template.not_after.unix_timestamp();
     let record = NewCertificate {
