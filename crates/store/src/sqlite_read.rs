@@ -50,10 +50,10 @@ impl Readers {
             None => self.open()?,
         };
         let out = f(&conn).map_err(|e| StoreError::Sqlite(e.to_string()));
-        if let Ok(mut idle) = self.idle.lock() {
-            if idle.len() < IDLE {
-                idle.push(conn);
-            }
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < IDLE
+        {
+            idle.push(conn);
         }
         out
     }
