@@ -45,7 +45,10 @@ fn load(s: &Server, threads: usize, stop: Arc<AtomicBool>, ok: Arc<AtomicUsize>)
                         .unwrap();
                     let text = String::from_utf8_lossy(&out.stdout).to_string();
                     let Some((body, code)) = text.rsplit_once('\n') else { continue };
-                    if code.trim() == "201" {
+                    // Only a whole answer hands a certificate over: a server killed between
+                    // the status line and the body leaves curl with "201" and a cut body
+                    // (curl exits non-zero), and that client holds no certificate.
+                    if code.trim() == "201" && out.status.success() {
                         let v: serde_json::Value = serde_json::from_str(body).unwrap();
                         answered.push((
                             v["serial"].as_str().unwrap().to_string(),

@@ -42,6 +42,28 @@ fn completed(issuer: &str, serial: &str) -> CompletedCertificate {
     }
 }
 
+/// Records the named CAs (placeholder certificate and key reference: nothing is signed).
+async fn with_cas(store: &Store, names: &[&str]) {
+    for ca in names {
+        store
+            .insert_ca(
+                &store::CaRecord {
+                    name: (*ca).into(),
+                    parent: None,
+                    cert_der: vec![1],
+                    key_ref: "k".into(),
+                    responder_cert_der: None,
+                    responder_key_ref: None,
+                    crl_number: 0,
+                    created_at: 1,
+                },
+                event("ca.created", ca),
+            )
+            .await
+            .unwrap();
+    }
+}
+
 /// The weeks of the dashboard counted the slow way: every issued certificate, read back.
 async fn counted(store: &Store, issuer: Option<&str>, weeks: i64) -> Vec<i64> {
     let all = store
@@ -71,24 +93,7 @@ async fn counts_follow_every_change(engine: testkit::Engine) {
     let dir = tempfile::tempdir().unwrap();
     let Some((url, _guard)) = testkit::database(engine, &dir) else { return };
     let store = Store::open(&url).await.unwrap();
-    for ca in ["systems", "smartcards"] {
-        store
-            .insert_ca(
-                &store::CaRecord {
-                    name: ca.into(),
-                    parent: None,
-                    cert_der: vec![1],
-                    key_ref: "k".into(),
-                    responder_cert_der: None,
-                    responder_key_ref: None,
-                    crl_number: 0,
-                    created_at: 1,
-                },
-                event("ca.created", ca),
-            )
-            .await
-            .unwrap();
-    }
+    with_cas(&store, &["systems", "smartcards"]).await;
     // Expiries: earlier today (expired, not counted), later today (week 0), the last day of
     // week 0, the first of week 1, and a spread over half a year.
     let today_start = NOW.div_euclid(DAY) * DAY;
@@ -175,22 +180,7 @@ async fn current_certificate_follows_renewal_and_revocation(engine: testkit::Eng
     let dir = tempfile::tempdir().unwrap();
     let Some((url, _guard)) = testkit::database(engine, &dir) else { return };
     let store = Store::open(&url).await.unwrap();
-    store
-        .insert_ca(
-            &store::CaRecord {
-                name: "systems".into(),
-                parent: None,
-                cert_der: vec![1],
-                key_ref: "k".into(),
-                responder_cert_der: None,
-                responder_key_ref: None,
-                crl_number: 0,
-                created_at: 1,
-            },
-            event("ca.created", "systems"),
-        )
-        .await
-        .unwrap();
+    with_cas(&store, &["systems"]).await;
     let orgs = ["FA001", "FB002", "FC003"]
         .iter()
         .map(|e| store::SeedOrganisation {
