@@ -134,20 +134,29 @@ impl Cards {
         batch: &str,
     ) -> Result<DeskTicket, CardsError> {
         let key = sha(token);
-        let Some(t) = self.store().claim_desk_ticket(&key, self.now()).await? else {
-            let why = match self.store().desk_ticket(&key).await? {
-                None => DeskProblem::Unknown,
-                Some(t) if t.used_at.is_some() => DeskProblem::Used,
-                Some(t) if t.claimed_at.is_some() && t.expires_at > self.now() => DeskProblem::InUse,
-                Some(_) => DeskProblem::Expired,
-            };
-            return Err(CardsError::DeskTicket(why));
-        };
+        let t = self.claim_desk_ticket_by_key(&key).await?;
         if t.purpose != "issue" || t.uid != uid || t.documents != documents.trim() || t.batch != batch {
             self.store().release_desk_ticket(&key).await?;
             return Err(CardsError::DeskTicket(DeskProblem::Scope { uid: t.uid }));
         }
         Ok(t)
+    }
+
+    /// Claims the ticket whose SHA-256 is `key` for one use, or says why it cannot be
+    /// (unknown, used, in use, expired). Scope is the caller's to check.
+    pub(crate) async fn claim_desk_ticket_by_key(&self, key: &str) -> Result<DeskTicket, CardsError> {
+        match self.store().claim_desk_ticket(key, self.now()).await? {
+            Some(t) => Ok(t),
+            None => {
+                let why = match self.store().desk_ticket(key).await? {
+                    None => DeskProblem::Unknown,
+                    Some(t) if t.used_at.is_some() => DeskProblem::Used,
+                    Some(t) if t.claimed_at.is_some() && t.expires_at > self.now() => DeskProblem::InUse,
+                    Some(_) => DeskProblem::Expired,
+                };
+                Err(CardsError::DeskTicket(why))
+            }
+        }
     }
 
     /// Gives a claimed ticket back when the card could not be issued (nothing was made).

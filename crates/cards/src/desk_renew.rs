@@ -41,15 +41,7 @@ impl Cards {
     /// and tickets for another card are refused (a refused scope gives the claim back).
     pub async fn claim_desk_renewal(&self, token: &str, serial: &str) -> Result<DeskTicket, CardsError> {
         let key = sha(token);
-        let Some(t) = self.store().claim_desk_ticket(&key, self.now()).await? else {
-            let why = match self.store().desk_ticket(&key).await? {
-                None => DeskProblem::Unknown,
-                Some(t) if t.used_at.is_some() => DeskProblem::Used,
-                Some(t) if t.claimed_at.is_some() && t.expires_at > self.now() => DeskProblem::InUse,
-                Some(_) => DeskProblem::Expired,
-            };
-            return Err(CardsError::DeskTicket(why));
-        };
+        let t = self.claim_desk_ticket_by_key(&key).await?;
         if t.purpose != "renew" || t.card_serial.as_deref() != Some(serial) {
             self.store().release_desk_ticket(&key).await?;
             return Err(CardsError::DeskTicket(DeskProblem::RenewScope { serial: serial.into() }));

@@ -50,20 +50,6 @@ pub struct Services {
     pub limits: crate::limits::Limits,
 }
 
-impl AppState {
-    /// State for the given authority, read-only store handle and domain services, with the
-    /// default agent URL, access and limits ([`Services::new`] to set those).
-    pub fn new(
-        authority: Authority,
-        read: store::StoreRead,
-        enrol: enrol::Enrolment,
-        cards: cards::Cards,
-        web: portal::Web,
-    ) -> Self {
-        Services::new(authority, read, enrol, cards, web).into()
-    }
-}
-
 impl Services {
     /// The services with the default agent URL, access and limits.
     pub fn new(

@@ -43,7 +43,8 @@ async fn server(dir: &tempfile::TempDir) -> (axum::Router, String, String) {
     web.add_account("ra.one", "RA One", Some("4242"), &[portal::Role::Ra], None, "admin:test").await.unwrap();
     let ticket = web.issue_ticket("4242", "CARD-1").await.unwrap();
     let (login, _) = web.redeem_ticket(portal::Area::Ra, &ticket).await.unwrap();
-    let state = server::AppState::new(authority, store::StoreRead::new(store.clone()), enrolment, cards, web);
+    let state: server::AppState =
+        server::Services::new(authority, store::StoreRead::new(store.clone()), enrolment, cards, web).into();
     (server::https_router(state), format!("__Host-carecert_ra={}", login.token), url)
 }
 

@@ -160,6 +160,18 @@ pub(super) fn documents_fields(f: &DeskForm, errors: &Errors) -> Markup {
     }
 }
 
+/// The card and certificate serials the desk's agent reports at the end (`desk.js` fills them
+/// in), shared by the issue and renewal pages, which name the two certificates.
+pub(super) fn result_list(auth: &str, sign: &str) -> Markup {
+    html! {
+        dl.nhsuk-summary-list {
+            div."nhsuk-summary-list__row"."nhsuk-summary-list__row--no-actions" { dt.nhsuk-summary-list__key { "Card serial" } dd.nhsuk-summary-list__value id="result-card" {} }
+            div."nhsuk-summary-list__row"."nhsuk-summary-list__row--no-actions" { dt.nhsuk-summary-list__key { (auth) } dd.nhsuk-summary-list__value id="result-auth" {} }
+            div."nhsuk-summary-list__row"."nhsuk-summary-list__row--no-actions" { dt.nhsuk-summary-list__key { (sign) } dd.nhsuk-summary-list__value id="result-sign" {} }
+        }
+    }
+}
+
 /// The per-certificate progress the desk's agent reports (Pending → Writing → Done), shared by
 /// the issue and renewal pages; `desk.js` fills it in.
 pub(super) fn progress_table() -> Markup {
@@ -277,11 +289,7 @@ pub(crate) async fn issue(State(s): State<AppState>, RaForm(session, f): RaForm<
                 }
                 div id="desk-result" hidden {
                     h2 { "Card issued" }
-                    dl.nhsuk-summary-list {
-                        div."nhsuk-summary-list__row"."nhsuk-summary-list__row--no-actions" { dt.nhsuk-summary-list__key { "Card serial" } dd.nhsuk-summary-list__value id="result-card" {} }
-                        div."nhsuk-summary-list__row"."nhsuk-summary-list__row--no-actions" { dt.nhsuk-summary-list__key { "Authentication certificate" } dd.nhsuk-summary-list__value id="result-auth" {} }
-                        div."nhsuk-summary-list__row"."nhsuk-summary-list__row--no-actions" { dt.nhsuk-summary-list__key { "Signing certificate" } dd.nhsuk-summary-list__value id="result-sign" {} }
-                    }
+                    (result_list("Authentication certificate", "Signing certificate"))
                     p { a id="result-link" href="/ra/cards" { "Open the card" } }
                 }
             }

@@ -19,7 +19,7 @@ use crate::authz::allow_session;
 use crate::state::AppState;
 use crate::web::forms::{RaForm, RaUser, urlencode};
 use crate::web::layout::{date, form_refused, scripted_csp};
-use crate::web::ra::desk::{DeskForm, documents_fields, progress_table};
+use crate::web::ra::desk::{DeskForm, documents_fields, progress_table, result_list};
 use crate::web::ra::nhs::{Errors, summary};
 use crate::web::ra::ra_page_crumbs;
 
@@ -160,11 +160,7 @@ pub(crate) async fn renew(State(s): State<AppState>, RaForm(session, f): RaForm<
                 }
                 div id="desk-result" hidden {
                     h2 { "Card renewed" }
-                    dl.nhsuk-summary-list {
-                        div."nhsuk-summary-list__row"."nhsuk-summary-list__row--no-actions" { dt.nhsuk-summary-list__key { "Card serial" } dd.nhsuk-summary-list__value id="result-card" {} }
-                        div."nhsuk-summary-list__row"."nhsuk-summary-list__row--no-actions" { dt.nhsuk-summary-list__key { "New authentication certificate" } dd.nhsuk-summary-list__value id="result-auth" {} }
-                        div."nhsuk-summary-list__row"."nhsuk-summary-list__row--no-actions" { dt.nhsuk-summary-list__key { "New signing certificate" } dd.nhsuk-summary-list__value id="result-sign" {} }
-                    }
+                    (result_list("New authentication certificate", "New signing certificate"))
                     p { a id="result-link" href=(back) { "Open the card" } }
                 }
             }
