@@ -106,8 +106,8 @@ pub(crate) struct LoadedCa {
     /// This CA's certificate and its parents', excluding the root.
     pub(crate) chain: Vec<Vec<u8>>,
     pub(crate) record: CaRecord,
-    /// Serialises CRL publication for this CA; holds the revocation clock the last CRL covers.
-    pub(crate) crl_lock: tokio::sync::Mutex<i64>,
+    /// Serialises CRL publication for this CA; holds what the last publication covered.
+    pub(crate) crl_lock: tokio::sync::Mutex<crate::crl::CrlState>,
 }
 
 /// Counters exposed on /metrics.
@@ -252,7 +252,7 @@ impl Authority {
                 responder: RwLock::new(Arc::new(responder)),
                 chain,
                 record: r,
-                crl_lock: tokio::sync::Mutex::new(-1),
+                crl_lock: tokio::sync::Mutex::new(crate::crl::CrlState::default()),
             });
         }
         let clock_now = store.revocation_clock().await?;

@@ -41,48 +41,60 @@ impl Authority {
         if loaded.offline {
             return Err(CaError::Offline(ca.into()));
         }
-        let mut covered = loaded.crl_lock.lock().await;
-        let (n, clock) = self.publish_locked(ca).await?;
-        *covered = clock;
-        Ok(n)
+        let mut state = loaded.crl_lock.lock().await;
+        self.publish_locked(ca, &mut state).await
     }
 
     /// Makes sure the published CRL of `ca` includes every revocation up to clock value
-    /// `seq`, publishing one if needed; concurrent revocations share one publication.
+    /// `seq`: publishes one unless a publication since then already did. Concurrent callers
+    /// queue on the CA's lock, so one publication answers all who waited during the previous.
     pub(crate) async fn publish_crl_covering(&self, ca: &str, seq: i64) -> Result<i64, CaError> {
         let loaded = self.ca(ca)?;
-        let mut covered = loaded.crl_lock.lock().await;
-        if *covered >= seq {
+        let mut state = loaded.crl_lock.lock().await;
+        if state.covered >= seq {
             return Ok(self.crl(ca)?.crl_number);
         }
-        let (n, clock) = self.publish_locked(ca).await?;
-        *covered = clock;
-        Ok(n)
+        self.publish_locked(ca, &mut state).await
     }
 
-    async fn publish_locked(&self, ca: &str) -> Result<(i64, i64), CaError> {
+    async fn publish_locked(&self, ca: &str, state: &mut CrlState) -> Result<i64, CaError> {
         let store = &self.inner.store;
         // Order matters: clock, then number, then list — a higher number never carries an
         // older list, and the list holds every revocation up to `clock`.
         let clock = store.revocation_clock().await?;
         let number = store.next_crl_number(ca).await?;
         let now = self.inner.clock.now();
-        let rows = store.revoked_for_crl(ca, now.unix_timestamp()).await?;
+        let list = match state.list.take() {
+            // Only what was revoked since the last read: the list is kept, not re-read.
+            Some(mut list) => {
+                let added = store.revoked_for_crl_since(ca, list.upto).await?;
+                list.add(added);
+                list
+            }
+            None => RevokedList::new(store.revoked_for_crl(ca, now.unix_timestamp()).await?),
+        };
+        let mut list = Arc::new(list);
         let next = now + self.inner.config.crl_validity;
         let this = self.clone();
         let name = ca.to_string();
-        let entries = rows.len() as i64;
-        let der = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, CaError> {
+        let shared = list.clone();
+        let (der, entries) = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, i64), CaError> {
             let loaded = this.ca(&name)?;
-            let list = rows.iter().map(|r| RevokedEntry {
+            let unexpired = shared.unexpired(now.unix_timestamp());
+            let entries = unexpired.clone().count() as i64;
+            let list = unexpired.map(|r| RevokedEntry {
                 serial: &r.serial,
                 revoked_at: r.revoked_at,
                 reason: RevocationReason::from_code(r.reason).unwrap_or(RevocationReason::Unspecified),
             });
-            Ok(build_crl(&loaded.identity, number as u64, now, next, list)?)
+            Ok((build_crl(&loaded.identity, number as u64, now, next, list)?, entries))
         })
         .await
         .map_err(|e| CaError::Internal(e.to_string()))??;
+        if let Some(list) = Arc::get_mut(&mut list) {
+            list.drop_expired(now.unix_timestamp());
+        }
+        state.list = Arc::into_inner(list);
         let record = CrlRecord {
             issuer: ca.to_string(),
             crl_number: number,
@@ -99,7 +111,8 @@ impl Authority {
         if newer {
             crls.insert(ca.to_string(), Arc::new(record));
         }
-        Ok((number, clock))
+        state.covered = clock;
+        Ok(number)
     }
 
     /// Loads CRLs other nodes published and refreshes CRLs that are getting old.
@@ -176,4 +189,57 @@ pub fn bench_crl(entries: usize) -> Result<(usize, std::time::Duration), CaError
     let started = std::time::Instant::now();
     let der = build_crl(&ca, 1, now, now + time::Duration::days(1), list)?;
     Ok((der.len(), started.elapsed()))
+}
+
+/// What a CA's last CRL publication covered, kept between publications (behind the CA's
+/// publication lock).
+pub(crate) struct CrlState {
+    /// Every revocation up to this revocation clock value is in the published CRL (-1:
+    /// nothing published by this node yet).
+    pub(crate) covered: i64,
+    /// The CA's revocations as last read (None until the first publication, or after one
+    /// failed part way): the next publication reads only what was revoked after it.
+    list: Option<RevokedList>,
+}
+
+impl Default for CrlState {
+    fn default() -> Self {
+        Self { covered: -1, list: None }
+    }
+}
+
+/// A CA's unexpired revocations in revocation order, and the highest clock value read.
+///
+/// Publishing a CRL used to read every unexpired revocation of the CA from the database,
+/// ~36k rows at 10M certificates (50–70 ms, most of it reading rows), on every revocation.
+/// Now the first publication reads them all and later ones read only the rows revoked
+/// after the highest clock value already read (an index range on `certificates_crl`):
+/// revocations commit in clock order (`Store::revoked_for_crl_since`), so that range holds
+/// every revocation this list lacks, including other nodes'.
+struct RevokedList {
+    rows: Vec<store::RevokedRow>,
+    upto: i64,
+}
+
+impl RevokedList {
+    fn new(rows: Vec<store::RevokedRow>) -> Self {
+        let upto = rows.iter().map(|r| r.seq).max().unwrap_or(0);
+        Self { rows, upto }
+    }
+
+    fn add(&mut self, rows: Vec<store::RevokedRow>) {
+        for r in rows {
+            // `revoked_for_crl_since` reads only values above `upto`: never a row twice.
+            self.upto = self.upto.max(r.seq);
+            self.rows.push(r);
+        }
+    }
+
+    fn unexpired(&self, now: i64) -> impl Iterator<Item = &store::RevokedRow> + Clone {
+        self.rows.iter().filter(move |r| r.not_after >= now)
+    }
+
+    fn drop_expired(&mut self, now: i64) {
+        self.rows.retain(|r| r.not_after >= now);
+    }
 }

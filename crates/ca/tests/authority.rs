@@ -207,3 +207,71 @@ async fn issuance_takes_a_verified_csr_and_refuses_a_wrong_profile_before_signin
     let issued = authority.issue(request(Profile::SystemClient, "systems")).await.unwrap();
     assert_eq!(issued.issuer, "systems");
 }
+
+/// The serials (upper-case hex) a DER CRL lists.
+fn crl_serials(der: &[u8]) -> std::collections::BTreeSet<String> {
+    let crl = x509_cert::crl::CertificateList::from_der(der).unwrap();
+    crl.tbs_cert_list
+        .revoked_certificates
+        .unwrap_or_default()
+        .iter()
+        .map(|r| hex::encode_upper(r.serial_number.as_bytes()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crl_from_the_kept_list_holds_every_nodes_revocations_and_drops_expired_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store_a, url) = fresh(&dir).await;
+    let clock = ManualClock::new(NOW);
+    let a = node(store_a, Arc::new(clock.clone())).await;
+    let b = node(Store::open(&url).await.unwrap(), Arc::new(clock.clone())).await;
+    let short = |mut r: IssueRequest| {
+        r.validity_days = Some(2);
+        r
+    };
+    let c1 = a.issue(request(Profile::SystemClient, "systems")).await.unwrap();
+    let c2 = a.issue(request(Profile::SystemClient, "systems")).await.unwrap();
+    let c3 = a.issue(request(Profile::SystemClient, "systems")).await.unwrap();
+    let brief = a.issue(short(request(Profile::SystemClient, "systems"))).await.unwrap();
+    let revoke = |node: &Authority, serial: &str| {
+        let (node, serial) = (node.clone(), serial.to_string());
+        async move {
+            node.revoke(RevokeRequest {
+                ca: Some("systems".into()),
+                serial,
+                reason: RevocationReason::Superseded,
+                actor: "t".into(),
+            })
+            .await
+            .unwrap()
+        }
+    };
+    // A's first publication reads the whole list; the later ones only what came after it,
+    // including what node B revoked meanwhile.
+    revoke(&a, &c1.serial).await;
+    revoke(&b, &c2.serial).await;
+    revoke(&b, &brief.serial).await;
+    let last = revoke(&a, &c3.serial).await;
+    let crl = a.crl("systems").unwrap();
+    assert_eq!(crl.crl_number, last.crl_number);
+    let all: std::collections::BTreeSet<String> =
+        [&c1, &c2, &c3, &brief].iter().map(|c| c.serial.to_uppercase()).collect();
+    assert_eq!(crl_serials(&crl.der), all);
+    assert_eq!(crl.entries, 4);
+
+    // Three days on, the two-day certificate has expired and leaves the list.
+    clock.advance(3 * 86_400);
+    let n = a.publish_crl("systems").await.unwrap();
+    let crl = a.crl("systems").unwrap();
+    assert_eq!(crl.crl_number, n);
+    let mut left = all.clone();
+    left.remove(&brief.serial.to_uppercase());
+    assert_eq!(crl_serials(&crl.der), left);
+    assert_eq!(crl.entries, 3);
+
+    // A node that reads the whole list afresh publishes the same entries.
+    let c = node(Store::open(&url).await.unwrap(), Arc::new(clock.clone())).await;
+    c.publish_crl("systems").await.unwrap();
+    assert_eq!(crl_serials(&c.crl("systems").unwrap().der), left);
+}

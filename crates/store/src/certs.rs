@@ -108,7 +108,7 @@ pub struct CertificateRecord {
 }
 
 /// RFC 5280 reason code keyCompromise.
-const KEY_COMPROMISE: u8 = 1;
+pub(crate) const KEY_COMPROMISE: u8 = 1;
 
 /// What a revocation did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +143,21 @@ pub struct RevokedRow {
     pub revoked_at: i64,
     /// CRLReason code.
     pub reason: u8,
+    /// The certificate's notAfter: the entry leaves the CRL after it.
+    pub not_after: i64,
+    /// The revocation clock value of the revocation (0 for rows revoked before the clock).
+    pub seq: i64,
+}
+
+fn revoked_row(r: &AnyRow) -> Result<RevokedRow, StoreError> {
+    let serial: String = r.col("serial")?;
+    Ok(RevokedRow {
+        serial: hex::decode(&serial).map_err(|_| StoreError::Corrupt(format!("serial '{serial}'")))?,
+        revoked_at: r.col::<Option<i64>>("revoked_at")?.unwrap_or_default(),
+        reason: r.col::<Option<i32>>("revocation_reason")?.unwrap_or_default() as u8,
+        not_after: r.col("not_after")?,
+        seq: r.col::<Option<i64>>("revocation_seq")?.unwrap_or_default(),
+    })
 }
 
 /// A stored CRL.
@@ -350,7 +365,9 @@ impl Store {
     }
 
     /// Revokes an issued certificate in one transaction: moves the revocation clock,
-    /// changes the status only if it is `issued`, and appends the audit entry.
+    /// changes the status only if it is `issued`, and appends the audit entry. Concurrent
+    /// revocations share one transaction and one clock value (`revoke.rs`); nobody is
+    /// answered before it commits.
     pub async fn revoke(
         &self,
         issuer: &str,
@@ -359,80 +376,16 @@ impl Store {
         at: i64,
         event: AuditEvent,
     ) -> Result<RevokeOutcome, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let seq: i64 = sqlx::query("UPDATE revocation_clock SET seq = seq + 1 WHERE id = 1 RETURNING seq")
-            .fetch_one(&mut *tx)
-            .await?
-            .col("seq")?;
-        let n = sqlx::query(
-            "UPDATE certificates SET status = 'revoked', revoked_at = $1, revocation_reason = $2, revocation_seq = $3 WHERE issuer = $4 AND serial = $5 AND status = 'issued'",
-        )
-        .bind(at)
-        .bind(i32::from(reason))
-        .bind(seq)
-        .bind(issuer)
-        .bind(serial)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n == 0 {
-            tx.rollback().await?;
-            return Ok(match self.certificate(issuer, serial).await? {
+        match self.revoker.revoke(issuer, serial, reason, at, event).await? {
+            Some((seq, successors)) => Ok(RevokeOutcome::Revoked { seq, successors }),
+            None => Ok(match self.certificate(issuer, serial).await? {
                 None => RevokeOutcome::NotFound,
                 Some(CertificateRecord { status: CertStatus::Revoked { at, reason }, .. }) => {
                     RevokeOutcome::AlreadyRevoked { at, reason }
                 }
                 Some(_) => RevokeOutcome::NotIssued,
-            });
+            }),
         }
-        // Key compromise: the key may have renewed itself (`cert_requests.renewal_of`), so
-        // every certificate renewed from this one, and from those, goes too — in this same
-        // transaction, each with its own audit entry.
-        let mut successors = vec![];
-        let mut events = vec![];
-        if reason == KEY_COMPROMISE {
-            let mut todo = vec![(issuer.to_string(), serial.to_string())];
-            while let Some((from_issuer, from_serial)) = todo.pop() {
-                let rows = sqlx::query(
-                    "SELECT c.issuer, c.serial FROM cert_requests r JOIN certificates c ON c.issuer = r.issuer AND c.serial = r.serial WHERE r.renewal_of = $1 AND r.issuer = $2 AND c.status = 'issued'",
-                )
-                .bind(from_serial.clone())
-                .bind(from_issuer.clone())
-                .fetch_all(&mut *tx)
-                .await?;
-                for r in rows {
-                    let (i, s): (String, String) = (r.col("issuer")?, r.col("serial")?);
-                    let n = sqlx::query(
-                        "UPDATE certificates SET status = 'revoked', revoked_at = $1, revocation_reason = $2, revocation_seq = $3 WHERE issuer = $4 AND serial = $5 AND status = 'issued'",
-                    )
-                    .bind(at)
-                    .bind(i32::from(reason))
-                    .bind(seq)
-                    .bind(i.clone())
-                    .bind(s.clone())
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if n == 1 {
-                        events.push(AuditEvent {
-                            subject: format!("{i}/{s}"),
-                            details: serde_json::json!({
-                                "reason": "keyCompromise",
-                                "renewed_from": format!("{from_issuer}/{from_serial}"),
-                                "cascade_of": format!("{issuer}/{serial}"),
-                            }),
-                            ..event.clone()
-                        });
-                        successors.push((i.clone(), s.clone()));
-                        todo.push((i, s));
-                    }
-                }
-            }
-        }
-        events.insert(0, event);
-        audit::append(&mut tx, self.engine, &events).await?;
-        tx.commit().await?;
-        Ok(RevokeOutcome::Revoked { seq, successors })
     }
 
     /// The revocation clock: moves on every revocation, on every node. Caches of
@@ -461,25 +414,32 @@ impl Store {
         row.map(|r| r.col("crl_number")).transpose()?.ok_or_else(|| StoreError::NotFound(format!("CA '{issuer}'")))
     }
 
-    /// Everything revoked by `issuer` and not yet expired, for its CRL.
+    /// Everything revoked by `issuer` and not yet expired, for its CRL, oldest revocation
+    /// first.
     pub async fn revoked_for_crl(&self, issuer: &str, now: i64) -> Result<Vec<RevokedRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issuer = $1 AND status = 'revoked' AND not_after >= $2 ORDER BY revocation_seq",
+            "SELECT serial, revoked_at, revocation_reason, not_after, revocation_seq FROM certificates WHERE issuer = $1 AND status = 'revoked' AND not_after >= $2 ORDER BY revocation_seq",
         )
         .bind(issuer)
         .bind(now)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                let serial: String = r.col("serial")?;
-                Ok(RevokedRow {
-                    serial: hex::decode(&serial).map_err(|_| StoreError::Corrupt(format!("serial '{serial}'")))?,
-                    revoked_at: r.col::<Option<i64>>("revoked_at")?.unwrap_or_default(),
-                    reason: r.col::<Option<i32>>("revocation_reason")?.unwrap_or_default() as u8,
-                })
-            })
-            .collect()
+        rows.iter().map(revoked_row).collect()
+    }
+
+    /// What `issuer` revoked after clock value `after_seq`, oldest first (expired or not):
+    /// what a CRL publisher that holds the list up to `after_seq` has to add. Revocations
+    /// commit in clock order (each takes the next value of the clock row, which stays
+    /// locked until its transaction ends), so nothing can later appear below a value read.
+    pub async fn revoked_for_crl_since(&self, issuer: &str, after_seq: i64) -> Result<Vec<RevokedRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT serial, revoked_at, revocation_reason, not_after, revocation_seq FROM certificates WHERE issuer = $1 AND status = 'revoked' AND revocation_seq > $2 ORDER BY revocation_seq",
+        )
+        .bind(issuer)
+        .bind(after_seq)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(revoked_row).collect()
     }
 
     /// Stores a CRL and drops all but the previous one.

@@ -5,7 +5,7 @@
 //! same queries through sqlx's `AnyPool`; each engine has its own migrations.
 //!
 //! This crate owns the schema, every SQL statement, the **group commit** of issued
-//! certificates, and the hash-chained **audit log**. Every state change is one
+//! certificates and of revocations (`revoke.rs`), and the hash-chained **audit log**. Every state change is one
 //! transaction, and every state change that matters to security appends its audit entry in
 //! that same transaction.
 //!
@@ -27,6 +27,7 @@ mod offline;
 mod operators;
 mod read;
 mod reminders;
+mod revoke;
 mod search;
 mod seed;
 mod sqlite_read;
@@ -111,6 +112,8 @@ pub struct Store {
     pool: AnyPool,
     engine: Engine,
     writer: group::GroupCommitter,
+    /// Concurrent revocations, one transaction per batch (`revoke.rs`).
+    revoker: revoke::Revoker,
     /// The URL it was opened with (the writers and the bulk loader open their own connections).
     url: std::sync::Arc<str>,
     /// SQLite: connections for point reads on the caller's thread (`sqlite_read`).
@@ -202,7 +205,8 @@ impl Store {
         let writer = group::GroupCommitter::spawn(engine, &url)?;
         let readers = (engine == Engine::Sqlite)
             .then(|| std::sync::Arc::new(sqlite_read::Readers::new(group_sqlite::sqlite_path(&url))));
-        Ok(Self { pool, engine, writer, url: url.into(), readers })
+        let revoker = revoke::Revoker::spawn(pool.clone(), engine);
+        Ok(Self { pool, engine, writer, revoker, url: url.into(), readers })
     }
 
     /// Which engine this is.

@@ -290,6 +290,71 @@ async fn group_commit_and_other_audit_writers_keep_one_chain(db: TestDb) {
     assert!(v.first_broken.is_none(), "{v:?}");
 }
 
+async fn concurrent_revocations_each_happen_once_with_their_audit_entry(db: TestDb) {
+    with_ca(&db).await;
+    for i in 0..60 {
+        issue(&db, &format!("{:04X}", 0x2000 + i)).await;
+    }
+    db.store.reserve_certificate(reservation("2FFF")).await.unwrap();
+    let clock0 = db.store.revocation_clock().await.unwrap();
+    // 60 certificates, each revoked by two callers at once, plus a reservation and a serial
+    // nobody issued: all at the same time, so they share transactions.
+    let mut tasks = Vec::new();
+    for i in 0..122 {
+        let store = db.store.clone();
+        let serial = match i {
+            120 => "2FFF".to_string(),
+            121 => "2EEE".to_string(),
+            _ => format!("{:04X}", 0x2000 + i / 2),
+        };
+        tasks.push(tokio::spawn(async move {
+            let out = store
+                .revoke("systems", &serial, 4, 1_790_000_100, event("certificate.revoked", &serial))
+                .await
+                .unwrap();
+            (serial, out)
+        }));
+    }
+    let mut revoked = std::collections::BTreeMap::new();
+    let mut already = 0;
+    for t in tasks {
+        let (serial, out) = t.await.unwrap();
+        match out {
+            RevokeOutcome::Revoked { seq, successors } => {
+                assert!(successors.is_empty());
+                assert!(seq > clock0);
+                assert!(revoked.insert(serial.clone(), seq).is_none(), "{serial} revoked twice");
+            }
+            RevokeOutcome::AlreadyRevoked { at, reason } => {
+                assert_eq!((at, reason), (1_790_000_100, 4));
+                already += 1;
+            }
+            RevokeOutcome::NotIssued => assert_eq!(serial, "2FFF"),
+            RevokeOutcome::NotFound => assert_eq!(serial, "2EEE"),
+        }
+    }
+    assert_eq!(revoked.len(), 60);
+    assert_eq!(already, 60);
+    // The clock covers every revocation, and the CRL reads see each once, in clock order.
+    let clock = db.store.revocation_clock().await.unwrap();
+    assert!(revoked.values().all(|s| *s <= clock));
+    let rows = db.store.revoked_for_crl("systems", 1_790_000_000).await.unwrap();
+    assert_eq!(rows.len(), 60);
+    assert!(rows.windows(2).all(|w| w[0].seq <= w[1].seq));
+    for r in &rows {
+        assert_eq!(revoked[&hex::encode_upper(&r.serial)], r.seq);
+    }
+    let since = db.store.revoked_for_crl_since("systems", clock0).await.unwrap();
+    assert_eq!(since.len(), 60);
+    let last = rows.last().unwrap().seq;
+    assert!(db.store.revoked_for_crl_since("systems", last).await.unwrap().is_empty());
+    assert_eq!(db.store.certificate("systems", "2FFF").await.unwrap().unwrap().status, CertStatus::Reserved);
+    // One audit entry per revocation, none for the refusals; the chain verifies.
+    let v = db.store.verify_audit().await.unwrap();
+    assert_eq!(v.entries, 1 + 60 + 60);
+    assert!(v.first_broken.is_none(), "{v:?}");
+}
+
 macro_rules! both_engines {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
@@ -314,4 +379,5 @@ both_engines!(
     merged_issuance_stores_row_der_and_audit_in_one_write,
     one_bad_row_fails_only_its_own_request,
     group_commit_and_other_audit_writers_keep_one_chain,
+    concurrent_revocations_each_happen_once_with_their_audit_entry,
 );
