@@ -667,6 +667,9 @@ carecert_scale() {
             > "$RES/scale.$kind.seed.json" || { log "bench seed failed"; return 1; }
     fi
     log "scale ($kind): seeded: $(cat "$RES/scale.$kind.seed.json")"
+    # The seed leaves gigabytes of dirty pages; written back during the load runs they made
+    # every fsync slow (revocation p99 400+ ms against 75-145 ms after a sync).
+    sync
     local db_bytes
     if [[ $kind == postgres ]]; then
         db_bytes=$(psql "$SCALE_PG_URL" -qAt -c "SELECT pg_database_size(current_database())")

@@ -407,6 +407,7 @@ impl Store {
     /// Takes the next CRL number of `issuer` (its own short transaction, before the
     /// revoked list is read, so a higher number never carries an older list).
     pub async fn next_crl_number(&self, issuer: &str) -> Result<i64, StoreError> {
+        let _turn = self.gate.enter().await;
         let row = sqlx::query("UPDATE cas SET crl_number = crl_number + 1 WHERE name = $1 RETURNING crl_number")
             .bind(issuer)
             .fetch_optional(self.pool())
@@ -444,6 +445,7 @@ impl Store {
 
     /// Stores a CRL and drops all but the previous one.
     pub async fn store_crl(&self, crl: &CrlRecord) -> Result<(), StoreError> {
+        let _turn = self.gate.enter().await;
         let mut tx = self.pool().begin().await?;
         sqlx::query(
             "INSERT INTO crls (issuer, crl_number, this_update, next_update, entries, der) VALUES ($1,$2,$3,$4,$5,$6)",

@@ -34,10 +34,10 @@ pub(crate) struct GroupCommitter {
 }
 
 impl GroupCommitter {
-    pub(crate) fn spawn(engine: Engine, url: &str) -> Result<Self, StoreError> {
+    pub(crate) fn spawn(engine: Engine, url: &str, gate: crate::WriteGate) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel(8192);
         match engine {
-            Engine::Sqlite => crate::group_sqlite::spawn(url, rx)?,
+            Engine::Sqlite => crate::group_sqlite::spawn(url, rx, gate)?,
             Engine::Postgres => {
                 tokio::spawn(crate::group_pg::run(url.to_string(), rx));
             }

@@ -19,7 +19,7 @@ use crate::group::{Job, MAX_BATCH};
 
 /// Opens the writer's own connection to the database file behind `url` and starts its
 /// thread. The schema is already migrated (by the pool) when this runs.
-pub(crate) fn spawn(url: &str, rx: mpsc::Receiver<Job>) -> Result<(), StoreError> {
+pub(crate) fn spawn(url: &str, rx: mpsc::Receiver<Job>, gate: crate::WriteGate) -> Result<(), StoreError> {
     let path = sqlite_path(url);
     let conn = Connection::open(&path).map_err(|e| StoreError::Unavailable(format!("{path}: {e}")))?;
     // The same settings as the pool's connections: WAL, every commit durable, writers queue.
@@ -30,7 +30,7 @@ pub(crate) fn spawn(url: &str, rx: mpsc::Receiver<Job>) -> Result<(), StoreError
     conn.set_prepared_statement_cache_capacity(16);
     std::thread::Builder::new()
         .name("carecert-sqlite-writer".into())
-        .spawn(move || run(conn, rx))
+        .spawn(move || run(conn, rx, gate))
         .map_err(|e| StoreError::Unavailable(format!("cannot start the database writer thread: {e}")))?;
     Ok(())
 }
@@ -41,7 +41,7 @@ pub(crate) fn sqlite_path(url: &str) -> String {
     rest.split('?').next().unwrap_or(rest).to_string()
 }
 
-fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, gate: crate::WriteGate) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -51,7 +51,10 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        match write(&mut conn, &batch) {
+        let turn = gate.enter_blocking();
+        let written = write(&mut conn, &batch);
+        drop(turn);
+        match written {
             Ok(()) => {
                 for job in batch.drain(..) {
                     job.answer(Ok(()));
@@ -60,7 +63,9 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
             Err(e) => {
                 tracing::warn!(error = %e, "group commit failed; retrying its jobs one by one");
                 for job in batch.drain(..) {
+                    let turn = gate.enter_blocking();
                     let r = write(&mut conn, std::slice::from_ref(&job));
+                    drop(turn);
                     job.answer(r);
                 }
             }

@@ -24,7 +24,7 @@ use sqlx::{AnyPool, AssertSqlSafe};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::{self, AuditEvent};
-use crate::{Cols, Engine, StoreError};
+use crate::{Cols, Engine, StoreError, WriteGate};
 
 /// The most revocations one transaction takes.
 pub(crate) const MAX_BATCH: usize = 256;
@@ -48,9 +48,9 @@ pub(crate) struct Revoker {
 }
 
 impl Revoker {
-    pub(crate) fn spawn(pool: AnyPool, engine: Engine) -> Self {
+    pub(crate) fn spawn(pool: AnyPool, engine: Engine, gate: WriteGate) -> Self {
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(run(pool, engine, rx));
+        tokio::spawn(run(pool, engine, gate, rx));
         Self { tx }
     }
 
@@ -69,10 +69,13 @@ impl Revoker {
     }
 }
 
-async fn run(pool: AnyPool, engine: Engine, mut rx: mpsc::Receiver<Revocation>) {
+async fn run(pool: AnyPool, engine: Engine, gate: WriteGate, mut rx: mpsc::Receiver<Revocation>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        match write(&pool, engine, &batch).await {
+        let turn = gate.enter().await;
+        let written = write(&pool, engine, &batch).await;
+        drop(turn);
+        match written {
             Ok(done) => {
                 for (job, d) in batch.drain(..).zip(done) {
                     let _ = job.reply.send(Ok(d));
@@ -86,7 +89,9 @@ async fn run(pool: AnyPool, engine: Engine, mut rx: mpsc::Receiver<Revocation>) 
             Err(e) => {
                 tracing::warn!(error = %e, "revocation batch failed; retrying its revocations one by one");
                 for job in batch.drain(..) {
+                    let turn = gate.enter().await;
                     let r = write(&pool, engine, std::slice::from_ref(&job)).await.map(|mut d| d.pop().flatten());
+                    drop(turn);
                     let _ = job.reply.send(r);
                 }
             }
