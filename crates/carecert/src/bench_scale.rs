@@ -9,6 +9,7 @@
 //! `systems` also get the installed request that links them to their organisation. It must
 //! never run against a production database: it writes no audit entries.
 
+use std::io::IsTerminal;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -104,6 +105,15 @@ pub async fn seed(a: SeedArgs) -> Result<()> {
         .map(|i| SeedOrganisation { epoc: epoc(i), name: format!("Pharmacy {i} Ltd"), created_at: now - span })
         .collect();
     let mut first = Some(orgs);
+    // A bar on a terminal; one line per batch when stderr is a file (CI logs, the bench).
+    let bar = (!a.json && std::io::stderr().is_terminal()).then(|| {
+        let b = indicatif::ProgressBar::new(a.certs);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} certificates, {per_sec}, {eta} left")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
     let (mut done, mut revoked) = (0u64, 0u64);
     let threshold = (a.revoked_fraction.clamp(0.0, 1.0) * u64::MAX as f64) as u64;
     while done < a.certs {
@@ -145,13 +155,18 @@ pub async fn seed(a: SeedArgs) -> Result<()> {
         }
         store.seed(first.take().unwrap_or_default(), rows, der.clone()).await?;
         done += n;
-        if !a.json {
+        if let Some(b) = &bar {
+            b.set_position(done);
+        } else if !a.json {
             eprintln!(
                 "seeded {done}/{} certificates ({:.0}/s)",
                 a.certs,
                 done as f64 / started.elapsed().as_secs_f64()
             );
         }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
     }
     store.analyze().await?;
     let seconds = started.elapsed().as_secs_f64();
