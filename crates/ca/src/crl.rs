@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use pki::RevocationReason;
-use pki::crl::{RevokedEntry, build_crl};
+use pki::crl::{EncodedEntries, RevokedEntry, build_crl, build_crl_encoded};
 use store::CrlRecord;
 use time::OffsetDateTime;
 
@@ -64,36 +64,28 @@ impl Authority {
         let clock = store.revocation_clock().await?;
         let number = store.next_crl_number(ca).await?;
         let now = self.inner.clock.now();
-        let list = match state.list.take() {
+        let mut list = match state.list.take() {
             // Only what was revoked since the last read: the list is kept, not re-read.
             Some(mut list) => {
                 let added = store.revoked_for_crl_since(ca, list.upto).await?;
-                list.add(added);
+                list.add(added)?;
                 list
             }
-            None => RevokedList::new(store.revoked_for_crl(ca, now.unix_timestamp()).await?),
+            None => RevokedList::new(store.revoked_for_crl(ca, now.unix_timestamp()).await?)?,
         };
-        let mut list = Arc::new(list);
+        list.drop_expired(now.unix_timestamp())?;
+        let list = Arc::new(list);
         let next = now + self.inner.config.crl_validity;
         let this = self.clone();
         let name = ca.to_string();
         let shared = list.clone();
-        let (der, entries) = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, i64), CaError> {
+        let der = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, CaError> {
             let loaded = this.ca(&name)?;
-            let unexpired = shared.unexpired(now.unix_timestamp());
-            let entries = unexpired.clone().count() as i64;
-            let list = unexpired.map(|r| RevokedEntry {
-                serial: &r.serial,
-                revoked_at: r.revoked_at,
-                reason: RevocationReason::from_code(r.reason).unwrap_or(RevocationReason::Unspecified),
-            });
-            Ok((build_crl(&loaded.identity, number as u64, now, next, list)?, entries))
+            Ok(build_crl_encoded(&loaded.identity, number as u64, now, next, &shared.encoded)?)
         })
         .await
         .map_err(|e| CaError::Internal(e.to_string()))??;
-        if let Some(list) = Arc::get_mut(&mut list) {
-            list.drop_expired(now.unix_timestamp());
-        }
+        let entries = list.encoded.len() as i64;
         state.list = Arc::into_inner(list);
         let record = CrlRecord {
             issuer: ca.to_string(),
@@ -208,38 +200,65 @@ impl Default for CrlState {
     }
 }
 
-/// A CA's unexpired revocations in revocation order, and the highest clock value read.
+/// A CA's unexpired revocations in revocation order, encoded for the CRL, and the highest
+/// clock value read.
 ///
 /// Publishing a CRL used to read every unexpired revocation of the CA from the database,
 /// ~36k rows at 10M certificates (50–70 ms, most of it reading rows), on every revocation.
 /// Now the first publication reads them all and later ones read only the rows revoked
 /// after the highest clock value already read (an index range on `certificates_crl`):
 /// revocations commit in clock order (`Store::revoked_for_crl_since`), so that range holds
-/// every revocation this list lacks, including other nodes'.
+/// every revocation this list lacks, including other nodes'. The entries are kept encoded
+/// (`pki::crl::EncodedEntries`): a publication encodes only the new ones, and encodes the
+/// whole list again only when an entry has expired.
 struct RevokedList {
-    rows: Vec<store::RevokedRow>,
+    /// (serial, revocation time, notAfter, reason) of each entry, in the order of `encoded`.
+    kept: Vec<(Vec<u8>, i64, i64, u8)>,
+    encoded: EncodedEntries,
     upto: i64,
+    /// The earliest notAfter in the list: nothing to drop before it.
+    first_expiry: i64,
 }
 
 impl RevokedList {
-    fn new(rows: Vec<store::RevokedRow>) -> Self {
-        let upto = rows.iter().map(|r| r.seq).max().unwrap_or(0);
-        Self { rows, upto }
+    fn new(rows: Vec<store::RevokedRow>) -> Result<Self, CaError> {
+        let mut list = Self { kept: vec![], encoded: EncodedEntries::default(), upto: 0, first_expiry: i64::MAX };
+        list.add(rows)?;
+        Ok(list)
     }
 
-    fn add(&mut self, rows: Vec<store::RevokedRow>) {
+    fn add(&mut self, rows: Vec<store::RevokedRow>) -> Result<(), CaError> {
         for r in rows {
             // `revoked_for_crl_since` reads only values above `upto`: never a row twice.
             self.upto = self.upto.max(r.seq);
-            self.rows.push(r);
+            self.first_expiry = self.first_expiry.min(r.not_after);
+            self.encoded.push(&entry(&r.serial, r.revoked_at, r.reason))?;
+            self.kept.push((r.serial, r.revoked_at, r.not_after, r.reason));
         }
+        Ok(())
     }
 
-    fn unexpired(&self, now: i64) -> impl Iterator<Item = &store::RevokedRow> + Clone {
-        self.rows.iter().filter(move |r| r.not_after >= now)
+    /// Drops the entries whose certificate expired before `now` (a CRL lists only unexpired
+    /// ones), encoding the rest again; nothing to do until the earliest expiry.
+    fn drop_expired(&mut self, now: i64) -> Result<(), CaError> {
+        if self.first_expiry >= now {
+            return Ok(());
+        }
+        self.kept.retain(|(_, _, not_after, _)| *not_after >= now);
+        self.encoded = EncodedEntries::default();
+        self.first_expiry = i64::MAX;
+        for (serial, revoked_at, not_after, reason) in &self.kept {
+            self.encoded.push(&entry(serial, *revoked_at, *reason))?;
+            self.first_expiry = self.first_expiry.min(*not_after);
+        }
+        Ok(())
     }
+}
 
-    fn drop_expired(&mut self, now: i64) {
-        self.rows.retain(|r| r.not_after >= now);
+fn entry(serial: &[u8], revoked_at: i64, reason: u8) -> RevokedEntry<'_> {
+    RevokedEntry {
+        serial,
+        revoked_at,
+        reason: RevocationReason::from_code(reason).unwrap_or(RevocationReason::Unspecified),
     }
 }

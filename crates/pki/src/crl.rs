@@ -20,6 +20,34 @@ pub struct RevokedEntry<'a> {
     pub reason: RevocationReason,
 }
 
+/// CRL entries already DER-encoded, in order: kept between the CRLs of one CA so that a new
+/// CRL only encodes the entries added since the last (`ca::crl`'s kept list). Appending is
+/// the only change; a list that loses entries is encoded again.
+#[derive(Debug, Default, Clone)]
+pub struct EncodedEntries {
+    der: Vec<u8>,
+    count: usize,
+}
+
+impl EncodedEntries {
+    /// Appends one entry.
+    pub fn push(&mut self, e: &RevokedEntry<'_>) -> Result<(), PkiError> {
+        write_entry(&mut self.der, e)?;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// How many entries.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// No entries.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
 /// Builds and signs a complete v2 CRL (DER) for `ca`.
 pub fn build_crl<'a>(
     ca: &CaIdentity,
@@ -28,39 +56,50 @@ pub fn build_crl<'a>(
     next_update: OffsetDateTime,
     entries: impl IntoIterator<Item = RevokedEntry<'a>>,
 ) -> Result<Vec<u8>, PkiError> {
+    let entries = entries.into_iter();
+    // revokedCertificates content, ~46 bytes an entry.
+    let mut encoded = EncodedEntries { der: Vec::with_capacity(entries.size_hint().0 * 48), count: 0 };
+    for e in entries {
+        encoded.push(&e)?;
+    }
+    build_crl_encoded(ca, crl_number, this_update, next_update, &encoded)
+}
+
+/// Builds and signs a complete v2 CRL (DER) for `ca` from entries encoded before. The
+/// entries are copied twice (into the signed part, then into the CRL), nothing else grows
+/// with them but the hash of the signature.
+pub fn build_crl_encoded(
+    ca: &CaIdentity,
+    crl_number: u64,
+    this_update: OffsetDateTime,
+    next_update: OffsetDateTime,
+    entries: &EncodedEntries,
+) -> Result<Vec<u8>, PkiError> {
     if next_update <= this_update {
         return Err(PkiError::Invalid("nextUpdate must be after thisUpdate".into()));
     }
-    let entries = entries.into_iter();
     let alg = ca.signer().algorithm().signature_algorithm_der();
-
-    // revokedCertificates content, ~46 bytes an entry.
-    let mut revoked = Vec::with_capacity(entries.size_hint().0 * 48);
-    let mut count = 0usize;
-    for e in entries {
-        write_entry(&mut revoked, &e)?;
-        count += 1;
-    }
-
-    let mut tbs_body = Vec::with_capacity(revoked.len() + 512);
-    tbs_body.extend_from_slice(&[0x02, 0x01, 0x01]); // version v2
-    tbs_body.extend_from_slice(alg);
-    tbs_body.extend_from_slice(&ca.subject_der);
-    write_time(&mut tbs_body, this_update.unix_timestamp())?;
-    write_time(&mut tbs_body, next_update.unix_timestamp())?;
-    if count > 0 {
-        write_header(&mut tbs_body, 0x30, revoked.len());
-        tbs_body.extend_from_slice(&revoked);
-    }
-    drop(revoked);
     let exts = crl_extensions(&ca.key_id, crl_number);
-    write_header(&mut tbs_body, 0xa0, exts.len());
-    tbs_body.extend_from_slice(&exts);
+    let mut times = Vec::with_capacity(34);
+    write_time(&mut times, this_update.unix_timestamp())?;
+    write_time(&mut times, next_update.unix_timestamp())?;
+    let revoked_len = entries.der.len();
+    let revoked_part = if entries.count > 0 { 1 + len_of_len(revoked_len) + revoked_len } else { 0 };
+    let tbs_body_len =
+        3 + alg.len() + ca.subject_der.len() + times.len() + revoked_part + 1 + len_of_len(exts.len()) + exts.len();
 
-    let mut tbs = Vec::with_capacity(tbs_body.len() + 6);
-    write_header(&mut tbs, 0x30, tbs_body.len());
-    tbs.extend_from_slice(&tbs_body);
-    drop(tbs_body);
+    let mut tbs = Vec::with_capacity(1 + len_of_len(tbs_body_len) + tbs_body_len);
+    write_header(&mut tbs, 0x30, tbs_body_len);
+    tbs.extend_from_slice(&[0x02, 0x01, 0x01]); // version v2
+    tbs.extend_from_slice(alg);
+    tbs.extend_from_slice(&ca.subject_der);
+    tbs.extend_from_slice(&times);
+    if entries.count > 0 {
+        write_header(&mut tbs, 0x30, revoked_len);
+        tbs.extend_from_slice(&entries.der);
+    }
+    write_header(&mut tbs, 0xa0, exts.len());
+    tbs.extend_from_slice(&exts);
 
     let signature = ca.signer().sign(&tbs)?;
     let mut body_len = tbs.len() + alg.len();
@@ -204,6 +243,37 @@ mod tests {
     use super::*;
     use crate::testutil::test_ca;
     use x509_parser::prelude::*;
+
+    #[test]
+    fn entries_encoded_before_give_the_same_crl_entries() {
+        let ca = test_ca();
+        let now = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+        let serials: Vec<[u8; 16]> = (0..50u8).map(|i| [0x80 | i; 16]).collect();
+        let entry = |i: usize| RevokedEntry {
+            serial: &serials[i],
+            revoked_at: 1_789_000_000 + i as i64,
+            reason: if i.is_multiple_of(2) { RevocationReason::Superseded } else { RevocationReason::Unspecified },
+        };
+        let mut kept = EncodedEntries::default();
+        for i in 0..serials.len() {
+            kept.push(&entry(i)).unwrap();
+        }
+        assert_eq!(kept.len(), 50);
+        let next = now + ::time::Duration::days(1);
+        let a = build_crl(&ca, 3, now, next, (0..serials.len()).map(entry)).unwrap();
+        let b = build_crl_encoded(&ca, 3, now, next, &kept).unwrap();
+        let (_, crl_a) = CertificateRevocationList::from_der(&a).unwrap();
+        let (rest, cb) = CertificateRevocationList::from_der(&b).unwrap();
+        assert!(rest.is_empty());
+        // Same signed content (the ECDSA signatures differ), and the signature verifies.
+        assert_eq!(crl_a.tbs_cert_list.as_ref(), cb.tbs_cert_list.as_ref());
+        let (_, ca_cert) = X509Certificate::from_der(&ca.cert_der).unwrap();
+        cb.verify_signature(ca_cert.public_key()).unwrap();
+        assert_eq!(cb.iter_revoked_certificates().count(), 50);
+        let empty = build_crl_encoded(&ca, 4, now, next, &EncodedEntries::default()).unwrap();
+        let (_, ce) = CertificateRevocationList::from_der(&empty).unwrap();
+        assert_eq!(ce.iter_revoked_certificates().count(), 0);
+    }
 
     #[test]
     fn crl_parses_and_lists_entries_with_reasons() {
