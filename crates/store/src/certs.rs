@@ -376,7 +376,9 @@ impl Store {
         at: i64,
         event: AuditEvent,
     ) -> Result<RevokeOutcome, StoreError> {
-        match self.revoker.revoke(issuer, serial, reason, at, event).await? {
+        let (reply, wait) = tokio::sync::oneshot::channel();
+        let job = crate::revoke::Revocation { issuer: issuer.into(), serial: serial.into(), reason, at, event, reply };
+        match self.revoker.send(job, wait).await? {
             Some((seq, successors)) => Ok(RevokeOutcome::Revoked { seq, successors }),
             None => Ok(match self.certificate(issuer, serial).await? {
                 None => RevokeOutcome::NotFound,
@@ -418,14 +420,7 @@ impl Store {
     /// Everything revoked by `issuer` and not yet expired, for its CRL, oldest revocation
     /// first.
     pub async fn revoked_for_crl(&self, issuer: &str, now: i64) -> Result<Vec<RevokedRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT serial, revoked_at, revocation_reason, not_after, revocation_seq FROM certificates WHERE issuer = $1 AND status = 'revoked' AND not_after >= $2 ORDER BY revocation_seq",
-        )
-        .bind(issuer)
-        .bind(now)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(revoked_row).collect()
+        self.revoked_rows(issuer, "not_after >= $2", now).await
     }
 
     /// What `issuer` revoked after clock value `after_seq`, oldest first (expired or not):
@@ -433,13 +428,14 @@ impl Store {
     /// commit in clock order (each takes the next value of the clock row, which stays
     /// locked until its transaction ends), so nothing can later appear below a value read.
     pub async fn revoked_for_crl_since(&self, issuer: &str, after_seq: i64) -> Result<Vec<RevokedRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT serial, revoked_at, revocation_reason, not_after, revocation_seq FROM certificates WHERE issuer = $1 AND status = 'revoked' AND revocation_seq > $2 ORDER BY revocation_seq",
-        )
-        .bind(issuer)
-        .bind(after_seq)
-        .fetch_all(self.pool())
-        .await?;
+        self.revoked_rows(issuer, "revocation_seq > $2", after_seq).await
+    }
+
+    async fn revoked_rows(&self, issuer: &str, bound: &'static str, value: i64) -> Result<Vec<RevokedRow>, StoreError> {
+        let sql = format!(
+            "SELECT serial, revoked_at, revocation_reason, not_after, revocation_seq FROM certificates WHERE issuer = $1 AND status = 'revoked' AND {bound} ORDER BY revocation_seq"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql)).bind(issuer).bind(value).fetch_all(self.pool()).await?;
         rows.iter().map(revoked_row).collect()
     }
 

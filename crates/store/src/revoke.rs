@@ -54,16 +54,12 @@ impl Revoker {
         Self { tx }
     }
 
-    pub(crate) async fn revoke(
+    /// Hands one revocation to the batch task and waits for the batch's commit.
+    pub(crate) async fn send(
         &self,
-        issuer: &str,
-        serial: &str,
-        reason: u8,
-        at: i64,
-        event: AuditEvent,
+        job: Revocation,
+        wait: oneshot::Receiver<Result<Done, StoreError>>,
     ) -> Result<Done, StoreError> {
-        let (reply, wait) = oneshot::channel();
-        let job = Revocation { issuer: issuer.into(), serial: serial.into(), reason, at, event, reply };
         self.tx.send(job).await.map_err(|_| StoreError::WriterStopped)?;
         wait.await.map_err(|_| StoreError::WriterStopped)?
     }
