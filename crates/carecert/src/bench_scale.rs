@@ -2,8 +2,9 @@
 //! certificates, and the time the queries that must stay fast at that size take.
 //!
 //! Seeding writes realistic rows straight into the tables (`store::Store::seed`): every
-//! certificate has a fresh random serial, a subject naming its organisation, one year of
-//! validity, a creation time spread over the past `--years`, and the DER of a real
+//! certificate has a serial as issuance gives it (`pki::Serial::ordered`: sorts by its
+//! creation time), a subject naming its organisation, one year of validity, a creation time
+//! spread evenly over the past `--years` in the order the rows are written, and the DER of a real
 //! certificate of the CA (the same bytes for every row: a signature per row would make 10M
 //! rows take an hour, and no measured query reads the DER). Machine certificates of
 //! `systems` also get the installed request that links them to their organisation. It must

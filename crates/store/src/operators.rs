@@ -70,6 +70,14 @@ pub struct NewOperatorToken {
 
 const TOKEN_COLUMNS: &str = "t.id, t.account, t.role, t.scope, t.label, t.created_by, t.created_at, t.expires_at, t.used_at, t.revoked_at, a.disabled_at AS account_disabled_at";
 
+/// The token with a given SHA-256 (`$1`), with its account's state: read through sqlx, or
+/// inline through rusqlite on SQLite (`$1` is SQLite's first parameter too).
+fn token_by_hash_sql() -> String {
+    format!(
+        "SELECT {TOKEN_COLUMNS} FROM operator_tokens t LEFT JOIN web_accounts a ON a.username = t.account WHERE t.token_sha256 = $1"
+    )
+}
+
 /// A token row as read, before its role and scope are parsed (both engines' readers fill it).
 struct RawToken {
     id: String,
@@ -200,37 +208,34 @@ impl Store {
     pub async fn operator_token(&self, token_sha256: &str) -> Result<Option<OperatorToken>, StoreError> {
         if let Some(readers) = &self.readers {
             // SQLite: read inline on this thread (every admin request asks; `sqlite_read`).
-            return readers.read(|conn| {
-                use rusqlite::OptionalExtension;
-                conn.prepare_cached(&format!(
-                    "SELECT {TOKEN_COLUMNS} FROM operator_tokens t LEFT JOIN web_accounts a ON a.username = t.account WHERE t.token_sha256 = ?1"
-                ))?
-                .query_row([token_sha256], |r| {
-                    Ok(RawToken {
-                        id: r.get("id")?,
-                        account: r.get("account")?,
-                        role: r.get("role")?,
-                        scope: r.get("scope")?,
-                        label: r.get("label")?,
-                        created_by: r.get("created_by")?,
-                        created_at: r.get("created_at")?,
-                        expires_at: r.get("expires_at")?,
-                        used_at: r.get("used_at")?,
-                        revoked_at: r.get("revoked_at")?,
-                        account_disabled_at: r.get("account_disabled_at")?,
-                    })
-                })
-                .optional()
-            })?
-            .map(RawToken::parse)
-            .transpose();
+            return readers
+                .read(|conn| {
+                    use rusqlite::OptionalExtension;
+                    conn.prepare_cached(&token_by_hash_sql())?
+                        .query_row([token_sha256], |r| {
+                            Ok(RawToken {
+                                id: r.get("id")?,
+                                account: r.get("account")?,
+                                role: r.get("role")?,
+                                scope: r.get("scope")?,
+                                label: r.get("label")?,
+                                created_by: r.get("created_by")?,
+                                created_at: r.get("created_at")?,
+                                expires_at: r.get("expires_at")?,
+                                used_at: r.get("used_at")?,
+                                revoked_at: r.get("revoked_at")?,
+                                account_disabled_at: r.get("account_disabled_at")?,
+                            })
+                        })
+                        .optional()
+                })?
+                .map(RawToken::parse)
+                .transpose();
         }
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {TOKEN_COLUMNS} FROM operator_tokens t LEFT JOIN web_accounts a ON a.username = t.account WHERE t.token_sha256 = $1"
-        )))
-        .bind(token_sha256)
-        .fetch_optional(self.pool())
-        .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(token_by_hash_sql()))
+            .bind(token_sha256)
+            .fetch_optional(self.pool())
+            .await?;
         row.as_ref().map(token_from_row).transpose()
     }
 
