@@ -9,7 +9,7 @@ use std::time::Duration;
 use parking_lot::RwLock;
 use pki::ocsp::OcspResponder;
 use pki::{CaIdentity, RevocationReason, Signer};
-use store::{CaRecord, CrlRecord, RevokeOutcome, Store};
+use store::{CaRecord, CrlRecord, CrlScope, RevokeOutcome, Store};
 use types::Action;
 
 use crate::issue::event;
@@ -38,7 +38,17 @@ pub struct AuthorityConfig {
     pub responder_renew_before: Duration,
     /// A reservation older than this that was never signed is marked `failed`.
     pub reservation_timeout: Duration,
+    /// CRL shards per online CA (0: one CRL per CA). A new certificate names the shard
+    /// chosen from its serial in its CRL distribution point; changing the count affects
+    /// only certificates issued afterwards (the shards already named stay published).
+    pub crl_shards: u16,
+    /// The whole CRL of a CA is published again this long after a revocation on one of
+    /// its shards at the latest (and with every revocation of a certificate that names it).
+    pub whole_crl_delay: Duration,
 }
+
+/// Default CRL shards per CA.
+pub const DEFAULT_CRL_SHARDS: u16 = 1024;
 
 /// Default bound of the OCSP answer cache.
 pub const DEFAULT_OCSP_CACHE_ENTRIES: usize = 100_000;
@@ -55,6 +65,8 @@ impl Default for AuthorityConfig {
             ocsp_cache_entries: DEFAULT_OCSP_CACHE_ENTRIES,
             responder_renew_before: Duration::from_secs(30 * 86_400),
             reservation_timeout: Duration::from_secs(300),
+            crl_shards: DEFAULT_CRL_SHARDS,
+            whole_crl_delay: Duration::from_secs(60),
         }
     }
 }
@@ -106,8 +118,9 @@ pub(crate) struct LoadedCa {
     /// This CA's certificate and its parents', excluding the root.
     pub(crate) chain: Vec<Vec<u8>>,
     pub(crate) record: CaRecord,
-    /// Serialises CRL publication for this CA; holds what the last publication covered.
-    pub(crate) crl_lock: tokio::sync::Mutex<crate::crl::CrlState>,
+    /// Serialises CRL publication for this CA (whole and shards); holds what the last
+    /// publications covered.
+    pub(crate) crls: crate::crl::CaCrls,
 }
 
 /// Counters exposed on /metrics.
@@ -134,7 +147,7 @@ pub(crate) struct Inner {
     pub(crate) public_url: String,
     pub(crate) cas: Vec<LoadedCa>,
     pub(crate) ocsp: OcspCache,
-    pub(crate) crls: RwLock<HashMap<String, Arc<CrlRecord>>>,
+    pub(crate) crls: RwLock<HashMap<(String, CrlScope), Arc<CrlRecord>>>,
     pub(crate) seen_revocation_clock: AtomicI64,
     pub(crate) metrics: Metrics,
     pub(crate) keys: Arc<dyn KeyStore>,
@@ -252,7 +265,7 @@ impl Authority {
                 responder: RwLock::new(Arc::new(responder)),
                 chain,
                 record: r,
-                crl_lock: tokio::sync::Mutex::new(crate::crl::CrlState::default()),
+                crls: crate::crl::CaCrls::default(),
             });
         }
         let clock_now = store.revocation_clock().await?;
@@ -389,18 +402,23 @@ impl Authority {
         );
         let outcome = self.inner.store.revoke(&issuer, &serial, req.reason.code(), now, event).await?;
         match outcome {
-            RevokeOutcome::Revoked { seq, successors } => {
+            RevokeOutcome::Revoked { seq, scope, successors } => {
                 self.inner.ocsp.forget(&issuer, &serial);
                 self.inner.metrics.revoked.fetch_add(1, Ordering::Relaxed);
-                // Key compromise also revoked the certificates renewed from this one.
-                for (i, s) in &successors {
-                    self.inner.ocsp.forget(i, s);
+                // Key compromise also revoked the certificates renewed from this one: each
+                // CRL that names one of them is published too.
+                let mut others = std::collections::BTreeSet::new();
+                for c in &successors {
+                    self.inner.ocsp.forget(&c.issuer, &c.serial);
                     self.inner.metrics.revoked.fetch_add(1, Ordering::Relaxed);
-                    if i != &issuer {
-                        self.publish_crl_covering(i, seq).await?;
+                    if (&c.issuer, c.scope) != (&issuer, scope) {
+                        others.insert((c.issuer.clone(), c.scope));
                     }
                 }
-                let crl_number = self.publish_crl_covering(&issuer, seq).await?;
+                for (i, s) in others {
+                    self.publish_crl_covering(&i, s, seq).await?;
+                }
+                let crl_number = self.publish_crl_covering(&issuer, scope, seq).await?;
                 Ok(Revoked { issuer, serial, reason: req.reason, revoked_at: now, crl_number })
             }
             RevokeOutcome::AlreadyRevoked { reason, .. } => Err(CaError::AlreadyRevoked {

@@ -1,63 +1,177 @@
 //! CRL publication: on revocation, on a schedule, and picked up from other nodes.
+//!
+//! Each online CA publishes its **whole CRL** (every unexpired revocation; no
+//! issuingDistributionPoint) and, when `AuthorityConfig::crl_shards` is above 0, one CRL per
+//! **shard**: a certificate names the shard chosen from its serial in its CRL distribution
+//! point (`crl_shard_of`), and that shard's CRL lists the revocations of the certificates
+//! that name it, with an issuingDistributionPoint naming the same URL. A revocation waits
+//! for the CRL its certificate names — a shard's, a few hundred entries at ten million
+//! certificates — not for the whole CA's. The whole CRL follows within
+//! `whole_crl_delay`, and on the refresh schedule (ARCHITECTURE.md, "CRL shards").
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use pki::RevocationReason;
 use pki::crl::{EncodedEntries, RevokedEntry, build_crl, build_crl_encoded};
-use store::CrlRecord;
+use store::{CrlRecord, CrlScope};
 use time::OffsetDateTime;
 
 use crate::{Authority, CaError};
 
+/// The shard of a certificate with this serial when its CA has `shards` shards (`None`
+/// when it has none: the certificate names the whole CRL). Taken from the serial's random
+/// low bytes, so certificates spread evenly over the shards whatever their issue time.
+pub fn crl_shard_of(serial: &pki::Serial, shards: u16) -> Option<u16> {
+    if shards == 0 {
+        return None;
+    }
+    let b = serial.as_bytes();
+    let mut low = [0u8; 8];
+    low.copy_from_slice(&b[8..]);
+    Some((u64::from_be_bytes(low) % u64::from(shards)) as u16)
+}
+
+/// The URL of a CA's CRL: `{base}/crl/{ca}.crl` for the whole CRL, `{base}/crl/{ca}/{n}.crl`
+/// for shard `n`. Certificates name it in their CRL distribution point; a shard's CRL names
+/// the same URL in its issuingDistributionPoint.
+pub fn crl_url(base: &str, ca: &str, scope: CrlScope) -> String {
+    let base = base.trim_end_matches('/');
+    match scope {
+        CrlScope::Whole => format!("{base}/crl/{ca}.crl"),
+        CrlScope::Shard(n) => format!("{base}/crl/{ca}/{n}.crl"),
+    }
+}
+
+/// A CA's CRL publication state: the whole CRL and the shards have their own lock and kept
+/// list, so that a whole-CRL publication (0.1 s at ten million certificates) never holds up
+/// the shard a revocation waits for.
+#[derive(Default)]
+pub(crate) struct CaCrls {
+    whole: tokio::sync::Mutex<CrlState>,
+    shards: tokio::sync::Mutex<ShardState>,
+    /// Shards that revocations are waiting for: whoever holds `shards` next publishes them
+    /// all in one round (one CRL-number transaction, one storing transaction).
+    pending: parking_lot::Mutex<BTreeSet<u16>>,
+    /// Revocations on shards of this CA, made by this node, that the whole CRL does not list
+    /// yet: (when the first of them was made, the highest clock value among them).
+    whole_behind: parking_lot::Mutex<Option<(i64, i64)>>,
+}
+
 impl Authority {
-    /// The newest CRL of `ca`, from memory.
+    /// The newest whole CRL of `ca`, from memory.
     pub fn crl(&self, ca: &str) -> Result<Arc<CrlRecord>, CaError> {
-        self.ca(ca)?;
-        self.inner.crls.read().get(ca).cloned().ok_or_else(|| CaError::Internal(format!("no CRL for '{ca}' yet")))
+        self.crl_of(ca, CrlScope::Whole)
     }
 
-    /// Publishes a CRL for each CA that has none (first start) and loads the rest.
+    /// The newest CRL of `ca` of `scope`, from memory.
+    pub fn crl_of(&self, ca: &str, scope: CrlScope) -> Result<Arc<CrlRecord>, CaError> {
+        self.ca(ca)?;
+        self.inner.crls.read().get(&(ca.to_string(), scope)).cloned().ok_or_else(|| match scope {
+            CrlScope::Whole => CaError::Internal(format!("no CRL for '{ca}' yet")),
+            CrlScope::Shard(n) => CaError::UnknownCrl(format!("'{ca}' has no CRL shard {n}")),
+        })
+    }
+
+    /// The shards `ca` publishes: the configured ones and any other a stored CRL shows was
+    /// in use (certificates keep the shard they were issued with when the count changes).
+    fn shards_of(&self, ca: &str) -> BTreeSet<u16> {
+        self.shards_of_locked(ca, &self.inner.crls.read())
+    }
+
+    /// Loads the newest CRLs and publishes those an online CA lacks (first start, or more
+    /// shards configured).
     pub(crate) async fn ensure_crls(&self) -> Result<(), CaError> {
+        for crl in self.inner.store.latest_crls().await? {
+            self.remember(crl);
+        }
         for name in self.ca_names() {
-            match self.inner.store.latest_crl(&name).await? {
-                Some(crl) => {
-                    self.inner.crls.write().insert(name, Arc::new(crl));
-                }
-                None if self.ca(&name)?.offline => {
+            let loaded = self.ca(&name)?;
+            let has_whole = self.inner.crls.read().contains_key(&(name.clone(), CrlScope::Whole));
+            if loaded.offline {
+                if !has_whole {
                     tracing::warn!(ca = %name, "no CRL of the offline CA yet: import one (`carecert root presign`, `carecert ca import`)");
                 }
-                None => {
-                    self.publish_crl(&name).await?;
-                }
+                continue;
+            }
+            if !has_whole {
+                self.publish_whole(&name, -1).await?;
+            }
+            let missing = self.missing_or_stale_shards(&name, None);
+            if !missing.is_empty() {
+                let mut state = loaded.crls.shards.lock().await;
+                self.publish_shards_locked(&name, &mut state, missing).await?;
             }
         }
         Ok(())
     }
 
-    /// Publishes a new CRL for `ca` now; returns its number.
+    /// Keeps `crl` in memory unless a newer one of its scope is there.
+    fn remember(&self, crl: CrlRecord) -> bool {
+        let key = (crl.issuer.clone(), crl.scope);
+        let mut crls = self.inner.crls.write();
+        let newer = crls.get(&key).is_none_or(|c| c.crl_number < crl.crl_number);
+        if newer {
+            crls.insert(key, Arc::new(crl));
+        }
+        newer
+    }
+
+    /// Publishes a new whole CRL for `ca`, and its shards, now; returns the whole CRL's number.
     pub async fn publish_crl(&self, ca: &str) -> Result<i64, CaError> {
         let loaded = self.ca(ca)?;
         if loaded.offline {
             return Err(CaError::Offline(ca.into()));
         }
-        let mut state = loaded.crl_lock.lock().await;
-        self.publish_locked(ca, &mut state).await
+        let number = self.publish_whole(ca, -1).await?;
+        let shards = self.shards_of(ca);
+        if !shards.is_empty() {
+            let mut state = loaded.crls.shards.lock().await;
+            self.publish_shards_locked(ca, &mut state, shards).await?;
+        }
+        Ok(number)
     }
 
-    /// Makes sure the published CRL of `ca` includes every revocation up to clock value
-    /// `seq`: publishes one unless a publication since then already did. Concurrent callers
-    /// queue on the CA's lock, so one publication answers all who waited during the previous.
-    pub(crate) async fn publish_crl_covering(&self, ca: &str, seq: i64) -> Result<i64, CaError> {
+    /// Makes sure the published CRL of `ca` of `scope` includes every revocation up to clock
+    /// value `seq`: publishes one unless a publication since then already did; returns its
+    /// number. Concurrent callers queue on the CA's lock, so one publication answers all who
+    /// waited during the previous — for shards, one round publishes every shard waited for.
+    pub(crate) async fn publish_crl_covering(&self, ca: &str, scope: CrlScope, seq: i64) -> Result<i64, CaError> {
         let loaded = self.ca(ca)?;
-        let mut state = loaded.crl_lock.lock().await;
-        if state.covered >= seq {
+        let shard = match scope {
+            CrlScope::Whole => return self.publish_whole(ca, seq).await,
+            CrlScope::Shard(n) => n,
+        };
+        {
+            let now = self.inner.clock.now().unix_timestamp();
+            let mut behind = loaded.crls.whole_behind.lock();
+            *behind = Some(behind.map_or((now, seq), |(since, max)| (since, max.max(seq))));
+        }
+        loaded.crls.pending.lock().insert(shard);
+        let mut state = loaded.crls.shards.lock().await;
+        if state.covered.get(&shard).is_some_and(|c| *c >= seq) {
+            return Ok(self.crl_of(ca, scope)?.crl_number);
+        }
+        // Everything asked for while the previous round ran, this one included (a round
+        // that failed took it from `pending` without publishing it).
+        let mut round = std::mem::take(&mut *loaded.crls.pending.lock());
+        round.insert(shard);
+        let numbers = self.publish_shards_locked(ca, &mut state, round).await?;
+        numbers.get(&shard).copied().ok_or_else(|| CaError::Internal(format!("shard {shard} of '{ca}' not published")))
+    }
+
+    /// Publishes the whole CRL of `ca` unless one published since clock value `seq` covers
+    /// it already (`seq` -1: publish anyway).
+    async fn publish_whole(&self, ca: &str, seq: i64) -> Result<i64, CaError> {
+        let loaded = self.ca(ca)?;
+        if loaded.offline {
+            return Err(CaError::Offline(ca.into()));
+        }
+        let mut state = loaded.crls.whole.lock().await;
+        if seq >= 0 && state.covered >= seq {
             return Ok(self.crl(ca)?.crl_number);
         }
-        self.publish_locked(ca, &mut state).await
-    }
-
-    async fn publish_locked(&self, ca: &str, state: &mut CrlState) -> Result<i64, CaError> {
         let store = &self.inner.store;
         // Order matters: clock, then number, then list — a higher number never carries an
         // older list, and the list holds every revocation up to `clock`.
@@ -67,61 +181,182 @@ impl Authority {
         let mut list = match state.list.take() {
             // Only what was revoked since the last read: the list is kept, not re-read.
             Some(mut list) => {
-                let added = store.revoked_for_crl_since(ca, list.upto).await?;
-                list.add(added)?;
+                list.add(store.revoked_for_crl_since(ca, list.upto).await?, |_| true)?;
                 list
             }
-            None => RevokedList::new(store.revoked_for_crl(ca, now.unix_timestamp()).await?)?,
+            None => RevokedList::read(store.revoked_for_crl(ca, now.unix_timestamp()).await?, |_| true)?,
         };
         list.drop_expired(now.unix_timestamp())?;
-        let list = Arc::new(list);
         let next = now + self.inner.config.crl_validity;
-        let this = self.clone();
-        let name = ca.to_string();
-        let shared = list.clone();
-        let der = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, CaError> {
-            let loaded = this.ca(&name)?;
-            Ok(build_crl_encoded(&loaded.identity, number as u64, now, next, &shared.encoded)?)
-        })
-        .await
-        .map_err(|e| CaError::Internal(e.to_string()))??;
-        let entries = list.encoded.len() as i64;
-        state.list = Arc::into_inner(list);
-        let record = CrlRecord {
-            issuer: ca.to_string(),
-            crl_number: number,
-            this_update: now.unix_timestamp(),
-            next_update: next.unix_timestamp(),
-            entries,
-            der,
-        };
+        let (list, mut built) =
+            self.sign_crls(ca, list, vec![(CrlScope::Whole, number)], now, next, |list, _| vec![&list.encoded]).await?;
+        state.list = Some(list);
+        let record = built.pop().ok_or_else(|| CaError::Internal("no CRL built".into()))?;
         store.store_crl(&record).await?;
-        tracing::info!(ca, crl_number = number, entries, "published CRL");
+        tracing::info!(ca, crl_number = number, entries = record.entries, "published CRL");
         self.inner.metrics.crls_published.fetch_add(1, Ordering::Relaxed);
-        let mut crls = self.inner.crls.write();
-        let newer = crls.get(ca).is_none_or(|c| c.crl_number < number);
-        if newer {
-            crls.insert(ca.to_string(), Arc::new(record));
-        }
+        self.remember(record);
         state.covered = clock;
+        // Shard revocations up to `clock` are on it now; later ones still wait, as if made now.
+        let mut behind = loaded.crls.whole_behind.lock();
+        *behind = match *behind {
+            Some((_, max)) if max <= clock => None,
+            Some((_, max)) => Some((now.unix_timestamp(), max)),
+            None => None,
+        };
         Ok(number)
     }
 
-    /// Loads CRLs other nodes published and refreshes CRLs that are getting old.
+    /// One round: publishes the CRLs of `shards` of `ca`, with one transaction for their
+    /// numbers and one storing them all; returns each shard's number.
+    async fn publish_shards_locked(
+        &self,
+        ca: &str,
+        state: &mut ShardState,
+        shards: BTreeSet<u16>,
+    ) -> Result<BTreeMap<u16, i64>, CaError> {
+        let store = &self.inner.store;
+        let clock = store.revocation_clock().await?;
+        let numbers = store.next_crl_numbers(ca, shards.len() as u32).await?;
+        let now = self.inner.clock.now();
+        // Rows of certificates that name no shard belong to the whole CRL only.
+        let mut lists = match state.lists.take() {
+            Some(mut lists) => {
+                let added = store.revoked_for_crl_since(ca, lists.upto).await?;
+                lists.add(added)?;
+                lists
+            }
+            None => ShardLists::read(store.revoked_for_crl(ca, now.unix_timestamp()).await?)?,
+        };
+        lists.drop_expired(now.unix_timestamp())?;
+        let next = now + self.inner.config.crl_validity;
+        let wanted: Vec<(CrlScope, i64)> = shards.iter().map(|n| CrlScope::Shard(*n)).zip(numbers).collect();
+        let (lists, built) = self
+            .sign_crls(ca, lists, wanted, now, next, |lists, scope| match scope {
+                CrlScope::Shard(n) => lists.parts.get(&n).map(|p| vec![&p.encoded]).unwrap_or_default(),
+                CrlScope::Whole => vec![],
+            })
+            .await?;
+        state.lists = Some(lists);
+        store.store_crls(&built).await?;
+        tracing::debug!(ca, shards = built.len(), "published CRL shards");
+        self.inner.metrics.crls_published.fetch_add(built.len() as u64, Ordering::Relaxed);
+        let mut numbers = BTreeMap::new();
+        for record in built {
+            if let CrlScope::Shard(n) = record.scope {
+                numbers.insert(n, record.crl_number);
+                state.covered.insert(n, clock);
+            }
+            self.remember(record);
+        }
+        Ok(numbers)
+    }
+
+    /// Builds and signs one CRL per (scope, number) of `ca` on the blocking pool, from the
+    /// parts `parts` picks out of `lists`; hands `lists` back with the records.
+    async fn sign_crls<L: Send + Sync + 'static>(
+        &self,
+        ca: &str,
+        lists: L,
+        wanted: Vec<(CrlScope, i64)>,
+        now: OffsetDateTime,
+        next: OffsetDateTime,
+        parts: fn(&L, CrlScope) -> Vec<&EncodedEntries>,
+    ) -> Result<(L, Vec<CrlRecord>), CaError> {
+        let this = self.clone();
+        let name = ca.to_string();
+        let base = self.inner.public_url.clone();
+        tokio::task::spawn_blocking(move || -> Result<(L, Vec<CrlRecord>), CaError> {
+            let loaded = this.ca(&name)?;
+            let mut out = Vec::with_capacity(wanted.len());
+            for (scope, number) in wanted {
+                let parts = parts(&lists, scope);
+                let url = match scope {
+                    CrlScope::Whole => None,
+                    CrlScope::Shard(_) => Some(crl_url(&base, &name, scope)),
+                };
+                let der = build_crl_encoded(&loaded.identity, number as u64, now, next, &parts, url.as_deref())?;
+                out.push(CrlRecord {
+                    issuer: name.clone(),
+                    scope,
+                    crl_number: number,
+                    this_update: now.unix_timestamp(),
+                    next_update: next.unix_timestamp(),
+                    entries: parts.iter().map(|p| p.len() as i64).sum(),
+                    der,
+                });
+            }
+            Ok((lists, out))
+        })
+        .await
+        .map_err(|e| CaError::Internal(e.to_string()))?
+    }
+
+    /// The shards of `ca` with no CRL, or (with `now`) whose CRL is due for its refresh.
+    fn missing_or_stale_shards(&self, ca: &str, now: Option<i64>) -> BTreeSet<u16> {
+        let refresh = self.inner.config.crl_refresh.as_secs() as i64;
+        let crls = self.inner.crls.read();
+        let due = |scope: CrlScope| match crls.get(&(ca.to_string(), scope)) {
+            None => true,
+            Some(c) => now.is_some_and(|now| c.this_update + refresh <= now),
+        };
+        let shards = self.shards_of_locked(ca, &crls);
+        shards.into_iter().filter(|n| due(CrlScope::Shard(*n))).collect()
+    }
+
+    fn shards_of_locked(
+        &self,
+        ca: &str,
+        crls: &std::collections::HashMap<(String, CrlScope), Arc<CrlRecord>>,
+    ) -> BTreeSet<u16> {
+        let mut shards: BTreeSet<u16> = (0..self.inner.config.crl_shards).collect();
+        for (name, scope) in crls.keys() {
+            if let (true, CrlScope::Shard(n)) = (name == ca, scope) {
+                shards.insert(*n);
+            }
+        }
+        shards
+    }
+
+    /// Loads CRLs other nodes published, publishes CRLs that are getting old, and the whole
+    /// CRL of a CA once a revocation on one of its shards has waited `whole_crl_delay` for it.
     pub(crate) async fn refresh_crls(&self) -> Result<(), CaError> {
+        for name in self.ca_names() {
+            // One index probe per CA; the scopes are read only when another node published.
+            let newest_here =
+                self.inner.crls.read().iter().filter(|((n, _), _)| n == &name).map(|(_, c)| c.crl_number).max();
+            if self.inner.store.latest_crl_number(&name).await? <= newest_here {
+                continue;
+            }
+            for (scope, n) in self.inner.store.latest_crl_numbers(&name).await? {
+                let local = self.inner.crls.read().get(&(name.clone(), scope)).map(|c| c.crl_number);
+                if Some(n) > local
+                    && let Some(crl) = self.inner.store.latest_crl(&name, scope).await?
+                {
+                    self.remember(crl);
+                }
+            }
+        }
         let now = self.inner.clock.now().unix_timestamp();
         for name in self.ca_names() {
-            let local = self.inner.crls.read().get(&name).cloned();
-            let db = self.inner.store.latest_crl_number(&name).await?;
-            if db > local.as_ref().map(|c| c.crl_number)
-                && let Some(crl) = self.inner.store.latest_crl(&name).await?
-            {
-                self.inner.crls.write().insert(name.clone(), Arc::new(crl));
+            let loaded = self.ca(&name)?;
+            if loaded.offline {
+                continue;
             }
-            let current = self.inner.crls.read().get(&name).cloned();
-            let stale = current.is_none_or(|c| c.this_update + self.inner.config.crl_refresh.as_secs() as i64 <= now);
-            if stale && !self.ca(&name)?.offline {
-                self.publish_crl(&name).await?;
+            let whole = self.inner.crls.read().get(&(name.clone(), CrlScope::Whole)).cloned();
+            let stale =
+                whole.as_ref().is_none_or(|c| c.this_update + self.inner.config.crl_refresh.as_secs() as i64 <= now);
+            // A revocation on a shard has waited `whole_crl_delay` for the whole CRL: the
+            // revocations of a busy minute share one publication.
+            let delay = self.inner.config.whole_crl_delay.as_secs() as i64;
+            let behind = loaded.crls.whole_behind.lock().is_some_and(|(since, _)| since + delay <= now);
+            if stale || behind {
+                self.publish_whole(&name, -1).await?;
+            }
+            let due = self.missing_or_stale_shards(&name, Some(now));
+            if !due.is_empty() {
+                let mut state = loaded.crls.shards.lock().await;
+                self.publish_shards_locked(&name, &mut state, due).await?;
             }
         }
         Ok(())
@@ -183,8 +418,8 @@ pub fn bench_crl(entries: usize) -> Result<(usize, std::time::Duration), CaError
     Ok((der.len(), started.elapsed()))
 }
 
-/// What a CA's last CRL publication covered, kept between publications (behind the CA's
-/// publication lock).
+/// What a CA's last whole-CRL publication covered, kept between publications (behind its
+/// lock).
 pub(crate) struct CrlState {
     /// Every revocation up to this revocation clock value is in the published CRL (-1:
     /// nothing published by this node yet).
@@ -198,6 +433,14 @@ impl Default for CrlState {
     fn default() -> Self {
         Self { covered: -1, list: None }
     }
+}
+
+/// The same for the shards of a CA: what each shard's last publication covered, and the
+/// CA's sharded revocations by shard.
+#[derive(Default)]
+pub(crate) struct ShardState {
+    covered: BTreeMap<u16, i64>,
+    lists: Option<ShardLists>,
 }
 
 /// A CA's unexpired revocations in revocation order, encoded for the CRL, and the highest
@@ -221,20 +464,32 @@ struct RevokedList {
 }
 
 impl RevokedList {
-    fn new(rows: Vec<store::RevokedRow>) -> Result<Self, CaError> {
-        let mut list = Self { kept: vec![], encoded: EncodedEntries::default(), upto: 0, first_expiry: i64::MAX };
-        list.add(rows)?;
+    fn empty() -> Self {
+        Self { kept: vec![], encoded: EncodedEntries::default(), upto: 0, first_expiry: i64::MAX }
+    }
+
+    fn read(rows: Vec<store::RevokedRow>, keep: fn(&store::RevokedRow) -> bool) -> Result<Self, CaError> {
+        let mut list = Self::empty();
+        list.add(rows, keep)?;
         Ok(list)
     }
 
-    fn add(&mut self, rows: Vec<store::RevokedRow>) -> Result<(), CaError> {
+    /// Appends the rows `keep` takes; `upto` moves past all of them.
+    fn add(&mut self, rows: Vec<store::RevokedRow>, keep: fn(&store::RevokedRow) -> bool) -> Result<(), CaError> {
         for r in rows {
             // `revoked_for_crl_since` reads only values above `upto`: never a row twice.
             self.upto = self.upto.max(r.seq);
-            self.first_expiry = self.first_expiry.min(r.not_after);
-            self.encoded.push(&entry(&r.serial, r.revoked_at, r.reason))?;
-            self.kept.push((r.serial, r.revoked_at, r.not_after, r.reason));
+            if keep(&r) {
+                self.push(r)?;
+            }
         }
+        Ok(())
+    }
+
+    fn push(&mut self, r: store::RevokedRow) -> Result<(), CaError> {
+        self.first_expiry = self.first_expiry.min(r.not_after);
+        self.encoded.push(&entry(&r.serial, r.revoked_at, r.reason))?;
+        self.kept.push((r.serial, r.revoked_at, r.not_after, r.reason));
         Ok(())
     }
 
@@ -250,6 +505,38 @@ impl RevokedList {
         for (serial, revoked_at, not_after, reason) in &self.kept {
             self.encoded.push(&entry(serial, *revoked_at, *reason))?;
             self.first_expiry = self.first_expiry.min(*not_after);
+        }
+        Ok(())
+    }
+}
+
+/// A CA's unexpired revocations of certificates that name a shard, one kept list per shard,
+/// read together (one index range for all shards) up to one clock value.
+struct ShardLists {
+    parts: BTreeMap<u16, RevokedList>,
+    upto: i64,
+}
+
+impl ShardLists {
+    fn read(rows: Vec<store::RevokedRow>) -> Result<Self, CaError> {
+        let mut lists = Self { parts: BTreeMap::new(), upto: 0 };
+        lists.add(rows)?;
+        Ok(lists)
+    }
+
+    fn add(&mut self, rows: Vec<store::RevokedRow>) -> Result<(), CaError> {
+        for r in rows {
+            self.upto = self.upto.max(r.seq);
+            if let Some(n) = r.shard {
+                self.parts.entry(n).or_insert_with(RevokedList::empty).push(r)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn drop_expired(&mut self, now: i64) -> Result<(), CaError> {
+        for part in self.parts.values_mut() {
+            part.drop_expired(now)?;
         }
         Ok(())
     }

@@ -25,6 +25,9 @@ pub enum CaError {
         "no certificate with serial {0} was issued by this CA: check the serial (hex, as `openssl x509 -serial` prints it)"
     )]
     UnknownCertificate(String),
+    /// No CRL of that name (a shard the CA does not publish).
+    #[error("{0}: the CRL address is in the certificate's CRL distribution point")]
+    UnknownCrl(String),
     /// The serial exists under several CAs; the caller must say which.
     #[error("serial {0} exists under more than one CA: name the CA")]
     AmbiguousSerial(String),

@@ -7,7 +7,7 @@ use pki::{CaIdentity, KeyAlgorithm, KeyPair, Profile, PublicationUrls, Serial, S
 use store::{CaRecord, Store};
 use types::Action;
 
-use crate::issue::{event, issue_recorded, urls_for};
+use crate::issue::{event, issue_recorded};
 use crate::keys::{FileKeys, KeyStore, OFFLINE_KEY};
 use crate::{CaError, Clock};
 
@@ -146,7 +146,8 @@ pub async fn init_hierarchy_with(
             &[],
             key.signer.public_key_spki(),
             None,
-            &urls_for(&opts.public_url, "root"),
+            &opts.public_url,
+            0,
             &opts.actor,
         )
         .await?;
@@ -204,19 +205,9 @@ pub(crate) async fn issue_responder_cert(
         organization: Some(organization.to_string()),
         ..SubjectName::cn(format!("{} OCSP Responder", ca.name))
     };
-    let (_, der) = issue_recorded(
-        store,
-        clock,
-        ca,
-        Profile::OcspResponder,
-        &subject,
-        &[],
-        spki,
-        None,
-        &urls_for(public_url, &ca.name),
-        actor,
-    )
-    .await?;
+    let (_, der) =
+        issue_recorded(store, clock, ca, Profile::OcspResponder, &subject, &[], spki, None, public_url, 0, actor)
+            .await?;
     Ok(der)
 }
 

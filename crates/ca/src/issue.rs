@@ -77,13 +77,14 @@ pub(crate) fn check_profile(ca: &str, profile: Profile) -> Result<(), CaError> {
     }
 }
 
-/// The URLs put into certificates issued by `issuer`.
-pub(crate) fn urls_for(base: &str, issuer: &str) -> PublicationUrls {
+/// The URLs put into certificates issued by `issuer`: the CRL distribution point names
+/// shard `shard` of its CRL, or (`None`) the whole CRL.
+pub(crate) fn urls_for(base: &str, issuer: &str, shard: Option<u16>) -> PublicationUrls {
     let base = base.trim_end_matches('/');
     PublicationUrls {
         ocsp: Some(format!("{base}/ocsp")),
         ca_issuers: Some(format!("{base}/ca/{issuer}.cer")),
-        crl: Some(format!("{base}/crl/{issuer}.crl")),
+        crl: Some(crate::crl::crl_url(base, issuer, store::CrlScope::of(shard))),
     }
 }
 
@@ -107,7 +108,8 @@ pub(crate) fn event(
 }
 
 /// Reserves, signs and stores one certificate (Boulder's order). Used by init and by the
-/// [`Authority`] for every issuance.
+/// [`Authority`] for every issuance. Its AIA and CDP point under `base_url`; with
+/// `crl_shards` above 0 the CDP names the shard chosen from its serial (recorded with it).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn issue_recorded(
     store: &Store,
@@ -118,11 +120,15 @@ pub(crate) async fn issue_recorded(
     sans: &[San],
     spki: &[u8],
     validity_days: Option<u32>,
-    urls: &PublicationUrls,
+    base_url: &str,
+    crl_shards: u16,
     actor: &str,
 ) -> Result<(CertificateTemplate, Vec<u8>), CaError> {
     let spec = profile.spec();
     let now = clock.now();
+    let serial = Serial::ordered(now.unix_timestamp())?;
+    let crl_shard = crate::crl::crl_shard_of(&serial, crl_shards);
+    let urls = &urls_for(base_url, &issuer.name, crl_shard);
     let order = CertificateOrder {
         spec: &spec,
         subject,
@@ -133,7 +139,7 @@ pub(crate) async fn issue_recorded(
         issuer_not_after: Some(issuer.not_after),
         urls,
     };
-    let template = CertificateTemplate::prepare(&order, Serial::ordered(now.unix_timestamp())?)?;
+    let template = CertificateTemplate::prepare(&order, serial)?;
     let serial = template.serial.to_hex();
     let not_after = template.not_after.unix_timestamp();
     let record = NewCertificate {
@@ -145,6 +151,7 @@ pub(crate) async fn issue_recorded(
         not_before: template.not_before.unix_timestamp(),
         not_after,
         created_at: now.unix_timestamp(),
+        crl_shard,
     };
     let completed = |der: Vec<u8>| CompletedCertificate {
         issuer: issuer.name.clone(),
@@ -231,7 +238,6 @@ impl Authority {
         validity_days: Option<u32>,
         actor: &str,
     ) -> Result<Issued, CaError> {
-        let urls = urls_for(&self.inner.public_url, &ca.record.name);
         let (template, der) = issue_recorded(
             &self.inner.store,
             self.inner.clock.as_ref(),
@@ -241,7 +247,8 @@ impl Authority {
             sans,
             spki,
             validity_days,
-            &urls,
+            &self.inner.public_url,
+            self.inner.config.crl_shards,
             actor,
         )
         .await?;

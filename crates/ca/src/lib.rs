@@ -25,13 +25,16 @@ mod keys;
 mod ocsp;
 pub mod offline;
 
-pub use authority::{Authority, AuthorityConfig, DEFAULT_OCSP_CACHE_ENTRIES, Metrics, RevokeRequest, Revoked};
+pub use authority::{
+    Authority, AuthorityConfig, DEFAULT_CRL_SHARDS, DEFAULT_OCSP_CACHE_ENTRIES, Metrics, RevokeRequest, Revoked,
+};
 pub use checkpoint::{AuditCheckpoint, CHECKPOINT_SIGNER};
-pub use crl::{bench_crl, bench_crl_rows};
+pub use crl::{bench_crl, bench_crl_rows, crl_shard_of, crl_url};
 pub use error::CaError;
 pub use hierarchy::{InitOptions, InitReport, KeyPlacement, init_hierarchy, init_hierarchy_with, issue_tls_server_key};
 pub use issue::{IssueRequest, Issued, allowed_profiles};
 pub use keys::{FileKeys, KeyStore, NewKey, OFFLINE_KEY, family_of};
 pub use ocsp::OcspReply;
 pub use pki::VerifiedCsr;
+pub use store::CrlScope;
 pub use types::{CHECKPOINT_FORMAT, Clock, ManualClock, OffsetClock, SystemClock, checkpoint_message};

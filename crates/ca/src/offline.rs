@@ -197,7 +197,7 @@ impl RootLedger {
         let cn = format!("{} {} CA {generation}", self.organization, title(family));
         let subject = SubjectName { organization: Some(self.organization.clone()), ..SubjectName::cn(cn.trim()) };
         let spec = Profile::IssuingCa.spec();
-        let urls = urls_for(&self.public_url, &root.name);
+        let urls = urls_for(&self.public_url, &root.name, None);
         let order = CertificateOrder {
             spec: &spec,
             subject: &subject,
@@ -341,6 +341,7 @@ pub async fn import_presigned(
         store
             .store_crl(&CrlRecord {
                 issuer: root.name.clone(),
+                scope: store::CrlScope::Whole,
                 crl_number: arl.crl_number,
                 this_update: arl.this_update,
                 next_update: arl.next_update,
@@ -440,6 +441,7 @@ pub async fn import_bundle(
                     not_before: info.not_before,
                     not_after: info.not_after,
                     created_at: now,
+                    crl_shard: None,
                 },
                 event(
                     clock,

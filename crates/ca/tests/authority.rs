@@ -30,8 +30,63 @@ async fn fresh(dir: &tempfile::TempDir) -> (Store, String) {
 }
 
 async fn node(store: Store, clock: Arc<dyn Clock>) -> Authority {
-    let config = AuthorityConfig { poll_interval: Duration::from_millis(100), ..Default::default() };
+    node_with(store, clock, ca::DEFAULT_CRL_SHARDS).await
+}
+
+async fn node_with(store: Store, clock: Arc<dyn Clock>, crl_shards: u16) -> Authority {
+    let config = AuthorityConfig { poll_interval: Duration::from_millis(100), crl_shards, ..Default::default() };
     Authority::load(store, PASS, clock, config).await.unwrap()
+}
+
+/// The one URI of a certificate's CRL distribution point.
+fn cdp_of(cert_der: &[u8]) -> String {
+    use x509_cert::ext::pkix::CrlDistributionPoints;
+    use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+    let cert = x509_cert::Certificate::from_der(cert_der).unwrap();
+    let ext = cert
+        .tbs_certificate
+        .extensions
+        .unwrap()
+        .into_iter()
+        .find(|e| e.extn_id == <CrlDistributionPoints as der::oid::AssociatedOid>::OID)
+        .unwrap();
+    let points = CrlDistributionPoints::from_der(ext.extn_value.as_bytes()).unwrap();
+    let Some(DistributionPointName::FullName(names)) = &points.0[0].distribution_point else { panic!("no fullName") };
+    let [GeneralName::UniformResourceIdentifier(uri)] = names.as_slice() else { panic!("{names:?}") };
+    uri.to_string()
+}
+
+/// The URI a CRL's issuingDistributionPoint names, with its onlyContainsUserCerts flag
+/// (`None`: no issuingDistributionPoint — a CRL of everything the CA revoked).
+fn idp_of(crl_der: &[u8]) -> Option<(String, bool)> {
+    use x509_cert::ext::pkix::IssuingDistributionPoint;
+    use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+    let crl = x509_cert::crl::CertificateList::from_der(crl_der).unwrap();
+    let ext = crl
+        .tbs_cert_list
+        .crl_extensions
+        .unwrap_or_default()
+        .into_iter()
+        // Not `IssuingDistributionPoint::OID`: x509-cert 0.2.5 gives it the OID of
+        // subjectInfoAccess.
+        .find(|e| e.extn_id == der::oid::db::rfc5280::ID_CE_ISSUING_DISTRIBUTION_POINT)?;
+    assert!(ext.critical, "issuingDistributionPoint must be critical");
+    let idp = IssuingDistributionPoint::from_der(ext.extn_value.as_bytes()).unwrap();
+    let Some(DistributionPointName::FullName(names)) = &idp.distribution_point else { panic!("no fullName") };
+    let [GeneralName::UniformResourceIdentifier(uri)] = names.as_slice() else { panic!("{names:?}") };
+    Some((uri.to_string(), idp.only_contains_user_certs))
+}
+
+/// The CRL scope a certificate's distribution point names.
+fn scope_of(cert_der: &[u8]) -> ca::CrlScope {
+    let url = cdp_of(cert_der);
+    match url.strip_prefix("http://ca.test/crl/systems/").and_then(|f| f.strip_suffix(".crl")) {
+        Some(n) => ca::CrlScope::Shard(n.parse().unwrap()),
+        None => {
+            assert_eq!(url, "http://ca.test/crl/systems.crl");
+            ca::CrlScope::Whole
+        }
+    }
 }
 
 fn csr() -> Vec<u8> {
@@ -139,8 +194,10 @@ async fn a_revocation_on_one_node_reaches_the_other_nodes_ocsp_within_a_second()
         .await
         .unwrap();
     assert!(matches!(status_in(&a.ocsp(&req).await.der), OcspCertStatus::Revoked(_)));
-    // A's CRL already lists it.
-    let crl = a.crl("systems").unwrap();
+    // A's CRL that the certificate names (its shard's) already lists it.
+    let scope = scope_of(&issued.der);
+    assert!(matches!(scope, ca::CrlScope::Shard(_)));
+    let crl = a.crl_of("systems", scope).unwrap();
     assert_eq!(crl.crl_number, revoked.crl_number);
     assert_eq!(crl.entries, 1);
 
@@ -155,12 +212,12 @@ async fn a_revocation_on_one_node_reaches_the_other_nodes_ocsp_within_a_second()
     assert!(seen, "node B must drop its cached good answer within a second");
     // And B serves A's newer CRL.
     for _ in 0..20 {
-        if b.crl("systems").unwrap().crl_number >= revoked.crl_number {
+        if b.crl_of("systems", scope).unwrap().crl_number >= revoked.crl_number {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(b.crl("systems").unwrap().crl_number >= revoked.crl_number);
+    assert_eq!(b.crl_of("systems", scope).unwrap().der, crl.der);
     let rec = store_a.certificate("systems", &issued.serial).await.unwrap().unwrap();
     assert!(matches!(rec.status, CertStatus::Revoked { reason: 1, .. }));
 }
@@ -224,8 +281,9 @@ async fn a_crl_from_the_kept_list_holds_every_nodes_revocations_and_drops_expire
     let dir = tempfile::tempdir().unwrap();
     let (store_a, url) = fresh(&dir).await;
     let clock = ManualClock::new(NOW);
-    let a = node(store_a, Arc::new(clock.clone())).await;
-    let b = node(Store::open(&url).await.unwrap(), Arc::new(clock.clone())).await;
+    // Certificates that name the whole CRL: each revocation waits for it.
+    let a = node_with(store_a, Arc::new(clock.clone()), 0).await;
+    let b = node_with(Store::open(&url).await.unwrap(), Arc::new(clock.clone()), 0).await;
     let short = |mut r: IssueRequest| {
         r.validity_days = Some(2);
         r
@@ -271,7 +329,107 @@ async fn a_crl_from_the_kept_list_holds_every_nodes_revocations_and_drops_expire
     assert_eq!(crl.entries, 3);
 
     // A node that reads the whole list afresh publishes the same entries.
-    let c = node(Store::open(&url).await.unwrap(), Arc::new(clock.clone())).await;
+    let c = node_with(Store::open(&url).await.unwrap(), Arc::new(clock.clone()), 0).await;
     c.publish_crl("systems").await.unwrap();
     assert_eq!(crl_serials(&c.crl("systems").unwrap().der), left);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_waits_for_its_shard_and_the_whole_crl_follows_within_the_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, url) = fresh(&dir).await;
+    let clock = ManualClock::new(NOW);
+    let a = node_with(store, Arc::new(clock.clone()), 4).await;
+    // Every shard has a CRL from the start; there is no fifth.
+    for n in 0..4 {
+        let crl = a.crl_of("systems", ca::CrlScope::Shard(n)).unwrap();
+        assert_eq!(idp_of(&crl.der), Some((format!("http://ca.test/crl/systems/{n}.crl"), true)));
+        assert_eq!(crl.entries, 0);
+    }
+    assert!(matches!(a.crl_of("systems", ca::CrlScope::Shard(4)), Err(ca::CaError::UnknownCrl(_))));
+    assert_eq!(idp_of(&a.crl("systems").unwrap().der), None, "the whole CRL has no issuingDistributionPoint");
+
+    // Certificates spread over the shards; each names its own in its distribution point.
+    let mut by_shard: std::collections::BTreeMap<u16, Vec<ca::Issued>> = Default::default();
+    for _ in 0..16 {
+        let c = a.issue(request(Profile::SystemClient, "systems")).await.unwrap();
+        let ca::CrlScope::Shard(n) = scope_of(&c.der) else { panic!("a sharded CA issued a whole-CRL certificate") };
+        assert_eq!(Some(n), ca::crl_shard_of(&pki::Serial::from_hex(&c.serial).unwrap(), 4));
+        by_shard.entry(n).or_default().push(c);
+    }
+    assert!(by_shard.len() >= 2, "16 certificates all in one of 4 shards: {:?}", by_shard.keys());
+    let mut shards = by_shard.iter();
+    let (&sx, xs) = shards.next().unwrap();
+    let (&sy, ys) = shards.next().unwrap();
+    let (x, y) = (&xs[0], &ys[0]);
+    let whole_before = a.crl("systems").unwrap();
+
+    // Two revocations on two shards at once: each answered once its own shard lists it.
+    let revoke = |serial: String| {
+        let a = a.clone();
+        async move {
+            a.revoke(RevokeRequest {
+                ca: Some("systems".into()),
+                serial,
+                reason: RevocationReason::Superseded,
+                actor: "t".into(),
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let (rx, ry) = tokio::join!(revoke(x.serial.clone()), revoke(y.serial.clone()));
+    let crl_x = a.crl_of("systems", ca::CrlScope::Shard(sx)).unwrap();
+    let crl_y = a.crl_of("systems", ca::CrlScope::Shard(sy)).unwrap();
+    assert!(crl_x.crl_number >= rx.crl_number && crl_y.crl_number >= ry.crl_number);
+    assert_eq!(crl_serials(&crl_x.der), [x.serial.to_uppercase()].into());
+    assert_eq!(crl_serials(&crl_y.der), [y.serial.to_uppercase()].into());
+    assert_eq!(idp_of(&crl_x.der).unwrap().0, cdp_of(&x.der), "the shard names the URL the certificate names");
+    for n in (0..4).filter(|n| *n != sx && *n != sy) {
+        assert!(crl_serials(&a.crl_of("systems", ca::CrlScope::Shard(n)).unwrap().der).is_empty());
+    }
+    // The whole CRL was not published for them (that is what shards save) ...
+    assert_eq!(a.crl("systems").unwrap().crl_number, whole_before.crl_number);
+    // ... and follows once the revocations have waited the delay (one minute) for it.
+    let _m = a.spawn_maintenance();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(a.crl("systems").unwrap().crl_number, whole_before.crl_number, "not before the delay");
+    clock.advance(61);
+    let both: std::collections::BTreeSet<String> = [x.serial.to_uppercase(), y.serial.to_uppercase()].into();
+    let mut listed = Default::default();
+    for _ in 0..50 {
+        listed = crl_serials(&a.crl("systems").unwrap().der);
+        if listed == both {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(listed, both);
+
+    // Fewer shards configured later: a node still serves the shards certificates name, and a
+    // certificate of a node without shards names the whole CRL, which its revocation publishes.
+    let b = node_with(Store::open(&url).await.unwrap(), Arc::new(clock.clone()), 0).await;
+    assert_eq!(b.crl_of("systems", ca::CrlScope::Shard(sx)).unwrap().der, crl_x.der);
+    let plain = b.issue(request(Profile::SystemClient, "systems")).await.unwrap();
+    assert_eq!(scope_of(&plain.der), ca::CrlScope::Whole);
+    let r = b
+        .revoke(RevokeRequest {
+            ca: Some("systems".into()),
+            serial: plain.serial.clone(),
+            reason: RevocationReason::Superseded,
+            actor: "t".into(),
+        })
+        .await
+        .unwrap();
+    let whole = b.crl("systems").unwrap();
+    assert_eq!(whole.crl_number, r.crl_number);
+    assert!(crl_serials(&whole.der).contains(&plain.serial.to_uppercase()));
+    // A later revocation on shard sx reads only what is new, and still lists x.
+    let x2 = xs.get(1).or(ys.get(1)).map(|c| (c.serial.clone(), scope_of(&c.der)));
+    if let Some((serial, scope)) = x2 {
+        revoke(serial.clone()).await;
+        let crl = a.crl_of("systems", scope).unwrap();
+        assert!(crl_serials(&crl.der).contains(&serial.to_uppercase()));
+        assert_eq!(crl.entries as usize, crl_serials(&crl.der).len());
+    }
 }

@@ -42,6 +42,10 @@ pub struct SeedArgs {
     /// Rows per transaction
     #[arg(long, default_value_t = 50_000)]
     batch: u64,
+    /// CRL shards per CA the certificates are spread over, as `[crl] shards` does for
+    /// certificates issued (0: every certificate names its CA's whole CRL)
+    #[arg(long, default_value_t = ca::DEFAULT_CRL_SHARDS)]
+    crl_shards: u16,
     /// Print JSON: {"certs", "revoked", "orgs", "seconds", "per_second"}
     #[arg(long)]
     json: bool,
@@ -141,9 +145,11 @@ pub async fn seed(a: SeedArgs) -> Result<()> {
             } else {
                 (smartcards.clone(), "card-auth", format!("CN=Card holder {i},O=NHS,C=GB"), None)
             };
+            let serial = pki::Serial::ordered(created)?;
             rows.push(SeedCertificate {
                 issuer,
-                serial: pki::Serial::ordered(created)?.to_hex(),
+                crl_shard: ca::crl_shard_of(&serial, a.crl_shards),
+                serial: serial.to_hex(),
                 profile: profile.into(),
                 subject,
                 spki_sha256: format!("{:016x}{:016x}{:016x}{:016x}", rng.next(), rng.next(), rng.next(), rng.next()),

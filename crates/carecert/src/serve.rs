@@ -272,6 +272,10 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let config = AuthorityConfig {
         public_url: settings.public_url.clone(),
         ocsp_cache_entries: settings.ocsp_cache_entries,
+        crl_shards: settings.crl.shards,
+        whole_crl_delay: settings.crl.whole_crl_delay,
+        crl_validity: settings.crl.validity,
+        crl_refresh: settings.crl.refresh,
         ..Default::default()
     };
     let clock: Arc<dyn ca::Clock> = if args.clock_offset_days != 0 {

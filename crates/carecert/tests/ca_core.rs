@@ -37,10 +37,13 @@ fn openssl_csr_is_issued_and_openssl_verifies_the_chain() {
             .output()
             .unwrap(),
     );
-    assert!(
-        ext.contains("OCSP - URI:") && ext.contains("/crl/systems.crl") && ext.contains("/ca/systems.cer"),
-        "{ext}"
-    );
+    assert!(ext.contains("OCSP - URI:") && ext.contains("/ca/systems.cer"), "{ext}");
+    // The CRL distribution point names one shard of the systems CA's CRL, served over HTTP.
+    let cdp = cdp_url(&cert);
+    let shard = cdp.strip_prefix(&format!("{}/crl/systems/", s.http)).and_then(|f| f.strip_suffix(".crl"));
+    assert!(shard.is_some_and(|n| n.parse::<u16>().is_ok_and(|n| n < ca::DEFAULT_CRL_SHARDS)), "{cdp}");
+    let out = Command::new("curl").args(["-sf", "-o"]).arg(s.path("shard.crl")).arg(&cdp).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
 }
 
 #[test]
@@ -63,15 +66,52 @@ fn ocsp_turns_from_good_to_revoked_without_restart_and_the_crl_lists_the_serial(
     let cached = ocsp(&s, &s.ca_pem("systems"), &cert, &["-no_nonce"]);
     assert!(cached.contains(": revoked"), "{cached}");
 
-    let crl = s.path("systems.crl");
-    let out =
-        Command::new("curl").args(["-sf", "-o"]).arg(&crl).arg(format!("{}/crl/systems.crl", s.http)).output().unwrap();
+    // The CRL the certificate names lists it as soon as the revocation is answered.
+    let crl = s.path("systems-shard.crl");
+    let out = Command::new("curl").args(["-sf", "-o"]).arg(&crl).arg(cdp_url(&cert)).output().unwrap();
     assert!(out.status.success());
     let crl_text = text(
         &Command::new("openssl").args(["crl", "-inform", "DER", "-text", "-noout", "-in"]).arg(&crl).output().unwrap(),
     );
     assert!(crl_text.contains(&format!("Serial Number: {serial}")), "{crl_text}");
     assert!(crl_text.contains("Key Compromise"), "{crl_text}");
+    assert!(crl_text.contains("Issuing Distribution Point") && crl_text.contains(&cdp_url(&cert)), "{crl_text}");
+    // openssl's own CRL check: the shard's scope matches the certificate's distribution point,
+    // so the certificate is found revoked; a certificate that names another shard is not
+    // judged by this CRL at all.
+    let pem = s.path("systems-shard.pem");
+    assert!(
+        Command::new("openssl")
+            .args(["crl", "-inform", "DER", "-outform", "PEM", "-in"])
+            .arg(&crl)
+            .arg("-out")
+            .arg(&pem)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let crl_check = |c: &std::path::Path| {
+        text(
+            &Command::new("openssl")
+                .args(["verify", "-crl_check", "-CRLfile"])
+                .arg(&pem)
+                .arg("-CAfile")
+                .arg(s.root())
+                .arg("-untrusted")
+                .arg(s.ca_pem("systems"))
+                .arg(c)
+                .output()
+                .unwrap(),
+        )
+    };
+    let checked = crl_check(&cert);
+    assert!(checked.contains("certificate revoked"), "{checked}");
+    let other = (0..8)
+        .map(|i| s.issue(&format!("other-{i}"), "systems", "system-client", &[]).0)
+        .find(|c| cdp_url(c) != cdp_url(&cert))
+        .expect("eight certificates all in the same one of 128 shards");
+    let out_of_scope = crl_check(&other);
+    assert!(out_of_scope.contains("different CRL scope"), "{out_of_scope}");
     let verify = text(
         &Command::new("openssl")
             .args(["crl", "-inform", "DER", "-noout", "-in"])
@@ -127,19 +167,26 @@ fn pkilint_finds_no_errors_in_any_profile_crl_or_ocsp_response() {
     // A CRL with an entry, and the root's ARL.
     let (victim, serial) = s.issue("victim", "systems", "system-client", &[]);
     assert!(s.admin(&["cert", "revoke", &serial, "--reason", "superseded"]).status.success());
-    for (name, kind) in [("systems", "CRL"), ("smartcards", "CRL"), ("root", "ARL")] {
+    // The whole CRLs, the root's ARL, and the shard the revoked certificate names.
+    let shard = cdp_url(&victim);
+    for (name, kind, url) in [
+        ("systems", "CRL", format!("{}/crl/systems.crl", s.http)),
+        ("smartcards", "CRL", format!("{}/crl/smartcards.crl", s.http)),
+        ("root", "ARL", format!("{}/crl/root.crl", s.http)),
+        ("systems-shard", "CRL", shard),
+    ] {
         let f = s.path(&format!("{name}.crl"));
-        assert!(
-            Command::new("curl")
-                .args(["-sf", "-o"])
-                .arg(&f)
-                .arg(format!("{}/crl/{name}.crl", s.http))
-                .status()
-                .unwrap()
-                .success()
-        );
+        assert!(Command::new("curl").args(["-sf", "-o"]).arg(&f).arg(&url).status().unwrap().success());
         lint("lint_crl", &["-t", kind, "-p", "PKIX"], &f);
     }
+    let listed = text(
+        &Command::new("openssl")
+            .args(["crl", "-inform", "DER", "-text", "-noout", "-in"])
+            .arg(s.path("systems-shard.crl"))
+            .output()
+            .unwrap(),
+    );
+    assert!(listed.contains(&format!("Serial Number: {serial}")), "{listed}");
 
     // OCSP responses: good, revoked, with and without nonce.
     for (cert, extra) in [(&certs[3], vec![]), (&victim, vec![]), (&victim, vec!["-no_nonce"])] {

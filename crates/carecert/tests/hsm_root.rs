@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{BIN, Server, ocsp, pkilint, text};
+use common::{BIN, Server, cdp_url, ocsp, pkilint, text};
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const USER_PIN: &str = "87654321";
@@ -212,8 +212,15 @@ fn verify(s: &Server, intermediate: &Path, cert: &Path) {
 
 /// Fetches `/crl/NAME.crl`, checks its signature with openssl; returns its text.
 fn crl_text(s: &Server, name: &str, issuer_chain: &[&Path]) -> String {
+    crl_text_at(s, name, &format!("{}/crl/{name}.crl", s.http), issuer_chain)
+}
+
+/// Fetches the CRL at `url`'s path from this server (the certificates name the public URL
+/// given at init) into NAME.crl, checks its signature with openssl; returns its text.
+fn crl_text_at(s: &Server, name: &str, url: &str, issuer_chain: &[&Path]) -> String {
     let f = s.path(&format!("{name}.crl"));
-    fetch(&format!("{}/crl/{name}.crl", s.http), &f);
+    let path = url.splitn(4, '/').nth(3).unwrap_or_else(|| panic!("'{url}' has no path"));
+    fetch(&format!("{}/{path}", s.http.trim_end_matches('/')), &f);
     let bundle = s.path(&format!("{name}-chain.pem"));
     let mut pem = String::new();
     for p in issuer_chain {
@@ -322,7 +329,8 @@ fn ca_keys_live_on_the_token_and_the_root_stays_off_line() {
     let resp = s.path("revoked.der");
     let revoked = ocsp(&s, &s.ca_pem("systems"), &victim, &["-respout", resp.to_str().unwrap()]);
     assert!(revoked.contains("Response verify OK") && revoked.contains(": revoked"), "{revoked}");
-    let crl = crl_text(&s, "systems", &[&s.ca_pem("systems"), &s.root()]);
+    // The CRL the certificate names (its shard's) lists it as soon as the revocation is answered.
+    let crl = crl_text_at(&s, "systems", &cdp_url(&victim), &[&s.ca_pem("systems"), &s.root()]);
     assert!(crl.contains(&victim_serial) && !crl.contains(&serial), "{crl}");
 
     // The root answers only from what it pre-signed: OCSP about an intermediate and the ARL.
@@ -455,7 +463,7 @@ fn rotating_systems_keeps_the_old_ca_answering_until_its_certificates_expire() {
     for (cert, ca, serial) in [(&old_cert, "systems", &old_serial), (&new_cert, "systems-2", &new_serial)] {
         let out = ocsp(&s, &s.ca_pem(ca), cert, &[]);
         assert!(out.contains("Response verify OK") && out.contains(": revoked"), "{ca}: {out}");
-        let crl = crl_text(&s, ca, &[&s.ca_pem(ca), &s.root()]);
+        let crl = crl_text_at(&s, ca, &cdp_url(cert), &[&s.ca_pem(ca), &s.root()]);
         assert!(crl.contains(serial.as_str()), "{ca}: {crl}");
     }
     // The root's pre-signed answers cover the new intermediate.

@@ -62,29 +62,36 @@ pub fn build_crl<'a>(
     for e in entries {
         encoded.push(&e)?;
     }
-    build_crl_encoded(ca, crl_number, this_update, next_update, &encoded)
+    build_crl_encoded(ca, crl_number, this_update, next_update, &[&encoded], None)
 }
 
-/// Builds and signs a complete v2 CRL (DER) for `ca` from entries encoded before. The
-/// entries are copied twice (into the signed part, then into the CRL), nothing else grows
-/// with them but the hash of the signature.
+/// Builds and signs a complete v2 CRL (DER) for `ca` from entries encoded before, listed
+/// part after part. The entries are copied twice (into the signed part, then into the CRL),
+/// nothing else grows with them but the hash of the signature.
+///
+/// `distribution_point`: `None` for a CRL of everything the CA revoked; `Some(url)` for a
+/// CRL that covers only the end-entity certificates whose CRL distribution point is `url`
+/// (a shard). Such a CRL carries a critical issuingDistributionPoint naming `url`, with
+/// onlyContainsUserCerts (RFC 5280 §5.2.5), so that a relying party knows its scope.
 pub fn build_crl_encoded(
     ca: &CaIdentity,
     crl_number: u64,
     this_update: OffsetDateTime,
     next_update: OffsetDateTime,
-    entries: &EncodedEntries,
+    parts: &[&EncodedEntries],
+    distribution_point: Option<&str>,
 ) -> Result<Vec<u8>, PkiError> {
     if next_update <= this_update {
         return Err(PkiError::Invalid("nextUpdate must be after thisUpdate".into()));
     }
     let alg = ca.signer().algorithm().signature_algorithm_der();
-    let exts = crl_extensions(&ca.key_id, crl_number);
+    let exts = crl_extensions(&ca.key_id, crl_number, distribution_point)?;
+    let count: usize = parts.iter().map(|p| p.count).sum();
     let mut times = Vec::with_capacity(34);
     write_time(&mut times, this_update.unix_timestamp())?;
     write_time(&mut times, next_update.unix_timestamp())?;
-    let revoked_len = entries.der.len();
-    let revoked_part = if entries.count > 0 { 1 + len_of_len(revoked_len) + revoked_len } else { 0 };
+    let revoked_len: usize = parts.iter().map(|p| p.der.len()).sum();
+    let revoked_part = if count > 0 { 1 + len_of_len(revoked_len) + revoked_len } else { 0 };
     let tbs_body_len =
         3 + alg.len() + ca.subject_der.len() + times.len() + revoked_part + 1 + len_of_len(exts.len()) + exts.len();
 
@@ -94,9 +101,11 @@ pub fn build_crl_encoded(
     tbs.extend_from_slice(alg);
     tbs.extend_from_slice(&ca.subject_der);
     tbs.extend_from_slice(&times);
-    if entries.count > 0 {
+    if count > 0 {
         write_header(&mut tbs, 0x30, revoked_len);
-        tbs.extend_from_slice(&entries.der);
+        for p in parts {
+            tbs.extend_from_slice(&p.der);
+        }
     }
     write_header(&mut tbs, 0xa0, exts.len());
     tbs.extend_from_slice(&exts);
@@ -141,7 +150,7 @@ fn write_entry(out: &mut Vec<u8>, e: &RevokedEntry<'_>) -> Result<(), PkiError> 
     Ok(())
 }
 
-fn crl_extensions(key_id: &[u8], crl_number: u64) -> Vec<u8> {
+fn crl_extensions(key_id: &[u8], crl_number: u64, distribution_point: Option<&str>) -> Result<Vec<u8>, PkiError> {
     let mut exts = Vec::with_capacity(64);
     // authorityKeyIdentifier { keyIdentifier [0] }
     let mut aki = Vec::with_capacity(key_id.len() + 4);
@@ -150,7 +159,7 @@ fn crl_extensions(key_id: &[u8], crl_number: u64) -> Vec<u8> {
     let mut aki_seq = Vec::new();
     write_header(&mut aki_seq, 0x30, aki.len());
     aki_seq.extend_from_slice(&aki);
-    push_extension(&mut exts, &[0x55, 0x1d, 0x23], &aki_seq);
+    push_extension(&mut exts, &[0x55, 0x1d, 0x23], &aki_seq, false);
     // cRLNumber INTEGER
     let n = crl_number.to_be_bytes();
     let start = n.iter().position(|b| *b != 0).unwrap_or(7);
@@ -161,20 +170,50 @@ fn crl_extensions(key_id: &[u8], crl_number: u64) -> Vec<u8> {
         int.push(0);
     }
     int.extend_from_slice(&n[start..]);
-    push_extension(&mut exts, &[0x55, 0x1d, 0x14], &int);
+    push_extension(&mut exts, &[0x55, 0x1d, 0x14], &int, false);
+    if let Some(url) = distribution_point {
+        push_extension(&mut exts, &[0x55, 0x1d, 0x1c], &issuing_distribution_point(url)?, true);
+    }
     let mut seq = Vec::with_capacity(exts.len() + 4);
     write_header(&mut seq, 0x30, exts.len());
     seq.extend_from_slice(&exts);
-    seq
+    Ok(seq)
 }
 
-fn push_extension(out: &mut Vec<u8>, oid: &[u8], value: &[u8]) {
+/// IssuingDistributionPoint ::= SEQUENCE { distributionPoint [0] { fullName [0] GeneralNames
+/// { uniformResourceIdentifier [6] IA5String } }, onlyContainsUserCerts [1] TRUE }
+fn issuing_distribution_point(url: &str) -> Result<Vec<u8>, PkiError> {
+    if url.is_empty() || !url.is_ascii() || url.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err(PkiError::Invalid(format!("'{url}' cannot be a CRL distribution point (an ASCII URL is needed)")));
+    }
+    let mut uri = Vec::with_capacity(url.len() + 4);
+    write_header(&mut uri, 0x86, url.len());
+    uri.extend_from_slice(url.as_bytes());
+    let mut full_name = Vec::with_capacity(uri.len() + 4);
+    write_header(&mut full_name, 0xa0, uri.len());
+    full_name.extend_from_slice(&uri);
+    let mut dp = Vec::with_capacity(full_name.len() + 4);
+    write_header(&mut dp, 0xa0, full_name.len());
+    dp.extend_from_slice(&full_name);
+    let only_user = [0x81, 0x01, 0xff];
+    let mut idp = Vec::with_capacity(dp.len() + 8);
+    write_header(&mut idp, 0x30, dp.len() + only_user.len());
+    idp.extend_from_slice(&dp);
+    idp.extend_from_slice(&only_user);
+    Ok(idp)
+}
+
+fn push_extension(out: &mut Vec<u8>, oid: &[u8], value: &[u8], critical: bool) {
     let oid_len = 2 + oid.len();
+    let crit_len = if critical { 3 } else { 0 };
     let oct_len = 1 + len_of_len(value.len()) + value.len();
-    write_header(out, 0x30, oid_len + oct_len);
+    write_header(out, 0x30, oid_len + crit_len + oct_len);
     out.push(0x06);
     out.push(oid.len() as u8);
     out.extend_from_slice(oid);
+    if critical {
+        out.extend_from_slice(&[0x01, 0x01, 0xff]);
+    }
     write_header(out, 0x04, value.len());
     out.extend_from_slice(value);
 }
@@ -261,7 +300,7 @@ mod tests {
         assert_eq!(kept.len(), 50);
         let next = now + ::time::Duration::days(1);
         let a = build_crl(&ca, 3, now, next, (0..serials.len()).map(entry)).unwrap();
-        let b = build_crl_encoded(&ca, 3, now, next, &kept).unwrap();
+        let b = build_crl_encoded(&ca, 3, now, next, &[&kept], None).unwrap();
         let (_, crl_a) = CertificateRevocationList::from_der(&a).unwrap();
         let (rest, cb) = CertificateRevocationList::from_der(&b).unwrap();
         assert!(rest.is_empty());
@@ -270,9 +309,49 @@ mod tests {
         let (_, ca_cert) = X509Certificate::from_der(&ca.cert_der).unwrap();
         cb.verify_signature(ca_cert.public_key()).unwrap();
         assert_eq!(cb.iter_revoked_certificates().count(), 50);
-        let empty = build_crl_encoded(&ca, 4, now, next, &EncodedEntries::default()).unwrap();
+        let empty = build_crl_encoded(&ca, 4, now, next, &[&EncodedEntries::default()], None).unwrap();
         let (_, ce) = CertificateRevocationList::from_der(&empty).unwrap();
         assert_eq!(ce.iter_revoked_certificates().count(), 0);
+    }
+
+    #[test]
+    fn a_shard_lists_its_parts_in_order_and_names_its_distribution_point() {
+        let ca = test_ca();
+        let now = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+        let next = now + ::time::Duration::days(1);
+        let serials: Vec<[u8; 16]> = (0..30u8).map(|i| [0x10 + i; 16]).collect();
+        let (mut a, mut b) = (EncodedEntries::default(), EncodedEntries::default());
+        for (i, s) in serials.iter().enumerate() {
+            let e = RevokedEntry { serial: s, revoked_at: 1_789_000_000, reason: RevocationReason::Superseded };
+            if i < 10 { a.push(&e) } else { b.push(&e) }.unwrap();
+        }
+        let url = "http://pki.example.nhs.uk/crl/systems/7.crl";
+        let der = build_crl_encoded(&ca, 9, now, next, &[&a, &EncodedEntries::default(), &b], Some(url)).unwrap();
+        let (rest, crl) = CertificateRevocationList::from_der(&der).unwrap();
+        assert!(rest.is_empty());
+        let listed: Vec<&[u8]> = crl.iter_revoked_certificates().map(|r| r.raw_serial()).collect();
+        assert_eq!(listed, serials.iter().map(|s| &s[..]).collect::<Vec<_>>());
+        let (_, ca_cert) = X509Certificate::from_der(&ca.cert_der).unwrap();
+        crl.verify_signature(ca_cert.public_key()).unwrap();
+        let idp = crl
+            .extensions()
+            .iter()
+            .find(|e| e.oid == x509_parser::oid_registry::OID_X509_EXT_ISSUER_DISTRIBUTION_POINT)
+            .expect("a shard names its distribution point");
+        assert!(idp.critical, "issuingDistributionPoint is critical (RFC 5280 5.2.5)");
+        let ParsedExtension::IssuingDistributionPoint(p) = idp.parsed_extension() else {
+            panic!("issuingDistributionPoint did not parse: {:?}", idp.parsed_extension())
+        };
+        assert!(p.only_contains_user_certs && !p.only_contains_ca_certs && !p.indirect_crl);
+        let Some(DistributionPointName::FullName(names)) = &p.distribution_point else { panic!("no fullName") };
+        assert!(matches!(names.as_slice(), [GeneralName::URI(u)] if *u == url));
+        // The whole CRL has no such extension; a URL that is not one is refused.
+        let whole = build_crl_encoded(&ca, 10, now, next, &[&a, &b], None).unwrap();
+        let (_, w) = CertificateRevocationList::from_der(&whole).unwrap();
+        assert!(
+            w.extensions().iter().all(|e| e.oid != x509_parser::oid_registry::OID_X509_EXT_ISSUER_DISTRIBUTION_POINT)
+        );
+        assert!(build_crl_encoded(&ca, 11, now, next, &[&a], Some("http://bad url")).is_err());
     }
 
     #[test]

@@ -115,7 +115,7 @@ impl From<ca::CaError> for ApiError {
             C::ProfileNotAllowed { .. } => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "profile_not_allowed", e.to_string())
             }
-            C::UnknownCertificate(_) => Self::not_found(e.to_string()),
+            C::UnknownCertificate(_) | C::UnknownCrl(_) => Self::not_found(e.to_string()),
             C::AmbiguousSerial(_) => Self::new(StatusCode::CONFLICT, "ambiguous_serial", e.to_string()),
             C::AlreadyRevoked { .. } => Self::new(StatusCode::CONFLICT, "already_revoked", e.to_string()),
             C::NotIssued(_) => Self::new(StatusCode::CONFLICT, "not_issued", e.to_string()),

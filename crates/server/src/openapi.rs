@@ -48,6 +48,7 @@ pub(crate) fn public_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(public::ca_list))
         .routes(routes!(public::ca_file))
         .routes(routes!(public::crl_file))
+        .routes(routes!(public::crl_shard_file))
         .routes((schemas, paths, ocsp_post.layer(DefaultBodyLimit::max(pki::ocsp::MAX_OCSP_REQUEST_BYTES))))
         // The base64 of an OCSP request may contain '/': the route takes the rest of the
         // path, which `routes!` cannot express; the operation is in `ApiDoc` above.

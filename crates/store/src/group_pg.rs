@@ -25,9 +25,10 @@ use crate::group::{Job, MAX_BATCH};
 const BATCH_SQL: &str = "WITH h AS (
     UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4 RETURNING seq
 ), c AS (
-    INSERT INTO certificates (issuer, serial, profile, subject, spki_sha256, not_before, not_after, created_at, status, der)
+    INSERT INTO certificates (issuer, serial, profile, subject, spki_sha256, not_before, not_after, created_at, status, der,
+                              crl_shard)
     SELECT v.* FROM UNNEST($5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int8[], $11::int8[],
-                           $12::int8[], $13::text[], $14::bytea[]) AS v
+                           $12::int8[], $13::text[], $14::bytea[], $26::int4[]) AS v
     WHERE EXISTS (SELECT 1 FROM h)
     RETURNING 1
 ), u AS (
@@ -87,6 +88,7 @@ struct Columns {
     created_at: Vec<i64>,
     status: Vec<&'static str>,
     der: Vec<Option<Vec<u8>>>,
+    crl_shard: Vec<Option<i32>>,
     done_issuer: Vec<String>,
     done_serial: Vec<String>,
     done_der: Vec<Vec<u8>>,
@@ -136,6 +138,7 @@ impl Writer {
             cols.created_at.push(n.created_at);
             cols.status.push(if der.is_some() { "issued" } else { "reserved" });
             cols.der.push(der);
+            cols.crl_shard.push(n.crl_shard.map(i32::from));
         }
         let completions = cols.done_serial.len() as i64;
         let in_tx = completions > 0;
@@ -195,6 +198,7 @@ impl Writer {
                     .bind(&a.details)
                     .bind(&a.prev)
                     .bind(&a.hash)
+                    .bind(&cols.crl_shard)
                     .fetch_one(&mut *conn)
                     .await
                     .map_err(|e| match &e {

@@ -91,12 +91,12 @@ fn write(conn: &mut Connection, jobs: &[Job]) -> Result<(), StoreError> {
     {
         let mut reserve = tx
             .prepare_cached(
-                "INSERT INTO certificates (issuer, serial, profile, subject, spki_sha256, not_before, not_after, created_at, status) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,'reserved')",
+                "INSERT INTO certificates (issuer, serial, profile, subject, spki_sha256, not_before, not_after, created_at, crl_shard, status) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,'reserved')",
             )
             .map_err(db_err)?;
         let mut issued = tx
             .prepare_cached(
-                "INSERT INTO certificates (issuer, serial, profile, subject, spki_sha256, not_before, not_after, created_at, status, der) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,'issued',?9)",
+                "INSERT INTO certificates (issuer, serial, profile, subject, spki_sha256, not_before, not_after, created_at, crl_shard, status, der) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,'issued',?10)",
             )
             .map_err(db_err)?;
         let mut complete = tx
@@ -117,7 +117,8 @@ fn write(conn: &mut Connection, jobs: &[Job]) -> Result<(), StoreError> {
                             c.spki_sha256,
                             c.not_before,
                             c.not_after,
-                            c.created_at
+                            c.created_at,
+                            c.crl_shard
                         ])
                         .map_err(db_err)?;
                 }
@@ -139,6 +140,7 @@ fn write(conn: &mut Connection, jobs: &[Job]) -> Result<(), StoreError> {
                             n.not_before,
                             n.not_after,
                             n.created_at,
+                            n.crl_shard,
                             c.der
                         ])
                         .map_err(db_err)?;

@@ -47,8 +47,8 @@ pub use cards::{
     UnlockCode, User,
 };
 pub use certs::{
-    CaRecord, CertStatus, CertificateFilter, CertificateRecord, CompletedCertificate, CrlRecord, NewCertificate,
-    RevokeOutcome, RevokedRow,
+    CaRecord, CertStatus, CertificateFilter, CertificateRecord, CompletedCertificate, CrlRecord, CrlScope,
+    NewCertificate, RevokeOutcome, RevokedCertificate, RevokedRow,
 };
 pub use enrol::{
     ActivePin, ApprovalPolicy, CertRequest, EnrolSession, LoginFailures, NewRequest, OrgKind, OrgStatus, Organisation,

@@ -24,14 +24,16 @@ use sqlx::{AnyPool, AssertSqlSafe};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::{self, AuditEvent};
+use crate::certs::{CrlScope, RevokedCertificate, shard_col};
 use crate::{Cols, Engine, StoreError, WriteGate};
 
 /// The most revocations one transaction takes.
 pub(crate) const MAX_BATCH: usize = 256;
 
-/// What the batch did with one revocation: `Some((clock, successors))` when it revoked the
-/// certificate, `None` when no issued certificate matched (the caller finds out why).
-pub(crate) type Done = Option<(i64, Vec<(String, String)>)>;
+/// What the batch did with one revocation: `Some((clock, its CRL, successors))` when it
+/// revoked the certificate, `None` when no issued certificate matched (the caller finds out
+/// why).
+pub(crate) type Done = Option<(i64, CrlScope, Vec<RevokedCertificate>)>;
 
 pub(crate) struct Revocation {
     pub(crate) issuer: String,
@@ -120,32 +122,32 @@ async fn write(pool: &AnyPool, engine: Engine, jobs: &[Revocation]) -> Result<Ve
         ));
     }
     sql.push_str(
-        ") AS v WHERE certificates.issuer = v.column1 AND certificates.serial = v.column2 AND certificates.status = 'issued' RETURNING issuer, serial",
+        ") AS v WHERE certificates.issuer = v.column1 AND certificates.serial = v.column2 AND certificates.status = 'issued' RETURNING issuer, serial, crl_shard",
     );
     let mut q = sqlx::query(AssertSqlSafe(sql)).bind(seq);
     for j in jobs {
         q = q.bind(j.issuer.clone()).bind(j.serial.clone()).bind(j.at).bind(i32::from(j.reason));
     }
     let rows: Vec<AnyRow> = q.fetch_all(&mut *tx).await?;
-    let mut revoked: Vec<(String, String)> =
-        rows.iter().map(|r| Ok((r.col("issuer")?, r.col("serial")?))).collect::<Result<_, StoreError>>()?;
+    let mut revoked: Vec<RevokedCertificate> =
+        rows.iter().map(revoked_certificate).collect::<Result<_, StoreError>>()?;
     let mut done = Vec::with_capacity(jobs.len());
     let mut events = Vec::with_capacity(jobs.len());
     for j in jobs {
         // The first job naming a certificate revoked it; a second one in the same batch finds
         // it revoked already, as it would have one transaction later.
-        let Some(at) = revoked.iter().position(|(i, s)| i == &j.issuer && s == &j.serial) else {
+        let Some(at) = revoked.iter().position(|c| c.issuer == j.issuer && c.serial == j.serial) else {
             done.push(None);
             continue;
         };
-        revoked.swap_remove(at);
+        let scope = revoked.swap_remove(at).scope;
         events.push(j.event.clone());
         let successors = if j.reason == crate::certs::KEY_COMPROMISE {
             cascade(&mut tx, seq, j, &mut events).await?
         } else {
             vec![]
         };
-        done.push(Some((seq, successors)));
+        done.push(Some((seq, scope, successors)));
     }
     if events.is_empty() {
         tx.rollback().await?;
@@ -164,19 +166,20 @@ async fn cascade(
     seq: i64,
     j: &Revocation,
     events: &mut Vec<AuditEvent>,
-) -> Result<Vec<(String, String)>, StoreError> {
+) -> Result<Vec<RevokedCertificate>, StoreError> {
     let mut successors = vec![];
     let mut todo = vec![(j.issuer.clone(), j.serial.clone())];
     while let Some((from_issuer, from_serial)) = todo.pop() {
         let rows = sqlx::query(
-            "SELECT c.issuer, c.serial FROM cert_requests r JOIN certificates c ON c.issuer = r.issuer AND c.serial = r.serial WHERE r.renewal_of = $1 AND r.issuer = $2 AND c.status = 'issued'",
+            "SELECT c.issuer, c.serial, c.crl_shard FROM cert_requests r JOIN certificates c ON c.issuer = r.issuer AND c.serial = r.serial WHERE r.renewal_of = $1 AND r.issuer = $2 AND c.status = 'issued'",
         )
         .bind(from_serial.clone())
         .bind(from_issuer.clone())
         .fetch_all(&mut **tx)
         .await?;
         for r in rows {
-            let (i, s): (String, String) = (r.col("issuer")?, r.col("serial")?);
+            let found = revoked_certificate(&r)?;
+            let (i, s) = (found.issuer.clone(), found.serial.clone());
             let n = sqlx::query(
                 "UPDATE certificates SET status = 'revoked', revoked_at = $1, revocation_reason = $2, revocation_seq = $3 WHERE issuer = $4 AND serial = $5 AND status = 'issued'",
             )
@@ -198,10 +201,14 @@ async fn cascade(
                     }),
                     ..j.event.clone()
                 });
-                successors.push((i.clone(), s.clone()));
+                successors.push(found);
                 todo.push((i, s));
             }
         }
     }
     Ok(successors)
+}
+
+fn revoked_certificate(r: &AnyRow) -> Result<RevokedCertificate, StoreError> {
+    Ok(RevokedCertificate { issuer: r.col("issuer")?, serial: r.col("serial")?, scope: CrlScope::of(shard_col(r)?) })
 }

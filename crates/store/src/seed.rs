@@ -35,6 +35,8 @@ pub struct SeedCertificate {
     pub revoked: Option<(i64, u8)>,
     /// The organisation whose request it answers (machine certificates).
     pub epoc: Option<String>,
+    /// The CRL shard its distribution point names.
+    pub crl_shard: Option<u16>,
 }
 
 /// An organisation for [`Store::seed`].
@@ -92,7 +94,7 @@ fn seed_sqlite(path: &str, orgs: &[SeedOrganisation], certs: &[SeedCertificate],
             tx.query_row("SELECT seq FROM revocation_clock WHERE id = 1", [], |r| r.get(0)).map_err(e)?;
         let mut cert = tx
             .prepare(
-                "INSERT INTO certificates (issuer, serial, profile, subject, spki_sha256, not_before, not_after, created_at, status, der, revoked_at, revocation_reason, revocation_seq) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+                "INSERT INTO certificates (issuer, serial, profile, subject, spki_sha256, not_before, not_after, created_at, status, der, revoked_at, revocation_reason, revocation_seq, crl_shard) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
             )
             .map_err(e)?;
         let mut req = tx
@@ -121,7 +123,8 @@ fn seed_sqlite(path: &str, orgs: &[SeedOrganisation], certs: &[SeedCertificate],
                 der,
                 at,
                 reason,
-                rseq
+                rseq,
+                c.crl_shard
             ])
             .map_err(e)?;
             if let Some(epoc) = &c.epoc {
@@ -168,9 +171,9 @@ async fn seed_postgres(
         })
         .collect();
     sqlx::query(
-        "INSERT INTO certificates (issuer, serial, profile, subject, spki_sha256, not_before, not_after, created_at, status, der, revoked_at, revocation_reason, revocation_seq)
-         SELECT i, s, p, sub, k, nb, na, ca, st, $9, ra, rr, rs FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[], $10::text[], $11::int8[], $12::int4[], $13::int8[])
-         AS v(i, s, p, sub, k, nb, na, ca, st, ra, rr, rs)",
+        "INSERT INTO certificates (issuer, serial, profile, subject, spki_sha256, not_before, not_after, created_at, status, der, revoked_at, revocation_reason, revocation_seq, crl_shard)
+         SELECT i, s, p, sub, k, nb, na, ca, st, $9, ra, rr, rs, sh FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[], $10::text[], $11::int8[], $12::int4[], $13::int8[], $14::int4[])
+         AS v(i, s, p, sub, k, nb, na, ca, st, ra, rr, rs, sh)",
     )
     .bind(certs.iter().map(|c| c.issuer.clone()).collect::<Vec<_>>())
     .bind(certs.iter().map(|c| c.serial.clone()).collect::<Vec<_>>())
@@ -185,6 +188,7 @@ async fn seed_postgres(
     .bind(certs.iter().map(|c| c.revoked.map(|r| r.0)).collect::<Vec<_>>())
     .bind(certs.iter().map(|c| c.revoked.map(|r| i32::from(r.1))).collect::<Vec<_>>())
     .bind(rseq)
+    .bind(certs.iter().map(|c| c.crl_shard.map(i32::from)).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
     let with_org: Vec<&SeedCertificate> = certs.iter().filter(|c| c.epoc.is_some()).collect();

@@ -4,7 +4,7 @@
 //! CARECERT_SKIP_PG=1 is set on purpose.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed assumption is a failed test
 
-use store::{AuditEvent, CertStatus, CompletedCertificate, CrlRecord, NewCertificate, RevokeOutcome, Store};
+use store::{AuditEvent, CertStatus, CompletedCertificate, CrlRecord, CrlScope, NewCertificate, RevokeOutcome, Store};
 
 struct TestDb {
     store: Store,
@@ -48,6 +48,7 @@ fn reservation(serial: &str) -> NewCertificate {
         not_before: 1_790_000_000,
         not_after: 1_820_000_000,
         created_at: 1_790_000_000,
+        crl_shard: None,
     }
 }
 
@@ -175,23 +176,47 @@ async fn concurrent_issuance_is_group_committed_without_losing_any(db: TestDb) {
 
 async fn crl_numbers_only_go_up_and_the_latest_crl_is_served(db: TestDb) {
     with_ca(&db).await;
+    let crl = |scope: CrlScope, n: i64| CrlRecord {
+        issuer: "systems".into(),
+        scope,
+        crl_number: n,
+        this_update: 1,
+        next_update: 2,
+        entries: 0,
+        der: vec![n as u8],
+    };
     let a = db.store.next_crl_number("systems").await.unwrap();
     let b = db.store.next_crl_number("systems").await.unwrap();
     assert!(b > a);
     for n in [a, b] {
-        db.store
-            .store_crl(&CrlRecord {
-                issuer: "systems".into(),
-                crl_number: n,
-                this_update: 1,
-                next_update: 2,
-                entries: 0,
-                der: vec![n as u8],
-            })
-            .await
-            .unwrap();
+        db.store.store_crl(&crl(CrlScope::Whole, n)).await.unwrap();
     }
-    assert_eq!(db.store.latest_crl("systems").await.unwrap().unwrap().der, vec![b as u8]);
+    assert_eq!(db.store.latest_crl("systems", CrlScope::Whole).await.unwrap().unwrap().der, vec![b as u8]);
+    // Shards share the CA's one sequence: three numbers at once, all above the last.
+    let three = db.store.next_crl_numbers("systems", 3).await.unwrap();
+    assert_eq!((*three.start(), *three.end()), (b + 1, b + 3));
+    let batch: Vec<CrlRecord> = [CrlScope::Shard(0), CrlScope::Shard(1), CrlScope::Shard(0)]
+        .into_iter()
+        .zip(three)
+        .map(|(s, n)| crl(s, n))
+        .collect();
+    db.store.store_crls(&batch).await.unwrap();
+    let later = db.store.next_crl_number("systems").await.unwrap();
+    db.store.store_crl(&crl(CrlScope::Shard(0), later)).await.unwrap();
+    // The newest of each scope is served; storing one scope leaves the others alone.
+    assert_eq!(db.store.latest_crl("systems", CrlScope::Shard(0)).await.unwrap().unwrap().crl_number, later);
+    assert_eq!(db.store.latest_crl("systems", CrlScope::Shard(1)).await.unwrap().unwrap().crl_number, b + 2);
+    assert_eq!(db.store.latest_crl("systems", CrlScope::Whole).await.unwrap().unwrap().crl_number, b);
+    assert!(db.store.latest_crl("systems", CrlScope::Shard(2)).await.unwrap().is_none());
+    let mut latest: Vec<(CrlScope, i64)> =
+        db.store.latest_crls().await.unwrap().into_iter().map(|c| (c.scope, c.crl_number)).collect();
+    latest.sort();
+    assert_eq!(latest, vec![(CrlScope::Whole, b), (CrlScope::Shard(0), later), (CrlScope::Shard(1), b + 2)]);
+    let mut numbers = db.store.latest_crl_numbers("systems").await.unwrap();
+    numbers.sort();
+    assert_eq!(numbers, vec![(CrlScope::Whole, b), (CrlScope::Shard(0), later), (CrlScope::Shard(1), b + 2)]);
+    assert!(db.store.latest_crl_numbers("smartcards").await.unwrap().is_empty());
+    assert_eq!(db.store.latest_crl_number("systems").await.unwrap(), Some(later));
     assert!(db.store.next_crl_number("nope").await.is_err());
 }
 
@@ -320,8 +345,9 @@ async fn concurrent_revocations_each_happen_once_with_their_audit_entry(db: Test
     for t in tasks {
         let (serial, out) = t.await.unwrap();
         match out {
-            RevokeOutcome::Revoked { seq, successors } => {
+            RevokeOutcome::Revoked { seq, scope, successors } => {
                 assert!(successors.is_empty());
+                assert_eq!(scope, CrlScope::Whole, "reserved without a shard");
                 assert!(seq > clock0);
                 assert!(revoked.insert(serial.clone(), seq).is_none(), "{serial} revoked twice");
             }

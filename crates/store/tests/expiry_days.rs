@@ -30,6 +30,7 @@ fn record(issuer: &str, serial: &str, not_after: i64) -> NewCertificate {
         not_before: NOW - DAY,
         not_after,
         created_at: NOW - DAY,
+        crl_shard: None,
     }
 }
 
@@ -138,6 +139,7 @@ async fn counts_follow_every_change(engine: testkit::Engine) {
             created_at: NOW - DAY,
             revoked: (i % 5 == 0).then_some((NOW - 100, 1)),
             epoc: None,
+            crl_shard: Some(i as u16 % 3),
         })
         .collect();
     store.seed(vec![], seeded, vec![0x30, 0x00]).await.unwrap();
@@ -202,6 +204,7 @@ async fn current_certificate_follows_renewal_and_revocation(engine: testkit::Eng
         created_at: NOW - DAY,
         revoked: None,
         epoc: Some(epoc.into()),
+        crl_shard: None,
     };
     let certs =
         vec![cert("A1", "FA001", 30), cert("A2", "FA001", 300), cert("B1", "FB002", 20), cert("C1", "FC003", 365)];

@@ -33,6 +33,7 @@ fn cert(issuer: &str, serial: &str, created_at: i64) -> NewCertificate {
         not_before: 0,
         not_after: 10_000_000_000,
         created_at,
+        crl_shard: None,
     }
 }
 

@@ -156,7 +156,8 @@ pub struct RevokedBody {
     pub reason: RevocationReason,
     /// When, Unix seconds.
     pub revoked_at: i64,
-    /// The first CRL number listing it (already published).
+    /// The number of the first CRL listing it (already published): the CRL named in the
+    /// certificate's CRL distribution point (a shard of the CA's CRL, or the whole CRL).
     pub crl_number: i64,
 }
 

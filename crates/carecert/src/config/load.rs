@@ -108,6 +108,8 @@ pub struct Settings {
     pub logins: super::LoginSettings,
     /// `[reminders]`.
     pub reminders: super::ReminderSettings,
+    /// `[crl]`.
+    pub crl: super::CrlSettings,
 }
 
 /// Reads and parses `path` (call [`Config::validate`] next; see [`parse`]).
@@ -358,6 +360,7 @@ impl Config {
         }
         let mut reminder_problems = vec![];
         let reminders = self.reminders.check(&mut reminder_problems);
+        let crl = self.crl.check(&mut reminder_problems);
         for (k, m) in reminder_problems {
             p.push(&k, m);
         }
@@ -438,6 +441,7 @@ impl Config {
                 renewal_window_percent,
                 logins,
                 reminders,
+                crl,
             }),
             _ => Err(problems),
         }

@@ -13,6 +13,7 @@
 //! Must never: open the database, touch the network, or read any file but the one it is given.
 
 pub mod command;
+mod crl;
 mod duration;
 mod limits;
 mod load;
@@ -22,6 +23,7 @@ mod wire;
 
 use serde::{Deserialize, Serialize};
 
+pub use crl::{CrlSection, CrlSettings};
 pub use duration::DurationText;
 pub use limits::LimitsSection;
 pub use load::{Problem, Settings, load};
@@ -115,6 +117,8 @@ pub struct Config {
     pub logins: LoginsSection,
     /// Certificate expiry reminders by email.
     pub reminders: RemindersSection,
+    /// CRL shards, validity and refresh.
+    pub crl: CrlSection,
     /// `serve --dev` (not a key of the file): plaintext SMTP and an `http://` text gateway
     /// are allowed, as in a test environment.
     #[serde(skip)]

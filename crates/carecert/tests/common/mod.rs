@@ -259,6 +259,20 @@ pub fn serial_of(cert: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).trim().trim_start_matches("serial=").to_string()
 }
 
+/// The URI of a certificate's CRL distribution point: the CRL a relying party fetches.
+pub fn cdp_url(cert: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "crlDistributionPoints", "-in"])
+        .arg(cert)
+        .output()
+        .unwrap();
+    let t = text(&out);
+    t.lines()
+        .find_map(|l| l.trim().strip_prefix("URI:"))
+        .unwrap_or_else(|| panic!("no CRL distribution point in {}: {t}", cert.display()))
+        .to_string()
+}
+
 pub fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }

@@ -71,12 +71,33 @@ pub(crate) async fn ca_file(State(s): State<AppState>, Path(file): Path<String>)
 }
 
 #[utoipa::path(get, path = "/crl/{file}", tag = "public",
-    params(("file" = String, Path, description = "`NAME.crl`")),
+    params(("file" = String, Path, description = "`NAME.crl`: every revocation of CA NAME")),
     responses((status = 200, description = "DER CRL", content_type = "application/pkix-crl", body = Vec<u8>), (status = 404, body = ErrorBody)))]
 pub(crate) async fn crl_file(State(s): State<AppState>, Path(file): Path<String>) -> Result<Response, ApiError> {
     let (name, _) =
         split_ext(&file, &[".crl"]).ok_or_else(|| ApiError::not_found(format!("'{file}': ask for NAME.crl")))?;
-    let crl = s.authority.crl(name)?;
+    crl_response(&s, name, ca::CrlScope::Whole)
+}
+
+#[utoipa::path(get, path = "/crl/{ca}/{file}", tag = "public",
+    params(("ca" = String, Path, description = "CA name"), ("file" = String, Path, description = "`N.crl`: shard N of the CA's CRL, as named in a certificate's CRL distribution point")),
+    responses((status = 200, description = "DER CRL with an issuingDistributionPoint", content_type = "application/pkix-crl", body = Vec<u8>), (status = 404, body = ErrorBody)))]
+pub(crate) async fn crl_shard_file(
+    State(s): State<AppState>,
+    Path((ca, file)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let shard = split_ext(&file, &[".crl"])
+        .and_then(|(n, _)| if n.bytes().all(|b| b.is_ascii_digit()) { n.parse::<u16>().ok() } else { None })
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "'{file}': ask for N.crl, N the shard number in the certificate's CRL distribution point"
+            ))
+        })?;
+    crl_response(&s, &ca, ca::CrlScope::Shard(shard))
+}
+
+fn crl_response(s: &AppState, ca: &str, scope: ca::CrlScope) -> Result<Response, ApiError> {
+    let crl = s.authority.crl_of(ca, scope)?;
     let max_age = (crl.next_update - s.authority.clock().now().unix_timestamp()).clamp(0, 3600);
     let mut resp = ([(header::CONTENT_TYPE, "application/pkix-crl")], crl.der.clone()).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
