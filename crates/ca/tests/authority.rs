@@ -265,6 +265,18 @@ async fn issuance_takes_a_verified_csr_and_refuses_a_wrong_profile_before_signin
     assert_eq!(issued.issuer, "systems");
 }
 
+/// Revokes `serial` of `systems` on `node` as superseded; panics when refused.
+async fn revoke_superseded(node: &Authority, serial: &str) -> ca::Revoked {
+    node.revoke(RevokeRequest {
+        ca: Some("systems".into()),
+        serial: serial.to_string(),
+        reason: RevocationReason::Superseded,
+        actor: "t".into(),
+    })
+    .await
+    .unwrap()
+}
+
 /// The serials (upper-case hex) a DER CRL lists.
 fn crl_serials(der: &[u8]) -> std::collections::BTreeSet<String> {
     let crl = x509_cert::crl::CertificateList::from_der(der).unwrap();
@@ -292,25 +304,12 @@ async fn a_crl_from_the_kept_list_holds_every_nodes_revocations_and_drops_expire
     let c2 = a.issue(request(Profile::SystemClient, "systems")).await.unwrap();
     let c3 = a.issue(request(Profile::SystemClient, "systems")).await.unwrap();
     let brief = a.issue(short(request(Profile::SystemClient, "systems"))).await.unwrap();
-    let revoke = |node: &Authority, serial: &str| {
-        let (node, serial) = (node.clone(), serial.to_string());
-        async move {
-            node.revoke(RevokeRequest {
-                ca: Some("systems".into()),
-                serial,
-                reason: RevocationReason::Superseded,
-                actor: "t".into(),
-            })
-            .await
-            .unwrap()
-        }
-    };
     // A's first publication reads the whole list; the later ones only what came after it,
     // including what node B revoked meanwhile.
-    revoke(&a, &c1.serial).await;
-    revoke(&b, &c2.serial).await;
-    revoke(&b, &brief.serial).await;
-    let last = revoke(&a, &c3.serial).await;
+    revoke_superseded(&a, &c1.serial).await;
+    revoke_superseded(&b, &c2.serial).await;
+    revoke_superseded(&b, &brief.serial).await;
+    let last = revoke_superseded(&a, &c3.serial).await;
     let crl = a.crl("systems").unwrap();
     assert_eq!(crl.crl_number, last.crl_number);
     let all: std::collections::BTreeSet<String> =
@@ -365,20 +364,7 @@ async fn a_revocation_waits_for_its_shard_and_the_whole_crl_follows_within_the_d
     let whole_before = a.crl("systems").unwrap();
 
     // Two revocations on two shards at once: each answered once its own shard lists it.
-    let revoke = |serial: String| {
-        let a = a.clone();
-        async move {
-            a.revoke(RevokeRequest {
-                ca: Some("systems".into()),
-                serial,
-                reason: RevocationReason::Superseded,
-                actor: "t".into(),
-            })
-            .await
-            .unwrap()
-        }
-    };
-    let (rx, ry) = tokio::join!(revoke(x.serial.clone()), revoke(y.serial.clone()));
+    let (rx, ry) = tokio::join!(revoke_superseded(&a, &x.serial), revoke_superseded(&a, &y.serial));
     let crl_x = a.crl_of("systems", ca::CrlScope::Shard(sx)).unwrap();
     let crl_y = a.crl_of("systems", ca::CrlScope::Shard(sy)).unwrap();
     assert!(crl_x.crl_number >= rx.crl_number && crl_y.crl_number >= ry.crl_number);
@@ -427,7 +413,7 @@ async fn a_revocation_waits_for_its_shard_and_the_whole_crl_follows_within_the_d
     // A later revocation on shard sx reads only what is new, and still lists x.
     let x2 = xs.get(1).or(ys.get(1)).map(|c| (c.serial.clone(), scope_of(&c.der)));
     if let Some((serial, scope)) = x2 {
-        revoke(serial.clone()).await;
+        revoke_superseded(&a, &serial).await;
         let crl = a.crl_of("systems", scope).unwrap();
         assert!(crl_serials(&crl.der).contains(&serial.to_uppercase()));
         assert_eq!(crl.entries as usize, crl_serials(&crl.der).len());

@@ -19,6 +19,7 @@ mod attempts;
 mod audit;
 mod cards;
 mod certs;
+mod crls;
 mod enrol;
 mod group;
 mod group_pg;
@@ -47,9 +48,10 @@ pub use cards::{
     UnlockCode, User,
 };
 pub use certs::{
-    CaRecord, CertStatus, CertificateFilter, CertificateRecord, CompletedCertificate, CrlRecord, CrlScope,
-    NewCertificate, RevokeOutcome, RevokedCertificate, RevokedRow,
+    CaRecord, CertStatus, CertificateFilter, CertificateRecord, CompletedCertificate, NewCertificate, RevokeOutcome,
+    RevokedCertificate,
 };
+pub use crls::{CRLS_PER_STATEMENT, CrlRecord, CrlScope, RevokedRow};
 pub use enrol::{
     ActivePin, ApprovalPolicy, CertRequest, EnrolSession, LoginFailures, NewRequest, OrgKind, OrgStatus, Organisation,
     Release, ReleaseKey, RequestChange, RequestChannel, RequestFilter, RequestStatus, TrustEvent,

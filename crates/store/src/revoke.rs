@@ -24,7 +24,8 @@ use sqlx::{AnyPool, AssertSqlSafe};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::{self, AuditEvent};
-use crate::certs::{CrlScope, RevokedCertificate, shard_col};
+use crate::certs::RevokedCertificate;
+use crate::crls::{CrlScope, shard_col};
 use crate::{Cols, Engine, StoreError, WriteGate};
 
 /// The most revocations one transaction takes.
