@@ -436,6 +436,10 @@ impl Authority {
     pub fn spawn_maintenance(&self) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
         tokio::spawn(async move {
+            // The kept CRL lists are read now, not by the first revocations after start-up.
+            if let Err(e) = this.warm_crl_lists().await {
+                tracing::warn!(error = %e, "reading the CRL lists after start-up failed; the first publication reads them");
+            }
             let mut tick = tokio::time::interval(this.inner.config.poll_interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {

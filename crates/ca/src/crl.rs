@@ -107,6 +107,38 @@ impl Authority {
         Ok(())
     }
 
+    /// Reads each online CA's revocations once and keeps them as its whole CRL's list and
+    /// its shards' lists, unless a publication has read them already. Run in the background
+    /// right after start-up: otherwise the first revocations on a node wait for that read
+    /// (the CA's every unexpired revocation, ~50k rows at ten million certificates).
+    pub(crate) async fn warm_crl_lists(&self) -> Result<(), CaError> {
+        for name in self.ca_names() {
+            let loaded = self.ca(&name)?;
+            if loaded.offline {
+                continue;
+            }
+            let sharded = !self.shards_of(&name).is_empty();
+            let now = self.inner.clock.now().unix_timestamp();
+            let rows = self.inner.store.revoked_for_crl(&name, now).await?;
+            // Read without the locks (revocations go on meanwhile); kept only where no
+            // publication has read its own list since — either is complete up to its `upto`.
+            {
+                let mut whole = loaded.crls.whole.lock().await;
+                if whole.list.is_none() {
+                    whole.list = Some(RevokedList::read(&rows, |_| true)?);
+                }
+            }
+            if sharded {
+                let mut shards = loaded.crls.shards.lock().await;
+                if shards.lists.is_none() {
+                    shards.lists = Some(ShardLists::read(&rows)?);
+                }
+            }
+            tracing::debug!(ca = %name, entries = rows.len(), "CRL lists read");
+        }
+        Ok(())
+    }
+
     /// Keeps `crl` in memory unless a newer one of its scope is there.
     fn remember(&self, crl: CrlRecord) -> bool {
         let key = (crl.issuer.clone(), crl.scope);
@@ -181,10 +213,10 @@ impl Authority {
         let mut list = match state.list.take() {
             // Only what was revoked since the last read: the list is kept, not re-read.
             Some(mut list) => {
-                list.add(store.revoked_for_crl_since(ca, list.upto).await?, |_| true)?;
+                list.add(&store.revoked_for_crl_since(ca, list.upto).await?, |_| true)?;
                 list
             }
-            None => RevokedList::read(store.revoked_for_crl(ca, now.unix_timestamp()).await?, |_| true)?,
+            None => RevokedList::read(&store.revoked_for_crl(ca, now.unix_timestamp()).await?, |_| true)?,
         };
         list.drop_expired(now.unix_timestamp())?;
         let next = now + self.inner.config.crl_validity;
@@ -222,11 +254,10 @@ impl Authority {
         // Rows of certificates that name no shard belong to the whole CRL only.
         let mut lists = match state.lists.take() {
             Some(mut lists) => {
-                let added = store.revoked_for_crl_since(ca, lists.upto).await?;
-                lists.add(added)?;
+                lists.add(&store.revoked_for_crl_since(ca, lists.upto).await?)?;
                 lists
             }
-            None => ShardLists::read(store.revoked_for_crl(ca, now.unix_timestamp()).await?)?,
+            None => ShardLists::read(&store.revoked_for_crl(ca, now.unix_timestamp()).await?)?,
         };
         lists.drop_expired(now.unix_timestamp())?;
         let next = now + self.inner.config.crl_validity;
@@ -448,15 +479,16 @@ pub(crate) struct ShardState {
 ///
 /// Publishing a CRL used to read every unexpired revocation of the CA from the database,
 /// ~36k rows at 10M certificates (50–70 ms, most of it reading rows), on every revocation.
-/// Now the first publication reads them all and later ones read only the rows revoked
-/// after the highest clock value already read (an index range on `certificates_crl`):
-/// revocations commit in clock order (`Store::revoked_for_crl_since`), so that range holds
-/// every revocation this list lacks, including other nodes'. The entries are kept encoded
-/// (`pki::crl::EncodedEntries`): a publication encodes only the new ones, and encodes the
-/// whole list again only when an entry has expired.
+/// Now the first publication (or the warm-up after start-up, `warm_crl_lists`) reads them
+/// all and later ones read only the rows revoked after the highest clock value already read
+/// (an index range on `certificates_crl`): revocations commit in clock order
+/// (`Store::revoked_for_crl_since`), so that range holds every revocation this list lacks,
+/// including other nodes'. The entries are kept encoded (`pki::crl::EncodedEntries`) with
+/// their notAfter beside them and nothing else — about 50 bytes an entry: a publication
+/// encodes only the new ones, and an expiry drops entries from the encoding in place.
 struct RevokedList {
-    /// (serial, revocation time, notAfter, reason) of each entry, in the order of `encoded`.
-    kept: Vec<(Vec<u8>, i64, i64, u8)>,
+    /// The notAfter of each entry, in the order of `encoded`.
+    expiry: Vec<i64>,
     encoded: EncodedEntries,
     upto: i64,
     /// The earliest notAfter in the list: nothing to drop before it.
@@ -465,47 +497,45 @@ struct RevokedList {
 
 impl RevokedList {
     fn empty() -> Self {
-        Self { kept: vec![], encoded: EncodedEntries::default(), upto: 0, first_expiry: i64::MAX }
+        Self { expiry: vec![], encoded: EncodedEntries::default(), upto: 0, first_expiry: i64::MAX }
     }
 
-    fn read(rows: Vec<store::RevokedRow>, keep: fn(&store::RevokedRow) -> bool) -> Result<Self, CaError> {
+    fn read(rows: &[store::RevokedRow], keep: fn(&store::RevokedRow) -> bool) -> Result<Self, CaError> {
         let mut list = Self::empty();
         list.add(rows, keep)?;
+        list.expiry.shrink_to_fit();
         Ok(list)
     }
 
     /// Appends the rows `keep` takes; `upto` moves past all of them.
-    fn add(&mut self, rows: Vec<store::RevokedRow>, keep: fn(&store::RevokedRow) -> bool) -> Result<(), CaError> {
+    fn add(&mut self, rows: &[store::RevokedRow], keep: fn(&store::RevokedRow) -> bool) -> Result<(), CaError> {
         for r in rows {
             // `revoked_for_crl_since` reads only values above `upto`: never a row twice.
             self.upto = self.upto.max(r.seq);
-            if keep(&r) {
+            if keep(r) {
                 self.push(r)?;
             }
         }
         Ok(())
     }
 
-    fn push(&mut self, r: store::RevokedRow) -> Result<(), CaError> {
+    fn push(&mut self, r: &store::RevokedRow) -> Result<(), CaError> {
         self.first_expiry = self.first_expiry.min(r.not_after);
         self.encoded.push(&entry(&r.serial, r.revoked_at, r.reason))?;
-        self.kept.push((r.serial, r.revoked_at, r.not_after, r.reason));
+        self.expiry.push(r.not_after);
         Ok(())
     }
 
     /// Drops the entries whose certificate expired before `now` (a CRL lists only unexpired
-    /// ones), encoding the rest again; nothing to do until the earliest expiry.
+    /// ones); nothing to do until the earliest expiry.
     fn drop_expired(&mut self, now: i64) -> Result<(), CaError> {
         if self.first_expiry >= now {
             return Ok(());
         }
-        self.kept.retain(|(_, _, not_after, _)| *not_after >= now);
-        self.encoded = EncodedEntries::default();
-        self.first_expiry = i64::MAX;
-        for (serial, revoked_at, not_after, reason) in &self.kept {
-            self.encoded.push(&entry(serial, *revoked_at, *reason))?;
-            self.first_expiry = self.first_expiry.min(*not_after);
-        }
+        let expiry = &self.expiry;
+        self.encoded.retain(|i| expiry.get(i).is_some_and(|t| *t >= now))?;
+        self.expiry.retain(|t| *t >= now);
+        self.first_expiry = self.expiry.iter().copied().min().unwrap_or(i64::MAX);
         Ok(())
     }
 }
@@ -518,13 +548,13 @@ struct ShardLists {
 }
 
 impl ShardLists {
-    fn read(rows: Vec<store::RevokedRow>) -> Result<Self, CaError> {
+    fn read(rows: &[store::RevokedRow]) -> Result<Self, CaError> {
         let mut lists = Self { parts: BTreeMap::new(), upto: 0 };
         lists.add(rows)?;
         Ok(lists)
     }
 
-    fn add(&mut self, rows: Vec<store::RevokedRow>) -> Result<(), CaError> {
+    fn add(&mut self, rows: &[store::RevokedRow]) -> Result<(), CaError> {
         for r in rows {
             self.upto = self.upto.max(r.seq);
             if let Some(n) = r.shard {

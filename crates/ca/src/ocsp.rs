@@ -56,8 +56,20 @@ impl OcspCache {
         Self { map: RwLock::new(HashMap::new()), capacity }
     }
 
+    /// Drops the answers about one certificate: the four forms of its CertID (two hashes,
+    /// with or without NULL parameters) are looked up, not searched for — a revocation costs
+    /// the same whatever the number of answers held.
     pub(crate) fn forget(&self, issuer: &str, serial: &str) {
-        self.map.write().retain(|k, _| !(k.issuer == issuer && k.serial == serial));
+        let mut key =
+            Key { issuer: issuer.to_string(), serial: serial.to_string(), hash: CertIdHash::Sha1, params: false };
+        let mut map = self.map.write();
+        for hash in [CertIdHash::Sha1, CertIdHash::Sha256] {
+            for params in [false, true] {
+                key.hash = hash;
+                key.params = params;
+                map.remove(&key);
+            }
+        }
     }
 
     /// Drops every answer of `issuer` (its responder changed).

@@ -111,10 +111,14 @@ fn request(profile: Profile, ca: &str) -> IssueRequest {
 }
 
 fn ocsp_request(issuer_der: &[u8], cert_der: &[u8]) -> Vec<u8> {
+    ocsp_request_with::<sha1::Sha1>(issuer_der, cert_der)
+}
+
+fn ocsp_request_with<D: der::oid::AssociatedOid + sha1::Digest>(issuer_der: &[u8], cert_der: &[u8]) -> Vec<u8> {
     let issuer = x509_cert::Certificate::from_der(issuer_der).unwrap();
     let cert = x509_cert::Certificate::from_der(cert_der).unwrap();
     OcspRequestBuilder::default()
-        .with_request(Request::from_cert::<sha1::Sha1>(&issuer, &cert).unwrap())
+        .with_request(Request::from_cert::<D>(&issuer, &cert).unwrap())
         .build()
         .to_der()
         .unwrap()
@@ -181,8 +185,12 @@ async fn a_revocation_on_one_node_reaches_the_other_nodes_ocsp_within_a_second()
     let systems = a.ca_certificates().into_iter().find(|(n, _, _)| n == "systems").unwrap().2;
     let req = ocsp_request(&systems, &issued.der);
     assert!(matches!(status_in(&b.ocsp(&req).await.der), OcspCertStatus::Good(_)));
-    // Node B now holds a cached "good" answer.
+    // Node B now holds a cached "good" answer; node A one for each hash of the CertID.
     assert!(b.ocsp(&req).await.max_age.is_some());
+    let req256 = ocsp_request_with::<sha2::Sha256>(&systems, &issued.der);
+    for r in [&req, &req256] {
+        assert!(matches!(status_in(&a.ocsp(r).await.der), OcspCertStatus::Good(_)));
+    }
 
     let revoked = a
         .revoke(RevokeRequest {
@@ -193,7 +201,9 @@ async fn a_revocation_on_one_node_reaches_the_other_nodes_ocsp_within_a_second()
         })
         .await
         .unwrap();
-    assert!(matches!(status_in(&a.ocsp(&req).await.der), OcspCertStatus::Revoked(_)));
+    for r in [&req, &req256] {
+        assert!(matches!(status_in(&a.ocsp(r).await.der), OcspCertStatus::Revoked(_)), "A's cached answers dropped");
+    }
     // A's CRL that the certificate names (its shard's) already lists it.
     let scope = scope_of(&issued.der);
     assert!(matches!(scope, ca::CrlScope::Shard(_)));
@@ -418,4 +428,66 @@ async fn a_revocation_waits_for_its_shard_and_the_whole_crl_follows_within_the_d
         assert!(crl_serials(&crl.der).contains(&serial.to_uppercase()));
         assert_eq!(crl.entries as usize, crl_serials(&crl.der).len());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_reads_its_lists_at_start_up_and_its_shards_drop_entries_as_they_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, url) = fresh(&dir).await;
+    let clock = ManualClock::new(NOW);
+    let a = node_with(store, Arc::new(clock.clone()), 2).await;
+    let brief = |mut r: IssueRequest| {
+        r.validity_days = Some(2);
+        r
+    };
+    // Revocations on record before the second node starts: lasting and brief certificates,
+    // on both shards.
+    let mut revoked = std::collections::BTreeMap::<ca::CrlScope, Vec<(String, bool)>>::new();
+    let mut spare = vec![];
+    for i in 0..12 {
+        let short = i % 3 == 0 && i < 9;
+        let req = request(Profile::SystemClient, "systems");
+        let c = a.issue(if short { brief(req) } else { req }).await.unwrap();
+        if i < 9 {
+            revoke_superseded(&a, &c.serial).await;
+            revoked.entry(scope_of(&c.der)).or_default().push((c.serial.to_uppercase(), short));
+        } else {
+            spare.push(c);
+        }
+    }
+    assert_eq!(revoked.len(), 2, "9 revocations all on one of 2 shards");
+
+    // Node B starts; its maintenance reads the CA's lists in the background.
+    let b = node_with(Store::open(&url).await.unwrap(), Arc::new(clock.clone()), 2).await;
+    let _m = b.spawn_maintenance();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let last = &spare[0];
+    let scope = scope_of(&last.der);
+    let r = revoke_superseded(&b, &last.serial).await;
+    revoked.entry(scope).or_default().push((last.serial.to_uppercase(), false));
+    let listed = |node: &Authority, scope| crl_serials(&node.crl_of("systems", scope).unwrap().der);
+    let of = |scope, with_brief: bool| -> std::collections::BTreeSet<String> {
+        revoked[&scope].iter().filter(|(_, short)| with_brief || !short).map(|(s, _)| s.clone()).collect()
+    };
+    assert_eq!(b.crl_of("systems", scope).unwrap().crl_number, r.crl_number);
+    assert_eq!(listed(&b, scope), of(scope, true), "the list read at start-up, and the revocation after it");
+
+    // Three days on, the brief certificates have expired: every shard and the whole CRL drop
+    // them, and keep the others.
+    clock.advance(3 * 86_400);
+    b.publish_crl("systems").await.unwrap();
+    let mut whole = std::collections::BTreeSet::new();
+    for s in revoked.keys() {
+        assert_eq!(listed(&b, *s), of(*s, false), "shard {s:?} after the expiry");
+        assert_eq!(b.crl_of("systems", *s).unwrap().entries as usize, of(*s, false).len());
+        whole.extend(of(*s, false));
+    }
+    assert_eq!(crl_serials(&b.crl("systems").unwrap().der), whole);
+    // A revocation after the expiry lands beside what was kept.
+    let after = &spare[1];
+    revoke_superseded(&b, &after.serial).await;
+    let s = scope_of(&after.der);
+    let mut expected = of(s, false);
+    expected.insert(after.serial.to_uppercase());
+    assert_eq!(listed(&b, s), expected);
 }

@@ -46,6 +46,27 @@ impl EncodedEntries {
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
+
+    /// Keeps the entries for whose position (0, 1, …) `keep` says true, in order, in the
+    /// same buffer: a kept list drops its expired entries without encoding the rest again,
+    /// so it needs to keep nothing of an entry but its encoding and its notAfter.
+    pub fn retain(&mut self, mut keep: impl FnMut(usize) -> bool) -> Result<(), PkiError> {
+        let (mut read, mut write, mut index, mut kept) = (0usize, 0usize, 0usize, 0usize);
+        while read < self.der.len() {
+            let len = entry_len(&self.der[read..])
+                .ok_or_else(|| PkiError::Invalid("a kept CRL entry is not a DER SEQUENCE".into()))?;
+            if keep(index) {
+                self.der.copy_within(read..read + len, write);
+                write += len;
+                kept += 1;
+            }
+            read += len;
+            index += 1;
+        }
+        self.der.truncate(write);
+        self.count = kept;
+        Ok(())
+    }
 }
 
 /// Builds and signs a complete v2 CRL (DER) for `ca`.
@@ -256,6 +277,27 @@ fn write_time(out: &mut Vec<u8>, unix: i64) -> Result<(), PkiError> {
     Ok(())
 }
 
+/// The length (header included) of the DER SEQUENCE at the start of `der`, if it is one
+/// that fits in `der`.
+fn entry_len(der: &[u8]) -> Option<usize> {
+    if *der.first()? != 0x30 {
+        return None;
+    }
+    let first = usize::from(*der.get(1)?);
+    let (header, body) = if first < 0x80 {
+        (2, first)
+    } else {
+        let n = first & 0x7f;
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let bytes = der.get(2..2 + n)?;
+        (2 + n, bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b)))
+    };
+    let total = header.checked_add(body)?;
+    (total <= der.len()).then_some(total)
+}
+
 fn len_of_len(len: usize) -> usize {
     match len {
         0..=0x7f => 1,
@@ -312,6 +354,34 @@ mod tests {
         let empty = build_crl_encoded(&ca, 4, now, next, &[&EncodedEntries::default()], None).unwrap();
         let (_, ce) = CertificateRevocationList::from_der(&empty).unwrap();
         assert_eq!(ce.iter_revoked_certificates().count(), 0);
+    }
+
+    #[test]
+    fn retained_entries_equal_the_kept_ones_encoded_afresh() {
+        let serials: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; 1 + usize::from(i % 20)]).collect();
+        let entry = |i: usize| RevokedEntry {
+            serial: &serials[i],
+            // both time forms (UTCTime before 2050, GeneralizedTime after) and both lengths
+            revoked_at: if i.is_multiple_of(3) { 2_600_000_000 } else { 1_789_000_000 } + i as i64,
+            reason: if i.is_multiple_of(2) { RevocationReason::KeyCompromise } else { RevocationReason::Unspecified },
+        };
+        let mut all = EncodedEntries::default();
+        for i in 0..serials.len() {
+            all.push(&entry(i)).unwrap();
+        }
+        let keep = |i: usize| i % 4 != 1 && i != 39;
+        all.retain(keep).unwrap();
+        let mut fresh = EncodedEntries::default();
+        for i in (0..serials.len()).filter(|i| keep(*i)) {
+            fresh.push(&entry(i)).unwrap();
+        }
+        assert_eq!(all.len(), fresh.len());
+        assert_eq!(all.len(), 29);
+        assert_eq!(all.der, fresh.der);
+        all.retain(|_| false).unwrap();
+        assert!(all.is_empty() && all.der.is_empty());
+        let mut broken = EncodedEntries { der: vec![0x30, 0x05, 0x02], count: 1 };
+        assert!(broken.retain(|_| true).is_err(), "an entry longer than the buffer is refused");
     }
 
     #[test]

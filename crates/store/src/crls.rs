@@ -165,8 +165,14 @@ impl Store {
         let sql = format!(
             "SELECT serial, revoked_at, revocation_reason, not_after, revocation_seq, crl_shard FROM certificates WHERE issuer = $1 AND status = 'revoked' AND {bound} ORDER BY revocation_seq"
         );
-        let rows = sqlx::query(AssertSqlSafe(sql)).bind(issuer).bind(value).fetch_all(self.pool()).await?;
-        rows.iter().map(revoked_row).collect()
+        // Row by row: the first read after start-up is every unexpired revocation of the CA,
+        // and holding them all as driver rows first would cost several times their size.
+        let mut stream = sqlx::query(AssertSqlSafe(sql)).bind(issuer).bind(value).fetch(self.pool());
+        let mut out = Vec::new();
+        while let Some(row) = std::future::poll_fn(|cx| futures_core::Stream::poll_next(stream.as_mut(), cx)).await {
+            out.push(revoked_row(&row?)?);
+        }
+        Ok(out)
     }
 
     /// Stores a CRL and drops the older ones of its scope.
