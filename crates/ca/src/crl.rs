@@ -119,22 +119,41 @@ impl Authority {
             }
             let sharded = !self.shards_of(&name).is_empty();
             let now = self.inner.clock.now().unix_timestamp();
-            let rows = self.inner.store.revoked_for_crl(&name, now).await?;
-            // Read without the locks (revocations go on meanwhile); kept only where no
-            // publication has read its own list since — either is complete up to its `upto`.
+            // Both lists from one read, row by row, without the locks (revocations go on
+            // meanwhile); each is kept only where no publication has read its own since —
+            // either is complete up to its `upto`.
+            let (mut list, mut lists, mut failed) = (RevokedList::empty(), ShardLists::empty(), None);
+            let mut entries = 0usize;
+            self.inner
+                .store
+                .each_revoked_for_crl(&name, now, |r| {
+                    entries += 1;
+                    let pushed = list.add(std::slice::from_ref(&r), |_| true);
+                    let pushed =
+                        pushed.and_then(|()| if sharded { lists.add(std::slice::from_ref(&r)) } else { Ok(()) });
+                    if let Err(e) = pushed {
+                        failed.get_or_insert(e);
+                    }
+                })
+                .await?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            list.shrink_to_fit();
             {
                 let mut whole = loaded.crls.whole.lock().await;
                 if whole.list.is_none() {
-                    whole.list = Some(RevokedList::read(&rows, |_| true)?);
+                    whole.list = Some(list);
                 }
             }
             if sharded {
+                lists.shrink_to_fit();
                 let mut shards = loaded.crls.shards.lock().await;
                 if shards.lists.is_none() {
-                    shards.lists = Some(ShardLists::read(&rows)?);
+                    shards.lists = Some(lists);
                 }
             }
-            tracing::debug!(ca = %name, entries = rows.len(), "CRL lists read");
+            tracing::debug!(ca = %name, entries, "CRL lists read");
         }
         Ok(())
     }
@@ -503,8 +522,14 @@ impl RevokedList {
     fn read(rows: &[store::RevokedRow], keep: fn(&store::RevokedRow) -> bool) -> Result<Self, CaError> {
         let mut list = Self::empty();
         list.add(rows, keep)?;
-        list.expiry.shrink_to_fit();
+        list.shrink_to_fit();
         Ok(list)
+    }
+
+    /// Gives back what the list grew into beyond its entries (after a full read).
+    fn shrink_to_fit(&mut self) {
+        self.expiry.shrink_to_fit();
+        self.encoded.shrink_to_fit();
     }
 
     /// Appends the rows `keep` takes; `upto` moves past all of them.
@@ -548,10 +573,21 @@ struct ShardLists {
 }
 
 impl ShardLists {
+    fn empty() -> Self {
+        Self { parts: BTreeMap::new(), upto: 0 }
+    }
+
     fn read(rows: &[store::RevokedRow]) -> Result<Self, CaError> {
-        let mut lists = Self { parts: BTreeMap::new(), upto: 0 };
+        let mut lists = Self::empty();
         lists.add(rows)?;
+        lists.shrink_to_fit();
         Ok(lists)
+    }
+
+    fn shrink_to_fit(&mut self) {
+        for part in self.parts.values_mut() {
+            part.shrink_to_fit();
+        }
     }
 
     fn add(&mut self, rows: &[store::RevokedRow]) -> Result<(), CaError> {

@@ -47,6 +47,11 @@ impl EncodedEntries {
         self.count == 0
     }
 
+    /// Gives back the buffer's spare capacity (a list read once and then kept).
+    pub fn shrink_to_fit(&mut self) {
+        self.der.shrink_to_fit();
+    }
+
     /// Keeps the entries for whose position (0, 1, …) `keep` says true, in order, in the
     /// same buffer: a kept list drops its expired entries without encoding the rest again,
     /// so it needs to keep nothing of an entry but its encoding and its notAfter.

@@ -150,7 +150,20 @@ impl Store {
     /// Everything revoked by `issuer` and not yet expired, for its CRL, oldest revocation
     /// first.
     pub async fn revoked_for_crl(&self, issuer: &str, now: i64) -> Result<Vec<RevokedRow>, StoreError> {
-        self.revoked_rows(issuer, "not_after >= $2", now).await
+        let mut out = Vec::new();
+        self.each_revoked_row(issuer, "not_after >= $2", now, |r| out.push(r)).await?;
+        Ok(out)
+    }
+
+    /// The same rows as [`Store::revoked_for_crl`], handed to `each` one at a time as they
+    /// are read: a reader that keeps them in its own form never holds them all twice.
+    pub async fn each_revoked_for_crl(
+        &self,
+        issuer: &str,
+        now: i64,
+        each: impl FnMut(RevokedRow) + Send,
+    ) -> Result<(), StoreError> {
+        self.each_revoked_row(issuer, "not_after >= $2", now, each).await
     }
 
     /// What `issuer` revoked after clock value `after_seq`, oldest first (expired or not):
@@ -158,21 +171,28 @@ impl Store {
     /// commit in clock order (each takes the next value of the clock row, which stays
     /// locked until its transaction ends), so nothing can later appear below a value read.
     pub async fn revoked_for_crl_since(&self, issuer: &str, after_seq: i64) -> Result<Vec<RevokedRow>, StoreError> {
-        self.revoked_rows(issuer, "revocation_seq > $2", after_seq).await
+        let mut out = Vec::new();
+        self.each_revoked_row(issuer, "revocation_seq > $2", after_seq, |r| out.push(r)).await?;
+        Ok(out)
     }
 
-    async fn revoked_rows(&self, issuer: &str, bound: &'static str, value: i64) -> Result<Vec<RevokedRow>, StoreError> {
+    async fn each_revoked_row(
+        &self,
+        issuer: &str,
+        bound: &'static str,
+        value: i64,
+        mut each: impl FnMut(RevokedRow) + Send,
+    ) -> Result<(), StoreError> {
         let sql = format!(
             "SELECT serial, revoked_at, revocation_reason, not_after, revocation_seq, crl_shard FROM certificates WHERE issuer = $1 AND status = 'revoked' AND {bound} ORDER BY revocation_seq"
         );
         // Row by row: the first read after start-up is every unexpired revocation of the CA,
         // and holding them all as driver rows first would cost several times their size.
         let mut stream = sqlx::query(AssertSqlSafe(sql)).bind(issuer).bind(value).fetch(self.pool());
-        let mut out = Vec::new();
         while let Some(row) = std::future::poll_fn(|cx| futures_core::Stream::poll_next(stream.as_mut(), cx)).await {
-            out.push(revoked_row(&row?)?);
+            each(revoked_row(&row?)?);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Stores a CRL and drops the older ones of its scope.
