@@ -107,8 +107,8 @@ impl Authority {
         Ok(())
     }
 
-    /// Reads each online CA's revocations once and keeps them as its whole CRL's own list
-    /// (certificates that name no shard) and its shards' lists, unless a publication has read them already. Run in the background
+    /// Reads each online CA's revocations once and keeps them as its whole CRL's list and
+    /// its shards' lists, unless a publication has read them already. Run in the background
     /// right after start-up: otherwise the first revocations on a node wait for that read
     /// (the CA's every unexpired revocation, ~50k rows at ten million certificates).
     pub(crate) async fn warm_crl_lists(&self) -> Result<(), CaError> {
@@ -117,6 +117,7 @@ impl Authority {
             if loaded.offline {
                 continue;
             }
+            let sharded = !self.shards_of(&name).is_empty();
             let now = self.inner.clock.now().unix_timestamp();
             // Both lists from one read, row by row, without the locks (revocations go on
             // meanwhile); each is kept only where no publication has read its own since —
@@ -127,8 +128,9 @@ impl Authority {
                 .store
                 .each_revoked_for_crl(&name, now, |r| {
                     entries += 1;
-                    let row = std::slice::from_ref(&r);
-                    let pushed = list.add(row, unsharded).and_then(|()| lists.add(row));
+                    let pushed = list.add(std::slice::from_ref(&r), |_| true);
+                    let pushed =
+                        pushed.and_then(|()| if sharded { lists.add(std::slice::from_ref(&r)) } else { Ok(()) });
                     if let Err(e) = pushed {
                         failed.get_or_insert(e);
                     }
@@ -144,8 +146,8 @@ impl Authority {
                     whole.list = Some(list);
                 }
             }
-            lists.shrink_to_fit();
-            {
+            if sharded {
+                lists.shrink_to_fit();
                 let mut shards = loaded.crls.shards.lock().await;
                 if shards.lists.is_none() {
                     shards.lists = Some(lists);
@@ -227,24 +229,18 @@ impl Authority {
         let clock = store.revocation_clock().await?;
         let number = store.next_crl_number(ca).await?;
         let now = self.inner.clock.now();
-        // This list holds the revocations of certificates that name no shard; those of the
-        // shards are copied from the shard lists (one kept copy of each entry, not two).
         let mut list = match state.list.take() {
             // Only what was revoked since the last read: the list is kept, not re-read.
             Some(mut list) => {
-                list.add(&store.revoked_for_crl_since(ca, list.upto).await?, unsharded)?;
+                list.add(&store.revoked_for_crl_since(ca, list.upto).await?, |_| true)?;
                 list
             }
-            None => RevokedList::read(&store.revoked_for_crl(ca, now.unix_timestamp()).await?, unsharded)?,
+            None => RevokedList::read(&store.revoked_for_crl(ca, now.unix_timestamp()).await?, |_| true)?,
         };
         list.drop_expired(now.unix_timestamp())?;
-        let sharded = self.shard_entries(ca, now.unix_timestamp()).await?;
         let next = now + self.inner.config.crl_validity;
-        let ((list, _), mut built) = self
-            .sign_crls(ca, (list, sharded), vec![(CrlScope::Whole, number)], now, next, |(list, sharded), _| {
-                vec![&list.encoded, sharded]
-            })
-            .await?;
+        let (list, mut built) =
+            self.sign_crls(ca, list, vec![(CrlScope::Whole, number)], now, next, |list, _| vec![&list.encoded]).await?;
         state.list = Some(list);
         let record = built.pop().ok_or_else(|| CaError::Internal("no CRL built".into()))?;
         store.store_crl(&record).await?;
@@ -260,30 +256,6 @@ impl Authority {
             None => None,
         };
         Ok(number)
-    }
-
-    /// A copy of every unexpired revocation of `ca` on its shards, from the shard lists
-    /// brought up to date (read since their `upto`) under the shards' lock — held for a copy
-    /// of a few megabytes at most, never for a signature. Read whether or not shards are
-    /// configured now: certificates keep the shard they were issued with.
-    async fn shard_entries(&self, ca: &str, now: i64) -> Result<EncodedEntries, CaError> {
-        let loaded = self.ca(ca)?;
-        let store = &self.inner.store;
-        let mut state = loaded.crls.shards.lock().await;
-        let mut lists = match state.lists.take() {
-            Some(mut lists) => {
-                lists.add(&store.revoked_for_crl_since(ca, lists.upto).await?)?;
-                lists
-            }
-            None => ShardLists::read(&store.revoked_for_crl(ca, now).await?)?,
-        };
-        lists.drop_expired(now)?;
-        let mut all = EncodedEntries::default();
-        for part in lists.parts.values() {
-            all.extend_from(&part.encoded);
-        }
-        state.lists = Some(lists);
-        Ok(all)
     }
 
     /// One round: publishes the CRLs of `shards` of `ca`, with one transaction for their
@@ -502,9 +474,8 @@ pub(crate) struct CrlState {
     /// Every revocation up to this revocation clock value is in the published CRL (-1:
     /// nothing published by this node yet).
     pub(crate) covered: i64,
-    /// The CA's revocations of certificates that name no shard, as last read (None until the
-    /// warm-up or the first publication, or after one failed part way): the next publication
-    /// reads only what was revoked after it, and copies the shards' entries from their lists.
+    /// The CA's revocations as last read (None until the first publication, or after one
+    /// failed part way): the next publication reads only what was revoked after it.
     list: Option<RevokedList>,
 }
 
@@ -635,12 +606,6 @@ impl ShardLists {
         }
         Ok(())
     }
-}
-
-/// The rows the whole CRL's own list keeps: those of certificates that name no shard (the
-/// others are in the shard lists, and the whole CRL copies them from there).
-fn unsharded(r: &store::RevokedRow) -> bool {
-    r.shard.is_none()
 }
 
 fn entry(serial: &[u8], revoked_at: i64, reason: u8) -> RevokedEntry<'_> {

@@ -47,12 +47,6 @@ impl EncodedEntries {
         self.count == 0
     }
 
-    /// Appends every entry of `other`, in order.
-    pub fn extend_from(&mut self, other: &EncodedEntries) {
-        self.der.extend_from_slice(&other.der);
-        self.count += other.count;
-    }
-
     /// Gives back the buffer's spare capacity (a list read once and then kept).
     pub fn shrink_to_fit(&mut self) {
         self.der.shrink_to_fit();

@@ -277,15 +277,10 @@ impl Store {
             "SELECT c.issuer, c.shard, c.crl_number, c.this_update, c.next_update, c.entries, c.der FROM crls c
              JOIN (SELECT issuer, shard, MAX(crl_number) AS n FROM crls GROUP BY issuer, shard) m
                ON m.issuer = c.issuer AND m.shard = c.shard AND m.n = c.crl_number",
-        );
-        // Row by row, as the revocation lists: the driver's copy of each CRL goes as soon as
-        // it is ours (megabytes for a whole CRL at ten million certificates).
-        let mut stream = rows.fetch(self.pool());
-        let mut out = Vec::new();
-        while let Some(row) = std::future::poll_fn(|cx| futures_core::Stream::poll_next(stream.as_mut(), cx)).await {
-            out.push(crl_from_row(&row?)?);
-        }
-        Ok(out)
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(crl_from_row).collect()
     }
 
     /// The newest CRL number of each scope of `issuer` (cheap: no CRL body), for picking up
