@@ -211,22 +211,7 @@ impl Store {
             let mut sql = String::from(
                 "INSERT INTO crls (issuer, shard, crl_number, this_update, next_update, entries, der) VALUES ",
             );
-            for i in 0..chunk.len() {
-                let p = 7 * i;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!(
-                    "(${},${},${},${},${},${},${})",
-                    p + 1,
-                    p + 2,
-                    p + 3,
-                    p + 4,
-                    p + 5,
-                    p + 6,
-                    p + 7
-                ));
-            }
+            crate::push_values(&mut sql, chunk.len(), 7);
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for crl in chunk {
                 q = q

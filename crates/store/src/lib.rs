@@ -331,17 +331,28 @@ pub mod settings {
 /// Appends `rows` tuples of `cols` numbered placeholders (`($1,$2),($3,$4)`) for a
 /// multi-row statement; values are always bound, never formatted into SQL.
 pub(crate) fn push_values(sql: &mut String, rows: usize, cols: usize) {
+    push_values_cast(sql, rows, 1, &vec![None; cols]);
+}
+
+/// The same, numbered from `$first`, with the column of each `Some(type)` in `types` written
+/// `CAST($n AS type)` (a `VALUES` list joined in an `UPDATE … FROM`, whose column types
+/// neither engine infers).
+pub(crate) fn push_values_cast(sql: &mut String, rows: usize, first: usize, types: &[Option<&str>]) {
+    let cols = types.len();
     for r in 0..rows {
         if r > 0 {
             sql.push(',');
         }
         sql.push('(');
-        for c in 0..cols {
+        for (c, ty) in types.iter().enumerate() {
             if c > 0 {
                 sql.push(',');
             }
-            sql.push('$');
-            sql.push_str(&(r * cols + c + 1).to_string());
+            let n = first + r * cols + c;
+            match ty {
+                Some(ty) => sql.push_str(&format!("CAST(${n} AS {ty})")),
+                None => sql.push_str(&format!("${n}")),
+            }
         }
         sql.push(')');
     }
@@ -360,7 +371,17 @@ impl FromStr for Engine {
 
 #[cfg(test)]
 mod tests {
-    use super::postgres_host_is_local;
+    use super::{postgres_host_is_local, push_values, push_values_cast};
+
+    #[test]
+    fn placeholders_are_numbered_row_after_row_and_cast_where_asked() {
+        let mut sql = String::new();
+        push_values(&mut sql, 2, 3);
+        assert_eq!(sql, "($1,$2,$3),($4,$5,$6)");
+        let mut sql = String::new();
+        push_values_cast(&mut sql, 2, 2, &[Some("TEXT"), None]);
+        assert_eq!(sql, "(CAST($2 AS TEXT),$3),(CAST($4 AS TEXT),$5)");
+    }
 
     #[test]
     fn loopback_postgres_urls_are_local_and_other_hosts_are_not() {

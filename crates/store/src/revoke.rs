@@ -109,19 +109,7 @@ async fn write(pool: &AnyPool, engine: Engine, jobs: &[Revocation]) -> Result<Ve
     let mut sql = String::from(
         "UPDATE certificates SET status = 'revoked', revoked_at = v.column3, revocation_reason = v.column4, revocation_seq = $1 FROM (VALUES ",
     );
-    for i in 0..jobs.len() {
-        let p = 2 + 4 * i;
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push_str(&format!(
-            "(CAST(${} AS TEXT), CAST(${} AS TEXT), CAST(${} AS BIGINT), CAST(${} AS INTEGER))",
-            p,
-            p + 1,
-            p + 2,
-            p + 3
-        ));
-    }
+    crate::push_values_cast(&mut sql, jobs.len(), 2, &[Some("TEXT"), Some("TEXT"), Some("BIGINT"), Some("INTEGER")]);
     sql.push_str(
         ") AS v WHERE certificates.issuer = v.column1 AND certificates.serial = v.column2 AND certificates.status = 'issued' RETURNING issuer, serial, crl_shard",
     );
