@@ -131,9 +131,7 @@ impl Authority {
                 .store
                 .each_revoked_for_crl(&name, now, |r| {
                     entries += 1;
-                    let pushed = list.add(std::slice::from_ref(&r), |_| true);
-                    let pushed =
-                        pushed.and_then(|()| if sharded { lists.add(std::slice::from_ref(&r)) } else { Ok(()) });
+                    let pushed = list.add_one(&r).and_then(|()| if sharded { lists.add_one(&r) } else { Ok(()) });
                     if let Err(e) = pushed {
                         failed.get_or_insert(e);
                     }
@@ -235,10 +233,10 @@ impl Authority {
         let mut list = match state.list.take() {
             // Only what was revoked since the last read: the list is kept, not re-read.
             Some(mut list) => {
-                list.add(&store.revoked_for_crl_since(ca, list.upto).await?, |_| true)?;
+                list.add(&store.revoked_for_crl_since(ca, list.upto).await?)?;
                 list
             }
-            None => RevokedList::read(&store.revoked_for_crl(ca, now.unix_timestamp()).await?, |_| true)?,
+            None => RevokedList::read(&store.revoked_for_crl(ca, now.unix_timestamp()).await?)?,
         };
         list.drop_expired(now.unix_timestamp())?;
         let next = now + self.inner.config.crl_validity;

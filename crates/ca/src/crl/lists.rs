@@ -35,9 +35,9 @@ impl RevokedList {
         Self { expiry: vec![], encoded: EncodedEntries::default(), upto: 0, first_expiry: i64::MAX }
     }
 
-    pub(super) fn read(rows: &[store::RevokedRow], keep: fn(&store::RevokedRow) -> bool) -> Result<Self, CaError> {
+    pub(super) fn read(rows: &[store::RevokedRow]) -> Result<Self, CaError> {
         let mut list = Self::empty();
-        list.add(rows, keep)?;
+        list.add(rows)?;
         list.shrink_to_fit();
         Ok(list)
     }
@@ -48,23 +48,19 @@ impl RevokedList {
         self.encoded.shrink_to_fit();
     }
 
-    /// Appends the rows `keep` takes; `upto` moves past all of them.
-    pub(super) fn add(
-        &mut self,
-        rows: &[store::RevokedRow],
-        keep: fn(&store::RevokedRow) -> bool,
-    ) -> Result<(), CaError> {
-        for r in rows {
-            // `revoked_for_crl_since` reads only values above `upto`: never a row twice.
-            self.upto = self.upto.max(r.seq);
-            if keep(r) {
-                self.push(r)?;
-            }
-        }
-        Ok(())
+    /// Appends the rows; `upto` moves past all of them.
+    pub(super) fn add(&mut self, rows: &[store::RevokedRow]) -> Result<(), CaError> {
+        rows.iter().try_for_each(|r| self.add_one(r))
     }
 
-    pub(super) fn push(&mut self, r: &store::RevokedRow) -> Result<(), CaError> {
+    /// Appends one row read after `upto` (`revoked_for_crl_since` reads only values above
+    /// it: never a row twice).
+    pub(super) fn add_one(&mut self, r: &store::RevokedRow) -> Result<(), CaError> {
+        self.upto = self.upto.max(r.seq);
+        self.push(r)
+    }
+
+    fn push(&mut self, r: &store::RevokedRow) -> Result<(), CaError> {
         self.first_expiry = self.first_expiry.min(r.not_after);
         self.encoded.push(&entry(&r.serial, r.revoked_at, r.reason))?;
         self.expiry.push(r.not_after);
@@ -111,13 +107,17 @@ impl ShardLists {
     }
 
     pub(super) fn add(&mut self, rows: &[store::RevokedRow]) -> Result<(), CaError> {
-        for r in rows {
-            self.upto = self.upto.max(r.seq);
-            if let Some(n) = r.shard {
-                self.parts.entry(n).or_insert_with(RevokedList::empty).push(r)?;
-            }
+        rows.iter().try_for_each(|r| self.add_one(r))
+    }
+
+    /// Appends one row to its shard's list (rows of certificates that name no shard belong
+    /// to the whole CRL only); `upto` moves past it.
+    pub(super) fn add_one(&mut self, r: &store::RevokedRow) -> Result<(), CaError> {
+        self.upto = self.upto.max(r.seq);
+        match r.shard {
+            Some(n) => self.parts.entry(n).or_insert_with(RevokedList::empty).push(r),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     pub(super) fn drop_expired(&mut self, now: i64) -> Result<(), CaError> {
