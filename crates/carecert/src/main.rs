@@ -21,6 +21,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// jemalloc for every allocation of the process (Rust's and the C libraries': SQLite, aws-lc),
+/// configured in `.cargo/config.toml`. Under issuance load glibc's malloc took ~11 % of the
+/// server's CPU; see ARCHITECTURE.md, "The allocator".
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// carecert: certificate lifecycle platform for a healthcare network.
 #[derive(Parser)]
 #[command(name = "carecert", version, about, long_about = None, propagate_version = true)]
