@@ -209,3 +209,21 @@ fn bad_reminder_days_and_interval_are_named_with_their_keys() {
     let out = check(&file, false);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
+
+/// The allocator settings are built into the binary (`.cargo/config.toml`) and an operator's
+/// `MALLOC_CONF` is read at run time: jemalloc's own statistics, printed at exit, show both.
+#[test]
+fn the_allocator_is_jemalloc_with_the_documented_settings_and_malloc_conf_overrides_them() {
+    let out =
+        Command::new(BIN).arg("--version").env("MALLOC_CONF", "stats_print:true,dirty_decay_ms:0").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stats = String::from_utf8_lossy(&out.stderr);
+    let built_in = stats.lines().find(|l| l.trim_start().starts_with("config.malloc_conf:")).unwrap_or_else(|| {
+        panic!("no jemalloc statistics on stderr: is the global allocator still jemalloc?\n{stats}")
+    });
+    for setting in ["percpu_arena:percpu", "muzzy_decay_ms:0", "background_thread:true"] {
+        assert!(built_in.contains(setting), "{setting} not built in: {built_in}");
+    }
+    assert!(stats.contains("opt.dirty_decay_ms: 0"), "MALLOC_CONF was not applied:\n{stats}");
+    assert!(stats.contains("opt.muzzy_decay_ms: 0"), "{stats}");
+}

@@ -27,6 +27,7 @@ pub(crate) fn spawn(url: &str, rx: mpsc::Receiver<Job>, gate: crate::WriteGate) 
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
     )
     .map_err(|e| StoreError::Unavailable(format!("{path}: {e}")))?;
+    crate::sqlite_read::stable_plans(&conn)?;
     conn.set_prepared_statement_cache_capacity(16);
     std::thread::Builder::new()
         .name("carecert-sqlite-writer".into())
