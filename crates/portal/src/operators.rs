@@ -91,7 +91,9 @@ fn token_days(days: Option<i64>) -> Result<i64, PortalError> {
 impl Web {
     /// The operator behind an API token: refused (one answer, [`PortalError::Unauthorized`])
     /// when the token is unknown, expired, revoked, a used bootstrap token, or its account is
-    /// disabled. Read from the database on every call.
+    /// disabled. Checked on every call against the stored row, which the store reads for each
+    /// call (SQLite) or keeps only until the database says it changed (PostgreSQL;
+    /// `store::token_cache`).
     pub async fn operator_for_token(&self, token: &str) -> Result<TokenOperator, PortalError> {
         let t = self.store.operator_token(&sha(token)).await?.ok_or(PortalError::Unauthorized)?;
         let now = self.now();

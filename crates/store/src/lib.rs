@@ -32,6 +32,7 @@ mod revoke;
 mod search;
 mod seed;
 mod sqlite_read;
+mod token_cache;
 mod web;
 
 use std::str::FromStr;
@@ -122,6 +123,8 @@ pub struct Store {
     url: std::sync::Arc<str>,
     /// SQLite: connections for point reads on the caller's thread (`sqlite_read`).
     readers: Option<std::sync::Arc<sqlite_read::Readers>>,
+    /// PostgreSQL: the operator tokens read, kept until a change is heard of (`token_cache`).
+    tokens: Option<std::sync::Arc<token_cache::TokenCache>>,
 }
 
 /// SQLite has one write lock per database, and a connection that finds it taken sleeps in
@@ -242,7 +245,8 @@ impl Store {
         let readers = (engine == Engine::Sqlite)
             .then(|| std::sync::Arc::new(sqlite_read::Readers::new(group_sqlite::sqlite_path(&url))));
         let revoker = revoke::Revoker::spawn(pool.clone(), engine, gate.clone());
-        Ok(Self { pool, engine, writer, revoker, gate, url: url.into(), readers })
+        let tokens = (engine == Engine::Postgres).then(|| token_cache::TokenCache::spawn(url.clone()));
+        Ok(Self { pool, engine, writer, revoker, gate, url: url.into(), readers, tokens })
     }
 
     /// Which engine this is.

@@ -177,6 +177,7 @@ impl Store {
         insert_token(&mut tx, t).await?;
         audit::append(&mut tx, self.engine(), &[event]).await?;
         tx.commit().await?;
+        self.tokens_changed();
         Ok(())
     }
 
@@ -201,6 +202,7 @@ impl Store {
         }
         audit::append(&mut tx, self.engine(), events).await?;
         tx.commit().await?;
+        self.tokens_changed();
         Ok(())
     }
 
@@ -232,11 +234,28 @@ impl Store {
                 .map(RawToken::parse)
                 .transpose();
         }
+        // PostgreSQL: a round trip, unless this node keeps the token (`token_cache`).
+        if let Some(kept) = self.tokens.as_ref().and_then(|c| c.get(token_sha256)) {
+            return Ok(Some(kept));
+        }
+        let epoch = self.tokens.as_ref().and_then(|c| c.epoch());
         let row = sqlx::query(sqlx::AssertSqlSafe(token_by_hash_sql()))
             .bind(token_sha256)
             .fetch_optional(self.pool())
             .await?;
-        row.as_ref().map(token_from_row).transpose()
+        let token = row.as_ref().map(token_from_row).transpose()?;
+        if let (Some(cache), Some(epoch), Some(t)) = (&self.tokens, epoch, &token) {
+            cache.keep(epoch, token_sha256, t);
+        }
+        Ok(token)
+    }
+
+    /// A token or account changed through this store: its kept tokens go at once (other
+    /// nodes hear of it from the database's notification; `token_cache`).
+    fn tokens_changed(&self) {
+        if let Some(cache) = &self.tokens {
+            cache.forget();
+        }
     }
 
     /// Every token (of `account` when given), newest first.
@@ -263,6 +282,7 @@ impl Store {
         }
         audit::append(&mut tx, self.engine(), &[event]).await?;
         tx.commit().await?;
+        self.tokens_changed();
         Ok(true)
     }
 
@@ -287,6 +307,7 @@ impl Store {
         .await?;
         audit::append(&mut tx, self.engine(), &[event]).await?;
         tx.commit().await?;
+        self.tokens_changed();
         Ok(true)
     }
 
