@@ -33,11 +33,11 @@ use sqlx::postgres::PgListener;
 use crate::operators::OperatorToken;
 
 /// The channel migration 0022's triggers notify.
-pub(crate) const CHANNEL: &str = "carecert_operator_tokens";
+const CHANNEL: &str = "carecert_operator_tokens";
 /// How long a kept token is served without a new read, notifications or not.
-pub(crate) const KEPT_FOR: Duration = Duration::from_secs(1);
+const KEPT_FOR: Duration = Duration::from_secs(1);
 /// Most tokens kept at once (all are dropped when it is reached).
-pub(crate) const CAPACITY: usize = 4096;
+const CAPACITY: usize = 4096;
 /// Pause before connecting the listener again after a failure.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
@@ -104,6 +104,7 @@ impl TokenCache {
         s.kept.clear();
     }
 
+    /// Starts or stops keeping, forgetting what was kept either way.
     fn set_live(&self, live: bool) {
         let mut s = self.state();
         s.epoch += 1;
@@ -118,6 +119,8 @@ async fn listen(url: String, cache: Weak<TokenCache>, mut stopped: tokio::sync::
     loop {
         let connected = async {
             let mut l = PgListener::connect(&url).await?;
+            // A lost connection ends this listener (below), which is then replaced.
+            l.eager_reconnect(false);
             l.listen(CHANNEL).await?;
             Ok::<_, sqlx::Error>(l)
         };

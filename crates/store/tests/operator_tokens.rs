@@ -2,7 +2,8 @@
 //! at once on both engines; on PostgreSQL, where a node keeps the tokens it has read
 //! (`store/src/token_cache.rs`), a token changed on another node or by hand is read changed
 //! as soon as the database's notification arrives, and a change that notified nobody
-//! (triggers switched off) is still read within the cache's bound.
+//! (triggers switched off) is still read within the cache's bound, and a node whose listener
+//! connection is cut connects again and goes on keeping.
 //!
 //! PostgreSQL must be reachable (the test fails, never skips) unless CARECERT_SKIP_PG=1.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed assumption is a failed test
@@ -87,20 +88,25 @@ async fn postgres_a_token_changed_elsewhere_is_read_changed_when_the_database_sa
 
     // The node keeps what it read: a change nobody is told of is not seen at once. (Its
     // listener connects in the background; until it listens the node keeps nothing.)
-    let started = Instant::now();
-    let mut n = 0;
-    loop {
-        n += 1;
-        let before = read(&node, &hash).await.label;
-        change_by_hand(&url, "t2", &format!("label = 'silent {n}'"), false).await;
-        if read(&node, &hash).await.label == before {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(10), "the node never kept a token it read");
-    }
+    let n = until_kept(&node, &url, &hash, 0).await;
     // ... but it is seen within the bound, told or not.
     tokio::time::sleep(KEPT_FOR + Duration::from_millis(200)).await;
     assert_eq!(read(&node, &hash).await.label, format!("silent {n}"), "a kept token outlived its bound");
+
+    // The listener's connection is cut (a database restart, a proxy timeout): the node
+    // connects again and keeps tokens again.
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    let cut = sqlx::raw_sql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(cut.rows_affected(), 1, "one listener connection");
+    admin.close().await.unwrap();
+    // (What was kept before the cut has outlived its bound by then.)
+    tokio::time::sleep(KEPT_FOR + Duration::from_millis(200)).await;
+    until_kept(&node, &url, &hash, n).await;
 
     // A revocation made elsewhere (another node, or psql) notifies: read revoked long
     // before the bound, once the notification is in.
@@ -113,5 +119,20 @@ async fn postgres_a_token_changed_elsewhere_is_read_changed_when_the_database_sa
         }
         assert!(revoked.elapsed() < KEPT_FOR / 2, "a notified revocation was not read within {:?}", KEPT_FOR / 2);
         tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Changes the label silently (after the `n`th change) until the node reads the old one
+/// back, i.e. keeps what it read; returns the number of the last change.
+async fn until_kept(node: &Store, url: &str, hash: &str, mut n: u32) -> u32 {
+    let started = Instant::now();
+    loop {
+        n += 1;
+        let before = read(node, hash).await.label;
+        change_by_hand(url, "t2", &format!("label = 'silent {n}'"), false).await;
+        if read(node, hash).await.label == before {
+            return n;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "the node never kept a token it read");
     }
 }
