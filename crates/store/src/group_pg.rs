@@ -22,7 +22,15 @@ use crate::StoreError;
 use crate::audit::entry_hash;
 use crate::group::{Job, MAX_BATCH};
 
-const BATCH_SQL: &str = "WITH h AS (
+/// The batch statement, with or without its completion part (`u`). A batch without completions
+/// leaves `u` out rather than running it over empty arrays: even an update of no row fires the
+/// statement-level triggers of `certificates` (and builds their transition tables). Both
+/// variants take the same parameters; `$15`–`$17` go unused in the second, which PostgreSQL
+/// accepts because sqlx sends every parameter's type.
+macro_rules! batch_sql {
+    ($u:literal, $completed:literal) => {
+        concat!(
+            "WITH h AS (
     UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4 RETURNING seq
 ), c AS (
     INSERT INTO certificates (issuer, serial, profile, subject, spki_sha256, not_before, not_after, created_at, status, der,
@@ -31,20 +39,34 @@ const BATCH_SQL: &str = "WITH h AS (
                            $12::int8[], $13::text[], $14::bytea[], $26::int4[]) AS v
     WHERE EXISTS (SELECT 1 FROM h)
     RETURNING 1
-), u AS (
-    UPDATE certificates SET der = v.der, status = 'issued'
-    FROM UNNEST($15::text[], $16::text[], $17::bytea[]) AS v(issuer, serial, der)
-    WHERE certificates.issuer = v.issuer AND certificates.serial = v.serial AND certificates.status = 'reserved'
-      AND EXISTS (SELECT 1 FROM h)
-    RETURNING 1
-), a AS (
+)",
+            $u,
+            ", a AS (
     INSERT INTO audit_log (seq, at_ms, actor, action, subject, details, prev_hash, hash)
     SELECT v.* FROM UNNEST($18::int8[], $19::int8[], $20::text[], $21::text[], $22::text[], $23::text[], $24::text[],
                            $25::text[]) AS v
     WHERE EXISTS (SELECT 1 FROM h)
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM h) AS head, (SELECT count(*) FROM u) AS completed";
+SELECT (SELECT count(*) FROM h) AS head, ",
+            $completed,
+            " AS completed"
+        )
+    };
+}
+
+const BATCH_SQL: &str = batch_sql!(
+    ", u AS (
+    UPDATE certificates SET der = v.der, status = 'issued'
+    FROM UNNEST($15::text[], $16::text[], $17::bytea[]) AS v(issuer, serial, der)
+    WHERE certificates.issuer = v.issuer AND certificates.serial = v.serial AND certificates.status = 'reserved'
+      AND EXISTS (SELECT 1 FROM h)
+    RETURNING 1
+)",
+    "(SELECT count(*) FROM u)"
+);
+
+const BATCH_SQL_NO_COMPLETIONS: &str = batch_sql!("", "0::int8");
 
 pub(crate) async fn run(url: String, mut rx: mpsc::Receiver<Job>) {
     let mut w = Writer { url, conn: None, head: None };
@@ -172,7 +194,7 @@ impl Writer {
                     a.prev.push(std::mem::replace(&mut prev, hash.clone()));
                     a.hash.push(hash);
                 }
-                let row = sqlx::query(BATCH_SQL)
+                let row = sqlx::query(if in_tx { BATCH_SQL } else { BATCH_SQL_NO_COMPLETIONS })
                     .bind(seq)
                     .bind(&prev)
                     .bind(seq0)
