@@ -194,7 +194,7 @@ impl Writer {
                     a.prev.push(std::mem::replace(&mut prev, hash.clone()));
                     a.hash.push(hash);
                 }
-                let row = sqlx::query(if in_tx { BATCH_SQL } else { BATCH_SQL_NO_COMPLETIONS })
+                let row = sqlx::query(if completions > 0 { BATCH_SQL } else { BATCH_SQL_NO_COMPLETIONS })
                     .bind(seq)
                     .bind(&prev)
                     .bind(seq0)
